@@ -1,0 +1,275 @@
+#include "controlplane/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace fs::config {
+
+namespace {
+
+// Walks a YAML mapping, handing each known key to its handler; any other key is an error.
+class Reader {
+ public:
+  Reader(std::string origin, std::string* error) : origin_(std::move(origin)), error_(error) {}
+
+  bool Fail(const std::string& key, const std::string& why) {
+    *error_ = fmt::format("{}: {}: {}", origin_, key, why);
+    return false;
+  }
+
+  using Handler = std::function<bool(const std::string& key, const YAML::Node&)>;
+  bool Map(const std::string& prefix, const YAML::Node& node,
+           const std::map<std::string, Handler>& handlers) {
+    if (!node.IsMap()) return Fail(prefix.empty() ? "(top level)" : prefix, "must be a mapping");
+    for (const auto& kv : node) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string full = prefix.empty() ? key : prefix + "." + key;
+      auto it = handlers.find(key);
+      if (it == handlers.end()) {
+        std::string known;
+        for (const auto& h : handlers) known += (known.empty() ? "" : ", ") + h.first;
+        return Fail(full, fmt::format("unknown key (known here: {})", known));
+      }
+      if (!it->second(full, kv.second)) return false;
+    }
+    return true;
+  }
+
+  bool U32(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi, uint32_t* out) {
+    if (!n.IsScalar()) return Fail(key, "must be a number");
+    long long v;
+    try {
+      v = n.as<long long>();
+    } catch (const YAML::Exception&) {
+      return Fail(key, fmt::format("must be a whole number, got '{}'", n.Scalar()));
+    }
+    if (v < lo || v > hi) {
+      return Fail(key, fmt::format("must be between {} and {}, got {}", lo, hi, v));
+    }
+    *out = static_cast<uint32_t>(v);
+    return true;
+  }
+
+  // 0 (meaning "computed") or a value in [lo, hi].
+  bool U32Or0(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi, uint32_t* out) {
+    if (n.IsScalar() && n.Scalar() == "0") {
+      *out = 0;
+      return true;
+    }
+    if (!U32(key, n, lo, hi, out)) {
+      *error_ += " (or 0 to compute it)";
+      return false;
+    }
+    return true;
+  }
+
+  bool Str(const std::string& key, const YAML::Node& n, std::string* out) {
+    if (!n.IsScalar()) return Fail(key, "must be a string");
+    *out = n.Scalar();
+    return true;
+  }
+
+  bool Bool(const std::string& key, const YAML::Node& n, bool* out) {
+    if (!n.IsScalar()) return Fail(key, "must be true or false");
+    try {
+      *out = n.as<bool>();
+    } catch (const YAML::Exception&) {
+      return Fail(key, fmt::format("must be true or false, got '{}'", n.Scalar()));
+    }
+    return true;
+  }
+
+  // A string or a list of strings.
+  bool StrList(const std::string& key, const YAML::Node& n, std::vector<std::string>* out) {
+    out->clear();
+    if (n.IsScalar()) {
+      out->push_back(n.Scalar());
+      return true;
+    }
+    if (!n.IsSequence()) return Fail(key, "must be a string or a list of strings");
+    for (const auto& e : n) {
+      if (!e.IsScalar()) return Fail(key, "must be a list of strings");
+      out->push_back(e.Scalar());
+    }
+    return true;
+  }
+
+  bool StrMap(const std::string& key, const YAML::Node& n, std::map<std::string, std::string>* out) {
+    if (!n.IsMap()) return Fail(key, "must be a mapping of NAME: value");
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) return Fail(key + "." + kv.first.as<std::string>(), "must be a string");
+      (*out)[kv.first.as<std::string>()] = kv.second.Scalar();
+    }
+    return true;
+  }
+
+ private:
+  std::string origin_;
+  std::string* error_;
+};
+
+bool Apply(const YAML::Node& root, const std::string& origin, Config* c, std::string* error) {
+  Reader r(origin, error);
+  if (!root || root.IsNull()) return true;  // empty file: defaults
+  using H = Reader::Handler;
+  auto timeouts = [&](uint32_t* n, uint32_t* e, uint32_t* cl) -> H {
+    return [&r, n, e, cl](const std::string& k, const YAML::Node& v) {
+      std::map<std::string, H> h = {
+          {"new", [&r, n](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 1, 86400, n); }},
+          {"established",
+           [&r, e](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 1, 86400, e); }},
+      };
+      if (cl != nullptr) {
+        h["closed"] = [&r, cl](const std::string& kk, const YAML::Node& vv) {
+          return r.U32(kk, vv, 0, 86400, cl);
+        };
+      }
+      return r.Map(k, v, h);
+    };
+  };
+  FlowTimeouts& t = c->timeouts;
+  std::map<std::string, H> top = {
+      {"inputs",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(k, v,
+                      {{"pcap", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->pcaps); }},
+                       {"iface", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->ifaces); }},
+                       {"port", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->ports); }},
+                       {"replay-forever",
+                        [&](const std::string& kk, const YAML::Node& vv) { return r.Bool(kk, vv, &c->replay_forever); }}});
+       }},
+      {"rules", [&](const std::string& k, const YAML::Node& v) { return r.StrList(k, v, &c->rules); }},
+      {"classification-file",
+       [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->classification); }},
+      {"vars",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(k, v,
+                      {{"address-groups",
+                        [&](const std::string& kk, const YAML::Node& vv) { return r.StrMap(kk, vv, &c->address_groups); }},
+                       {"port-groups",
+                        [&](const std::string& kk, const YAML::Node& vv) { return r.StrMap(kk, vv, &c->port_groups); }}});
+       }},
+      {"workers", [&](const std::string& k, const YAML::Node& v) { return r.U32(k, v, 1, 64, &c->workers); }},
+      {"flow",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(
+             k, v,
+             {{"capacity",
+               [&](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 1024, 1u << 26, &c->flow_capacity); }},
+              {"timeouts", [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Map(kk, vv,
+                              {{"tcp", timeouts(&t.tcp_new, &t.tcp_established, &t.tcp_closed)},
+                               {"udp", timeouts(&t.udp_new, &t.udp_established, nullptr)},
+                               {"icmp", timeouts(&t.icmp_new, &t.icmp_established, nullptr)},
+                               {"other", timeouts(&t.other_new, &t.other_established, nullptr)}});
+               }}});
+       }},
+      {"dpdk",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(
+             k, v,
+             {{"mbufs", [&](const std::string& kk, const YAML::Node& vv) { return r.U32Or0(kk, vv, 1023, 1u << 24, &c->mbufs); }},
+              {"ring-size",
+               [&](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 64, 1u << 20, &c->ring_size); }},
+              {"event-ring-size",
+               [&](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 64, 1u << 22, &c->event_ring_size); }},
+              {"eal-args", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->eal_args); }}});
+       }},
+      {"outputs",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(
+             k, v,
+             {{"eve", [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->eve); }},
+              {"metrics-listen",
+               [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->metrics_listen); }},
+              {"metrics-out", [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->metrics_out); }},
+              {"summary", [&](const std::string& kk, const YAML::Node& vv) { return r.Bool(kk, vv, &c->summary); }}});
+       }},
+      {"log-level", [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
+  };
+  return r.Map("", root, top);
+}
+
+bool ValidListen(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= s.size()) return false;
+  for (size_t i = colon + 1; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  long port = std::stol(s.substr(colon + 1));
+  return port > 0 && port < 65536;
+}
+
+}  // namespace
+
+bool LoadYamlString(const std::string& text, const std::string& origin, Config* cfg,
+                    std::string* error) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    *error = fmt::format("{}:{}:{}: YAML syntax error: {}", origin, e.mark.line + 1,
+                         e.mark.column + 1, e.msg);
+    return false;
+  }
+  try {
+    return Apply(root, origin, cfg, error);
+  } catch (const YAML::Exception& e) {
+    *error = fmt::format("{}: {}", origin, e.what());
+    return false;
+  }
+}
+
+bool LoadYamlFile(const std::string& path, Config* cfg, std::string* error) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    *error = fmt::format("cannot read config file '{}'", path);
+    return false;
+  } catch (const YAML::ParserException& e) {
+    *error = fmt::format("{}:{}:{}: YAML syntax error: {}", path, e.mark.line + 1,
+                         e.mark.column + 1, e.msg);
+    return false;
+  }
+  try {
+    return Apply(root, path, cfg, error);
+  } catch (const YAML::Exception& e) {
+    *error = fmt::format("{}: {}", path, e.what());
+    return false;
+  }
+}
+
+bool Validate(const Config& c, std::string* error) {
+  const size_t inputs = c.pcaps.size() + c.ifaces.size() + c.ports.size();
+  if (inputs == 0) {
+    *error = "no input: give --pcap FILE, --iface NAME or --port PCI_ADDRESS (or inputs: in the config)";
+    return false;
+  }
+  if (!c.pcaps.empty() && (c.ifaces.size() + c.ports.size()) > 0) {
+    *error = "inputs: capture files (--pcap) cannot be mixed with live inputs (--iface/--port)";
+    return false;
+  }
+  if (c.workers < 1 || c.workers > 64) {
+    *error = fmt::format("workers: must be between 1 and 64, got {}", c.workers);
+    return false;
+  }
+  if (!c.metrics_listen.empty() && !ValidListen(c.metrics_listen)) {
+    *error = fmt::format("metrics-listen: expected ADDRESS:PORT (e.g. 127.0.0.1:9580), got '{}'",
+                         c.metrics_listen);
+    return false;
+  }
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "error", "critical", "off"};
+  if (!kLevels.count(c.log_level)) {
+    *error = fmt::format("log-level: must be one of trace, debug, info, warning, error, critical, off; got '{}'",
+                         c.log_level);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace fs::config

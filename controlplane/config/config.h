@@ -1,0 +1,55 @@
+// The sensor's configuration: defaults, the YAML file (--config), then command-line overrides.
+// Built and validated once by main() before anything starts; read-only afterwards.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fs::config {
+
+struct FlowTimeouts {  // seconds; Suricata's defaults
+  uint32_t tcp_new = 60, tcp_established = 600, tcp_closed = 60;
+  uint32_t udp_new = 30, udp_established = 300;
+  uint32_t icmp_new = 30, icmp_established = 300;
+  uint32_t other_new = 30, other_established = 300;
+};
+
+struct Config {
+  // inputs
+  std::vector<std::string> pcaps;
+  std::vector<std::string> ifaces;
+  std::vector<std::string> ports;  // PCI addresses
+  bool replay_forever = false;     // pcaps replayed from memory in a loop (benchmarks)
+  // patterns
+  std::vector<std::string> rules;  // files or directories; empty = the district pack
+  std::string classification;      // classification.config; empty = the pack's
+  std::map<std::string, std::string> address_groups;  // overrides of HOME_NET ...
+  std::map<std::string, std::string> port_groups;     // overrides of HTTP_PORTS ...
+  // workers and memory
+  uint32_t workers = 1;
+  uint32_t flow_capacity = 262144;  // per worker
+  FlowTimeouts timeouts;
+  uint32_t ring_size = 4096;        // software distribution ring per worker (mbufs)
+  uint32_t event_ring_size = 65536; // events per worker to the control plane
+  uint32_t mbufs = 0;               // 0 = computed
+  std::vector<std::string> eal_args;
+  // outputs
+  std::string eve = "eve.json";     // "-" = stdout, "" = off
+  std::string metrics_listen = "127.0.0.1:9580";  // "" = off
+  std::string metrics_out;          // Prometheus text file written at exit (textfile collector)
+  std::string log_level = "info";
+  bool summary = true;
+};
+
+// Loads a YAML file over `cfg`. Unknown keys, wrong types and out-of-range values are errors
+// naming the key ("workers: must be between 1 and 64, got 0").
+bool LoadYamlFile(const std::string& path, Config* cfg, std::string* error);
+bool LoadYamlString(const std::string& text, const std::string& origin, Config* cfg,
+                    std::string* error);
+
+// Cross-field validation after all sources were applied.
+bool Validate(const Config& cfg, std::string* error);
+
+}  // namespace fs::config

@@ -1,0 +1,239 @@
+#include "controlplane/metrics/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace fs::metrics {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+namespace {
+
+// Builder for one family of metrics assembled at scrape time.
+struct FamilyBuilder {
+  MetricFamily f;
+  FamilyBuilder(std::string name, std::string help, MetricType type) {
+    f.name = std::move(name);
+    f.help = std::move(help);
+    f.type = type;
+  }
+  void Add(std::vector<ClientMetric::Label> labels, double v) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (f.type == MetricType::Counter) {
+      m.counter.value = v;
+    } else {
+      m.gauge.value = v;
+    }
+    f.metric.push_back(std::move(m));
+  }
+};
+
+}  // namespace
+
+class Metrics::WorkerCollectable : public prometheus::Collectable {
+ public:
+  explicit WorkerCollectable(Sources s) : s_(std::move(s)) {
+    start_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<worker::WorkerStats> w;
+    for (const auto* p : s_.workers) w.push_back(p->Read());
+    std::vector<MetricFamily> out;
+    using C = MetricType;
+    auto per_worker = [&](const char* name, const char* help, C type, auto get) {
+      FamilyBuilder b(name, help, type);
+      for (size_t i = 0; i < w.size(); ++i) b.Add({{"worker", std::to_string(i)}}, double(get(w[i])));
+      out.push_back(std::move(b.f));
+    };
+    per_worker("flowsentry_rx_packets_total", "Packets processed by the worker.", C::Counter,
+               [](const auto& s) { return s.rx_packets; });
+    per_worker("flowsentry_rx_bytes_total", "Bytes (captured frame length) processed by the worker.",
+               C::Counter, [](const auto& s) { return s.rx_bytes; });
+    per_worker("flowsentry_distributed_packets_total",
+               "Packets the worker read from a single-queue input and spread to workers by flow hash.",
+               C::Counter, [](const auto& s) { return s.distributed; });
+    {
+      FamilyBuilder b("flowsentry_worker_dropped_packets_total",
+                      "Packets dropped inside the sensor, by worker and reason.", C::Counter);
+      for (size_t i = 0; i < w.size(); ++i) {
+        for (int r = 0; r < worker::kDropReasonCount; ++r) {
+          b.Add({{"worker", std::to_string(i)},
+                 {"reason", worker::DropReasonName(static_cast<worker::DropReason>(r))}},
+                double(w[i].drops[r]));
+        }
+      }
+      out.push_back(std::move(b.f));
+    }
+    {
+      FamilyBuilder b("flowsentry_decode_events_total",
+                      "Malformed or anomalous packets by decoder event (Suricata's names).", C::Counter);
+      for (int e = 1; e < decode::kDecodeEventCount; ++e) {  // 0 is kNone
+        uint64_t sum = 0;
+        for (const auto& s : w) sum += s.decode.events[e];
+        b.Add({{"event", decode::DecodeEventName(static_cast<decode::DecodeEvent>(e))}}, double(sum));
+      }
+      out.push_back(std::move(b.f));
+    }
+    {
+      FamilyBuilder b("flowsentry_decoded_packets_total", "Packets by decoded protocol layer.",
+                      C::Counter);
+      auto sum = [&](auto get) {
+        uint64_t t = 0;
+        for (const auto& s : w) t += get(s.decode);
+        return double(t);
+      };
+      b.Add({{"protocol", "ipv4"}}, sum([](const auto& d) { return d.ipv4; }));
+      b.Add({{"protocol", "ipv6"}}, sum([](const auto& d) { return d.ipv6; }));
+      b.Add({{"protocol", "tcp"}}, sum([](const auto& d) { return d.tcp; }));
+      b.Add({{"protocol", "udp"}}, sum([](const auto& d) { return d.udp; }));
+      b.Add({{"protocol", "icmp"}}, sum([](const auto& d) { return d.icmp; }));
+      b.Add({{"protocol", "other_ip"}}, sum([](const auto& d) { return d.other_l3; }));
+      b.Add({{"protocol", "non_ip"}}, sum([](const auto& d) { return d.non_ip; }));
+      b.Add({{"protocol", "fragment"}}, sum([](const auto& d) { return d.fragments; }));
+      out.push_back(std::move(b.f));
+    }
+    per_worker("flowsentry_flows_created_total", "Flows created.", C::Counter,
+               [](const auto& s) { return s.flow.created; });
+    per_worker("flowsentry_flows_active", "Flows currently tracked.", C::Gauge,
+               [](const auto& s) { return s.flow.active; });
+    per_worker("flowsentry_flows_evicted_total",
+               "Flows ended early because the flow table was full (raise flow.capacity).",
+               C::Counter, [](const auto& s) { return s.flow.evicted; });
+    per_worker("flowsentry_flows_timed_out_total", "Flows ended by their idle timeout.", C::Counter,
+               [](const auto& s) { return s.flow.timed_out; });
+    per_worker("flowsentry_alerts_total", "Alerts raised.", C::Counter,
+               [](const auto& s) { return s.alerts; });
+    per_worker("flowsentry_payload_scanned_bytes_total", "Payload bytes run through Hyperscan.",
+               C::Counter, [](const auto& s) { return s.payload_bytes_scanned; });
+    per_worker("flowsentry_event_ring_dropped_total",
+               "Alerts/flow records lost because the worker's event ring to the output was full.",
+               C::Counter, [](const auto& s) { return s.events_dropped; });
+    per_worker("flowsentry_worker_busy_cycles_total", "TSC cycles spent on loop rounds that had packets.",
+               C::Counter, [](const auto& s) { return s.busy_cycles; });
+    per_worker("flowsentry_worker_idle_cycles_total", "TSC cycles spent polling empty inputs.",
+               C::Counter, [](const auto& s) { return s.idle_cycles; });
+
+    if (s_.ports) {
+      auto ports = s_.ports();
+      FamilyBuilder rx("flowsentry_port_rx_packets_total", "Packets the input device delivered.",
+                       C::Counter);
+      FamilyBuilder rxb("flowsentry_port_rx_bytes_total", "Bytes the input device delivered.",
+                        C::Counter);
+      FamilyBuilder drop("flowsentry_port_dropped_packets_total",
+                         "Packets the input lost before a worker saw them, by reason: imissed (RX "
+                         "queue full: workers too slow), no_mbuf (packet pool empty), rx_errors.",
+                         C::Counter);
+      for (const auto& p : ports) {
+        rx.Add({{"port", p.name}}, double(p.ipackets));
+        rxb.Add({{"port", p.name}}, double(p.ibytes));
+        drop.Add({{"port", p.name}, {"reason", "imissed"}}, double(p.imissed));
+        drop.Add({{"port", p.name}, {"reason", "no_mbuf"}}, double(p.rx_nombuf));
+        drop.Add({{"port", p.name}, {"reason", "rx_errors"}}, double(p.ierrors));
+      }
+      out.push_back(std::move(rx.f));
+      out.push_back(std::move(rxb.f));
+      out.push_back(std::move(drop.f));
+    }
+    {
+      FamilyBuilder b("flowsentry_start_time_seconds", "Sensor start time (Unix seconds).", C::Gauge);
+      b.Add({}, start_);
+      out.push_back(std::move(b.f));
+    }
+    return out;
+  }
+
+ private:
+  Sources s_;
+  double start_ = 0;
+};
+
+Metrics::Metrics(Sources sources)
+    : collectable_(std::make_shared<WorkerCollectable>(std::move(sources))),
+      registry_(std::make_shared<prometheus::Registry>()) {
+  eve_records_ = &prometheus::BuildCounter()
+                      .Name("flowsentry_eve_records_total")
+                      .Help("EVE JSON records written, by event_type.")
+                      .Register(*registry_);
+  eve_errors_ = &prometheus::BuildCounter()
+                     .Name("flowsentry_eve_write_errors_total")
+                     .Help("EVE records that could not be written (disk full, I/O error).")
+                     .Register(*registry_)
+                     .Add({});
+  signature_alerts_ = &prometheus::BuildCounter()
+                           .Name("flowsentry_signature_alerts_total")
+                           .Help("Alerts by signature (only signatures that fired appear).")
+                           .Register(*registry_);
+  auto& ps = prometheus::BuildGauge()
+                 .Name("flowsentry_pattern_set_generation")
+                 .Help("Generation number of the pattern set in use.")
+                 .Register(*registry_);
+  generation_ = &ps.Add({});
+  auto& pr = prometheus::BuildGauge()
+                 .Name("flowsentry_pattern_set_rules")
+                 .Help("Rules in the pattern set in use.")
+                 .Register(*registry_);
+  rules_ = &pr.Add({});
+}
+
+Metrics::~Metrics() = default;
+
+bool Metrics::Listen(const std::string& address, std::string* error) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    *error = fmt::format("metrics: cannot listen on {}: {}", address, e.what());
+    return false;
+  }
+  exposer_->RegisterCollectable(collectable_);
+  exposer_->RegisterCollectable(registry_);
+  return true;
+}
+
+std::string Metrics::RenderText() const {
+  auto families = collectable_->Collect();
+  auto more = registry_->Collect();
+  families.insert(families.end(), more.begin(), more.end());
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+void Metrics::CountEveRecord(const char* event_type) {
+  auto it = by_type_.find(event_type);
+  if (it == by_type_.end()) {
+    it = by_type_.emplace(event_type, &eve_records_->Add({{"event_type", event_type}})).first;
+  }
+  it->second->Increment();
+}
+
+void Metrics::CountEveWriteError() { eve_errors_->Increment(); }
+
+void Metrics::CountSignatureAlert(uint32_t gid, uint32_t sid) {
+  const uint64_t key = (uint64_t(gid) << 32) | sid;
+  auto it = by_signature_.find(key);
+  if (it == by_signature_.end()) {
+    it = by_signature_
+             .emplace(key, &signature_alerts_->Add({{"gid", std::to_string(gid)},
+                                                     {"sid", std::to_string(sid)}}))
+             .first;
+  }
+  it->second->Increment();
+}
+
+void Metrics::SetPatternSet(uint64_t generation, size_t rules) {
+  generation_->Set(double(generation));
+  rules_->Set(double(rules));
+}
+
+}  // namespace fs::metrics

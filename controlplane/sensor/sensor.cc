@@ -1,0 +1,466 @@
+#include "controlplane/sensor/sensor.h"
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf_dyn.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "controlplane/metrics/metrics.h"
+#include "controlplane/output/eve.h"
+#include "controlplane/sensor/capture_probe.h"
+#include "dataplane/port/eal.h"
+#include "dataplane/port/port.h"
+#include "dataplane/worker/worker.h"
+#include "patterns/pattern_set.h"
+#include "patterns/rule_parser.h"
+
+#ifndef FS_DEFAULT_PACK_DIR
+#define FS_DEFAULT_PACK_DIR "patterns/packs"
+#endif
+
+namespace fs::sensor {
+
+namespace {
+
+std::atomic<bool> g_stop_requested{false};
+
+using Clock = std::chrono::steady_clock;
+
+// Counts what the output thread wrote, for the summary.
+struct RunTotals {
+  uint64_t alerts = 0, flows = 0;
+  std::map<uint8_t, uint64_t> flows_by_proto;
+  std::map<uint32_t, uint64_t> alerts_by_rule;  // rule index -> count
+  uint64_t alerted_flows = 0;
+};
+
+const char* ProtoName(uint8_t p) {
+  switch (p) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1: return "icmp";
+    case 58: return "icmpv6";
+    default: return "other";
+  }
+}
+
+std::string DefaultPack() { return std::string(FS_DEFAULT_PACK_DIR) + "/district.rules"; }
+
+// The control-plane side of the event rings: turns events into EVE lines and metrics.
+class Output {
+ public:
+  Output(const patterns::PatternSet* set, output::EveFile* eve, metrics::Metrics* m)
+      : set_(set), eve_(eve), metrics_(m) {}
+
+  // Drains every worker's ring once; returns the number of events handled.
+  size_t Drain(const std::vector<std::unique_ptr<worker::Worker>>& workers) {
+    size_t total = 0;
+    for (auto& w : workers) {
+      uint32_t n;
+      while ((n = w->events().PopBulk(buf_, kBatch)) > 0) {
+        for (uint32_t i = 0; i < n; ++i) Handle(buf_[i]);
+        total += n;
+      }
+    }
+    return total;
+  }
+
+  const RunTotals& totals() const { return totals_; }
+
+ private:
+  static constexpr uint32_t kBatch = 256;
+
+  void Write(const std::string& line, const char* type) {
+    if (eve_ == nullptr) return;
+    if (eve_->Write(line)) {
+      metrics_->CountEveRecord(type);
+    } else {
+      metrics_->CountEveWriteError();
+    }
+  }
+
+  void Handle(const worker::Event& e) {
+    if (e.kind == worker::Event::Kind::kAlert) {
+      const auto& rule = set_->rules()[e.alert.rule_index];
+      ++totals_.alerts;
+      ++totals_.alerts_by_rule[e.alert.rule_index];
+      metrics_->CountSignatureAlert(e.alert.gid, e.alert.sid);
+      output::RuleInfo info;
+      info.sid = rule.sid;
+      info.gid = rule.gid;
+      info.rev = rule.rev;
+      info.msg = rule.msg;
+      info.category = rule.category;
+      info.severity = rule.severity;
+      Write(output::FormatAlert(e.alert, info), "alert");
+    } else {
+      ++totals_.flows;
+      ++totals_.flows_by_proto[e.flow_end.proto];
+      if (e.flow_end.alerted) ++totals_.alerted_flows;
+      Write(output::FormatFlow(e.flow_end), "flow");
+    }
+  }
+
+  const patterns::PatternSet* set_;
+  output::EveFile* eve_;
+  metrics::Metrics* metrics_;
+  RunTotals totals_;
+  worker::Event buf_[kBatch];
+};
+
+int LaunchWorker(void* arg) { return static_cast<worker::Worker*>(arg)->Run(); }
+
+std::string Human(uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+}  // namespace
+
+void RequestStop() { g_stop_requested.store(true); }
+
+int RunSensor(const config::Config& cfg) {
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  const auto t_start = Clock::now();
+
+  // 1. Patterns: parse and compile before touching DPDK, so a bad rule file fails fast.
+  std::vector<std::string> rule_paths = cfg.rules;
+  if (rule_paths.empty()) rule_paths.push_back(DefaultPack());
+  patterns::ParseOptions popts;
+  popts.address_vars = cfg.address_groups;
+  popts.port_vars = cfg.port_groups;
+  popts.classification_file = cfg.classification;
+  if (popts.classification_file.empty() && cfg.rules.empty()) {
+    popts.classification_file = std::string(FS_DEFAULT_PACK_DIR) + "/classification.config";
+  }
+  patterns::ParseResult parsed = patterns::LoadRules(rule_paths, popts);
+  for (const auto& w : parsed.warnings) spdlog::warn("rules: {}", w.ToString());
+  if (!parsed.errors.empty()) {
+    for (const auto& e : parsed.errors) fmt::print(stderr, "flowsentry: {}\n", e.ToString());
+    fmt::print(stderr, "flowsentry: {} error(s) in the rule files; not starting\n",
+               parsed.errors.size());
+    return 1;
+  }
+  const size_t skipped = parsed.skipped;
+  auto compiled = patterns::PatternSet::Compile(std::move(parsed.rules), 1);
+  if (!compiled.ok()) {
+    fmt::print(stderr, "flowsentry: {}\n", compiled.error());
+    return 1;
+  }
+  std::shared_ptr<const patterns::PatternSet> set = compiled.value();
+  spdlog::info("pattern set generation {} ({} rules, {} skipped, hash {})", set->generation(),
+               set->rules().size(), skipped, set->hash());
+
+  // 2. Inputs.
+  std::vector<port::Input> inputs;
+  std::vector<CaptureInfo> captures;
+  uint64_t expected_packets = 0;
+  const bool offline = !cfg.pcaps.empty() && !cfg.replay_forever;
+  std::string error;
+  const std::string tmp = std::filesystem::temp_directory_path().string();
+  auto cleanup_captures = [&captures]() {
+    for (const auto& c : captures) {
+      if (c.temporary) unlink(c.read_path.c_str());
+    }
+  };
+  for (const auto& p : cfg.pcaps) {
+    CaptureInfo info;
+    if (!ProbeCapture(p, tmp, &info, &error)) {
+      fmt::print(stderr, "flowsentry: {}\n", error);
+      cleanup_captures();
+      return 1;
+    }
+    if (info.truncated) {
+      spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); reading those",
+                   p, info.packets, info.truncation);
+    }
+    expected_packets += info.packets;
+    inputs.push_back({port::Input::Kind::kPcap, info.read_path});
+    captures.push_back(info);
+  }
+  for (const auto& i : cfg.ifaces) inputs.push_back({port::Input::Kind::kIface, i});
+  for (const auto& p : cfg.ports) inputs.push_back({port::Input::Kind::kPci, p});
+
+  // 3. Outputs that can fail on bad paths, before DPDK starts.
+  std::unique_ptr<output::EveFile> eve;
+  if (!cfg.eve.empty()) {
+    eve = std::make_unique<output::EveFile>();
+    if (!eve->Open(cfg.eve, &error)) {
+      fmt::print(stderr, "flowsentry: {}\n", error);
+      cleanup_captures();
+      return 1;
+    }
+  }
+
+  // 4. DPDK.
+  port::PortConfig pcfg;
+  pcfg.workers = cfg.workers;
+  pcfg.mbuf_priv_size = sizeof(worker::MbufMeta);
+  pcfg.mbufs = cfg.mbufs != 0 ? cfg.mbufs
+                              : port::MbufsNeeded(inputs.size(), cfg.workers, pcfg.rx_descriptors,
+                                                  cfg.ring_size,
+                                                  cfg.replay_forever ? expected_packets : 0);
+  port::EalRequest req;
+  req.inputs = inputs;
+  req.workers = cfg.workers;
+  req.pool_bytes = uint64_t(pcfg.mbufs) * port::MbufFootprint(pcfg.mbuf_priv_size);
+  req.hugepages_available = port::HugepagesAvailable();
+  req.cpus = port::AllowedCpus();
+  req.pid = getpid();
+  req.infinite_rx = cfg.replay_forever;
+  req.user_args = cfg.eal_args;
+  port::EalPlan plan;
+  if (!port::PlanEal(req, &plan, &error)) {
+    fmt::print(stderr, "flowsentry: {}\n", error);
+    cleanup_captures();
+    return 1;
+  }
+  if (plan.no_huge) spdlog::info("no hugepages reserved: running DPDK with --no-huge -m {}", plan.memory_mb);
+  if (!port::InitEal(plan, &error)) {
+    fmt::print(stderr, "flowsentry: {}\n", error);
+    cleanup_captures();
+    return 1;
+  }
+  if (rte_lcore_count() != cfg.workers + 1) {
+    fmt::print(stderr, "flowsentry: DPDK gave {} lcores, {} needed (1 main + {} workers)\n",
+               rte_lcore_count(), cfg.workers + 1, cfg.workers);
+    port::CleanupEal(plan);
+    cleanup_captures();
+    return 1;
+  }
+
+  worker::Shared shared;
+  shared.offline = offline;
+  if (rte_mbuf_dyn_rx_timestamp_register(&shared.ts_dynfield_offset, &shared.ts_dynflag) != 0) {
+    shared.ts_dynfield_offset = -1;
+  }
+
+  int rc = 0;
+  {
+    port::Ports ports;
+    if (!ports.Setup(inputs, plan.vdev_names, pcfg, &error)) {
+      fmt::print(stderr, "flowsentry: {}\n", error);
+      ports.Stop();
+      port::CleanupEal(plan);
+      cleanup_captures();
+      return 1;
+    }
+
+    // Workers and their inputs: an RSS device gives each worker its own queue; a single-queue
+    // device is read by one worker that spreads packets by symmetric flow hash.
+    std::vector<std::unique_ptr<worker::Worker>> workers;
+    for (uint32_t i = 0; i < cfg.workers; ++i) {
+      worker::WorkerConfig wc;
+      wc.index = static_cast<uint16_t>(i);
+      wc.flow_capacity = cfg.flow_capacity;
+      wc.timeouts = flow::Timeouts{cfg.timeouts.tcp_new,   cfg.timeouts.tcp_established,
+                                   cfg.timeouts.tcp_closed, cfg.timeouts.udp_new,
+                                   cfg.timeouts.udp_established, cfg.timeouts.icmp_new,
+                                   cfg.timeouts.icmp_established, cfg.timeouts.other_new,
+                                   cfg.timeouts.other_established};
+      wc.inbox_size = cfg.ring_size;
+      wc.event_ring_size = cfg.event_ring_size;
+      workers.push_back(std::make_unique<worker::Worker>(wc, &shared));
+      shared.workers.push_back(workers.back().get());
+    }
+    uint32_t next_owner = 0;
+    for (const auto& p : ports.ports()) {
+      if (p.hw_rss) {
+        for (uint16_t q = 0; q < p.rx_queues; ++q) workers[q]->AddSource({p.port_id, q, false});
+      } else {
+        workers[next_owner % cfg.workers]->AddSource({p.port_id, 0, cfg.workers > 1});
+        ++next_owner;
+      }
+    }
+    for (auto& w : workers) {
+      if (!w->Init(set.get(), &error)) {
+        fmt::print(stderr, "flowsentry: {}\n", error);
+        workers.clear();
+        ports.Stop();
+        port::CleanupEal(plan);
+        cleanup_captures();
+        return 1;
+      }
+      if (w->distributes()) shared.distributors.fetch_add(1);
+    }
+    shared.patterns.store(set.get(), std::memory_order_release);
+
+    metrics::Sources msrc;
+    for (auto& w : workers) msrc.workers.push_back(&w->published());
+    msrc.ports = [&ports, &cfg]() {
+      std::vector<metrics::PortCounters> out;
+      size_t i = 0;
+      for (const auto& p : ports.ports()) {
+        auto s = ports.Stats(p);
+        metrics::PortCounters c;
+        c.name = i < cfg.pcaps.size() ? cfg.pcaps[i] : p.input.value;
+        c.ipackets = s.ipackets;
+        c.ibytes = s.ibytes;
+        c.imissed = s.imissed;
+        c.ierrors = s.ierrors;
+        c.rx_nombuf = s.rx_nombuf;
+        out.push_back(c);
+        ++i;
+      }
+      return out;
+    };
+    metrics::Metrics metrics(msrc);
+    metrics.SetPatternSet(set->generation(), set->rules().size());
+    if (!cfg.metrics_listen.empty()) {
+      if (!metrics.Listen(cfg.metrics_listen, &error)) {
+        fmt::print(stderr, "flowsentry: {}\n", error);
+        workers.clear();
+        ports.Stop();
+        port::CleanupEal(plan);
+        cleanup_captures();
+        return 1;
+      }
+      spdlog::info("metrics on http://{}/metrics", cfg.metrics_listen);
+    }
+
+    Output out(set.get(), eve.get(), &metrics);
+    {
+      size_t i = 0;
+      unsigned lcore;
+      RTE_LCORE_FOREACH_WORKER(lcore) {
+        if (i < workers.size()) rte_eal_remote_launch(LaunchWorker, workers[i++].get(), lcore);
+      }
+    }
+    spdlog::info("{} worker(s) running on {} input(s){}", cfg.workers, inputs.size(),
+                 offline ? fmt::format(", {} packets to read", expected_packets) : "");
+
+    // Main loop: drain events, watch for end of input or a signal.
+    auto last_progress = Clock::now();
+    uint64_t last_consumed = 0;
+    auto last_flush = Clock::now();
+    for (;;) {
+      const size_t handled = out.Drain(workers);
+      if (!shared.stop.load()) {
+        if (g_stop_requested.load()) {
+          spdlog::info("stop requested: flushing flows");
+          shared.stop.store(true);
+        } else if (offline) {
+          uint64_t consumed = 0;
+          for (const auto& p : ports.ports()) {
+            auto s = ports.Stats(p);
+            consumed += s.ipackets + s.rx_nombuf + s.ierrors;
+          }
+          if (consumed >= expected_packets) {
+            shared.stop.store(true);
+          } else if (consumed != last_consumed) {
+            last_consumed = consumed;
+            last_progress = Clock::now();
+          } else if (Clock::now() - last_progress > std::chrono::seconds(10)) {
+            spdlog::warn("input stalled at {} of {} packets for 10 s; stopping", consumed,
+                         expected_packets);
+            shared.stop.store(true);
+          }
+        }
+      }
+      if (shared.drained.load() == workers.size()) {
+        bool all_idle = true;
+        unsigned lcore;
+        RTE_LCORE_FOREACH_WORKER(lcore) {
+          if (rte_eal_get_lcore_state(lcore) == RUNNING) all_idle = false;
+        }
+        if (all_idle) break;
+      }
+      if (eve && Clock::now() - last_flush > std::chrono::milliseconds(200)) {
+        eve->Flush();
+        last_flush = Clock::now();
+      }
+      if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    rte_eal_mp_wait_lcore();
+    out.Drain(workers);
+    if (eve) eve->Flush();
+    const double seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+
+    // Summary.
+    worker::WorkerStats sum;
+    uint64_t drops = 0, events_dropped = 0;
+    std::map<int, uint64_t> decode_events;
+    for (auto& w : workers) {
+      auto s = w->published().Read();
+      sum.rx_packets += s.rx_packets;
+      sum.rx_bytes += s.rx_bytes;
+      for (int r = 0; r < worker::kDropReasonCount; ++r) drops += s.drops[r];
+      events_dropped += s.events_dropped;
+      for (int e = 1; e < decode::kDecodeEventCount; ++e) {
+        if (s.decode.events[e]) decode_events[e] += s.decode.events[e];
+      }
+      sum.flow.evicted += s.flow.evicted;
+    }
+    uint64_t port_drops = 0;
+    for (const auto& p : ports.ports()) {
+      auto s = ports.Stats(p);
+      port_drops += s.imissed + s.rx_nombuf + s.ierrors;
+    }
+    if (!cfg.metrics_out.empty()) {
+      std::ofstream mo(cfg.metrics_out);
+      mo << metrics.RenderText();
+      if (!mo) spdlog::error("cannot write metrics to '{}'", cfg.metrics_out);
+    }
+    if (cfg.summary) {
+      const RunTotals& t = out.totals();
+      fmt::print("flowsentry summary ({:.2f} s, {} worker{})\n", seconds, cfg.workers,
+                 cfg.workers > 1 ? "s" : "");
+      fmt::print("  packets   {} ({} bytes){}\n", Human(sum.rx_packets), Human(sum.rx_bytes),
+                 offline ? fmt::format(" of {} in the capture{}", Human(expected_packets),
+                                       captures.size() > 1 ? "s" : "")
+                         : "");
+      std::string by_proto;
+      for (const auto& [proto, n] : t.flows_by_proto) {
+        by_proto += fmt::format("{}{} {}", by_proto.empty() ? "" : ", ", ProtoName(proto), Human(n));
+      }
+      fmt::print("  flows     {} ({}){}\n", Human(t.flows), by_proto,
+                 sum.flow.evicted ? fmt::format(", {} evicted (table full)", Human(sum.flow.evicted)) : "");
+      fmt::print("  alerts    {} in {} flow{}\n", Human(t.alerts), Human(t.alerted_flows),
+                 t.alerted_flows == 1 ? "" : "s");
+      std::vector<std::pair<uint64_t, uint32_t>> order;
+      for (const auto& [idx, n] : t.alerts_by_rule) order.push_back({n, idx});
+      std::sort(order.rbegin(), order.rend());
+      for (const auto& [n, idx] : order) {
+        const auto& r = set->rules()[idx];
+        fmt::print("    {:>8}  [{}:{}:{}] {}\n", Human(n), r.gid, r.sid, r.rev, r.msg);
+      }
+      if (!decode_events.empty()) {
+        std::string ev;
+        for (const auto& [e, n] : decode_events) {
+          ev += fmt::format("{}{} {}", ev.empty() ? "" : ", ",
+                            decode::DecodeEventName(static_cast<decode::DecodeEvent>(e)), Human(n));
+        }
+        fmt::print("  decode    {}\n", ev);
+      }
+      fmt::print("  dropped   {}{}\n", Human(drops + port_drops),
+                 events_dropped ? fmt::format(" (and {} events lost: output too slow)", Human(events_dropped)) : "");
+      if (eve) fmt::print("  eve       {} ({} records)\n", cfg.eve, Human(eve->lines_written()));
+      if (!cfg.metrics_out.empty()) fmt::print("  metrics   {}\n", cfg.metrics_out);
+    }
+    if (eve && eve->write_errors() > 0) {
+      spdlog::error("{} EVE records could not be written to '{}'", eve->write_errors(), cfg.eve);
+      rc = 1;
+    }
+    workers.clear();
+    ports.Stop();
+  }
+  port::CleanupEal(plan);
+  cleanup_captures();
+  return rc;
+}
+
+}  // namespace fs::sensor

@@ -1,0 +1,53 @@
+// Events a worker hands to the control plane (alerts, flow ends) through its event ring.
+// Plain fixed-size data, copied by value: the control plane never touches worker memory.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/common/ip_addr.h"
+#include "dataplane/flow/flow_table.h"
+
+namespace fs::worker {
+
+// Snapshot of a flow as EVE prints it (in alert.flow and in flow records).
+struct FlowSnapshot {
+  uint64_t flow_id = 0;
+  IpAddr client_addr, server_addr;
+  uint16_t client_port = 0, server_port = 0;
+  uint16_t vlan[2] = {0, 0};
+  uint8_t proto = 0;
+  uint8_t ip_version = 0;
+  flow::State state = flow::State::kNew;
+  flow::EndReason reason = flow::EndReason::kShutdown;  // flow records only
+  bool alerted = false;
+  uint8_t tcp_flags[2] = {0, 0};
+  uint64_t first_ts_us = 0, last_ts_us = 0;
+  uint64_t pkts[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+
+  static FlowSnapshot Of(const flow::Flow& f);
+};
+
+struct AlertEvent {
+  uint64_t ts_us = 0;             // the packet's timestamp
+  uint32_t rule_index = 0;        // index into the PatternSet that produced it
+  uint32_t sid = 0, gid = 1, rev = 0;
+  uint64_t pattern_generation = 0;
+  IpAddr src, dst;                // the packet's addresses
+  uint16_t sport = 0, dport = 0;
+  flow::Dir dir = flow::Dir::kToServer;
+  uint16_t payload_len = 0;
+  FlowSnapshot flow;
+};
+
+struct Event {
+  enum class Kind : uint8_t { kAlert, kFlowEnd } kind = Kind::kAlert;
+  uint16_t worker = 0;
+  union {
+    AlertEvent alert;
+    FlowSnapshot flow_end;
+  };
+  Event() : alert() {}
+};
+
+}  // namespace fs::worker

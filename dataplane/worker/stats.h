@@ -1,0 +1,87 @@
+// Per-worker statistics. The worker is the only writer of its WorkerStats (plain counters on
+// the hot path); a few times a second it publishes a copy through a Published<> seqlock, which
+// the metrics collectable and the summary read from any thread. No atomics per packet.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "dataplane/decode/packet.h"
+#include "dataplane/flow/flow_table.h"
+
+namespace fs::worker {
+
+// Why a packet was not processed. Each is counted; nothing is dropped silently.
+#define FS_DROP_REASONS(X)                                                        \
+  X(kRingFull, "ring_full")         /* software distribution ring to the worker was full */ \
+  X(kOversize, "oversize")          /* multi-segment frame larger than the worker's buffer */
+
+enum class DropReason : uint8_t {
+#define FS_X(id, name) id,
+  FS_DROP_REASONS(FS_X)
+#undef FS_X
+      kCount
+};
+inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
+const char* DropReasonName(DropReason r);
+
+struct WorkerStats {
+  uint64_t rx_packets = 0;      // packets this worker processed
+  uint64_t rx_bytes = 0;
+  uint64_t drops[kDropReasonCount] = {};
+  uint64_t distributed = 0;     // packets this worker read from a port and handed to a ring
+  uint64_t alerts = 0;
+  uint64_t events_dropped = 0;  // event ring to the control plane full (live mode)
+  uint64_t payload_bytes_scanned = 0;
+  uint64_t busy_cycles = 0, idle_cycles = 0;
+  uint64_t last_ts_us = 0;      // newest packet timestamp seen
+  decode::DecodeCounters decode;
+  flow::Counters flow;
+};
+
+// Seqlock-published copy of a trivially copyable T: one writer, any number of readers.
+template <class T>
+class Published {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  // Writer thread only.
+  void Publish(const T& v) {
+    const uint64_t s = seq_.load(std::memory_order_relaxed);
+    seq_.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    CopyWords(&v, &value_);
+    seq_.store(s + 2, std::memory_order_release);
+  }
+  // Any thread.
+  T Read() const {
+    T out;
+    for (;;) {
+      const uint64_t s1 = seq_.load(std::memory_order_acquire);
+      if (s1 & 1) continue;
+      CopyWords(&value_, &out);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (seq_.load(std::memory_order_relaxed) == s1) return out;
+    }
+  }
+
+ private:
+  // Word-wise relaxed atomic copy: no data race between the writer and readers.
+  static void CopyWords(const T* from, T* to) {
+    static_assert(sizeof(T) % sizeof(uint64_t) == 0);
+    auto* src = reinterpret_cast<const uint64_t*>(from);
+    auto* dst = reinterpret_cast<uint64_t*>(to);
+    for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
+      uint64_t w = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(src[i]))
+                       .load(std::memory_order_relaxed);
+      std::atomic_ref<uint64_t>(dst[i]).store(w, std::memory_order_relaxed);
+    }
+  }
+
+  alignas(64) std::atomic<uint64_t> seq_{0};
+  mutable T value_{};
+};
+
+}  // namespace fs::worker

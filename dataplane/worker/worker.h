@@ -1,0 +1,111 @@
+// The worker: one poll-mode loop per worker lcore, wiring the stages of ARCHITECTURE.md §2:
+// rx burst -> decode -> flow update -> scan -> events. Each Worker is owned by the main thread
+// (constructed and destroyed there) and runs Run() on exactly one lcore; everything it touches
+// per packet is its own, except the read-only PatternSet and the Shared control flags.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/decode/packet.h"
+#include "dataplane/flow/flow_table.h"
+#include "dataplane/worker/event_ring.h"
+#include "dataplane/worker/events.h"
+#include "dataplane/worker/stats.h"
+
+struct rte_mbuf;
+struct rte_ring;
+struct rte_mempool;
+
+namespace fs::patterns {
+class PatternSet;
+}
+namespace fs::scan {
+class Scanner;
+}
+
+namespace fs::worker {
+
+class Worker;
+
+// What the main thread and all workers share. Written by the main thread unless noted.
+struct Shared {
+  std::atomic<bool> stop{false};            // stop reading inputs (end of input or signal)
+  std::atomic<uint32_t> distributors{0};    // workers still feeding other workers' rings
+  std::atomic<uint32_t> drained{0};         // workers past their last packet (written by them)
+  std::atomic<uint64_t> final_ts_us{0};     // newest packet time over all workers (by them)
+  std::atomic<const patterns::PatternSet*> patterns{nullptr};
+  std::vector<Worker*> workers;             // fixed before launch
+  int ts_dynfield_offset = -1;              // mbuf Rx timestamp field (pcap PMD), -1 if none
+  uint64_t ts_dynflag = 0;
+  bool offline = false;  // capture files: back-pressure instead of drops, results deterministic
+};
+
+// Per-mbuf private area: the decoded packet travels with the mbuf from a distributing worker.
+struct MbufMeta {
+  decode::Packet pkt;
+  uint8_t predecoded = 0;
+};
+
+struct RxSource {
+  uint16_t port = 0;
+  uint16_t queue = 0;
+  bool distribute = false;  // single-queue device: hash every packet to its owning worker
+};
+
+struct WorkerConfig {
+  uint16_t index = 0;
+  uint32_t flow_capacity = 65536;
+  flow::Timeouts timeouts;
+  uint32_t inbox_size = 4096;       // software distribution ring (mbufs)
+  uint32_t event_ring_size = 65536; // events to the control plane
+};
+
+class Worker {
+ public:
+  Worker(const WorkerConfig& cfg, Shared* shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Main thread, before launch: reserves every resource the loop needs.
+  bool Init(const patterns::PatternSet* set, std::string* error);
+  void AddSource(const RxSource& s) { sources_.push_back(s); }
+  bool distributes() const;
+
+  // The lcore entry point (rte_eal_remote_launch). Returns 0.
+  int Run();
+
+  // Control-plane side.
+  SpscRing<Event>& events() { return *events_; }
+  const Published<WorkerStats>& published() const { return published_; }
+  uint16_t index() const { return cfg_.index; }
+
+ private:
+  void ProcessBurst(rte_mbuf** bufs, uint16_t n, bool predecoded);
+  void Distribute(rte_mbuf** bufs, uint16_t n);
+  bool DecodeMbuf(rte_mbuf* m, decode::Packet* p, uint64_t now_us);
+  uint64_t Timestamp(const rte_mbuf* m, uint64_t fallback_us) const;
+  void HandlePacket(decode::Packet& p);
+  void EmitFlowEnd(const flow::Flow& f, flow::EndReason r);
+  void Emit(const Event& e);
+  uint16_t DrainInbox();
+  void Finish();
+  void Publish();
+
+  WorkerConfig cfg_;
+  Shared* shared_;
+  std::vector<RxSource> sources_;
+  rte_ring* inbox_ = nullptr;
+  std::unique_ptr<flow::FlowTable> flows_;
+  std::unique_ptr<scan::Scanner> scanner_;
+  std::unique_ptr<SpscRing<Event>> events_;
+  std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
+  WorkerStats stats_;
+  Published<WorkerStats> published_;
+  uint64_t wall_us_ = 0;               // wall clock at the top of the current loop iteration
+};
+
+}  // namespace fs::worker

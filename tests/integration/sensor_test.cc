@@ -1,0 +1,307 @@
+// Integration tests: the real flowsentry binary on captures made by the project's generator.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/eve_reader.h"
+#include "tests/support/process.h"
+
+namespace fs::testing {
+namespace {
+
+std::string Sensor() { return BinDir() + "/flowsentry"; }
+std::string Gen() { return BinDir() + "/flowsentry-pcapgen"; }
+
+class SensorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("sensor");
+    ASSERT_FALSE(dir_.empty());
+    capture_ = dir_ + "/district.pcap";
+    truth_path_ = dir_ + "/truth.json";
+    auto r = RunProcess({Gen(), "district", "--out", capture_, "--truth", truth_path_});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    truth_ = nlohmann::json::parse(ReadFile(truth_path_));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Runs the sensor on the capture; returns the result and fills *eve.
+  ProcessResult RunSensor(std::vector<std::string> extra, Eve* eve, const std::string& tag) {
+    const std::string eve_path = dir_ + "/eve-" + tag + ".json";
+    std::vector<std::string> argv = {Sensor(), "--pcap", capture_, "--eve", eve_path,
+                                     "--metrics-listen", ""};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ProcessResult r = RunProcess(argv, 180);
+    if (eve != nullptr) *eve = ReadEve(eve_path);
+    return r;
+  }
+
+  std::string dir_, capture_, truth_path_;
+  nlohmann::json truth_;
+};
+
+// (sid, unordered flow tuple) pairs.
+using AlertKey = std::pair<uint32_t, Tuple>;
+
+std::set<AlertKey> AlertPairs(const Eve& eve) {
+  std::set<AlertKey> out;
+  for (const auto& a : eve.alerts) out.insert({a.sid, Unordered(a.tuple)});
+  return out;
+}
+
+std::set<AlertKey> TruthPairs(const nlohmann::json& truth) {
+  std::set<AlertKey> out;
+  for (const auto& f : truth.at("flows")) {
+    Tuple t;
+    t.proto = f.at("proto").get<std::string>();
+    t.src_ip = f.at("client_ip").get<std::string>();
+    t.src_port = f.at("client_port").get<int>();
+    t.dest_ip = f.at("server_ip").get<std::string>();
+    t.dest_port = f.at("server_port").get<int>();
+    for (const auto& sid : f.at("sids")) out.insert({sid.get<uint32_t>(), Unordered(t)});
+  }
+  return out;
+}
+
+std::string Describe(const std::set<AlertKey>& s) {
+  std::string out;
+  for (const auto& [sid, t] : s) out += fmt::format("  sid {} on {}\n", sid, t.ToString());
+  return out;
+}
+
+TEST_F(SensorTest, DistrictCaptureYieldsExactlyTheStoryAlerts) {
+  Eve eve;
+  auto r = RunSensor({"--workers", "1"}, &eve, "w1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(eve.bad_lines, 0u);
+  const auto got = AlertPairs(eve);
+  const auto want = TruthPairs(truth_);
+  ASSERT_FALSE(want.empty());
+  std::set<AlertKey> missing, extra;
+  std::set_difference(want.begin(), want.end(), got.begin(), got.end(),
+                      std::inserter(missing, missing.end()));
+  std::set_difference(got.begin(), got.end(), want.begin(), want.end(),
+                      std::inserter(extra, extra.end()));
+  EXPECT_TRUE(missing.empty()) << "expected alerts not raised:\n" << Describe(missing);
+  EXPECT_TRUE(extra.empty()) << "unexpected alerts:\n" << Describe(extra);
+
+  // Every alert belongs to a flow record with the same flow_id, and that record says alerted.
+  std::map<uint64_t, FlowRecord> by_id;
+  for (const auto& f : eve.flows) by_id[f.flow_id] = f;
+  for (const auto& a : eve.alerts) {
+    auto it = by_id.find(a.flow_id);
+    ASSERT_NE(it, by_id.end()) << "alert flow_id " << a.flow_id << " has no flow record";
+    EXPECT_EQ(Unordered(it->second.tuple), Unordered(a.tuple));
+    EXPECT_TRUE(it->second.alerted);
+  }
+  // One flow record per flow of the capture, packets and bytes adding up to the capture's.
+  EXPECT_EQ(eve.flows.size(), truth_.at("totals").at("flows").get<size_t>());
+  uint64_t pkts = 0;
+  for (const auto& f : eve.flows) pkts += f.pkts_toserver + f.pkts_toclient;
+  EXPECT_EQ(pkts, truth_.at("totals").at("flow_packets").get<uint64_t>());
+  // The summary names every signature that fired.
+  EXPECT_NE(r.out.find("FLOWSENTRY RDP connection request from an external host"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("flows"), std::string::npos);
+}
+
+TEST_F(SensorTest, ResultsDoNotDependOnWorkerCount) {
+  Eve one, two;
+  auto r1 = RunSensor({"--workers", "1"}, &one, "w1");
+  auto r2 = RunSensor({"--workers", "2"}, &two, "w2");
+  ASSERT_EQ(r1.exit_code, 0) << r1.err;
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  auto f1 = one.flows, f2 = two.flows;
+  std::sort(f1.begin(), f1.end());
+  std::sort(f2.begin(), f2.end());
+  ASSERT_FALSE(f1.empty());
+  EXPECT_EQ(f1.size(), f2.size());
+  EXPECT_TRUE(f1 == f2) << "flow records differ between --workers 1 and --workers 2";
+  auto a1 = one.alerts, a2 = two.alerts;
+  std::sort(a1.begin(), a1.end());
+  std::sort(a2.begin(), a2.end());
+  ASSERT_FALSE(a1.empty());
+  EXPECT_TRUE(a1 == a2) << "alerts differ between --workers 1 and --workers 2";
+  // Both workers did work: the hash spread the flows.
+  EXPECT_NE(r2.out.find("2 workers"), std::string::npos) << r2.out;
+}
+
+TEST_F(SensorTest, MetricsEndpointServesWhileRunning) {
+  const int port = FreeLoopbackPort();
+  const std::string eve_path = dir_ + "/eve-live.json";
+  BackgroundProcess p({Sensor(), "--pcap", capture_, "--replay-forever", "--workers", "2", "--eve",
+                       eve_path, "--metrics-listen", fmt::format("127.0.0.1:{}", port)});
+  auto rx_packets = [&](std::string* body) -> double {
+    int status = 0;
+    *body = HttpGet(port, "/metrics", &status);
+    if (status != 200) return -1;
+    double total = 0;
+    std::regex re(R"(^flowsentry_rx_packets_total\{worker="\d+"\} ([0-9.e+]+)$)");
+    std::istringstream in(*body);
+    std::string line;
+    bool found = false;
+    while (std::getline(in, line)) {
+      std::smatch m;
+      if (std::regex_match(line, m, re)) {
+        total += std::stod(m[1]);
+        found = true;
+      }
+    }
+    return found ? total : -1;
+  };
+  std::string body;
+  double first = -1;
+  for (int i = 0; i < 200 && first <= 0; ++i) {
+    ASSERT_TRUE(p.Running()) << p.ErrSoFar();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    first = rx_packets(&body);
+  }
+  ASSERT_GT(first, 0) << "no packets counted on /metrics:\n" << body << p.ErrSoFar();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const double second = rx_packets(&body);
+  EXPECT_GT(second, first) << "the counter did not grow while replaying";
+  for (const char* name :
+       {"flowsentry_flows_created_total", "flowsentry_flows_active", "flowsentry_alerts_total",
+        "flowsentry_decode_events_total", "flowsentry_port_dropped_packets_total",
+        "flowsentry_worker_dropped_packets_total", "flowsentry_payload_scanned_bytes_total",
+        "flowsentry_rx_bytes_total", "flowsentry_signature_alerts_total",
+        "flowsentry_pattern_set_generation"}) {
+    EXPECT_NE(body.find(std::string("\n") + name), std::string::npos) << name << " missing";
+  }
+  p.Signal(SIGINT);
+  auto r = p.Wait(60);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("packets"), std::string::npos) << r.out;
+  // After SIGINT every open flow was flushed as a record.
+  Eve eve = ReadEve(eve_path);
+  EXPECT_FALSE(eve.flows.empty());
+}
+
+TEST_F(SensorTest, GzipCaptureIsReadLikeThePlainOne) {
+  Eve plain, gz;
+  ASSERT_EQ(RunSensor({}, &plain, "plain").exit_code, 0);
+  const std::string gz_path = dir_ + "/district.pcap.gz";
+  ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -c '{}' > '{}'", capture_, gz_path)}).exit_code, 0);
+  const std::string eve_path = dir_ + "/eve-gz.json";
+  auto r = RunProcess({Sensor(), "--pcap", gz_path, "--eve", eve_path, "--metrics-listen", ""});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  gz = ReadEve(eve_path);
+  EXPECT_EQ(gz.flows.size(), plain.flows.size());
+  EXPECT_EQ(gz.alerts.size(), plain.alerts.size());
+}
+
+// ---- bad input: one clear message and a non-zero exit, or counted events; never a crash ----
+
+struct BadCase {
+  std::string name;
+  std::function<std::vector<std::string>(const std::string& dir, const std::string& capture)> args;
+  int exit_code;             // expected
+  std::string message;       // expected in stderr (regex)
+};
+
+class BadInputTest : public SensorTest, public ::testing::WithParamInterface<BadCase> {};
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+TEST_P(BadInputTest, FailsWithOneClearMessage) {
+  const BadCase& c = GetParam();
+  std::vector<std::string> argv = {Sensor()};
+  auto extra = c.args(dir_, capture_);
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = RunProcess(argv, 120);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, c.exit_code) << r.err << r.out;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(c.message))) << "stderr was:\n" << r.err;
+  EXPECT_EQ(r.err.find("Segmentation"), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Inputs, BadInputTest,
+    ::testing::Values(
+        BadCase{"MissingCapture",
+                [](const std::string& d, const std::string&) {
+                  return std::vector<std::string>{"--pcap", d + "/nope.pcap", "--metrics-listen", ""};
+                },
+                1, "capture '.*/nope.pcap': No such file or directory"},
+        BadCase{"GarbageCapture",
+                [](const std::string& d, const std::string&) {
+                  WriteText(d + "/garbage.pcap", std::string(100, 'x'));
+                  return std::vector<std::string>{"--pcap", d + "/garbage.pcap", "--metrics-listen", ""};
+                },
+                1, "capture '.*garbage.pcap' cannot be read: "},
+        BadCase{"NotEthernet",
+                [](const std::string& d, const std::string&) {
+                  // pcap header with LINKTYPE_RAW (101) and no packets.
+                  std::string h("\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                                "\xff\xff\x00\x00\x65\x00\x00\x00", 24);
+                  WriteText(d + "/raw.pcap", h);
+                  return std::vector<std::string>{"--pcap", d + "/raw.pcap", "--metrics-listen", ""};
+                },
+                1, "link type .*Ethernet captures only"},
+        BadCase{"BrokenRuleFile",
+                [](const std::string& d, const std::string& cap) {
+                  WriteText(d + "/bad.rules",
+                            "# ok line\nalert tcp any any -> any any (msg:\"fine\"; content:\"a\"; sid:1;)\n"
+                            "alert tcp any any -> any any (msg:\"broken; sid:2;)\n");
+                  return std::vector<std::string>{"--pcap", cap, "--rules", d + "/bad.rules",
+                                                  "--metrics-listen", ""};
+                },
+                1, "bad\\.rules:3(:[0-9]+)?: "},
+        BadCase{"UnknownOption",
+                [](const std::string&, const std::string& cap) {
+                  return std::vector<std::string>{"--pcap", cap, "--frobnicate"};
+                },
+                2, "frobnicate"},
+        BadCase{"BadConfigValue",
+                [](const std::string& d, const std::string& cap) {
+                  WriteText(d + "/c.yaml", "workers: 0\n");
+                  return std::vector<std::string>{"--pcap", cap, "--config", d + "/c.yaml"};
+                },
+                1, "c\\.yaml: workers: must be between 1 and 64, got 0"},
+        BadCase{"UnknownConfigKey",
+                [](const std::string& d, const std::string& cap) {
+                  WriteText(d + "/c.yaml", "flow:\n  capacty: 5000\n");
+                  return std::vector<std::string>{"--pcap", cap, "--config", d + "/c.yaml"};
+                },
+                1, "c\\.yaml: flow\\.capacty: unknown key"},
+        BadCase{"NoInput",
+                [](const std::string&, const std::string&) { return std::vector<std::string>{}; },
+                1, "no input"},
+        BadCase{"BadMetricsAddress",
+                [](const std::string&, const std::string& cap) {
+                  return std::vector<std::string>{"--pcap", cap, "--metrics-listen", "127.0.0.1:notaport"};
+                },
+                1, "metrics-listen: expected ADDRESS:PORT"}),
+    [](const ::testing::TestParamInfo<BadCase>& i) { return i.param.name; });
+
+TEST_F(SensorTest, TruncatedCaptureIsReadUpToTheDamage) {
+  // Cut the capture in the middle of a record: the packets before it are processed, the rest is
+  // reported, and the run still succeeds.
+  const std::string data = ReadFile(capture_);
+  const std::string cut = dir_ + "/cut.pcap";
+  WriteText(cut, data.substr(0, data.size() / 2 + 7));
+  const std::string eve_path = dir_ + "/eve-cut.json";
+  auto r = RunProcess({Sensor(), "--pcap", cut, "--eve", eve_path, "--metrics-listen", ""});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("truncated or corrupt after [0-9]+ packets")))
+      << r.err;
+  Eve eve = ReadEve(eve_path);
+  EXPECT_FALSE(eve.flows.empty());
+  EXPECT_EQ(eve.bad_lines, 0u);
+}
+
+}  // namespace
+}  // namespace fs::testing

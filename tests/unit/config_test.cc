@@ -1,0 +1,116 @@
+#include "controlplane/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace fs::config {
+namespace {
+
+TEST(ConfigTest, ExampleFileLoadsAndEqualsTheDefaults) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadYamlFile(std::string(FS_SOURCE_DIR) + "/docs/flowsentry.example.yaml", &c, &err))
+      << err;
+  Config d;
+  EXPECT_EQ(c.workers, d.workers);
+  EXPECT_EQ(c.flow_capacity, d.flow_capacity);
+  EXPECT_EQ(c.timeouts.tcp_established, d.timeouts.tcp_established);
+  EXPECT_EQ(c.timeouts.udp_new, d.timeouts.udp_new);
+  EXPECT_EQ(c.eve, d.eve);
+  EXPECT_EQ(c.metrics_listen, d.metrics_listen);
+  EXPECT_EQ(c.ring_size, d.ring_size);
+  EXPECT_EQ(c.event_ring_size, d.event_ring_size);
+  EXPECT_TRUE(c.pcaps.empty());
+}
+
+TEST(ConfigTest, ValuesAreApplied) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadYamlString(R"(
+inputs: {pcap: [a.pcap, b.pcap]}
+rules: one.rules
+workers: 4
+flow: {capacity: 5000, timeouts: {tcp: {new: 5, established: 7, closed: 1}, udp: {new: 2}}}
+vars: {address-groups: {HOME_NET: "[10.20.0.0/16]"}, port-groups: {HTTP_PORTS: "8080"}}
+outputs: {eve: "-", metrics-listen: "127.0.0.1:9999", summary: false}
+dpdk: {eal-args: [--log-level=8]}
+log-level: debug
+)",
+                             "t.yaml", &c, &err))
+      << err;
+  EXPECT_EQ(c.pcaps, (std::vector<std::string>{"a.pcap", "b.pcap"}));
+  EXPECT_EQ(c.rules, (std::vector<std::string>{"one.rules"}));
+  EXPECT_EQ(c.workers, 4u);
+  EXPECT_EQ(c.flow_capacity, 5000u);
+  EXPECT_EQ(c.timeouts.tcp_new, 5u);
+  EXPECT_EQ(c.timeouts.tcp_established, 7u);
+  EXPECT_EQ(c.timeouts.tcp_closed, 1u);
+  EXPECT_EQ(c.timeouts.udp_new, 2u);
+  EXPECT_EQ(c.timeouts.udp_established, 300u);
+  EXPECT_EQ(c.address_groups.at("HOME_NET"), "[10.20.0.0/16]");
+  EXPECT_EQ(c.port_groups.at("HTTP_PORTS"), "8080");
+  EXPECT_EQ(c.eve, "-");
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
+  EXPECT_FALSE(c.summary);
+  EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--log-level=8"}));
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_TRUE(Validate(c, &err)) << err;
+}
+
+struct BadYaml {
+  const char* text;
+  const char* message;
+};
+
+class ConfigErrorTest : public ::testing::TestWithParam<BadYaml> {};
+
+TEST_P(ConfigErrorTest, NamesTheKeyAndWhy) {
+  Config c;
+  std::string err;
+  EXPECT_FALSE(LoadYamlString(GetParam().text, "bad.yaml", &c, &err));
+  EXPECT_EQ(err, GetParam().message);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ConfigErrorTest,
+    ::testing::Values(
+        BadYaml{"workers: 0\n", "bad.yaml: workers: must be between 1 and 64, got 0"},
+        BadYaml{"workers: two\n", "bad.yaml: workers: must be a whole number, got 'two'"},
+        BadYaml{"workers: [1]\n", "bad.yaml: workers: must be a number"},
+        BadYaml{"wrkers: 2\n",
+                "bad.yaml: wrkers: unknown key (known here: classification-file, dpdk, flow, "
+                "inputs, log-level, outputs, rules, vars, workers)"},
+        BadYaml{"flow: {timeouts: {tcp: {closed: -1}}}\n",
+                "bad.yaml: flow.timeouts.tcp.closed: must be between 0 and 86400, got -1"},
+        BadYaml{"flow: {timeouts: {udp: {closed: 3}}}\n",
+                "bad.yaml: flow.timeouts.udp.closed: unknown key (known here: established, new)"},
+        BadYaml{"outputs: {summary: maybe}\n",
+                "bad.yaml: outputs.summary: must be true or false, got 'maybe'"},
+        BadYaml{"inputs: {pcap: [[a]]}\n", "bad.yaml: inputs.pcap: must be a list of strings"},
+        BadYaml{"workers: [\n", "bad.yaml:2:1: YAML syntax error: end of sequence flow not found"},
+        BadYaml{"- a\n- b\n", "bad.yaml: (top level): must be a mapping"}));
+
+TEST(ConfigTest, ValidateCrossChecks) {
+  std::string err;
+  Config c;
+  EXPECT_FALSE(Validate(c, &err));
+  EXPECT_NE(err.find("no input"), std::string::npos);
+  c.pcaps = {"a.pcap"};
+  c.ifaces = {"eth1"};
+  EXPECT_FALSE(Validate(c, &err));
+  EXPECT_NE(err.find("cannot be mixed"), std::string::npos);
+  c.ifaces.clear();
+  c.metrics_listen = "localhost";
+  EXPECT_FALSE(Validate(c, &err));
+  EXPECT_NE(err.find("metrics-listen"), std::string::npos);
+  c.metrics_listen = "127.0.0.1:70000";
+  EXPECT_FALSE(Validate(c, &err));
+  c.metrics_listen = "";
+  EXPECT_TRUE(Validate(c, &err)) << err;
+  c.log_level = "loud";
+  EXPECT_FALSE(Validate(c, &err));
+}
+
+}  // namespace
+}  // namespace fs::config
