@@ -316,8 +316,9 @@ void Worker::Finish() {
   shared_->drained.fetch_add(1, std::memory_order_acq_rel);
   while (shared_->drained.load(std::memory_order_acquire) < n) rte_pause();
   const uint64_t end_ts = shared_->final_ts_us.load(std::memory_order_acquire);
-  // Flows idle past their timeout at the end of input have timed out (as Suricata reports them);
-  // the rest end with the sensor.
+  // Flows idle past their timeout at the end of input have timed out; the rest end with the
+  // sensor. (Suricata reports the former as "shutdown" when its flow manager did not run in time;
+  // ours does not depend on timing or on the worker count: see docs/design-notes.md.)
   while (flows_->Expire(end_ts, kExpireBudget, [this](const flow::Flow& f, flow::EndReason r) {
     EmitFlowEnd(f, r);
   }) > 0) {

@@ -1,0 +1,284 @@
+#include "controlplane/output/eve.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace fs::output {
+namespace {
+
+using Json = nlohmann::ordered_json;  // keeps insertion order: fields come out as Suricata's
+
+// IANA protocol keywords for the assigned numbers 0..143, spelled as Suricata 7 prints them in
+// "proto" (its built-in table, not /etc/protocols). Unassigned numbers print as digits.
+// clang-format off
+constexpr const char* kProtoNames[] = {
+    /*   0 */ "HOPOPT", "ICMP", "IGMP", "GGP", "IP-in-IP", "ST", "TCP", "CBT",
+    /*   8 */ "EGP", "IGP", "BBN-RCC-MON", "NVP-II", "PUP", "ARGUS", "EMCON", "XNET",
+    /*  16 */ "CHAOS", "UDP", "MUX", "DCN-MEAS", "HMP", "PRM", "XNS-IDP", "TRUNK-1",
+    /*  24 */ "TRUNK-2", "LEAF-1", "LEAF-2", "RDP", "IRTP", "ISO-TP4", "NETBLT", "MFE-NSP",
+    /*  32 */ "MERIT-INP", "DCCP", "3PC", "IDPR", "XTP", "DDP", "IDPR-CMTP", "TP++",
+    /*  40 */ "IL", "IPv6", "SDRP", "IPv6-Route", "IPv6-Frag", "IDRP", "RSVP", "GRE",
+    /*  48 */ "DSR", "BNA", "ESP", "AH", "I-NLSP", "SwIPe", "NARP", "MOBILE",
+    /*  56 */ "TLSP", "SKIP", "IPv6-ICMP", "IPv6-NoNxt", "IPv6-Opts", "Any", "CFTP", "Any",
+    /*  64 */ "SAT-EXPAK", "KRYPTOLAN", "RVD", "IPPC", "Any", "SAT-MON", "VISA", "IPCU",
+    /*  72 */ "CPNX", "CPHB", "WSN", "PVP", "BR-SAT-MON", "SUN-ND", "WB-MON", "WB-EXPAK",
+    /*  80 */ "ISO-IP", "VMTP", "SECURE-VMTP", "VINES", "TTP", "NSFNET-IGP", "DGP", "TCF",
+    /*  88 */ "EIGRP", "OSPF", "Sprite-RPC", "LARP", "MTP", "AX.25", "OS", "MICP",
+    /*  96 */ "SCC-SP", "ETHERIP", "ENCAP", "Any", "GMTP", "IFMP", "PNNI", "PIM",
+    /* 104 */ "ARIS", "SCPS", "QNX", "A/N", "IPComp", "SNP", "Compaq-Peer", "IPX-in-IP",
+    /* 112 */ "VRRP", "PGM", "Any", "L2TP", "DDX", "IATP", "STP", "SRP",
+    /* 120 */ "UTI", "SMP", "SM", "PTP", "IS-IS", "FIRE", "CRTP", "CRUDP",
+    /* 128 */ "SSCOPMCE", "IPLT", "SPS", "PIPE", "SCTP", "FC", "RSVP-E2E-IGNORE", "Mobility",
+    /* 136 */ "UDPLite", "MPLS-in-IP", "manet", "HIP", "Shim6", "WESP", "ROHC", "Ethernet",
+};
+// clang-format on
+static_assert(std::size(kProtoNames) == 144);
+
+// Suricata logs ports only for the protocols that have them (JsonAddrInfoInit).
+bool HasPorts(uint8_t proto) {
+  return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
+void AddVlan(Json& j, const uint16_t (&vlan)[2]) {
+  // The snapshot has no tag count: an id of 0 reads as "no tag" (a priority-tagged frame, VLAN
+  // 0, therefore prints no array, where Suricata would print [0]).
+  if (vlan[0] == 0 && vlan[1] == 0) return;
+  Json a = Json::array();
+  a.push_back(vlan[0]);
+  if (vlan[1] != 0) a.push_back(vlan[1]);
+  j["vlan"] = std::move(a);
+}
+
+std::string Hex2(uint8_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string{kHex[v >> 4], kHex[v & 0xf]};
+}
+
+std::string Dump(const Json& j) {
+  // Compact like Suricata's; invalid UTF-8 (e.g. in a rule message) is replaced, never thrown.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string FormatTimestamp(uint64_t ts_us) {
+  const time_t secs = static_cast<time_t>(ts_us / 1000000);
+  const unsigned usecs = static_cast<unsigned>(ts_us % 1000000);
+  struct tm tm;
+  if (gmtime_r(&secs, &tm) == nullptr) return "ts-error";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06u+0000", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usecs);
+  return buf;
+}
+
+std::string ProtoName(uint8_t proto) {
+  if (proto < std::size(kProtoNames)) return kProtoNames[proto];
+  return std::to_string(proto);
+}
+
+std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule) {
+  const worker::FlowSnapshot& f = ev.flow;
+  const bool has_flow = f.flow_id != 0;
+  const bool ports = HasPorts(f.proto);
+  const std::string src_ip = ev.src.ToEveString();
+  const std::string dest_ip = ev.dst.ToEveString();
+
+  Json j;
+  j["timestamp"] = FormatTimestamp(ev.ts_us);
+  if (has_flow) j["flow_id"] = f.flow_id;
+  j["event_type"] = "alert";
+  AddVlan(j, f.vlan);
+  j["src_ip"] = src_ip;
+  if (ports) j["src_port"] = ev.sport;
+  j["dest_ip"] = dest_ip;
+  if (ports) j["dest_port"] = ev.dport;
+  j["proto"] = ProtoName(f.proto);
+  j["pkt_src"] = "wire/pcap";
+
+  Json& a = j["alert"];
+  a["action"] = rule.action;
+  a["gid"] = rule.gid;
+  a["signature_id"] = rule.sid;
+  a["rev"] = rule.rev;
+  a["signature"] = rule.msg;
+  a["category"] = rule.category;
+  a["severity"] = rule.severity;
+
+  if (has_flow) {
+    const bool to_client = ev.dir == flow::Dir::kToClient;
+    j["direction"] = to_client ? "to_client" : "to_server";
+    Json& fl = j["flow"];
+    fl["pkts_toserver"] = f.pkts[0];
+    fl["pkts_toclient"] = f.pkts[1];
+    fl["bytes_toserver"] = f.bytes[0];
+    fl["bytes_toclient"] = f.bytes[1];
+    fl["start"] = FormatTimestamp(f.first_ts_us);
+    // Suricata 7 (output-json-alert.c) orients the packet's tuple client -> server and prints
+    // the ports only when the packet's source port is non-zero.
+    fl["src_ip"] = to_client ? dest_ip : src_ip;
+    fl["dest_ip"] = to_client ? src_ip : dest_ip;
+    if (ports && ev.sport > 0) {
+      fl["src_port"] = to_client ? ev.dport : ev.sport;
+      fl["dest_port"] = to_client ? ev.sport : ev.dport;
+    }
+  }
+  return Dump(j);
+}
+
+std::string FormatFlow(const worker::FlowSnapshot& f) {
+  const bool ports = HasPorts(f.proto);
+  Json j;
+  j["timestamp"] = FormatTimestamp(f.last_ts_us);
+  j["flow_id"] = f.flow_id;
+  j["event_type"] = "flow";
+  AddVlan(j, f.vlan);
+  j["src_ip"] = f.client_addr.ToEveString();
+  if (ports) j["src_port"] = f.client_port;
+  j["dest_ip"] = f.server_addr.ToEveString();
+  if (ports) j["dest_port"] = f.server_port;
+  j["proto"] = ProtoName(f.proto);
+
+  Json& fl = j["flow"];
+  fl["pkts_toserver"] = f.pkts[0];
+  fl["pkts_toclient"] = f.pkts[1];
+  fl["bytes_toserver"] = f.bytes[0];
+  fl["bytes_toclient"] = f.bytes[1];
+  fl["start"] = FormatTimestamp(f.first_ts_us);
+  fl["end"] = FormatTimestamp(f.last_ts_us);
+  // Whole seconds between the second marks, as Suricata computes it.
+  const uint64_t start_s = f.first_ts_us / 1000000, end_s = f.last_ts_us / 1000000;
+  fl["age"] = end_s > start_s ? end_s - start_s : 0;
+  fl["state"] = flow::StateName(f.state);
+  fl["reason"] = flow::EndReasonName(f.reason);
+  fl["alerted"] = f.alerted;
+
+  if (f.proto == IPPROTO_TCP) {
+    namespace tf = decode::tcpflag;
+    const uint8_t all = f.tcp_flags[0] | f.tcp_flags[1];
+    Json& t = j["tcp"];
+    t["tcp_flags"] = Hex2(all);
+    t["tcp_flags_ts"] = Hex2(f.tcp_flags[0]);
+    t["tcp_flags_tc"] = Hex2(f.tcp_flags[1]);
+    // Only the flags that were seen, in Suricata's order (EveTcpFlags); ECE prints as "ecn".
+    static constexpr std::pair<uint8_t, const char*> kFlags[] = {
+        {tf::kSyn, "syn"}, {tf::kFin, "fin"}, {tf::kRst, "rst"}, {tf::kPsh, "psh"},
+        {tf::kAck, "ack"}, {tf::kUrg, "urg"}, {tf::kEce, "ecn"}, {tf::kCwr, "cwr"}};
+    for (const auto& [bit, name] : kFlags) {
+      if (all & bit) t[name] = true;
+    }
+  }
+  return Dump(j);
+}
+
+// ---------------------------------------------------------------------------------------------
+// EveFile
+
+namespace {
+
+int OpenAppend(const std::string& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0 && error != nullptr) {
+    *error = "cannot open EVE log '" + path + "' for appending: " + std::strerror(errno);
+  }
+  return fd;
+}
+
+}  // namespace
+
+EveFile::~EveFile() { Close(); }
+
+bool EveFile::Open(const std::string& path, std::string* error) {
+  Close();
+  path_ = path;
+  if (path == "-") {
+    fd_ = STDOUT_FILENO;
+    owns_fd_ = false;
+  } else {
+    fd_ = OpenAppend(path, error);
+    owns_fd_ = fd_ >= 0;
+  }
+  if (fd_ >= 0 && buf_.capacity() < kFlushAt) buf_.reserve(kFlushAt + 4096);
+  return fd_ >= 0;
+}
+
+bool EveFile::Write(std::string_view line) {
+  if (fd_ < 0) {
+    ++write_errors_;
+    return false;
+  }
+  if (buf_.size() + line.size() + 1 > kMaxBacklog) {
+    // The file has been refusing writes: try once more, then give up on the record rather than
+    // grow without bound.
+    Flush();
+    if (buf_.size() + line.size() + 1 > kMaxBacklog) {
+      ++write_errors_;
+      return false;
+    }
+  }
+  buf_.append(line);
+  buf_.push_back('\n');
+  if (buf_.size() >= kFlushAt) Flush();  // a failure keeps the bytes: the record is not lost yet
+  return true;
+}
+
+bool EveFile::Flush() {
+  if (fd_ < 0) return buf_.empty();
+  size_t done = 0;
+  bool ok = true;
+  while (done < buf_.size()) {
+    const ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
+    if (n > 0) {
+      lines_written_ +=
+          static_cast<uint64_t>(std::count(buf_.data() + done, buf_.data() + done + n, '\n'));
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      ++failed_writes_;  // disk full, I/O error, ...: keep the rest for the next attempt
+      ok = false;
+      break;
+    }
+  }
+  buf_.erase(0, done);
+  return ok;
+}
+
+bool EveFile::Reopen(std::string* error) {
+  if (fd_ < 0) {
+    if (error != nullptr) *error = "EVE log '" + path_ + "' is not open";
+    return false;
+  }
+  if (!owns_fd_) return Flush();  // stdout: nothing to reopen
+  // Open the new file first so that a failure leaves the old one in use.
+  const int fd = OpenAppend(path_, error);
+  if (fd < 0) return false;
+  // What was buffered before the rotation belongs to the old (renamed) file. Whatever it refuses
+  // stays buffered and goes to the new one.
+  Flush();
+  ::close(fd_);
+  fd_ = fd;
+  return Flush();
+}
+
+void EveFile::Close() {
+  if (fd_ < 0) return;
+  Flush();
+  if (owns_fd_) ::close(fd_);
+  fd_ = -1;
+  owns_fd_ = false;
+  write_errors_ += static_cast<uint64_t>(std::count(buf_.begin(), buf_.end(), '\n'));  // lost
+  buf_.clear();
+}
+
+}  // namespace fs::output

@@ -1,0 +1,82 @@
+// EVE JSON output: formats alerts and flow records as Suricata 7 prints them (same field names,
+// order and value formats, so Elastic/Splunk/Security Onion/EveBox read them unchanged), and an
+// append-only line sink that survives logrotate.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "dataplane/worker/events.h"
+
+namespace fs::output {
+
+// What the alert record says about the rule that fired. The caller looks it up from the event
+// (pattern generation + rule index); the printed gid/signature_id/rev come from here.
+struct RuleInfo {
+  uint32_t sid = 0, gid = 1, rev = 0;
+  std::string msg, category;  // category: the classtype's description ("" when none)
+  int severity = 3;           // Suricata's default priority when the rule has no classtype
+  std::string action = "allowed";
+};
+
+// One EVE "alert" object (no trailing newline). Addresses and ports are the packet's; the nested
+// "flow" object is oriented client -> server, as Suricata 7 prints it.
+std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule);
+
+// One EVE "flow" record (no trailing newline), src = client, dest = server. Suricata stamps the
+// record with the time it was logged; a snapshot carries no such time, so "timestamp" is the
+// flow's last packet time (equal to "end").
+std::string FormatFlow(const worker::FlowSnapshot& flow);
+
+// "2024-04-21T10:11:12.123456+0000" (UTC), EVE's timestamp format.
+std::string FormatTimestamp(uint64_t ts_us);
+
+// EVE "proto": the IANA keyword Suricata prints ("TCP", "UDP", "ICMP", "IPv6-ICMP", "GRE", ...),
+// or the number as a string for unassigned protocol numbers.
+std::string ProtoName(uint8_t proto);
+
+// Append-only EVE file. Owned and called only by the control-plane output thread; not
+// thread-safe. Lines are buffered and written in large chunks. A failed write(2) is counted and
+// the unwritten bytes are kept for the next attempt (up to a cap); a record is only given up, and
+// counted in write_errors(), when it cannot be kept. Never throws. "-" writes to stdout.
+class EveFile {
+ public:
+  EveFile() = default;
+  ~EveFile();
+  EveFile(const EveFile&) = delete;
+  EveFile& operator=(const EveFile&) = delete;
+
+  // Opens path for appending, creating it (mode 0640) if needed. Closes a file already open.
+  bool Open(const std::string& path, std::string* error);
+  // Buffers line plus '\n'; writes when the buffer is full. False when the record was lost (not
+  // open, or the file has refused writes for so long that the backlog is full).
+  bool Write(std::string_view line);
+  // Writes everything buffered. False when the file refused some of it (kept for a retry).
+  bool Flush();
+  // For logrotate (after the file was renamed): opens the path anew, writes what was buffered to
+  // the old file, then continues in the new one. On failure the old file stays in use.
+  bool Reopen(std::string* error);
+  // Flushes and closes; records the file still refuses are lost. Safe to call twice.
+  void Close();
+
+  bool is_open() const { return fd_ >= 0; }
+  const std::string& path() const { return path_; }
+  uint64_t lines_written() const { return lines_written_; }  // complete lines handed to the OS
+  uint64_t write_errors() const { return write_errors_; }    // records lost
+  uint64_t failed_writes() const { return failed_writes_; }  // failed write(2) calls (retried)
+
+ private:
+  static constexpr size_t kFlushAt = 64 * 1024;
+  static constexpr size_t kMaxBacklog = 16 * 1024 * 1024;  // kept while writes keep failing
+
+  int fd_ = -1;
+  bool owns_fd_ = false;
+  std::string path_;
+  std::string buf_;
+  uint64_t lines_written_ = 0;
+  uint64_t write_errors_ = 0;
+  uint64_t failed_writes_ = 0;
+};
+
+}  // namespace fs::output

@@ -1,0 +1,402 @@
+#include "dataplane/flow/flow_table.h"
+
+#include <netinet/in.h>
+
+#include <cassert>
+#include <cstring>
+
+namespace fs::flow {
+namespace {
+
+constexpr uint64_t kUsPerSec = 1000000;
+constexpr uint64_t kFlowIdMask = (uint64_t{1} << 51) - 1;
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+constexpr uint64_t kHashSeed = 0x6a09e667f3bcc909ULL;    // HashKey
+constexpr uint64_t kFlowIdSeed = 0xbb67ae8584caa73bULL;  // MakeFlowId: independent of HashKey
+
+// Flow::tcp_seen bits. Direction bits serve every protocol (UDP/ICMP/other become established
+// once both were seen); the rest model as much of Suricata's TCP session as a table can see.
+constexpr uint8_t kSeenToServer = 0x01;
+constexpr uint8_t kSeenToClient = 0x02;
+constexpr uint8_t kSessionSyn = 0x04;  // flow began with a client SYN: Suricata has a session
+constexpr uint8_t kSynAck = 0x08;      // server answered SYN+ACK
+constexpr uint8_t kFinToServer = 0x10;
+constexpr uint8_t kFinToClient = 0x20;
+
+// murmur3's 64-bit finaliser: every input bit affects every output bit.
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// Chained mix over the key's 44 bytes (read as 64-bit words, last one zero-extended).
+inline uint64_t HashKeyWords(const FlowKey& k, uint64_t seed) {
+  uint64_t w[6] = {};
+  std::memcpy(w, &k, sizeof(k));
+  uint64_t h = seed;
+  for (int i = 0; i < 6; ++i) h = Mix64(h ^ (w[i] + kGolden * static_cast<uint64_t>(i + 1)));
+  return h;
+}
+
+inline bool IsTcp(const decode::Packet& p) {
+  return p.layer == decode::Layer::kL4 && p.proto == IPPROTO_TCP;
+}
+
+// Suricata's TcpSessionPacketIsStreamStarter without midstream pickup: SYN, no ACK/RST/FIN.
+inline bool IsStreamStarter(uint8_t flags) {
+  using namespace decode::tcpflag;
+  return (flags & (kSyn | kAck | kRst | kFin)) == kSyn;
+}
+
+}  // namespace
+
+const char* StateName(State s) {
+  switch (s) {
+    case State::kNew:
+      return "new";
+    case State::kEstablished:
+      return "established";
+    case State::kClosed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+const char* EndReasonName(EndReason r) {
+  switch (r) {
+    case EndReason::kTimeout:
+      return "timeout";
+    case EndReason::kForced:
+      return "forced";
+    case EndReason::kShutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
+bool FlowKey::operator==(const FlowKey& o) const {
+  return std::memcmp(this, &o, sizeof(FlowKey)) == 0;
+}
+
+FlowKey MakeKey(const decode::Packet& p, bool* sender_is_lo) {
+  FlowKey k;
+  // The byte image is what is hashed and compared: clear it whole (FlowKey has no padding).
+  std::memset(static_cast<void*>(&k), 0, sizeof(k));
+  // Ports only mean something for a decoded transport header (ICMP carries 0).
+  const bool ports = p.layer == decode::Layer::kL4;
+  const uint16_t sport = ports ? p.sport : 0;
+  const uint16_t dport = ports ? p.dport : 0;
+  const int c = std::memcmp(p.src.bytes.data(), p.dst.bytes.data(), 16);
+  const bool lo = c < 0 || (c == 0 && sport <= dport);
+  if (lo) {
+    k.addr_lo = p.src;
+    k.addr_hi = p.dst;
+    k.port_lo = sport;
+    k.port_hi = dport;
+  } else {
+    k.addr_lo = p.dst;
+    k.addr_hi = p.src;
+    k.port_lo = dport;
+    k.port_hi = sport;
+  }
+  if (p.vlan_count >= 1) k.vlan[0] = p.vlan_id[0];
+  if (p.vlan_count >= 2) k.vlan[1] = p.vlan_id[1];
+  k.proto = p.proto;
+  if (sender_is_lo != nullptr) *sender_is_lo = lo;
+  return k;
+}
+
+uint32_t HashKey(const FlowKey& k) {
+  const uint64_t h = HashKeyWords(k, kHashSeed);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+uint64_t MakeFlowId(const FlowKey& k, uint64_t first_ts_us) {
+  const uint64_t id =
+      Mix64(HashKeyWords(k, kFlowIdSeed) ^ Mix64(first_ts_us + kGolden)) & kFlowIdMask;
+  return id != 0 ? id : 1;
+}
+
+FlowTable::FlowTable(uint32_t capacity, const Timeouts& t) {
+  constexpr uint32_t kMaxCapacity = (uint32_t{1} << 31) - 1;
+  capacity_ = capacity < 1 ? 1 : (capacity > kMaxCapacity ? kMaxCapacity : capacity);
+  uint32_t buckets = 1;
+  while (buckets < capacity_) buckets <<= 1;
+  bucket_mask_ = buckets - 1;
+
+  // make_unique<T[]> value-initialises: the memory is touched (faulted in) now, not per packet.
+  pool_ = std::make_unique<Flow[]>(static_cast<size_t>(capacity_) + 1);
+  buckets_ = std::make_unique<uint32_t[]>(buckets);
+  for (uint32_t i = 1; i <= capacity_; ++i) {
+    pool_[i].list = kFreeList;
+    pool_[i].hash_next = i < capacity_ ? i + 1 : 0;
+  }
+  free_head_ = 1;
+
+  timeout_s_[kTcpNew] = t.tcp_new;
+  timeout_s_[kTcpEstablished] = t.tcp_established;
+  timeout_s_[kTcpClosed] = t.tcp_closed;
+  timeout_s_[kUdpNew] = t.udp_new;
+  timeout_s_[kUdpEstablished] = t.udp_established;
+  timeout_s_[kIcmpNew] = t.icmp_new;
+  timeout_s_[kIcmpEstablished] = t.icmp_established;
+  timeout_s_[kOtherNew] = t.other_new;
+  timeout_s_[kOtherEstablished] = t.other_established;
+}
+
+FlowTable::~FlowTable() = default;
+
+FlowTable::ListId FlowTable::ListFor(const Flow& f) const {
+  const bool est = f.state != State::kNew;  // only TCP ever closes
+  switch (f.proto) {
+    case IPPROTO_TCP:
+      return f.state == State::kNew           ? kTcpNew
+             : f.state == State::kEstablished ? kTcpEstablished
+                                              : kTcpClosed;
+    case IPPROTO_UDP:
+      return est ? kUdpEstablished : kUdpNew;
+    case IPPROTO_ICMP:  // Suricata maps only ICMPv4 to its icmp timeouts; ICMPv6 is "default"
+      return est ? kIcmpEstablished : kIcmpNew;
+    default:
+      return est ? kOtherEstablished : kOtherNew;
+  }
+}
+
+uint32_t FlowTable::TimeoutOf(const Flow& f) const { return timeout_s_[ListFor(f)]; }
+
+// Suricata 7 (flow-manager.c FlowManagerFlowTimeout, flow-hash.c FlowIsTimedOut) keeps
+// timeout_at = SECS(lastts) + timeout and ends the flow when timeout_at < SECS(now): whole
+// seconds, strict. Matching it exactly makes our flow records end when Suricata's do.
+bool FlowTable::TimedOut(const Flow& f, uint64_t now_us) const {
+  const uint64_t deadline_s = f.last_ts_us / kUsPerSec + timeout_s_[f.list];
+  return deadline_s < now_us / kUsPerSec;
+}
+
+void FlowTable::ListAppend(ListId list, uint32_t idx) {
+  Flow& f = pool_[idx];
+  List& l = lists_[list];
+  f.list = list;
+  f.lru_prev = l.tail;
+  f.lru_next = 0;
+  if (l.tail != 0) {
+    pool_[l.tail].lru_next = idx;
+  } else {
+    l.head = idx;
+  }
+  l.tail = idx;
+}
+
+void FlowTable::ListRemove(uint32_t idx) {
+  Flow& f = pool_[idx];
+  assert(f.list < kListCount);
+  List& l = lists_[f.list];
+  if (f.lru_prev != 0) {
+    pool_[f.lru_prev].lru_next = f.lru_next;
+  } else {
+    l.head = f.lru_next;
+  }
+  if (f.lru_next != 0) {
+    pool_[f.lru_next].lru_prev = f.lru_prev;
+  } else {
+    l.tail = f.lru_prev;
+  }
+  f.lru_prev = f.lru_next = 0;
+}
+
+FlowTable::Lookup FlowTable::Find(const decode::Packet& p, const FlowKey& key, uint32_t hash,
+                                  bool sender_is_lo, uint32_t* idx) {
+  uint32_t i = buckets_[hash & bucket_mask_];
+  while (i != 0 && !(pool_[i].hash == hash && pool_[i].key == key)) i = pool_[i].hash_next;
+  *idx = i;
+  if (i == 0) return Lookup::kMissing;
+  const Flow& f = pool_[i];
+
+  // The expiry pass runs on a budget, so a packet may find its flow already past its timeout.
+  // Suricata's lookup ends such a flow (reason timeout) and starts a new one; so do we.
+  if (TimedOut(f, p.ts_us)) return Lookup::kTimedOut;
+
+  // TCP port reuse, after Suricata 7 (flow-hash.c FlowGetFlowFromHash -> TcpSessionPacketSsnReuse
+  // -> TcpReuseReplace, then MoveToWorkQueue which sets FLOW_END_FLAG_TIMEOUT): a stream starter
+  // (SYN without ACK) on a flow whose session is closed (TCP_LAST_ACK and later, i.e. our
+  // kClosed) or which never had a session (picked up mid-stream: no SYN opened it) ends the old
+  // flow and opens a new one. The old flow's EVE reason is therefore "timeout", not "forced".
+  // A SYN from the client carrying the original ISN is a retransmission and stays on the flow.
+  if (IsTcp(p) && IsStreamStarter(p.tcp_flags)) {
+    const bool session = (f.tcp_seen & kSessionSyn) != 0;
+    const bool to_server = sender_is_lo == f.client_is_lo;
+    if (!session || (f.state == State::kClosed && !(to_server && p.tcp_seq == f.client_isn))) {
+      ++counters_.tcp_reuse;
+      return Lookup::kReused;
+    }
+  }
+  return Lookup::kFound;
+}
+
+uint32_t FlowTable::Create(const decode::Packet& p, const FlowKey& key, uint32_t hash,
+                           bool sender_is_lo) {
+  const uint32_t idx = free_head_;
+  assert(idx != 0);
+  Flow& f = pool_[idx];
+  free_head_ = f.hash_next;
+  f = Flow{};
+  f.key = key;
+  f.hash = hash;
+  f.client_is_lo = sender_is_lo;
+  f.client_addr = p.src;
+  f.server_addr = p.dst;
+  f.client_port = sender_is_lo ? key.port_lo : key.port_hi;
+  f.server_port = sender_is_lo ? key.port_hi : key.port_lo;
+  f.proto = key.proto;
+  f.ip_version = p.ip_version;
+  f.flow_id = MakeFlowId(key, p.ts_us);
+  f.first_ts_us = f.last_ts_us = p.ts_us;
+
+  uint32_t& head = buckets_[hash & bucket_mask_];
+  f.hash_next = head;
+  head = idx;
+  ListAppend(ListFor(f), idx);
+  ++counters_.created;
+  ++counters_.active;
+  return idx;
+}
+
+Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, bool sender_is_lo) {
+  using namespace decode::tcpflag;
+  Flow& f = pool_[idx];
+  const Dir dir = sender_is_lo == f.client_is_lo ? Dir::kToServer : Dir::kToClient;
+  const int d = static_cast<int>(dir);
+  ++f.pkts[d];
+  f.bytes[d] += p.caplen;                              // GET_PKT_LEN: the captured frame
+  if (p.ts_us > f.last_ts_us) f.last_ts_us = p.ts_us;  // as Suricata: lastts never goes back
+  f.tcp_seen |= dir == Dir::kToServer ? kSeenToServer : kSeenToClient;
+
+  if (f.proto == IPPROTO_TCP) {
+    if (IsTcp(p)) {
+      const uint8_t flags = p.tcp_flags;
+      f.tcp_flags[d] |= flags;
+      // Suricata (midstream pickup off, its default) only keeps a TCP session for a flow opened
+      // by a client SYN; without one the flow stays "new" whatever follows.
+      if (f.pkts[0] + f.pkts[1] == 1 && dir == Dir::kToServer && IsStreamStarter(flags)) {
+        f.tcp_seen |= kSessionSyn;
+        f.client_isn = p.tcp_seq;
+      }
+      if ((f.tcp_seen & kSessionSyn) != 0 && f.state != State::kClosed) {
+        if (flags & kRst) {
+          f.state = State::kClosed;  // TCP_CLOSED
+        } else {
+          if (f.state == State::kNew) {
+            if (dir == Dir::kToClient && (flags & (kSyn | kAck)) == (kSyn | kAck)) {
+              f.tcp_seen |= kSynAck;  // TCP_SYN_RECV
+            } else if (dir == Dir::kToServer && (flags & (kSyn | kAck)) == kAck &&
+                       (f.tcp_seen & kSynAck) != 0) {
+              f.state = State::kEstablished;  // 3-way handshake complete
+            }
+          }
+          if (flags & kFin) f.tcp_seen |= dir == Dir::kToServer ? kFinToServer : kFinToClient;
+          // The second FIN moves Suricata's session to TCP_LAST_ACK/TIME_WAIT: flow closed.
+          if ((f.tcp_seen & (kFinToServer | kFinToClient)) == (kFinToServer | kFinToClient)) {
+            f.state = State::kClosed;
+          }
+        }
+      }
+    }
+  } else if (f.state == State::kNew &&
+             (f.tcp_seen & (kSeenToServer | kSeenToClient)) == (kSeenToServer | kSeenToClient)) {
+    f.state = State::kEstablished;
+  }
+
+  // Most recently used goes to the tail of the list of its (possibly new) timeout class.
+  ListRemove(idx);
+  ListAppend(ListFor(f), idx);
+  return dir;
+}
+
+void FlowTable::Release(uint32_t idx, EndReason reason) {
+  Flow& f = pool_[idx];
+  uint32_t* link = &buckets_[f.hash & bucket_mask_];
+  while (*link != idx) {
+    assert(*link != 0);
+    link = &pool_[*link].hash_next;
+  }
+  *link = f.hash_next;
+  ListRemove(idx);
+  f.list = kFreeList;
+  f.hash_next = free_head_;
+  free_head_ = idx;
+
+  --counters_.active;
+  ++counters_.ended;
+  if (reason == EndReason::kForced) ++counters_.evicted;
+  if (reason == EndReason::kTimeout) ++counters_.timed_out;
+}
+
+uint32_t FlowTable::Oldest() const {
+  uint32_t best = 0;
+  for (int l = 0; l < kListCount; ++l) {
+    const uint32_t h = lists_[l].head;
+    if (h != 0 && (best == 0 || pool_[h].last_ts_us < pool_[best].last_ts_us)) best = h;
+  }
+  return best;
+}
+
+uint32_t FlowTable::NextExpired(uint64_t now_us) const {
+  uint32_t best = 0;
+  uint64_t best_deadline = 0;
+  for (int l = 0; l < kListCount; ++l) {
+    const uint32_t h = lists_[l].head;
+    if (h == 0 || !TimedOut(pool_[h], now_us)) continue;
+    const uint64_t deadline = pool_[h].last_ts_us + uint64_t{timeout_s_[l]} * kUsPerSec;
+    if (best == 0 || deadline < best_deadline) {
+      best = h;
+      best_deadline = deadline;
+    }
+  }
+  return best;
+}
+
+bool FlowTable::Validate() const {
+  const uint32_t nbuckets = bucket_mask_ + 1;
+  if ((nbuckets & bucket_mask_) != 0 || nbuckets < capacity_) return false;
+
+  uint64_t free_count = 0;
+  for (uint32_t i = free_head_; i != 0; i = pool_[i].hash_next) {
+    if (i > capacity_ || pool_[i].list != kFreeList || ++free_count > capacity_) return false;
+  }
+
+  uint64_t listed = 0;
+  for (int l = 0; l < kListCount; ++l) {
+    uint32_t prev = 0;
+    for (uint32_t i = lists_[l].head; i != 0; i = pool_[i].lru_next) {
+      const Flow& f = pool_[i];
+      if (i > capacity_ || f.list != l || f.lru_prev != prev || ++listed > capacity_) return false;
+      if (ListFor(f) != l || f.hash != HashKey(f.key) || f.flow_id == 0 ||
+          f.flow_id > kFlowIdMask || f.last_ts_us < f.first_ts_us) {
+        return false;
+      }
+      uint32_t j = buckets_[f.hash & bucket_mask_];
+      while (j != 0 && j != i) j = pool_[j].hash_next;
+      if (j != i) return false;
+      prev = i;
+    }
+    if (lists_[l].tail != prev) return false;
+  }
+
+  uint64_t chained = 0;
+  for (uint32_t b = 0; b < nbuckets; ++b) {
+    for (uint32_t i = buckets_[b]; i != 0; i = pool_[i].hash_next) {
+      if (i > capacity_ || pool_[i].list >= kListCount || (pool_[i].hash & bucket_mask_) != b ||
+          ++chained > capacity_) {
+        return false;
+      }
+    }
+  }
+
+  return listed == counters_.active && chained == listed && free_count + listed == capacity_ &&
+         counters_.created - counters_.ended == counters_.active;
+}
+
+}  // namespace fs::flow

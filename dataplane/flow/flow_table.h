@@ -1,0 +1,238 @@
+// Per-worker flow table: fixed capacity set at start-up, bidirectional keys, per-protocol
+// timeouts driven by packet time, eviction of the least recently used flow when full.
+// Owned by exactly one worker lcore; not thread-safe; never allocates after construction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+
+#include "dataplane/common/ip_addr.h"
+#include "dataplane/decode/packet.h"
+
+namespace fs::flow {
+
+// Direction of a packet relative to its flow: the first packet's sender is the client.
+enum class Dir : uint8_t { kToServer = 0, kToClient = 1 };
+
+// As Suricata's EVE "flow.state".
+enum class State : uint8_t { kNew, kEstablished, kClosed };
+const char* StateName(State s);  // "new", "established", "closed"
+
+// As Suricata's EVE "flow.reason": timeout, forced (evicted under pressure), shutdown (end of
+// input or sensor stop).
+enum class EndReason : uint8_t { kTimeout, kForced, kShutdown };
+const char* EndReasonName(EndReason r);
+
+// Normalised bidirectional key: (lo, hi) ordering of (address, port) makes both directions equal.
+struct FlowKey {
+  IpAddr addr_lo, addr_hi;
+  uint16_t port_lo = 0, port_hi = 0;
+  uint16_t vlan[2] = {0, 0};
+  uint8_t proto = 0;
+  uint8_t pad[3] = {0, 0, 0};  // zeroed: keys are hashed and compared as bytes
+
+  bool operator==(const FlowKey& o) const;
+};
+// Hashing and comparing as bytes is only sound without compiler-inserted padding.
+static_assert(std::has_unique_object_representations_v<FlowKey>);
+static_assert(sizeof(FlowKey) == 44);
+
+// Builds the key for a decoded packet; *sender_is_lo tells which side sent it. VLAN ids are part
+// of the key (as Suricata's default vlan.use-for-tracking), only as many as the packet carries.
+FlowKey MakeKey(const decode::Packet& p, bool* sender_is_lo);
+
+// Symmetric hash of the key (equal for both directions); also used to pick the worker.
+uint32_t HashKey(const FlowKey& k);
+
+// The EVE flow_id of a flow with this key that started at first_ts_us: a 64-bit mix of both,
+// masked to 51 bits (JSON consumers read numbers as doubles), never 0. Independent of the table
+// (capacity, insertion order, worker count), so a replay gives the same ids.
+uint64_t MakeFlowId(const FlowKey& k, uint64_t first_ts_us);
+
+struct Timeouts {  // seconds, Suricata's defaults (suricata.yaml flow-timeouts)
+  uint32_t tcp_new = 60, tcp_established = 600, tcp_closed = 60;
+  uint32_t udp_new = 30, udp_established = 300;
+  uint32_t icmp_new = 30, icmp_established = 300;  // ICMPv4 only (ICMPv6 is "other", as Suricata)
+  uint32_t other_new = 30, other_established = 300;
+};
+
+struct Flow {
+  FlowKey key;
+  IpAddr client_addr, server_addr;  // client = first packet's sender
+  uint16_t client_port = 0, server_port = 0;
+  uint8_t proto = 0;
+  uint8_t ip_version = 0;
+  State state = State::kNew;
+  bool alerted = false;           // set by the caller (scan stage); printed in the flow record
+  uint8_t tcp_flags[2] = {0, 0};  // OR of flags seen, per Dir
+  uint8_t tcp_seen = 0;           // internal: handshake/teardown/direction-seen bits
+  uint64_t flow_id = 0;           // stable, derived from key and first timestamp; < 2^51
+  uint64_t first_ts_us = 0, last_ts_us = 0;
+  uint64_t pkts[2] = {0, 0};   // per Dir
+  uint64_t bytes[2] = {0, 0};  // per Dir, captured frame bytes (as Suricata counts)
+
+  // Internal: LRU/timeout list links and hash chain (indices into the table's pool; 0 = none).
+  uint32_t lru_prev = 0, lru_next = 0, hash_next = 0;
+  uint32_t hash = 0;        // HashKey(key), kept to unlink without rehashing
+  uint32_t client_isn = 0;  // sequence number of the client's SYN (retransmission vs reuse)
+  uint8_t list = 0;         // which timeout-class list the flow is on
+  bool client_is_lo = false;
+};
+
+struct Counters {  // single writer: the owning worker
+  uint64_t created = 0;
+  uint64_t active = 0;
+  uint64_t evicted = 0;    // ended early because the table was full (reason forced)
+  uint64_t timed_out = 0;  // ended with reason timeout (includes tcp_reuse)
+  uint64_t tcp_reuse = 0;  // ended because a new TCP session reused a closed flow's tuple
+  uint64_t ended = 0;      // all ends, any reason
+};
+
+class FlowTable {
+ public:
+  // capacity: maximum concurrent flows (memory is reserved now). At least 1, below 2^31.
+  FlowTable(uint32_t capacity, const Timeouts& timeouts);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  struct Result {
+    Flow* flow = nullptr;
+    Dir dir = Dir::kToServer;
+    bool created = false;
+  };
+
+  // Finds or creates the flow of p (p.layer must be kL3Other or kL4; otherwise nothing happens
+  // and flow is null), updates its counters, TCP state and timestamps, and returns it. When the
+  // table is full the least recently used flow is ended (reason kForced, passed to on_end before
+  // its slot is reused). A flow found already past its timeout is ended (kTimeout) and a new one
+  // started, as Suricata does at lookup; so is a closed TCP flow whose tuple a new SYN reuses.
+  // The returned pointer is valid until the next call that may end flows.
+  template <class OnEnd>
+  Result Update(const decode::Packet& p, OnEnd&& on_end);
+
+  // Ends every flow idle past its timeout at packet time now_us; at most budget flows per call,
+  // the longest overdue first. Returns the number ended. Cost: O(ended + timeout classes).
+  template <class OnEnd>
+  uint32_t Expire(uint64_t now_us, uint32_t budget, OnEnd&& on_end);
+
+  // Ends every flow (reason kShutdown), least recently active first.
+  template <class OnEnd>
+  void Flush(OnEnd&& on_end);
+
+  const Counters& counters() const { return counters_; }
+  uint32_t capacity() const { return capacity_; }
+  uint32_t size() const { return static_cast<uint32_t>(counters_.active); }
+
+  // Timeout that applies to f in its current protocol and state, in seconds.
+  uint32_t TimeoutOf(const Flow& f) const;
+
+  // Walks every internal structure (O(capacity)) and returns false on any inconsistency.
+  // For tests and debug checks; never on the packet path.
+  bool Validate() const;
+
+ private:
+  // One LRU list per timeout class: every flow on a list has the same timeout, so the list head
+  // is the next to expire in that class and Expire never scans flows that are not due.
+  enum ListId : uint8_t {
+    kTcpNew,
+    kTcpEstablished,
+    kTcpClosed,
+    kUdpNew,
+    kUdpEstablished,
+    kIcmpNew,
+    kIcmpEstablished,
+    kOtherNew,
+    kOtherEstablished,
+    kListCount,
+    kFreeList = 0xff,
+  };
+  struct List {
+    uint32_t head = 0, tail = 0;
+  };
+  enum class Lookup : uint8_t { kMissing, kFound, kTimedOut, kReused };
+
+  // Finds the flow of key; classifies it (live, past its timeout, tuple reused). *idx = 0 when
+  // missing.
+  Lookup Find(const decode::Packet& p, const FlowKey& key, uint32_t hash, bool sender_is_lo,
+              uint32_t* idx);
+  // Takes a free slot (one must exist), initialises it from p and links it in.
+  uint32_t Create(const decode::Packet& p, const FlowKey& key, uint32_t hash, bool sender_is_lo);
+  // Counts p on flow idx, advances its state and moves it to the tail of its (new) list.
+  Dir Touch(uint32_t idx, const decode::Packet& p, bool sender_is_lo);
+  // Unlinks flow idx from its bucket and list, returns the slot to the free list, counts reason.
+  void Release(uint32_t idx, EndReason reason);
+  // Least recently active flow over all lists; 0 when empty.
+  uint32_t Oldest() const;
+  // Expired flow with the earliest deadline at now_us; 0 when none.
+  uint32_t NextExpired(uint64_t now_us) const;
+
+  ListId ListFor(const Flow& f) const;
+  bool TimedOut(const Flow& f, uint64_t now_us) const;
+  void ListAppend(ListId list, uint32_t idx);
+  void ListRemove(uint32_t idx);
+
+  template <class OnEnd>
+  void End(uint32_t idx, EndReason reason, OnEnd& on_end) {
+    on_end(static_cast<const Flow&>(pool_[idx]), reason);
+    Release(idx, reason);
+  }
+
+  uint32_t capacity_;
+  uint32_t bucket_mask_;
+  uint32_t free_head_ = 0;
+  std::unique_ptr<Flow[]> pool_;         // capacity_ + 1 entries; [0] unused so 0 means none
+  std::unique_ptr<uint32_t[]> buckets_;  // bucket_mask_ + 1 chain heads
+  List lists_[kListCount];
+  uint32_t timeout_s_[kListCount];
+  Counters counters_;
+};
+
+template <class OnEnd>
+FlowTable::Result FlowTable::Update(const decode::Packet& p, OnEnd&& on_end) {
+  Result r;
+  if (p.layer != decode::Layer::kL4 && p.layer != decode::Layer::kL3Other) return r;
+  bool sender_is_lo = false;
+  const FlowKey key = MakeKey(p, &sender_is_lo);
+  const uint32_t hash = HashKey(key);
+  uint32_t idx = 0;
+  switch (Find(p, key, hash, sender_is_lo, &idx)) {
+    case Lookup::kFound:
+      break;
+    case Lookup::kTimedOut:
+    case Lookup::kReused:  // Suricata ends the old flow with reason timeout too
+      End(idx, EndReason::kTimeout, on_end);
+      idx = 0;
+      break;
+    case Lookup::kMissing:
+      break;
+  }
+  if (idx == 0) {
+    if (free_head_ == 0) End(Oldest(), EndReason::kForced, on_end);
+    idx = Create(p, key, hash, sender_is_lo);
+    r.created = true;
+  }
+  r.dir = Touch(idx, p, sender_is_lo);
+  r.flow = &pool_[idx];
+  return r;
+}
+
+template <class OnEnd>
+uint32_t FlowTable::Expire(uint64_t now_us, uint32_t budget, OnEnd&& on_end) {
+  uint32_t n = 0;
+  while (n < budget) {
+    const uint32_t idx = NextExpired(now_us);
+    if (idx == 0) break;
+    End(idx, EndReason::kTimeout, on_end);
+    ++n;
+  }
+  return n;
+}
+
+template <class OnEnd>
+void FlowTable::Flush(OnEnd&& on_end) {
+  for (uint32_t idx = Oldest(); idx != 0; idx = Oldest()) End(idx, EndReason::kShutdown, on_end);
+}
+
+}  // namespace fs::flow
