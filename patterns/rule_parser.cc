@@ -1,0 +1,573 @@
+#include "patterns/rule_parser.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "patterns/header_parser.h"
+#include "patterns/keywords.h"
+#include "patterns/rule_lexer.h"
+#include "patterns/text_util.h"
+
+namespace fs::patterns {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// Why a rule cannot be used, at a byte offset of its logical text.
+struct Problem {
+  size_t offset = 0;
+  std::string message;
+  std::string keyword;  // set for "not supported yet"
+};
+
+bool ReadFile(const std::string& path, std::string* out, std::string* why) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *why = std::strerror(errno);
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    *why = "read error";
+    return false;
+  }
+  *out = std::move(ss).str();
+  return true;
+}
+
+// Everything about one rule's options; the rule is rejected at the first error and skipped at
+// the first unsupported thing (errors found later still win: a skipped rule must be one Suricata
+// would load).
+class RuleBuilder {
+ public:
+  RuleBuilder(const SourceText& src, const ParseOptions& options) : src_(src), options_(options) {}
+
+  // Returns the first error, if any; *skip gets the first unsupported thing.
+  std::optional<Problem> Build(Rule* rule, std::optional<Problem>* skip);
+
+ private:
+  std::optional<Problem> Header(const RawRule& raw, Rule* rule);
+  std::optional<Problem> Options(const RawRule& raw, Rule* rule);
+  std::optional<Problem> Quoted(const RawOption& o, std::string_view what, std::string_view* inner,
+                                size_t* inner_offset, bool* negated);
+  std::optional<Problem> ContentOption(const RawOption& o, Content* c);
+
+  void Skip(size_t offset, std::string message, std::string keyword) {
+    if (!skip_) skip_ = Problem{offset, std::move(message), std::move(keyword)};
+  }
+
+  const SourceText& src_;
+  const ParseOptions& options_;
+  std::optional<Problem> skip_;
+};
+
+std::optional<Problem> Fail(size_t offset, std::string message) {
+  return Problem{offset, std::move(message), {}};
+}
+
+std::optional<Problem> RuleBuilder::Build(Rule* rule, std::optional<Problem>* skip) {
+  const std::string& t = src_.text();
+  for (size_t k = 0; k < t.size(); ++k) {
+    const auto c = static_cast<unsigned char>(t[k]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return Fail(k, fmt::format("control character 0x{:02x} in rule", c));
+    }
+  }
+  RawRule raw;
+  LexError lex;
+  if (!LexRule(t, &raw, &lex)) return Fail(lex.offset, lex.message);
+  if (auto e = Header(raw, rule)) return e;
+  if (auto e = Options(raw, rule)) return e;
+  *skip = skip_;
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::Header(const RawRule& raw, Rule* rule) {
+  const std::string action = ToLower(raw.action.text);
+  if (action == "alert") {
+    rule->action = Action::kAlert;
+  } else if (IsSuricataOnlyAction(action)) {
+    Skip(raw.action.offset, fmt::format("action '{}' is not supported yet", action),
+         "action:" + action);
+  } else {
+    return Fail(raw.action.offset,
+                fmt::format("unknown action '{}' (expected alert, pass, drop, reject, rejectsrc, "
+                            "rejectdst or rejectboth)",
+                            raw.action.text));
+  }
+
+  static constexpr std::pair<std::string_view, Protocol> kProtocols[] = {
+      {"ip", Protocol::kIp},     {"tcp", Protocol::kTcp},       {"udp", Protocol::kUdp},
+      {"icmp", Protocol::kIcmp}, {"icmpv4", Protocol::kIcmpv4}, {"icmpv6", Protocol::kIcmpv6},
+  };
+  const std::string proto = ToLower(raw.protocol.text);
+  bool known = false;
+  for (const auto& [name, p] : kProtocols) {
+    if (proto == name) {
+      rule->protocol = p;
+      known = true;
+    }
+  }
+  if (!known) {
+    if (!IsSuricataOnlyProtocol(proto)) {
+      return Fail(raw.protocol.offset, fmt::format("unknown protocol '{}'", raw.protocol.text));
+    }
+    Skip(raw.protocol.offset, fmt::format("protocol '{}' is not supported yet", proto),
+         "proto:" + proto);
+  }
+
+  ExprError ee;
+  if (!ParseAddressField(raw.src_addr.text, raw.src_addr.offset, src_, options_.vars,
+                         &rule->src_addr, &ee) ||
+      !ParsePortField(raw.src_port.text, raw.src_port.offset, src_, options_.vars, &rule->src_port,
+                      &ee)) {
+    return Fail(ee.offset, ee.message);
+  }
+  if (raw.direction.text == "->") {
+    rule->direction = Direction::kToDst;
+  } else if (raw.direction.text == "<>") {
+    rule->direction = Direction::kBoth;
+  } else {
+    return Fail(raw.direction.offset,
+                fmt::format("bad direction '{}' (expected -> or <>)", raw.direction.text));
+  }
+  if (!ParseAddressField(raw.dst_addr.text, raw.dst_addr.offset, src_, options_.vars,
+                         &rule->dst_addr, &ee) ||
+      !ParsePortField(raw.dst_port.text, raw.dst_port.offset, src_, options_.vars, &rule->dst_port,
+                      &ee)) {
+    return Fail(ee.offset, ee.message);
+  }
+  return std::nullopt;
+}
+
+// A double-quoted value (msg, content). *inner is the text between the quotes (escapes not yet
+// applied); the lexer has already made sure the closing quote exists.
+std::optional<Problem> RuleBuilder::Quoted(const RawOption& o, std::string_view what,
+                                           std::string_view* inner, size_t* inner_offset,
+                                           bool* negated) {
+  const std::string_view v = o.value;
+  size_t open = std::string_view::npos;
+  const size_t close = FindClosingQuote(v, &open);
+  *negated =
+      open != std::string_view::npos && v.substr(0, open).find('!') != std::string_view::npos;
+  if (open == std::string_view::npos) {
+    return Fail(o.value_offset, fmt::format("{} value must be in double quotes", what));
+  }
+  if (close == std::string_view::npos) {  // the lexer reports this first; kept for safety
+    return Fail(o.value_offset + open, fmt::format("unterminated quote in the {} value", what));
+  }
+  if (close + 1 != v.size()) {
+    const std::string_view rest = TrimLeft(v.substr(close + 1));
+    return Fail(o.value_offset + (v.size() - rest.size()),
+                fmt::format("unexpected '{}' after the closing quote of the {} value (missing "
+                            "';'?)",
+                            rest, what));
+  }
+  *inner = v.substr(open + 1, close - open - 1);
+  *inner_offset = o.value_offset + open + 1;
+  return std::nullopt;
+}
+
+// content:"..." with |hex| sections and the escapes Suricata allows (\" \; \\ \:).
+std::optional<Problem> RuleBuilder::ContentOption(const RawOption& o, Content* c) {
+  std::string_view inner;
+  size_t base = 0;
+  if (auto e = Quoted(o, "content", &inner, &base, &c->negated)) return e;
+  auto hexval = [](char ch) -> int {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+  };
+  bool hex = false;
+  size_t hex_start = 0;
+  int pending = 0;  // hex digits of the byte being assembled
+  int acc = 0;
+  for (size_t k = 0; k < inner.size(); ++k) {
+    const char ch = inner[k];
+    if (hex) {
+      if (ch == '|') {
+        if (pending != 0) {
+          return Fail(base + k, "incomplete hex byte in content (odd number of hex digits)");
+        }
+        hex = false;
+      } else if (const int d = hexval(ch); d >= 0) {
+        acc = acc * 16 + d;
+        if (++pending == 2) {
+          c->bytes.push_back(static_cast<char>(acc));
+          pending = 0;
+          acc = 0;
+        }
+      } else if (ch != ' ' && ch != ',') {  // Suricata allows blanks and commas between bytes
+        return Fail(base + k, fmt::format("bad hex character '{}' in content", ch));
+      }
+      continue;
+    }
+    if (ch == '|') {
+      hex = true;
+      hex_start = k;
+    } else if (ch == '\\') {
+      const char e = k + 1 < inner.size() ? inner[k + 1] : '\0';
+      if (e != '"' && e != ';' && e != '\\' && e != ':') {
+        return Fail(base + k, fmt::format("bad escape '\\{}' in content (only \\\" \\; \\\\ \\: "
+                                          "are allowed; write other bytes as |hex|)",
+                                          e == '\0' ? std::string() : std::string(1, e)));
+      }
+      c->bytes.push_back(e);
+      ++k;
+    } else if (ch == '"') {
+      return Fail(base + k, "unescaped '\"' in content (write \\\")");
+    } else {
+      c->bytes.push_back(ch);
+    }
+  }
+  if (hex) return Fail(base + hex_start, "unterminated hex section in content (missing '|')");
+  if (c->bytes.empty()) return Fail(o.value_offset, "empty content");
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
+  bool seen_msg = false, seen_sid = false, seen_rev = false, seen_gid = false,
+       seen_classtype = false, seen_priority = false;
+  for (const RawOption& o : raw.options) {
+    Option opt;
+    opt.name = ToLower(o.name);
+    opt.value = std::string(o.value);
+    opt.has_value = o.has_value;
+    opt.pos = src_.PositionOf(o.name_offset);
+    opt.value_pos = src_.PositionOf(o.value_offset);
+    rule->options.push_back(opt);
+    const std::string& name = rule->options.back().name;
+    const uint32_t option_index = static_cast<uint32_t>(rule->options.size() - 1);
+
+    auto need_value = [&]() -> std::optional<Problem> {
+      if (o.value.empty()) return Fail(o.name_offset, fmt::format("'{}' needs a value", name));
+      return std::nullopt;
+    };
+    auto once = [&](bool* seen) -> std::optional<Problem> {
+      if (*seen) return Fail(o.name_offset, fmt::format("duplicate '{}' option", name));
+      *seen = true;
+      return need_value();
+    };
+    auto number = [&](uint32_t min, uint32_t max, uint32_t* out) -> std::optional<Problem> {
+      std::string_view v = o.value;
+      // priority accepts "5" in quotes, as Suricata does
+      if (name == "priority" && v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+        v = v.substr(1, v.size() - 2);
+      }
+      if (!ParseDecimal(v, out) || *out < min || *out > max) {
+        return Fail(o.value_offset, fmt::format("bad {} '{}' (expected a number from {} to {})",
+                                                name, o.value, min, max));
+      }
+      return std::nullopt;
+    };
+    auto last_content = [&]() -> Content* {
+      return rule->contents.empty() ? nullptr : &rule->contents.back();
+    };
+
+    if (name == "msg") {
+      if (auto e = once(&seen_msg)) return e;
+      std::string_view inner;
+      size_t base = 0;
+      bool negated = false;
+      if (auto e = Quoted(o, "msg", &inner, &base, &negated)) return e;
+      if (negated) return Fail(o.value_offset, "msg value must be in double quotes");
+      // As Suricata (and Snort): a backslash escapes any character in msg.
+      for (size_t k = 0; k < inner.size(); ++k) {
+        if (inner[k] == '\\' && k + 1 < inner.size()) ++k;
+        rule->msg.push_back(inner[k]);
+      }
+      if (rule->msg.empty()) return Fail(o.value_offset, "empty msg");
+    } else if (name == "sid") {
+      if (auto e = once(&seen_sid)) return e;
+      if (auto e = number(1, UINT32_MAX - 1, &rule->sid)) return e;
+    } else if (name == "rev") {
+      if (auto e = once(&seen_rev)) return e;
+      if (auto e = number(0, UINT32_MAX - 1, &rule->rev)) return e;
+    } else if (name == "gid") {
+      if (auto e = once(&seen_gid)) return e;
+      if (auto e = number(0, UINT32_MAX - 1, &rule->gid)) return e;
+    } else if (name == "priority") {
+      if (auto e = once(&seen_priority)) return e;
+      if (auto e = number(1, 255, &rule->priority)) return e;
+    } else if (name == "classtype") {
+      if (auto e = once(&seen_classtype)) return e;
+      if (!IsClasstypeName(o.value)) {
+        return Fail(o.value_offset,
+                    fmt::format("bad classtype '{}' (letters, digits, '-' and '_', starting with "
+                                "a letter)",
+                                o.value));
+      }
+      rule->classtype = std::string(o.value);
+    } else if (name == "reference") {
+      if (auto e = need_value()) return e;
+      const size_t comma = o.value.find(',');
+      Reference ref;
+      if (comma != std::string_view::npos) {
+        ref.type = std::string(Trim(o.value.substr(0, comma)));
+        ref.value = std::string(Trim(o.value.substr(comma + 1)));
+      }
+      if (ref.type.empty() || ref.value.empty()) {
+        return Fail(o.value_offset,
+                    fmt::format("bad reference '{}' (expected type,value)", o.value));
+      }
+      rule->references.push_back(std::move(ref));
+    } else if (name == "metadata") {
+      if (auto e = need_value()) return e;
+      std::string_view rest = o.value;
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view item = Trim(rest.substr(0, comma));
+        if (!item.empty()) rule->metadata.emplace_back(item);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+    } else if (name == "content") {
+      if (auto e = need_value()) return e;
+      Content c;
+      c.pos = src_.PositionOf(o.name_offset);
+      c.option_index = option_index;
+      if (auto e = ContentOption(o, &c)) return e;
+      if (c.negated) {
+        Skip(o.name_offset, "negated content (content:!\"...\") is not supported yet", "!content");
+      }
+      rule->contents.push_back(std::move(c));
+    } else if (name == "nocase") {
+      if (o.has_value) return Fail(o.value_offset, "'nocase' takes no value");
+      Content* c = last_content();
+      if (c == nullptr) return Fail(o.name_offset, "'nocase' needs a preceding content");
+      if (c->nocase) return Fail(o.name_offset, "'nocase' is already set for this content");
+      c->nocase = true;
+    } else if (name == "fast_pattern") {
+      Content* c = last_content();
+      if (c == nullptr) return Fail(o.name_offset, "'fast_pattern' needs a preceding content");
+      if (c->fast_pattern) {
+        return Fail(o.name_offset, "'fast_pattern' is already set for this content");
+      }
+      if (o.has_value && o.value != "only") {
+        // fast_pattern:offset,length
+        const size_t comma = o.value.find(',');
+        uint32_t a = 0, b = 0;
+        if (comma == std::string_view::npos || !ParseDecimal(Trim(o.value.substr(0, comma)), &a) ||
+            !ParseDecimal(Trim(o.value.substr(comma + 1)), &b)) {
+          return Fail(
+              o.value_offset,
+              fmt::format("bad fast_pattern value '{}' (expected only or offset,length)", o.value));
+        }
+      }
+      c->fast_pattern = true;
+    } else if (IsSuricataKeyword(name)) {
+      Skip(o.name_offset, fmt::format("keyword '{}' is not supported yet", name), name);
+    } else {
+      return Fail(o.name_offset, fmt::format("unknown rule keyword '{}'", o.name));
+    }
+  }
+  // Point at the closing ')': that is where the missing option would go.
+  const size_t end = src_.text().empty() ? 0 : src_.text().size() - 1;
+  if (!seen_sid) return Fail(end, "rule has no sid");
+  if (!seen_msg) return Fail(end, "rule has no msg");
+  return std::nullopt;
+}
+
+}  // namespace
+
+RuleParser::RuleParser(ParseOptions options) : options_(std::move(options)) {
+  if (options_.classification_file.empty()) return;
+  std::string text, why;
+  if (!ReadFile(options_.classification_file, &text, &why)) {
+    result_.errors.push_back(Diagnostic{
+        options_.classification_file, 0, 0, "cannot read classification file: " + why, {}});
+    return;
+  }
+  classification_.Parse(text, options_.classification_file, &result_.errors);
+  have_classification_ = true;
+}
+
+void RuleParser::AddPath(const std::string& path) {
+  try {
+    std::error_code ec;
+    const stdfs::file_status st = stdfs::status(path, ec);
+    if (ec || !stdfs::exists(st)) {
+      result_.errors.push_back(
+          Diagnostic{path, 0, 0, "cannot read: " + (ec ? ec.message() : "no such file"), {}});
+      return;
+    }
+    if (!stdfs::is_directory(st)) {
+      AddFile(path);
+      return;
+    }
+    std::vector<std::string> files;
+    stdfs::directory_iterator it(path, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      std::error_code ec2;
+      if (it->path().extension() == ".rules" && it->is_regular_file(ec2)) {
+        files.push_back(it->path().string());
+      }
+    }
+    if (ec) {
+      result_.errors.push_back(
+          Diagnostic{path, 0, 0, "cannot list directory: " + ec.message(), {}});
+      return;
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) {
+      result_.warnings.push_back(Diagnostic{path, 0, 0, "directory has no *.rules files", {}});
+    }
+    for (const std::string& f : files) AddFile(f);
+  } catch (const std::exception& e) {  // std::filesystem / allocation: keep the boundary clean
+    result_.errors.push_back(Diagnostic{path, 0, 0, std::string("cannot read: ") + e.what(), {}});
+  }
+}
+
+void RuleParser::AddFile(const std::string& path) {
+  std::string text, why;
+  if (!ReadFile(path, &text, &why)) {
+    result_.errors.push_back(Diagnostic{path, 0, 0, "cannot read: " + why, {}});
+    return;
+  }
+  ++result_.stats.files;
+  ParseText(text, path);
+}
+
+void RuleParser::AddText(std::string_view text, std::string_view file_name) {
+  ParseText(text, std::string(file_name));
+}
+
+void RuleParser::ParseText(std::string_view text, const std::string& file) {
+  uint32_t line_no = 0;
+  std::optional<SourceText> pending;  // a rule continued with a trailing '\'
+  uint32_t pending_line = 0;
+  ForEachLine(text, [&](std::string_view line) {
+    ++line_no;
+    std::string_view piece = line;
+    uint32_t column = 1;
+    if (!pending) {
+      const std::string_view body = TrimLeft(line);
+      if (body.empty() || body.front() == '#') return;
+      column += static_cast<uint32_t>(line.size() - body.size());
+      piece = body;
+    }
+    piece = TrimRight(piece);
+    const bool continued = !piece.empty() && piece.back() == '\\';
+    if (continued) piece.remove_suffix(1);
+    if (!pending) {
+      pending.emplace();
+      pending_line = line_no;
+    }
+    pending->Append(piece, line_no, column);
+    if (continued) return;
+    ParseRule(*pending, file);
+    pending.reset();
+  });
+  if (pending) {
+    result_.errors.push_back(Diagnostic{
+        file, pending_line, 1, "file ends inside a rule continued with a trailing '\\'", {}});
+    ++result_.stats.rules_seen;
+    ++result_.stats.rejected;
+  }
+}
+
+void RuleParser::ParseRule(const SourceText& src, const std::string& file) {
+  ++result_.stats.rules_seen;
+  auto diag = [&](const Problem& p) {
+    const Position pos = src.PositionOf(p.offset);
+    return Diagnostic{file, pos.line, pos.column, p.message, p.keyword};
+  };
+  Rule rule;
+  rule.file = file;
+  rule.pos = src.PositionOf(0);
+  rule.text = src.text();
+  RuleBuilder builder(src, options_);
+  std::optional<Problem> skip;
+  if (std::optional<Problem> error = builder.Build(&rule, &skip)) {
+    result_.errors.push_back(diag(*error));
+    ++result_.stats.rejected;
+    return;
+  }
+
+  // classtype -> category and severity (priority keyword wins, as in Suricata).
+  rule.severity = rule.priority != 0 ? rule.priority : 3;
+  if (!rule.classtype.empty() && have_classification_) {
+    if (const Classification* c = classification_.Find(rule.classtype)) {
+      rule.category = c->description;
+      if (rule.priority == 0) rule.severity = c->priority;
+    } else if (!skip) {
+      Position pos = rule.pos;
+      for (const Option& o : rule.options) {
+        if (o.name == "classtype") pos = o.value_pos;
+      }
+      Diagnostic d{file,
+                   pos.line,
+                   pos.column,
+                   fmt::format("unknown classtype '{}' (not in {})", rule.classtype,
+                               options_.classification_file),
+                   {}};
+      if (options_.strict) {
+        d.message += " (rejected in strict mode)";
+        result_.errors.push_back(std::move(d));
+        ++result_.stats.rejected;
+        return;
+      }
+      result_.warnings.push_back(std::move(d));
+    }
+  }
+
+  // Duplicate sids are checked for skipped rules too: Suricata would load them.
+  const auto key = std::make_pair(rule.gid, rule.sid);
+  if (auto it = sids_.find(key); it != sids_.end()) {
+    Position pos = rule.pos;
+    for (const Option& o : rule.options) {
+      if (o.name == "sid") pos = o.pos;
+    }
+    result_.errors.push_back(
+        Diagnostic{file,
+                   pos.line,
+                   pos.column,
+                   fmt::format("duplicate sid {} (gid {}): first defined at {}", rule.sid, rule.gid,
+                               it->second),
+                   {}});
+    ++result_.stats.rejected;
+    return;
+  }
+  sids_.emplace(key, rule.Location());
+
+  if (skip) {
+    Diagnostic d = diag(*skip);
+    if (options_.strict) {
+      d.message += " (rejected in strict mode)";
+      result_.errors.push_back(std::move(d));
+      ++result_.stats.rejected;
+    } else {
+      d.message += "; rule skipped";
+      result_.warnings.push_back(std::move(d));
+      ++result_.stats.skipped;
+    }
+    return;
+  }
+  result_.rules.push_back(std::move(rule));
+}
+
+ParseResult RuleParser::Finish() && { return std::move(result_); }
+
+ParseResult LoadRules(const std::vector<std::string>& paths, const ParseOptions& options) {
+  RuleParser parser(options);
+  for (const std::string& p : paths) parser.AddPath(p);
+  return std::move(parser).Finish();
+}
+
+ParseResult ParseRules(std::string_view text, std::string_view file_name,
+                       const ParseOptions& options) {
+  RuleParser parser(options);
+  parser.AddText(text, file_name);
+  return std::move(parser).Finish();
+}
+
+}  // namespace fs::patterns

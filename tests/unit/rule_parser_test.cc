@@ -1,0 +1,689 @@
+// Rule parser: the accepted subset and its AST, the exact errors (reason, line, column) for what
+// Suricata would refuse, skip warnings for what the sensor does not evaluate yet, files,
+// directories, variables, classification and strict mode.
+#include "patterns/rule_parser.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "patterns/pattern_set.h"
+
+namespace fs::patterns {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr const char* kFile = "test.rules";
+
+ParseResult Parse(const std::string& text, const ParseOptions& options = ParseOptions{}) {
+  return ParseRules(text, kFile, options);
+}
+
+bool Contains(const IpSet& set, const char* addr) {
+  return set.Contains(ToU128(*IpAddr::Parse(addr)));
+}
+
+std::string Dump(const std::vector<Diagnostic>& ds) {
+  std::string out;
+  for (const Diagnostic& d : ds) out += d.ToString() + "\n";
+  return out;
+}
+
+// A directory under the system temp dir, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = std::filesystem::temp_directory_path() /
+            (std::string("fs_rule_parser_") + info->name() + "_" + std::to_string(getpid()));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string Write(const std::string& name, const std::string& text) const {
+    const std::filesystem::path p = path_ / name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// ---- valid rules ------------------------------------------------------------------------------
+
+struct ContentSpec {
+  std::string bytes;
+  bool nocase;
+};
+
+struct ValidCase {
+  const char* name;
+  std::string text;
+  Protocol protocol;
+  Direction direction;
+  std::string msg;
+  uint32_t sid, gid, rev;
+  std::string classtype;
+  uint32_t priority, severity;
+  std::vector<ContentSpec> contents;
+};
+
+class ValidRuleTest : public ::testing::TestWithParam<ValidCase> {};
+
+TEST_P(ValidRuleTest, ParsesIntoAst) {
+  const ValidCase& c = GetParam();
+  ParseResult r = Parse(c.text);
+  ASSERT_TRUE(r.errors.empty()) << Dump(r.errors);
+  ASSERT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  ASSERT_EQ(r.rules.size(), 1u);
+  const Rule& rule = r.rules[0];
+  EXPECT_EQ(rule.protocol, c.protocol);
+  EXPECT_EQ(rule.direction, c.direction);
+  EXPECT_EQ(rule.msg, c.msg);
+  EXPECT_EQ(rule.sid, c.sid);
+  EXPECT_EQ(rule.gid, c.gid);
+  EXPECT_EQ(rule.rev, c.rev);
+  EXPECT_EQ(rule.classtype, c.classtype);
+  EXPECT_EQ(rule.priority, c.priority);
+  EXPECT_EQ(rule.severity, c.severity);
+  ASSERT_EQ(rule.contents.size(), c.contents.size());
+  for (size_t i = 0; i < c.contents.size(); ++i) {
+    EXPECT_EQ(rule.contents[i].bytes, c.contents[i].bytes) << "content " << i;
+    EXPECT_EQ(rule.contents[i].nocase, c.contents[i].nocase) << "content " << i;
+  }
+  EXPECT_EQ(rule.file, kFile);
+  EXPECT_EQ(rule.pos, (Position{1, 1}));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ValidRuleTest,
+    ::testing::Values(
+        ValidCase{"minimal",
+                  R"(alert tcp any any -> any any (msg:"m"; sid:1;))",
+                  Protocol::kTcp,
+                  Direction::kToDst,
+                  "m",
+                  1,
+                  1,
+                  0,
+                  "",
+                  0,
+                  3,
+                  {}},
+        ValidCase{
+            "hex_and_text",
+            R"(alert tcp any any -> any 445 (msg:"smb"; content:"|5c 00|A|00|"; sid:2; rev:3;))",
+            Protocol::kTcp,
+            Direction::kToDst,
+            "smb",
+            2,
+            1,
+            3,
+            "",
+            0,
+            3,
+            {{std::string("\x5c\x00"
+                          "A\x00",
+                          4),
+              false}}},
+        ValidCase{
+            "escapes",
+            R"(alert udp any any -> any any (msg:"a \"quoted\"\; msg"; content:"a\"b\;c\\d\:e"; nocase; sid:3;))",
+            Protocol::kUdp,
+            Direction::kToDst,
+            "a \"quoted\"; msg",
+            3,
+            1,
+            0,
+            "",
+            0,
+            3,
+            {{"a\"b;c\\d:e", true}}},
+        ValidCase{"hex_commas_and_case",
+                  R"(alert ip any any <> any any (msg:"x"; content:"|0D0a,FF|x|3A|"; sid:4;))",
+                  Protocol::kIp,
+                  Direction::kBoth,
+                  "x",
+                  4,
+                  1,
+                  0,
+                  "",
+                  0,
+                  3,
+                  {{std::string("\x0d\x0a\xff"
+                                "x:"),
+                    false}}},
+        ValidCase{
+            "several_contents_and_modifiers",
+            R"(alert tcp any any -> any any (msg:"two"; content:"GET "; fast_pattern; content:"/gate.php"; nocase; fast_pattern:only; sid:5;))",
+            Protocol::kTcp,
+            Direction::kToDst,
+            "two",
+            5,
+            1,
+            0,
+            "",
+            0,
+            3,
+            {{"GET ", false}, {"/gate.php", true}}},
+        ValidCase{
+            "meta_options",
+            R"(alert icmp any any -> any any (msg:"meta"; reference:url,example.com/a; reference:cve,2017-0144; metadata:created_at 2024_01_01, deployment Perimeter; classtype:trojan-activity; priority:2; gid:3; sid:6; rev:1;))",
+            Protocol::kIcmp,
+            Direction::kToDst,
+            "meta",
+            6,
+            3,
+            1,
+            "trojan-activity",
+            2,
+            2,
+            {}},
+        ValidCase{
+            "case_insensitive_words_and_blanks",
+            "ALERT TCP ANY ANY -> ANY ANY ( msg : \"sp\" ; Content : \"x\" ; NOCASE ; sid : 7 ; )",
+            Protocol::kTcp,
+            Direction::kToDst,
+            "sp",
+            7,
+            1,
+            0,
+            "",
+            0,
+            3,
+            {{"x", true}}},
+        ValidCase{"icmpv6_and_ipv6",
+                  R"(alert icmpv6 2001:db8::/32 any -> [::1,fe80::/10] any (msg:"v6"; sid:8;))",
+                  Protocol::kIcmpv6,
+                  Direction::kToDst,
+                  "v6",
+                  8,
+                  1,
+                  0,
+                  "",
+                  0,
+                  3,
+                  {}}),
+    [](const ::testing::TestParamInfo<ValidCase>& info) { return info.param.name; });
+
+TEST(RuleParserTest, KeepsEveryOptionWithPositions) {
+  ParseResult r = Parse(R"(alert tcp any any -> any any (msg:"m"; content:"ab"; nocase; sid:1;))");
+  ASSERT_EQ(r.rules.size(), 1u) << Dump(r.errors);
+  const Rule& rule = r.rules[0];
+  ASSERT_EQ(rule.options.size(), 4u);
+  EXPECT_EQ(rule.options[1].name, "content");
+  EXPECT_EQ(rule.options[1].value, "\"ab\"");
+  EXPECT_EQ(rule.options[1].pos, (Position{1, 40}));
+  EXPECT_EQ(rule.options[1].value_pos, (Position{1, 48}));
+  EXPECT_FALSE(rule.options[2].has_value);
+  EXPECT_EQ(rule.contents[0].pos, (Position{1, 40}));
+  EXPECT_EQ(rule.contents[0].option_index, 1u);
+}
+
+// ---- invalid rules: exact message, line and column -------------------------------------------
+
+struct InvalidCase {
+  const char* name;
+  std::string text;
+  uint32_t line, column;
+  std::string message;
+};
+
+class InvalidRuleTest : public ::testing::TestWithParam<InvalidCase> {};
+
+TEST_P(InvalidRuleTest, ReportsReasonAndPlace) {
+  const InvalidCase& c = GetParam();
+  ParseResult r = Parse(c.text);
+  EXPECT_TRUE(r.rules.empty());
+  EXPECT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  ASSERT_EQ(r.errors.size(), 1u) << Dump(r.errors);
+  const Diagnostic& d = r.errors[0];
+  EXPECT_EQ(d.file, kFile);
+  EXPECT_EQ(d.message, c.message);
+  EXPECT_EQ(d.line, c.line);
+  EXPECT_EQ(d.column, c.column);
+  EXPECT_EQ(r.stats.rejected, 1u);
+}
+
+// Column helper for readability: the rules below start with this 30-byte header.
+constexpr const char* kHead = "alert tcp any any -> any any (";
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, InvalidRuleTest,
+    ::testing::Values(
+        InvalidCase{
+            "unterminated_quote", std::string(kHead) + R"(msg:"oops; sid:1;))", 1, 35,
+            R"(unterminated quote in the value of 'msg' (a ';' inside quotes must be written \;))"},
+        InvalidCase{
+            "semicolon_inside_content", std::string(kHead) + R"(msg:"m"; content:"a;b"; sid:1;))",
+            1, 48,
+            R"(unterminated quote in the value of 'content' (a ';' inside quotes must be written \;))"},
+        InvalidCase{"missing_semicolon_at_end", std::string(kHead) + R"(msg:"m"; sid:1))", 1, 45,
+                    "missing ';' after option 'sid'"},
+        InvalidCase{"missing_semicolon_after_quote",
+                    std::string(kHead) + R"(msg:"m"; content:"abc" nocase; sid:1;))", 1, 54,
+                    "unexpected 'nocase' after the closing quote of the content value (missing "
+                    "';'?)"},
+        InvalidCase{"bad_hex", std::string(kHead) + R"(msg:"m"; content:"|4g|"; sid:1;))", 1, 51,
+                    "bad hex character 'g' in content"},
+        InvalidCase{"odd_hex", std::string(kHead) + R"(msg:"m"; content:"|414|"; sid:1;))", 1, 53,
+                    "incomplete hex byte in content (odd number of hex digits)"},
+        InvalidCase{"unterminated_hex", std::string(kHead) + R"(msg:"m"; content:"x|41"; sid:1;))",
+                    1, 50, "unterminated hex section in content (missing '|')"},
+        InvalidCase{
+            "bad_escape", std::string(kHead) + R"(msg:"m"; content:"a\x41"; sid:1;))", 1, 50,
+            R"(bad escape '\x' in content (only \" \; \\ \: are allowed; write other bytes as |hex|))"},
+        InvalidCase{"empty_content", std::string(kHead) + R"(msg:"m"; content:""; sid:1;))", 1, 48,
+                    "empty content"},
+        InvalidCase{"unquoted_content", std::string(kHead) + R"(msg:"m"; content:abc; sid:1;))", 1,
+                    48, "content value must be in double quotes"},
+        InvalidCase{"missing_sid", std::string(kHead) + R"(msg:"m"; content:"a";))", 1, 52,
+                    "rule has no sid"},
+        InvalidCase{"missing_msg", std::string(kHead) + "sid:1;)", 1, 37, "rule has no msg"},
+        InvalidCase{"sid_zero", std::string(kHead) + R"(msg:"m"; sid:0;))", 1, 44,
+                    "bad sid '0' (expected a number from 1 to 4294967294)"},
+        InvalidCase{"sid_not_a_number", std::string(kHead) + R"(msg:"m"; sid:12a;))", 1, 44,
+                    "bad sid '12a' (expected a number from 1 to 4294967294)"},
+        InvalidCase{"duplicate_option", std::string(kHead) + R"(msg:"m"; sid:1; sid:2;))", 1, 47,
+                    "duplicate 'sid' option"},
+        InvalidCase{"unknown_keyword", std::string(kHead) + R"(msg:"m"; conten:"a"; sid:1;))", 1,
+                    40, "unknown rule keyword 'conten'"},
+        InvalidCase{"nocase_without_content", std::string(kHead) + R"(msg:"m"; nocase; sid:1;))", 1,
+                    40, "'nocase' needs a preceding content"},
+        InvalidCase{"nocase_with_value",
+                    std::string(kHead) + R"(msg:"m"; content:"a"; nocase:1; sid:1;))", 1, 60,
+                    "'nocase' takes no value"},
+        InvalidCase{"bad_classtype", std::string(kHead) + R"(msg:"m"; classtype:bad type; sid:1;))",
+                    1, 50,
+                    "bad classtype 'bad type' (letters, digits, '-' and '_', starting with a "
+                    "letter)"},
+        InvalidCase{"bad_reference", std::string(kHead) + R"(msg:"m"; reference:nocomma; sid:1;))",
+                    1, 50, "bad reference 'nocomma' (expected type,value)"},
+        InvalidCase{"missing_close_paren", std::string(kHead) + R"(msg:"m"; sid:1;)", 1, 46,
+                    "rule options must end with ')'"},
+        InvalidCase{"stray_semicolon", std::string(kHead) + R"(msg:"m";; sid:1;))", 1, 39,
+                    "empty option (stray ';')"},
+        InvalidCase{"option_without_colon", std::string(kHead) + R"(msg "m"; sid:1;))", 1, 34,
+                    "bad option name 'msg \"m\"' (missing ':' or ';'?)"},
+        InvalidCase{"unknown_action", R"(alrt tcp any any -> any any (msg:"m"; sid:1;))", 1, 1,
+                    "unknown action 'alrt' (expected alert, pass, drop, reject, rejectsrc, "
+                    "rejectdst or rejectboth)"},
+        InvalidCase{"unknown_protocol", R"(alert tcpp any any -> any any (msg:"m"; sid:1;))", 1, 7,
+                    "unknown protocol 'tcpp'"},
+        InvalidCase{"bad_address", R"(alert tcp 10.0.0.300 any -> any any (msg:"m"; sid:1;))", 1,
+                    11, "bad address '10.0.0.300'"},
+        InvalidCase{"bad_prefix", R"(alert tcp any any -> [10.0.0.0/33] any (msg:"m"; sid:1;))", 1,
+                    23, "bad prefix length in '10.0.0.0/33' (at most 32)"},
+        InvalidCase{"bad_port", R"(alert tcp any 70000 -> any any (msg:"m"; sid:1;))", 1, 15,
+                    "bad port '70000' (expected 0-65535, N:M, any, $VAR or a [group])"},
+        InvalidCase{"reversed_port_range",
+                    R"(alert tcp any any -> any [80,90:80] (msg:"m"; sid:1;))", 1, 30,
+                    "port range '90:80' is reversed"},
+        InvalidCase{"negated_everything", R"(alert tcp !any any -> any any (msg:"m"; sid:1;))", 1,
+                    11, "address '!any' matches no address"},
+        InvalidCase{"group_cancels_itself",
+                    R"(alert tcp any [80,!80] -> any any (msg:"m"; sid:1;))", 1, 15,
+                    "port '[80,!80]' matches no port"},
+        InvalidCase{"empty_group", R"(alert tcp [] any -> any any (msg:"m"; sid:1;))", 1, 12,
+                    "empty address group '[]'"},
+        InvalidCase{"unbalanced_group", R"(alert tcp [10.0.0.1 any -> any any (msg:"m"; sid:1;))",
+                    1, 11, "unbalanced '[' in the source address: missing ']'"},
+        InvalidCase{"undefined_variable", R"(alert tcp $NOPE any -> any any (msg:"m"; sid:1;))", 1,
+                    11, "undefined address variable $NOPE"},
+        InvalidCase{"port_variable_as_address",
+                    R"(alert tcp $HTTP_PORTS any -> any any (msg:"m"; sid:1;))", 1, 11,
+                    "undefined address variable $HTTP_PORTS"},
+        InvalidCase{"bad_direction", R"(alert tcp any any => any any (msg:"m"; sid:1;))", 1, 19,
+                    "bad direction '=>' (expected -> or <>)"},
+        InvalidCase{"incomplete_header", R"(alert tcp any any -> any (msg:"m"; sid:1;))", 1, 26,
+                    "incomplete rule header: missing the destination port"},
+        InvalidCase{"no_options", "alert tcp any any -> any any", 1, 29,
+                    "missing rule options: expected '(' after the destination port"},
+        InvalidCase{"extra_header_field", R"(alert tcp any any -> any any any (msg:"m"; sid:1;))",
+                    1, 30,
+                    "unexpected 'any' after the destination port (expected '(' to start the rule "
+                    "options)"},
+        InvalidCase{"control_character", std::string(kHead) + "msg:\"a\x01\"; sid:1;)", 1, 37,
+                    "control character 0x01 in rule"},
+        InvalidCase{"indented_rule_columns",
+                    "   alert tcp any any -> any 99999 (msg:\"m\"; sid:1;)", 1, 29,
+                    "bad port '99999' (expected 0-65535, N:M, any, $VAR or a [group])"},
+        // A skipped rule must still be one Suricata would load: the error wins over the skip.
+        InvalidCase{"error_wins_over_skip",
+                    std::string(kHead) + R"(msg:"m"; pcre:"/a/"; content:"|4|"; sid:1;))", 1, 63,
+                    "incomplete hex byte in content (odd number of hex digits)"}),
+    [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
+
+// ---- skipped rules ---------------------------------------------------------------------------
+
+struct SkipCase {
+  const char* name;
+  std::string text;
+  std::string keyword;
+  uint32_t column;
+  std::string message;
+};
+
+class SkippedRuleTest : public ::testing::TestWithParam<SkipCase> {};
+
+TEST_P(SkippedRuleTest, NamesTheFirstUnsupportedThing) {
+  const SkipCase& c = GetParam();
+  ParseResult r = Parse(c.text);
+  EXPECT_TRUE(r.rules.empty());
+  EXPECT_TRUE(r.errors.empty()) << Dump(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u) << Dump(r.warnings);
+  EXPECT_EQ(r.warnings[0].keyword, c.keyword);
+  EXPECT_EQ(r.warnings[0].message, c.message);
+  EXPECT_EQ(r.warnings[0].line, 1u);
+  EXPECT_EQ(r.warnings[0].column, c.column);
+  EXPECT_EQ(r.stats.skipped, 1u);
+  EXPECT_EQ(r.stats.rules_seen, 1u);
+
+  // --strict turns the same skip into an error.
+  ParseOptions strict;
+  strict.strict = true;
+  ParseResult s = Parse(c.text, strict);
+  EXPECT_TRUE(s.rules.empty());
+  EXPECT_TRUE(s.warnings.empty());
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_EQ(s.errors[0].keyword, c.keyword);
+  EXPECT_THAT(s.errors[0].message, HasSubstr("(rejected in strict mode)"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, SkippedRuleTest,
+    ::testing::Values(
+        SkipCase{"pcre", std::string(kHead) + R"(msg:"m"; content:"a"; pcre:"/a\;b/i"; sid:1;))",
+                 "pcre", 53, "keyword 'pcre' is not supported yet; rule skipped"},
+        SkipCase{"flow_first_of_several",
+                 std::string(kHead) +
+                     R"(msg:"m"; flow:established,to_server; content:"a"; depth:4; sid:1;))",
+                 "flow", 40, "keyword 'flow' is not supported yet; rule skipped"},
+        SkipCase{"offset", std::string(kHead) + R"(msg:"m"; content:"a"; offset:2; sid:1;))",
+                 "offset", 53, "keyword 'offset' is not supported yet; rule skipped"},
+        SkipCase{"distance_within",
+                 std::string(kHead) +
+                     R"(msg:"m"; content:"a"; content:"b"; distance:0; within:5; sid:1;))",
+                 "distance", 66, "keyword 'distance' is not supported yet; rule skipped"},
+        SkipCase{"sticky_buffer",
+                 std::string(kHead) + R"(msg:"m"; http.uri; content:"/a"; sid:1;))", "http.uri", 40,
+                 "keyword 'http.uri' is not supported yet; rule skipped"},
+        SkipCase{
+            "threshold",
+            std::string(kHead) +
+                R"(msg:"m"; threshold: type limit, track by_src, seconds 60, count 1; sid:1;))",
+            "threshold", 40, "keyword 'threshold' is not supported yet; rule skipped"},
+        SkipCase{"negated_content", std::string(kHead) + R"(msg:"m"; content:!"a"; sid:1;))",
+                 "!content", 40,
+                 "negated content (content:!\"...\") is not supported yet; rule skipped"},
+        SkipCase{"app_layer_protocol",
+                 R"(alert http any any -> any any (msg:"m"; content:"a"; sid:1;))", "proto:http", 7,
+                 "protocol 'http' is not supported yet; rule skipped"},
+        SkipCase{"tcp_pkt", R"(alert tcp-pkt any any -> any any (msg:"m"; sid:1;))",
+                 "proto:tcp-pkt", 7, "protocol 'tcp-pkt' is not supported yet; rule skipped"},
+        SkipCase{"drop_action",
+                 R"(drop tcp any any -> any any (msg:"m"; flow:established; sid:1;))",
+                 "action:drop", 1, "action 'drop' is not supported yet; rule skipped"}),
+    [](const ::testing::TestParamInfo<SkipCase>& info) { return info.param.name; });
+
+// ---- files: comments, continuation lines, duplicate sids, directories -------------------------
+
+TEST(RuleParserTest, CommentsBlankLinesAndContinuations) {
+  const std::string text =
+      "# a comment\n"
+      "\n"
+      "   # an indented comment\r\n"
+      "alert tcp any any -> any any (msg:\"first\"; \\\n"
+      "    content:\"abc\"; \\\n"
+      "    sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"second\"; sid:2;)\r\n"
+      "alert tcp any any -> any any (msg:\"third\"; \\\n"
+      "  sid:0;)\n";
+  ParseResult r = Parse(text);
+  ASSERT_EQ(r.rules.size(), 2u) << Dump(r.errors);
+  EXPECT_EQ(r.rules[0].msg, "first");
+  EXPECT_EQ(r.rules[0].pos, (Position{4, 1}));
+  EXPECT_EQ(r.rules[0].contents[0].pos, (Position{5, 5}));
+  EXPECT_EQ(r.rules[0].options[2].pos, (Position{6, 5}));
+  EXPECT_EQ(r.rules[1].pos, (Position{7, 1}));
+  EXPECT_EQ(r.stats.rules_seen, 3u);
+  // The error in a continued rule points at the physical line and column.
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "test.rules:9:7: bad sid '0' (expected a number from 1 to 4294967294)");
+}
+
+TEST(RuleParserTest, FileEndingInsideAContinuationIsAnError) {
+  ParseResult r = Parse(
+      "alert tcp any any -> any any (msg:\"m\"; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"m\"; \\\n");
+  EXPECT_EQ(r.rules.size(), 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "test.rules:2:1: file ends inside a rule continued with a trailing '\\'");
+}
+
+TEST(RuleParserTest, DuplicateSidNamesBothPlaces) {
+  ParseResult r = Parse(
+      "alert tcp any any -> any any (msg:\"a\"; sid:5;)\n"
+      "alert tcp any any -> any any (msg:\"b\"; gid:2; sid:5;)\n"  // other gid: fine
+      "\n"
+      "alert udp any any -> any any (msg:\"c\"; sid:5; rev:2;)\n");
+  ASSERT_EQ(r.rules.size(), 2u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "test.rules:4:40: duplicate sid 5 (gid 1): first defined at test.rules:1");
+}
+
+TEST(RuleParserTest, DirectoryLoadsRulesFilesInSortedOrder) {
+  TempDir dir;
+  dir.Write("b.rules", "alert tcp any any -> any any (msg:\"b\"; sid:2;)\n");
+  dir.Write("a.rules", "alert tcp any any -> any any (msg:\"a\"; sid:1;)\n");
+  dir.Write("c.rules", "alert tcp any any -> any any (msg:\"c\"; sid:1;)\n");
+  dir.Write("notes.txt", "this is not a rule file\n");
+  std::filesystem::create_directories(std::filesystem::path(dir.path()) / "sub.rules.d");
+  ParseResult r = LoadRules({dir.path()}, ParseOptions{});
+  EXPECT_EQ(r.stats.files, 3u);
+  ASSERT_EQ(r.rules.size(), 2u);
+  EXPECT_EQ(r.rules[0].msg, "a");
+  EXPECT_EQ(r.rules[1].msg, "b");
+  EXPECT_EQ(r.rules[0].file, dir.path() + "/a.rules");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(), dir.path() +
+                                        "/c.rules:1:40: duplicate sid 1 (gid 1): first "
+                                        "defined at " +
+                                        dir.path() + "/a.rules:1");
+}
+
+TEST(RuleParserTest, MissingPathIsAnError) {
+  ParseResult r = LoadRules({"/nonexistent/flowsentry.rules"}, ParseOptions{});
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].file, "/nonexistent/flowsentry.rules");
+  EXPECT_THAT(r.errors[0].message, HasSubstr("cannot read"));
+}
+
+// ---- variables and address/port expressions ---------------------------------------------------
+
+TEST(RuleParserTest, DefaultVariablesAndNegatedGroups) {
+  ParseResult r = Parse(
+      "alert tcp $EXTERNAL_NET any -> $HOME_NET $HTTP_PORTS (msg:\"a\"; sid:1;)\n"
+      "alert tcp [10.0.0.0/8, !10.1.0.0/16, ![10.2.0.0/16,10.3.0.1]] [1024:,!1500] -> "
+      "![$HOME_NET,192.0.2.0/24] [$FILE_DATA_PORTS,!110] (msg:\"b\"; sid:2;)\n"
+      "alert tcp 192.0.2.1-192.0.2.10 !$SHELLCODE_PORTS -> 10.0.0.0/255.255.0.0 :1023 (msg:\"c\"; "
+      "sid:3;)\n");
+  ASSERT_EQ(r.rules.size(), 3u) << Dump(r.errors);
+  const Rule& a = r.rules[0];
+  EXPECT_TRUE(Contains(a.dst_addr.set, "10.20.0.15"));
+  EXPECT_TRUE(Contains(a.dst_addr.set, "192.168.1.1"));
+  EXPECT_TRUE(Contains(a.dst_addr.set, "172.31.255.255"));
+  EXPECT_FALSE(Contains(a.dst_addr.set, "172.32.0.0"));
+  EXPECT_TRUE(Contains(a.src_addr.set, "203.0.113.66"));
+  EXPECT_FALSE(Contains(a.src_addr.set, "10.20.1.50"));
+  EXPECT_TRUE(Contains(a.src_addr.set, "2001:db8::1"));  // negation covers IPv6 too
+  EXPECT_TRUE(a.src_port.set.IsAll());
+  EXPECT_EQ(PortSetToString(a.dst_port.set), "80");
+  EXPECT_EQ(a.src_addr.expr.kind, ExprNode::Kind::kVariable);
+  EXPECT_EQ(a.src_addr.expr.text, "EXTERNAL_NET");
+  ASSERT_EQ(a.src_addr.expr.children.size(), 1u);
+
+  const Rule& b = r.rules[1];
+  EXPECT_TRUE(Contains(b.src_addr.set, "10.9.9.9"));
+  EXPECT_FALSE(Contains(b.src_addr.set, "10.1.2.3"));
+  EXPECT_FALSE(Contains(b.src_addr.set, "10.2.0.1"));
+  EXPECT_FALSE(Contains(b.src_addr.set, "10.3.0.1"));
+  EXPECT_TRUE(Contains(b.src_addr.set, "10.3.0.2"));
+  EXPECT_FALSE(Contains(b.src_addr.set, "11.0.0.1"));
+  EXPECT_EQ(PortSetToString(b.src_port.set), "1024:1499,1501:65535");
+  EXPECT_FALSE(Contains(b.dst_addr.set, "10.0.0.1"));
+  EXPECT_FALSE(Contains(b.dst_addr.set, "192.0.2.7"));
+  EXPECT_TRUE(Contains(b.dst_addr.set, "198.51.100.77"));
+  EXPECT_EQ(PortSetToString(b.dst_port.set), "80,143");
+  EXPECT_EQ(b.src_addr.expr.kind, ExprNode::Kind::kGroup);
+  ASSERT_EQ(b.src_addr.expr.children.size(), 3u);
+  EXPECT_TRUE(b.src_addr.expr.children[1].negated);
+  EXPECT_EQ(b.src_addr.expr.children[1].text, "10.1.0.0/16");
+  EXPECT_EQ(b.src_addr.expr.children[1].pos, (Position{2, 24}));
+
+  const Rule& c = r.rules[2];
+  EXPECT_TRUE(Contains(c.src_addr.set, "192.0.2.10"));
+  EXPECT_FALSE(Contains(c.src_addr.set, "192.0.2.11"));
+  EXPECT_EQ(PortSetToString(c.src_port.set), "80");
+  EXPECT_TRUE(c.src_addr.expr.kind == ExprNode::Kind::kValue);
+  EXPECT_EQ(PortSetToString(r.rules[2].dst_port.set), "0:1023");
+  EXPECT_TRUE(Contains(c.dst_addr.set, "10.0.255.255"));
+  EXPECT_FALSE(Contains(c.dst_addr.set, "10.1.0.0"));
+}
+
+TEST(RuleParserTest, CallerOverridesVariables) {
+  ParseOptions options;
+  options.vars.SetAddress("HOME_NET", "[10.20.0.0/16]");
+  options.vars.SetPort("HTTP_PORTS", "[80,8080]");
+  ParseResult r =
+      Parse("alert tcp $EXTERNAL_NET any -> $HOME_NET $HTTP_PORTS (msg:\"a\"; sid:1;)\n", options);
+  ASSERT_EQ(r.rules.size(), 1u) << Dump(r.errors);
+  EXPECT_TRUE(Contains(r.rules[0].src_addr.set, "10.30.0.1"));  // no longer HOME_NET
+  EXPECT_FALSE(Contains(r.rules[0].dst_addr.set, "10.30.0.1"));
+  EXPECT_EQ(PortSetToString(r.rules[0].dst_port.set), "80,8080");
+}
+
+TEST(RuleParserTest, BadVariableValuesAreReportedWhereUsed) {
+  ParseOptions options;
+  options.vars.SetAddress("HOME_NET", "[10.0.0.0/8,bogus]");
+  options.vars.SetAddress("LOOP_A", "$LOOP_B");
+  options.vars.SetAddress("LOOP_B", "[10.0.0.1,$LOOP_A]");
+  ParseResult r = Parse(
+      "alert tcp any any -> $EXTERNAL_NET any (msg:\"a\"; sid:1;)\n"
+      "alert tcp $LOOP_A any -> any any (msg:\"b\"; sid:2;)\n",
+      options);
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "test.rules:1:22: in $EXTERNAL_NET = \"!$HOME_NET\": in $HOME_NET = "
+            "\"[10.0.0.0/8,bogus]\": bad address 'bogus'");
+  EXPECT_EQ(r.errors[1].line, 2u);
+  EXPECT_EQ(r.errors[1].column, 11u);
+  EXPECT_EQ(r.errors[1].message,
+            "variable $LOOP_A refers to itself ($LOOP_A -> $LOOP_B -> $LOOP_A)");
+}
+
+// ---- classification ---------------------------------------------------------------------------
+
+TEST(RuleParserTest, ClassificationGivesCategoryAndSeverity) {
+  TempDir dir;
+  ParseOptions options;
+  options.classification_file = dir.Write("classification.config",
+                                          "# comment\n"
+                                          "config classification: trojan-activity,A Network "
+                                          "Trojan was detected, 1\n"
+                                          "config classification: misc, Misc, with, commas ,3\n"
+                                          "config classification: broken\n");
+  ParseResult r = Parse(
+      "alert tcp any any -> any any (msg:\"a\"; classtype:trojan-activity; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"b\"; classtype:trojan-activity; priority:3; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"c\"; classtype:misc; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"d\"; classtype:nosuch; sid:4;)\n"
+      "alert tcp any any -> any any (msg:\"e\"; sid:5;)\n",
+      options);
+  ASSERT_EQ(r.rules.size(), 5u);
+  EXPECT_EQ(r.rules[0].category, "A Network Trojan was detected");
+  EXPECT_EQ(r.rules[0].severity, 1u);
+  EXPECT_EQ(r.rules[1].severity, 3u);  // the priority keyword wins
+  EXPECT_EQ(r.rules[2].category, "Misc, with, commas");
+  EXPECT_EQ(r.rules[2].severity, 3u);
+  EXPECT_EQ(r.rules[3].category, "");
+  EXPECT_EQ(r.rules[3].severity, 3u);
+  EXPECT_EQ(r.rules[4].severity, 3u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            options.classification_file + ":4: expected 'name,description,priority'");
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].ToString(), "test.rules:4:50: unknown classtype 'nosuch' (not in " +
+                                          options.classification_file + ")");
+  EXPECT_TRUE(r.warnings[0].keyword.empty());
+}
+
+TEST(RuleParserTest, StrictModeKeepsSupportedRules) {
+  ParseOptions strict;
+  strict.strict = true;
+  ParseResult r = Parse(
+      "alert tcp any any -> any any (msg:\"ok\"; content:\"a\"; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"no\"; content:\"a\"; depth:1; sid:2;)\n",
+      strict);
+  ASSERT_EQ(r.rules.size(), 1u);
+  EXPECT_EQ(r.rules[0].sid, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "test.rules:2:54: keyword 'depth' is not supported yet (rejected in strict mode)");
+}
+
+// ---- the shipped district pack and the public ET Open set --------------------------------------
+
+TEST(RuleParserTest, DistrictPackLoadsCompletelyInStrictMode) {
+  ParseOptions strict;
+  strict.strict = true;
+  strict.classification_file = std::string(FS_SOURCE_DIR) + "/patterns/packs/classification.config";
+  ParseResult r =
+      LoadRules({std::string(FS_SOURCE_DIR) + "/patterns/packs/district.rules"}, strict);
+  EXPECT_TRUE(r.errors.empty()) << Dump(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  std::vector<uint32_t> sids;
+  for (const Rule& rule : r.rules) {
+    sids.push_back(rule.sid);
+    EXPECT_FALSE(rule.category.empty()) << rule.sid;
+    EXPECT_FALSE(rule.contents.empty()) << rule.sid;
+  }
+  EXPECT_THAT(sids, ElementsAre(9000001, 9000010, 9000011, 9000012, 9000020, 9000021, 9000022,
+                                9000030, 9000031));
+}
+
+TEST(RuleParserTest, EtOpenParsesWithoutErrors) {
+  const std::string dir = "/work/shared/data/rules/et-open";
+  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << dir << " not present (shared data)";
+  ParseOptions options;
+  options.classification_file = dir + "/classification.config";
+  ParseResult r = LoadRules({dir}, options);
+  std::map<std::string, size_t> by_keyword;
+  for (const Diagnostic& w : r.warnings) ++by_keyword[w.keyword];
+  std::printf("ET Open: %zu files, %zu rules seen, %zu accepted, %zu skipped, %zu errors\n",
+              r.stats.files, r.stats.rules_seen, r.rules.size(), r.stats.skipped, r.errors.size());
+  for (const auto& [keyword, count] : by_keyword) {
+    if (count >= 50) std::printf("  skipped %6zu  %s\n", count, keyword.c_str());
+  }
+  // Suricata 7.0.10 loads every rule of this snapshot (`suricata -T`): none may be an error here.
+  EXPECT_TRUE(r.errors.empty()) << Dump(r.errors);
+  EXPECT_EQ(r.rules.size() + r.stats.skipped, r.stats.rules_seen);
+  auto set = PatternSet::Compile(std::move(r.rules), 1);
+  EXPECT_TRUE(set.ok()) << set.error().message;
+}
+
+}  // namespace
+}  // namespace fs::patterns
