@@ -122,10 +122,16 @@ class Output {
 
 int LaunchWorker(void* arg) { return static_cast<worker::Worker*>(arg)->Run(); }
 
+// 1234567 -> "1,234,567".
 std::string Human(uint64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
+  const std::string digits = std::to_string(n);
+  std::string out;
+  out.reserve(digits.size() + digits.size() / 3);
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
 }
 
 }  // namespace
@@ -141,8 +147,8 @@ int RunSensor(const config::Config& cfg) {
   std::vector<std::string> rule_paths = cfg.rules;
   if (rule_paths.empty()) rule_paths.push_back(DefaultPack());
   patterns::ParseOptions popts;
-  popts.address_vars = cfg.address_groups;
-  popts.port_vars = cfg.port_groups;
+  for (const auto& [name, value] : cfg.address_groups) popts.vars.SetAddress(name, value);
+  for (const auto& [name, value] : cfg.port_groups) popts.vars.SetPort(name, value);
   popts.classification_file = cfg.classification;
   if (popts.classification_file.empty() && cfg.rules.empty()) {
     popts.classification_file = std::string(FS_DEFAULT_PACK_DIR) + "/classification.config";
@@ -155,15 +161,15 @@ int RunSensor(const config::Config& cfg) {
                parsed.errors.size());
     return 1;
   }
-  const size_t skipped = parsed.skipped;
+  const size_t skipped = parsed.stats.skipped;
   auto compiled = patterns::PatternSet::Compile(std::move(parsed.rules), 1);
   if (!compiled.ok()) {
-    fmt::print(stderr, "flowsentry: {}\n", compiled.error());
+    fmt::print(stderr, "flowsentry: {}\n", compiled.error().message);
     return 1;
   }
   std::shared_ptr<const patterns::PatternSet> set = compiled.value();
   spdlog::info("pattern set generation {} ({} rules, {} skipped, hash {})", set->generation(),
-               set->rules().size(), skipped, set->hash());
+               set->rules().size(), skipped, set->content_hash());
 
   // 2. Inputs.
   std::vector<port::Input> inputs;

@@ -33,6 +33,8 @@ bool PlanEal(const EalRequest& req, EalPlan* plan, std::string* error) {
   a.push_back("--file-prefix=" + plan->file_prefix);
   a.push_back("--log-level=lib.*:warning");
   a.push_back("--log-level=pmd.*:warning");
+  // DPDK's telemetry socket is not used (metrics go through Prometheus) and prints noise.
+  a.push_back("--no-telemetry");
 
   // lcore 0 runs the control plane; 1..workers run the poll loops. With enough CPUs each lcore
   // gets its own; otherwise they share the allowed CPUs (the OS schedules them).

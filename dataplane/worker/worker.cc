@@ -267,7 +267,9 @@ int Worker::Run() {
           ProcessBurst(bufs, n, false);
         }
       }
-      if (stopping && std::all_of(source_empty.begin(), source_empty.end(), [](bool e) { return e; })) {
+      // A capture is read to its end; a live input (or an endless replay) stops right away.
+      if (stopping && (!shared_->offline ||
+                       std::all_of(source_empty.begin(), source_empty.end(), [](bool e) { return e; }))) {
         inputs_done = true;
         if (distributor) shared_->distributors.fetch_sub(1, std::memory_order_acq_rel);
       }

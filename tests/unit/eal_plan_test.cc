@@ -28,6 +28,7 @@ TEST(EalPlanTest, NoHugepagesGivesNoHugeAndComputedMemory) {
   EXPECT_TRUE(Has(p.args, "264"));
   EXPECT_TRUE(Has(p.args, "--file-prefix=flowsentry-42"));
   EXPECT_TRUE(Has(p.args, "--no-pci"));
+  EXPECT_TRUE(Has(p.args, "--no-telemetry"));
   EXPECT_TRUE(Has(p.args, "net_pcap0,rx_pcap=/tmp/a.pcap"));
   // 3 lcores on 2 CPUs: they share the CPUs.
   EXPECT_TRUE(Has(p.args, "--lcores=(0-2)@(0,1)"));
