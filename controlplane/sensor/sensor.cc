@@ -4,6 +4,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_mbuf_dyn.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -139,6 +140,8 @@ std::string Human(uint64_t n) {
 void RequestStop() { g_stop_requested.store(true); }
 
 int RunSensor(const config::Config& cfg) {
+  // Logs go to stderr; stdout carries the summary only.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("flowsentry"));
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   const auto t_start = Clock::now();

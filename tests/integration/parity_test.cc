@@ -70,6 +70,8 @@ std::set<std::pair<uint32_t, Tuple>> AlertPairs(const Eve& eve) {
   return out;
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << c.file; }
+
 class ParityTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ParityTest, FlowsAndAlertsMatchSuricata) {

@@ -212,6 +212,8 @@ struct BadCase {
   std::string message;       // expected in stderr (regex)
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 class BadInputTest : public SensorTest, public ::testing::WithParamInterface<BadCase> {};
 
 void WriteText(const std::string& path, const std::string& text) {
