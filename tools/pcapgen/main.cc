@@ -11,6 +11,7 @@
 #include <string>
 
 #include "tools/pcapgen/district.h"
+#include "tools/pcapgen/replay.h"
 
 namespace {
 
@@ -99,6 +100,31 @@ void RegisterDistrictCommand(CLI::App& app, DistrictArgs* args, int* rc) {
   cmd->callback([args, rc] { *rc = RunDistrict(*args); });
 }
 
+struct ReplayArgs {
+  std::string pcap, iface;
+  uint32_t pps = 0;
+};
+
+void RegisterReplayCommand(CLI::App& app, ReplayArgs* args, int* rc) {
+  CLI::App* cmd = app.add_subcommand(
+      "replay", "send a capture's frames once onto an interface (tests: a veth in a test netns)");
+  cmd->add_option("--pcap", args->pcap, "capture to send")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--iface", args->iface, "interface to send on")->required();
+  cmd->add_option("--pps", args->pps, "packets per second (0: as fast as possible)")
+      ->capture_default_str();
+  cmd->callback([args, rc] {
+    ReplayResult r;
+    std::string error;
+    if (!ReplayCapture(args->pcap, args->iface, args->pps, &r, &error)) {
+      fmt::print(stderr, "flowsentry-pcapgen: {}\n", error);
+      *rc = 1;
+      return;
+    }
+    fmt::print("replay: sent {} frames on {} ({} failed)\n", r.sent, args->iface, r.failed);
+    *rc = r.failed == 0 ? 0 : 1;
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -107,6 +133,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   DistrictArgs district;
   RegisterDistrictCommand(app, &district, &rc);
+  ReplayArgs replay;
+  RegisterReplayCommand(app, &replay, &rc);
   CLI11_PARSE(app, argc, argv);
   return rc;
 }
