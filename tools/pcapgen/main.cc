@@ -113,9 +113,9 @@ void RegisterReplayCommand(CLI::App& app, ReplayArgs* args, int* rc) {
   cmd->add_option("--pps", args->pps, "packets per second (0: as fast as possible)")
       ->capture_default_str();
   cmd->callback([args, rc] {
-    ReplayResult r;
+    fs::pcapgen::ReplayResult r;
     std::string error;
-    if (!ReplayCapture(args->pcap, args->iface, args->pps, &r, &error)) {
+    if (!fs::pcapgen::ReplayCapture(args->pcap, args->iface, args->pps, &r, &error)) {
       fmt::print(stderr, "flowsentry-pcapgen: {}\n", error);
       *rc = 1;
       return;
