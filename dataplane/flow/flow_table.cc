@@ -52,7 +52,104 @@ inline bool IsStreamStarter(uint8_t flags) {
   return (flags & (kSyn | kAck | kRst | kFin)) == kSyn;
 }
 
+// ICMPv4GetCounterpart: the reply type of a request and vice versa; 0 when there is none.
+inline uint8_t IcmpCounterpart(uint8_t type) {
+  switch (type) {
+    case 8:  // echo
+      return 0;
+    case 0:
+      return 8;
+    case 13:  // timestamp
+      return 14;
+    case 14:
+      return 13;
+    case 15:  // information
+      return 16;
+    case 16:
+      return 15;
+    case 10:  // router solicitation / advertisement
+      return 9;
+    case 9:
+      return 10;
+    case 17:  // address mask
+      return 18;
+    case 18:
+      return 17;
+    default:
+      return 0;
+  }
+}
+
+// Suricata's FlowGetPacketDirection. TCP/UDP/SCTP by port when the ports differ (else by
+// address), ICMP by address, every other protocol (ESP, IPv6-in-IPv4) always to the server.
+// An ICMP error counted on the flow it reports on is an ICMP packet: by address.
+inline Dir PacketDir(const Flow& f, const decode::Packet& p) {
+  switch (p.proto) {
+    case IPPROTO_TCP:
+    case IPPROTO_UDP:
+    case IPPROTO_SCTP:
+      if (p.sport != p.dport) return p.sport == f.client_port ? Dir::kToServer : Dir::kToClient;
+      return p.src == f.client_addr ? Dir::kToServer : Dir::kToClient;
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+      return p.src == f.client_addr ? Dir::kToServer : Dir::kToClient;
+    default:
+      return Dir::kToServer;
+  }
+}
+
 }  // namespace
+
+FlowKey MakeKey(const decode::Packet& p, FlowUse use, bool* sender_is_lo) {
+  FlowKey k;
+  // The byte image is what is hashed and compared: clear it whole (FlowKey has no padding).
+  std::memset(static_cast<void*>(&k), 0, sizeof(k));
+  const IpAddr* src = &p.src;
+  const IpAddr* dst = &p.dst;
+  uint8_t proto = p.proto;
+  // Ports only mean something for a decoded transport header (ICMPv6 carries 0).
+  uint16_t sport = 0, dport = 0;
+  if (use == FlowUse::kEmbedded) {
+    src = &p.emb_src;
+    dst = &p.emb_dst;
+    sport = p.emb_sport;
+    dport = p.emb_dport;
+    proto = p.emb_proto;
+  } else if (p.layer == decode::Layer::kL4) {
+    if (p.proto == IPPROTO_ICMP) {
+      sport = p.icmp_type;
+      dport = IcmpCounterpart(p.icmp_type);
+    } else if (p.proto != IPPROTO_ICMPV6) {
+      sport = p.sport;
+      dport = p.dport;
+    }
+  } else if (p.proto == IPPROTO_SCTP) {
+    sport = p.sport;
+    dport = p.dport;
+  } else if (p.proto == IPPROTO_ESP) {
+    // Suricata matches ESP flows by SPI, one direction each (every SA has its own SPI).
+    sport = static_cast<uint16_t>(p.esp_spi >> 16);
+    dport = static_cast<uint16_t>(p.esp_spi);
+  }
+  const int c = std::memcmp(src->bytes.data(), dst->bytes.data(), 16);
+  const bool lo = c < 0 || (c == 0 && sport <= dport);
+  if (lo) {
+    k.addr_lo = *src;
+    k.addr_hi = *dst;
+    k.port_lo = sport;
+    k.port_hi = dport;
+  } else {
+    k.addr_lo = *dst;
+    k.addr_hi = *src;
+    k.port_lo = dport;
+    k.port_hi = sport;
+  }
+  for (uint8_t i = 0; i < p.vlan_count && i < decode::kMaxVlans; ++i) k.vlan[i] = p.vlan_id[i];
+  k.proto = proto;
+  k.depth = p.depth;
+  if (sender_is_lo != nullptr) *sender_is_lo = lo;
+  return k;
+}
 
 const char* StateName(State s) {
   switch (s) {
@@ -82,32 +179,29 @@ bool FlowKey::operator==(const FlowKey& o) const {
   return std::memcmp(this, &o, sizeof(FlowKey)) == 0;
 }
 
-FlowKey MakeKey(const decode::Packet& p, bool* sender_is_lo) {
-  FlowKey k;
-  // The byte image is what is hashed and compared: clear it whole (FlowKey has no padding).
-  std::memset(static_cast<void*>(&k), 0, sizeof(k));
-  // Ports only mean something for a decoded transport header (ICMP carries 0).
-  const bool ports = p.layer == decode::Layer::kL4;
-  const uint16_t sport = ports ? p.sport : 0;
-  const uint16_t dport = ports ? p.dport : 0;
-  const int c = std::memcmp(p.src.bytes.data(), p.dst.bytes.data(), 16);
-  const bool lo = c < 0 || (c == 0 && sport <= dport);
-  if (lo) {
-    k.addr_lo = p.src;
-    k.addr_hi = p.dst;
-    k.port_lo = sport;
-    k.port_hi = dport;
-  } else {
-    k.addr_lo = p.dst;
-    k.addr_hi = p.src;
-    k.port_lo = dport;
-    k.port_hi = sport;
+FlowUse UseOf(const decode::Packet& p) {
+  if (p.layer == decode::Layer::kL4) {
+    if (p.proto != IPPROTO_ICMP || !decode::IsIcmpv4Error(p.icmp_type)) return FlowUse::kOwn;
+    // ICMPV4_DEST_UNREACH_IS_VALID: a valid packet quoting an IPv4 header and a whole TCP or
+    // UDP header (a router's 8 quoted bytes of TCP are not enough).
+    // Suricata reads the quoted ports 20 bytes into the quoted IPv4 header; past options that is
+    // not a real tuple and finds no flow, so a quoted header with options is tied to none.
+    if (p.icmp_type == 3 && p.icmp_error_embedded && p.emb_l4_complete && p.emb_ip_hlen == 20 &&
+        !p.invalid) {
+      return FlowUse::kEmbedded;
+    }
+    return FlowUse::kNone;
   }
-  if (p.vlan_count >= 1) k.vlan[0] = p.vlan_id[0];
-  if (p.vlan_count >= 2) k.vlan[1] = p.vlan_id[1];
-  k.proto = p.proto;
-  if (sender_is_lo != nullptr) *sender_is_lo = lo;
-  return k;
+  if (p.layer == decode::Layer::kL3Other) {
+    // Suricata sets up flows for these only (decode-esp.c, decode-sctp.c, decode-ipv4.c).
+    if (p.proto == IPPROTO_ESP || p.proto == IPPROTO_SCTP) return FlowUse::kOwn;
+    if (p.proto == IPPROTO_IPV6 && p.ip_version == 4) return FlowUse::kOwn;
+  }
+  return FlowUse::kNone;
+}
+
+FlowKey MakeKey(const decode::Packet& p, bool* sender_is_lo) {
+  return MakeKey(p, UseOf(p), sender_is_lo);
 }
 
 uint32_t HashKey(const FlowKey& k) {
@@ -208,7 +302,7 @@ void FlowTable::ListRemove(uint32_t idx) {
 }
 
 FlowTable::Lookup FlowTable::Find(const decode::Packet& p, const FlowKey& key, uint32_t hash,
-                                  bool sender_is_lo, uint32_t* idx) {
+                                  uint32_t* idx) {
   uint32_t i = buckets_[hash & bucket_mask_];
   while (i != 0 && !(pool_[i].hash == hash && pool_[i].key == key)) i = pool_[i].hash_next;
   *idx = i;
@@ -227,7 +321,7 @@ FlowTable::Lookup FlowTable::Find(const decode::Packet& p, const FlowKey& key, u
   // A SYN from the client carrying the original ISN is a retransmission and stays on the flow.
   if (IsTcp(p) && IsStreamStarter(p.tcp_flags)) {
     const bool session = (f.tcp_seen & kSessionSyn) != 0;
-    const bool to_server = sender_is_lo == f.client_is_lo;
+    const bool to_server = PacketDir(f, p) == Dir::kToServer;
     if (!session || (f.state == State::kClosed && !(to_server && p.tcp_seq == f.client_isn))) {
       ++counters_.tcp_reuse;
       return Lookup::kReused;
@@ -245,7 +339,6 @@ uint32_t FlowTable::Create(const decode::Packet& p, const FlowKey& key, uint32_t
   f = Flow{};
   f.key = key;
   f.hash = hash;
-  f.client_is_lo = sender_is_lo;
   f.client_addr = p.src;
   f.server_addr = p.dst;
   f.client_port = sender_is_lo ? key.port_lo : key.port_hi;
@@ -264,15 +357,18 @@ uint32_t FlowTable::Create(const decode::Packet& p, const FlowKey& key, uint32_t
   return idx;
 }
 
-Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, bool sender_is_lo) {
+Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, FlowUse use) {
   using namespace decode::tcpflag;
   Flow& f = pool_[idx];
-  const Dir dir = sender_is_lo == f.client_is_lo ? Dir::kToServer : Dir::kToClient;
+  const Dir dir = PacketDir(f, p);
   const int d = static_cast<int>(dir);
   ++f.pkts[d];
   f.bytes[d] += p.caplen;                              // GET_PKT_LEN: the captured frame
   if (p.ts_us > f.last_ts_us) f.last_ts_us = p.ts_us;  // as Suricata: lastts never goes back
-  f.tcp_seen |= dir == Dir::kToServer ? kSeenToServer : kSeenToClient;
+  // An ICMP error does not count as the flow's peer answering (FlowUpdateSeenFlag).
+  if (use != FlowUse::kEmbedded) {
+    f.tcp_seen |= dir == Dir::kToServer ? kSeenToServer : kSeenToClient;
+  }
 
   if (f.proto == IPPROTO_TCP) {
     if (IsTcp(p)) {

@@ -25,12 +25,14 @@ enum class EndReason : uint8_t { kTimeout, kForced, kShutdown };
 const char* EndReasonName(EndReason r);
 
 // Normalised bidirectional key: (lo, hi) ordering of (address, port) makes both directions equal.
+// As Suricata's flow hash/compare: VLAN ids (vlan.use-for-tracking, its default) and the tunnel
+// depth (recursion_level) are part of it, so an inner flow never mixes with an outer one.
 struct FlowKey {
   IpAddr addr_lo, addr_hi;
-  uint16_t port_lo = 0, port_hi = 0;
-  uint16_t vlan[2] = {0, 0};
+  uint16_t port_lo = 0, port_hi = 0;  // ICMPv4: types; ESP: SPI halves (see MakeKey)
+  uint16_t vlan[decode::kMaxVlans] = {0, 0, 0};
   uint8_t proto = 0;
-  uint8_t pad[3] = {0, 0, 0};  // zeroed: keys are hashed and compared as bytes
+  uint8_t depth = 0;  // keys are hashed and compared as bytes: no padding anywhere
 
   bool operator==(const FlowKey& o) const;
 };
@@ -38,9 +40,28 @@ struct FlowKey {
 static_assert(std::has_unique_object_representations_v<FlowKey>);
 static_assert(sizeof(FlowKey) == 44);
 
+// How a packet relates to flows, after Suricata 7 (FlowSetupPacket callers, FlowGetHash,
+// FlowCompareICMPv4, FlowCreateCheck).
+enum class FlowUse : uint8_t {
+  kNone,      // no flow: fragments, GRE/IP-in-IP/other protocols Suricata keeps no flow for, and
+              // ICMPv4 error messages that cannot be tied to the flow they report on
+  kOwn,       // finds or creates its own flow: TCP, UDP, ICMP, ICMPv6 (errors too), SCTP, ESP,
+              // and IPv6-in-IPv4 (protocol 41) outer packets
+  kEmbedded,  // ICMPv4 destination unreachable quoting a whole TCP/UDP header: counted on the
+              // flow of the quoted packet if that flow exists; never creates one
+};
+FlowUse UseOf(const decode::Packet& p);
+
 // Builds the key for a decoded packet; *sender_is_lo tells which side sent it. VLAN ids are part
 // of the key (as Suricata's default vlan.use-for-tracking), only as many as the packet carries.
+// For kEmbedded packets it is the quoted packet's key. For ICMPv4 the ports are the ICMP type
+// and its request/reply counterpart (0 if none): Suricata keeps an echo and a timestamp exchange
+// between the same hosts in different flows. ICMPv6 flows are keyed by the addresses alone, as
+// Suricata's IPv6 flow hash does (so ICMPv6 errors land on the ICMPv6 flow of their addresses).
+// ESP: the SPI in the port fields (Suricata keys ESP by SPI); SCTP: its ports.
 FlowKey MakeKey(const decode::Packet& p, bool* sender_is_lo);
+// The same with UseOf(p) already known.
+FlowKey MakeKey(const decode::Packet& p, FlowUse use, bool* sender_is_lo);
 
 // Symmetric hash of the key (equal for both directions); also used to pick the worker.
 uint32_t HashKey(const FlowKey& k);
@@ -59,8 +80,9 @@ struct Timeouts {  // seconds, Suricata's defaults (suricata.yaml flow-timeouts)
 
 struct Flow {
   FlowKey key;
-  IpAddr client_addr, server_addr;  // client = first packet's sender
-  uint16_t client_port = 0, server_port = 0;
+  IpAddr client_addr, server_addr;            // client = first packet's sender
+  uint16_t client_port = 0, server_port = 0;  // ICMPv4: first packet's type, its counterpart;
+                                              // ESP: SPI high and low 16 bits
   uint8_t proto = 0;
   uint8_t ip_version = 0;
   State state = State::kNew;
@@ -70,14 +92,17 @@ struct Flow {
   uint64_t flow_id = 0;           // stable, derived from key and first timestamp; < 2^51
   uint64_t first_ts_us = 0, last_ts_us = 0;
   uint64_t pkts[2] = {0, 0};   // per Dir
-  uint64_t bytes[2] = {0, 0};  // per Dir, captured frame bytes (as Suricata counts)
+  uint64_t bytes[2] = {0, 0};  // per Dir, Packet::caplen: frame bytes; tunneled packets: see
+                               // decode::DecodeInner (as Suricata counts)
+  // Rule state carried by the flow, read and written only by scan/rule_state.cc: flowbits and
+  // the "established" history of the flow keyword. Zero for a new flow (Create assigns Flow{}).
+  uint64_t rule_state[2] = {0, 0};
 
   // Internal: LRU/timeout list links and hash chain (indices into the table's pool; 0 = none).
   uint32_t lru_prev = 0, lru_next = 0, hash_next = 0;
   uint32_t hash = 0;        // HashKey(key), kept to unlink without rehashing
   uint32_t client_isn = 0;  // sequence number of the client's SYN (retransmission vs reuse)
   uint8_t list = 0;         // which timeout-class list the flow is on
-  bool client_is_lo = false;
 };
 
 struct Counters {  // single writer: the owning worker
@@ -103,11 +128,13 @@ class FlowTable {
     bool created = false;
   };
 
-  // Finds or creates the flow of p (p.layer must be kL3Other or kL4; otherwise nothing happens
-  // and flow is null), updates its counters, TCP state and timestamps, and returns it. When the
-  // table is full the least recently used flow is ended (reason kForced, passed to on_end before
-  // its slot is reused). A flow found already past its timeout is ended (kTimeout) and a new one
-  // started, as Suricata does at lookup; so is a closed TCP flow whose tuple a new SYN reuses.
+  // Finds or creates the flow of p (UseOf(p) == kOwn), updates its counters, TCP state and
+  // timestamps, and returns it. kEmbedded packets (ICMPv4 errors) only find the flow they report
+  // on; packets with no flow use return a null flow. When the table is full the least recently
+  // used flow is ended (reason kForced, passed to on_end before its slot is reused). A flow found
+  // already past its timeout is ended (kTimeout) and a new one started, as Suricata does at
+  // lookup; so is a closed TCP flow whose tuple a new SYN reuses. Inner (tunneled) packets are
+  // updated like frames: call Update once per packet, outer first.
   // The returned pointer is valid until the next call that may end flows.
   template <class OnEnd>
   Result Update(const decode::Packet& p, OnEnd&& on_end);
@@ -155,12 +182,11 @@ class FlowTable {
 
   // Finds the flow of key; classifies it (live, past its timeout, tuple reused). *idx = 0 when
   // missing.
-  Lookup Find(const decode::Packet& p, const FlowKey& key, uint32_t hash, bool sender_is_lo,
-              uint32_t* idx);
+  Lookup Find(const decode::Packet& p, const FlowKey& key, uint32_t hash, uint32_t* idx);
   // Takes a free slot (one must exist), initialises it from p and links it in.
   uint32_t Create(const decode::Packet& p, const FlowKey& key, uint32_t hash, bool sender_is_lo);
   // Counts p on flow idx, advances its state and moves it to the tail of its (new) list.
-  Dir Touch(uint32_t idx, const decode::Packet& p, bool sender_is_lo);
+  Dir Touch(uint32_t idx, const decode::Packet& p, FlowUse use);
   // Unlinks flow idx from its bucket and list, returns the slot to the free list, counts reason.
   void Release(uint32_t idx, EndReason reason);
   // Least recently active flow over all lists; 0 when empty.
@@ -192,12 +218,13 @@ class FlowTable {
 template <class OnEnd>
 FlowTable::Result FlowTable::Update(const decode::Packet& p, OnEnd&& on_end) {
   Result r;
-  if (p.layer != decode::Layer::kL4 && p.layer != decode::Layer::kL3Other) return r;
+  const FlowUse use = UseOf(p);
+  if (use == FlowUse::kNone) return r;
   bool sender_is_lo = false;
-  const FlowKey key = MakeKey(p, &sender_is_lo);
+  const FlowKey key = MakeKey(p, use, &sender_is_lo);
   const uint32_t hash = HashKey(key);
   uint32_t idx = 0;
-  switch (Find(p, key, hash, sender_is_lo, &idx)) {
+  switch (Find(p, key, hash, &idx)) {
     case Lookup::kFound:
       break;
     case Lookup::kTimedOut:
@@ -209,11 +236,13 @@ FlowTable::Result FlowTable::Update(const decode::Packet& p, OnEnd&& on_end) {
       break;
   }
   if (idx == 0) {
+    // An ICMP error never starts a flow (Suricata's FlowCreateCheck).
+    if (use == FlowUse::kEmbedded) return r;
     if (free_head_ == 0) End(Oldest(), EndReason::kForced, on_end);
     idx = Create(p, key, hash, sender_is_lo);
     r.created = true;
   }
-  r.dir = Touch(idx, p, sender_is_lo);
+  r.dir = Touch(idx, p, use);
   r.flow = &pool_[idx];
   return r;
 }

@@ -75,15 +75,53 @@ Packet Udp(const char* src, uint16_t sport, const char* dst, uint16_t dport, uin
   return L4(src, sport, dst, dport, IPPROTO_UDP, ts_us, caplen);
 }
 
-Packet Icmp(const char* src, const char* dst, uint64_t ts_us) {
+// ICMP echo request by default; pass 0 for the reply (an ICMPv4 flow is the type pair's).
+Packet Icmp(const char* src, const char* dst, uint64_t ts_us, uint8_t type = 8) {
   Packet p = L4(src, 0, dst, 0, 0, ts_us, 98);
   p.proto = static_cast<uint8_t>(p.src.IsV4() ? int{IPPROTO_ICMP} : int{IPPROTO_ICMPV6});
+  p.icmp_type = p.src.IsV4() ? type : uint8_t(type == 8 ? 128 : 129);
   return p;
 }
 
-Packet Gre(const char* src, const char* dst, uint64_t ts_us) {
-  Packet p = L4(src, 0, dst, 0, IPPROTO_GRE, ts_us, 120);
+// SCTP: a flow-tracked protocol we do not decode past its ports (Suricata's "default" timeouts).
+Packet Sctp(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint64_t ts_us) {
+  Packet p = L4(src, sport, dst, dport, IPPROTO_SCTP, ts_us, 120);
   p.layer = Layer::kL3Other;
+  return p;
+}
+
+Packet Esp(const char* src, const char* dst, uint32_t spi, uint64_t ts_us) {
+  Packet p = L4(src, 0, dst, 0, IPPROTO_ESP, ts_us, 110);
+  p.layer = Layer::kL3Other;
+  p.esp_spi = spi;
+  return p;
+}
+
+// An IPv4 protocol Suricata keeps no flow for (GRE, IP-in-IP, IGMP, ...).
+Packet OtherProto(const char* src, const char* dst, uint8_t proto, uint64_t ts_us) {
+  Packet p = L4(src, 0, dst, 0, proto, ts_us, 120);
+  p.layer = Layer::kL3Other;
+  return p;
+}
+
+// ICMPv4 error from `from` to `to` quoting a packet qsrc:qsport -> qdst:qdport of protocol
+// qproto, as the decoder describes it: the quoted IPv4 header is 20 bytes and, unless
+// `complete` is false, the whole TCP/UDP header is quoted too.
+Packet IcmpError(const char* from, const char* to, uint8_t type, const char* qsrc, uint16_t qsport,
+                 const char* qdst, uint16_t qdport, uint8_t qproto, uint64_t ts_us,
+                 bool complete = true) {
+  Packet p = L4(from, 0, to, 0, IPPROTO_ICMP, ts_us, 70);
+  p.icmp_type = type;
+  p.icmp_code = 3;
+  p.icmp_error_embedded = true;
+  p.emb_ports = true;
+  p.emb_l4_complete = complete;
+  p.emb_ip_hlen = 20;
+  p.emb_proto = qproto;
+  p.emb_src = Ip(qsrc);
+  p.emb_dst = Ip(qdst);
+  p.emb_sport = qsport;
+  p.emb_dport = qdport;
   return p;
 }
 
@@ -122,7 +160,7 @@ TEST(FlowKey, BothDirectionsGiveOneKeyAndHash) {
 TEST(FlowKey, PaddingIsZeroAndKeysCompareAsBytes) {
   Packet p = Udp("2001:db8::1", 5353, "2001:db8::2", 53, kT0);
   const FlowKey k = MakeKey(p, nullptr);
-  EXPECT_EQ(k.pad[0] | k.pad[1] | k.pad[2], 0);
+  EXPECT_EQ(k.vlan[0] | k.vlan[1] | k.vlan[2] | k.depth, 0);
   const FlowKey k2 = MakeKey(p, nullptr);
   EXPECT_EQ(std::memcmp(&k, &k2, sizeof(FlowKey)), 0);
   // Stale VLAN ids beyond vlan_count are not part of the key.
@@ -169,14 +207,16 @@ TEST(FlowKey, HashIsWellMixed) {
 TEST(FlowKey, EveryFieldChangesHashAndId) {
   const Packet base = Udp("10.0.0.1", 1000, "10.0.0.2", 2000, kT0);
   const FlowKey k0 = MakeKey(base, nullptr);
-  std::vector<FlowKey> variants(7, k0);
+  std::vector<FlowKey> variants(9, k0);
   variants[0].addr_lo.bytes[15] ^= 1;
   variants[1].addr_hi.bytes[15] ^= 1;
   variants[2].port_lo ^= 1;
   variants[3].port_hi ^= 1;
   variants[4].vlan[0] = 5;
   variants[5].vlan[1] = 5;
-  variants[6].proto = IPPROTO_TCP;
+  variants[6].vlan[2] = 5;
+  variants[7].proto = IPPROTO_TCP;
+  variants[8].depth = 1;
   for (size_t i = 0; i < variants.size(); ++i) {
     EXPECT_FALSE(variants[i] == k0) << i;
     EXPECT_NE(HashKey(variants[i]), HashKey(k0)) << i;
@@ -325,9 +365,10 @@ TEST(FlowTable, NonTcpEstablishedOnceBothDirectionsSeen) {
   const std::vector<Case> cases = {
       {"udp", Udp("10.0.0.1", 5000, "10.0.0.53", 53, kT0),
        Udp("10.0.0.53", 53, "10.0.0.1", 5000, kT0 + 1)},
-      {"icmp", Icmp("10.0.0.1", "10.0.0.2", kT0), Icmp("10.0.0.2", "10.0.0.1", kT0 + 1)},
+      {"icmp", Icmp("10.0.0.1", "10.0.0.2", kT0), Icmp("10.0.0.2", "10.0.0.1", kT0 + 1, 0)},
       {"icmpv6", Icmp("fe80::1", "fe80::2", kT0), Icmp("fe80::2", "fe80::1", kT0 + 1)},
-      {"gre", Gre("10.0.0.1", "10.0.0.2", kT0), Gre("10.0.0.2", "10.0.0.1", kT0 + 1)},
+      {"sctp", Sctp("10.0.0.1", 36412, "10.0.0.2", 36412, kT0),
+       Sctp("10.0.0.2", 36412, "10.0.0.1", 36412, kT0 + 1)},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -382,7 +423,7 @@ void Drive(FlowTable& t, Kind k, uint64_t ts, Ends& ends) {
       break;
     case Kind::kIcmpNew:
     case Kind::kIcmpEst:
-      if (k == Kind::kIcmpEst) t.Update(Icmp("10.0.0.2", "10.0.0.1", ts - 1), fn);
+      if (k == Kind::kIcmpEst) t.Update(Icmp("10.0.0.2", "10.0.0.1", ts - 1, 0), fn);
       t.Update(Icmp("10.0.0.1", "10.0.0.2", ts), fn);
       break;
     case Kind::kIcmp6New:
@@ -392,8 +433,8 @@ void Drive(FlowTable& t, Kind k, uint64_t ts, Ends& ends) {
       break;
     case Kind::kOtherNew:
     case Kind::kOtherEst:
-      if (k == Kind::kOtherEst) t.Update(Gre("10.0.0.2", "10.0.0.1", ts - 1), fn);
-      t.Update(Gre("10.0.0.1", "10.0.0.2", ts), fn);
+      if (k == Kind::kOtherEst) t.Update(Sctp("10.0.0.2", 2905, "10.0.0.1", 40000, ts - 1), fn);
+      t.Update(Sctp("10.0.0.1", 40000, "10.0.0.2", 2905, ts), fn);
       break;
   }
 }
@@ -671,7 +712,7 @@ TEST(FlowTable, FlushEndsEverythingOldestFirst) {
   t.Update(Udp("10.0.0.1", 3, "10.0.0.2", 53, kT0 + 3), ends.Fn());
   t.Update(Tcp("10.0.0.1", 1, "10.0.0.2", 80, tf::kSyn, kT0 + 1), ends.Fn());
   t.Update(Icmp("10.0.0.1", "10.0.0.2", kT0 + 4), ends.Fn());
-  t.Update(Gre("10.0.0.1", "10.0.0.9", kT0 + 2), ends.Fn());
+  t.Update(Sctp("10.0.0.1", 9, "10.0.0.9", 9, kT0 + 2), ends.Fn());
   t.Update(Udp("10.0.0.1", 3, "10.0.0.2", 53, kT0 + 5), ends.Fn());  // refreshed: last
   t.Flush(ends.Fn());
   ASSERT_EQ(ends.recs.size(), 4u);
@@ -842,6 +883,261 @@ TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
   // Every (id, start) ended once.
   std::set<std::pair<uint64_t, uint64_t>> unique(ended.begin(), ended.end());
   EXPECT_EQ(unique.size(), ended.size());
+}
+
+// ---- which packets have flows, after Suricata 7 (FlowSetupPacket, FlowCreateCheck) ----
+
+TEST(FlowUse, FollowsSuricata) {
+  struct Case {
+    const char* name;
+    Packet p;
+    FlowUse want;
+  };
+  Packet frag = Udp("10.0.0.1", 1, "10.0.0.2", 2, kT0);
+  frag.layer = Layer::kL3Fragment;
+  Packet rejected = Udp("10.0.0.1", 1, "10.0.0.2", 2, kT0);
+  rejected.layer = Layer::kNone;
+  Packet v6_in_v6 = OtherProto("2001:db8::1", "2001:db8::2", IPPROTO_IPV6, kT0);
+  Packet echo = Icmp("10.0.0.1", "10.0.0.2", kT0);
+  echo.icmp_type = 8;
+  Packet invalid_quote =
+      IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0);
+  invalid_quote.invalid = true;
+  Packet options_quote =
+      IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0);
+  options_quote.emb_ip_hlen = 24;
+  Packet not_quoted =
+      IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0);
+  not_quoted.icmp_error_embedded = not_quoted.emb_ports = not_quoted.emb_l4_complete = false;
+  Packet icmp6_error = Icmp("2001:db8::1", "2001:db8::2", kT0);
+  icmp6_error.icmp_type = 1;
+  const std::vector<Case> cases = {
+      {"tcp", Tcp("10.0.0.1", 1, "10.0.0.2", 2, tf::kSyn, kT0), FlowUse::kOwn},
+      {"udp", Udp("10.0.0.1", 1, "10.0.0.2", 2, kT0), FlowUse::kOwn},
+      {"icmp echo", echo, FlowUse::kOwn},
+      {"icmpv6 error: its own ICMPv6 flow", icmp6_error, FlowUse::kOwn},
+      {"sctp", Sctp("10.0.0.1", 1, "10.0.0.2", 2, kT0), FlowUse::kOwn},
+      {"esp", Esp("10.0.0.1", "10.0.0.2", 7, kT0), FlowUse::kOwn},
+      {"6in4 outer", OtherProto("10.0.0.1", "10.0.0.2", IPPROTO_IPV6, kT0), FlowUse::kOwn},
+      {"6in6 outer", v6_in_v6, FlowUse::kNone},
+      {"gre outer", OtherProto("10.0.0.1", "10.0.0.2", IPPROTO_GRE, kT0), FlowUse::kNone},
+      {"ipip outer", OtherProto("10.0.0.1", "10.0.0.2", IPPROTO_IPIP, kT0), FlowUse::kNone},
+      {"igmp", OtherProto("10.0.0.1", "224.0.0.1", IPPROTO_IGMP, kT0), FlowUse::kNone},
+      {"fragment", frag, FlowUse::kNone},
+      {"rejected", rejected, FlowUse::kNone},
+      {"unreachable quoting udp",
+       IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0),
+       FlowUse::kEmbedded},
+      {"unreachable quoting a whole tcp header",
+       IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_TCP, kT0),
+       FlowUse::kEmbedded},
+      {"unreachable quoting 8 bytes of tcp",
+       IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_TCP, kT0, false),
+       FlowUse::kNone},
+      {"unreachable quoting icmp",
+       IcmpError("10.0.0.9", "10.0.0.1", 3, "10.0.0.1", 0, "10.0.0.2", 0, IPPROTO_ICMP, kT0, false),
+       FlowUse::kNone},
+      {"unreachable with an invalid quote", invalid_quote, FlowUse::kNone},
+      {"unreachable quoting an ipv4 header with options", options_quote, FlowUse::kNone},
+      {"unreachable without a quote", not_quoted, FlowUse::kNone},
+      {"time exceeded",
+       IcmpError("10.0.0.9", "10.0.0.1", 11, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0),
+       FlowUse::kNone},
+      {"redirect",
+       IcmpError("10.0.0.9", "10.0.0.1", 5, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0),
+       FlowUse::kNone},
+      {"source quench",
+       IcmpError("10.0.0.9", "10.0.0.1", 4, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0),
+       FlowUse::kNone},
+      {"parameter problem",
+       IcmpError("10.0.0.9", "10.0.0.1", 12, "10.0.0.1", 1, "10.0.0.2", 2, IPPROTO_UDP, kT0),
+       FlowUse::kNone},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    EXPECT_EQ(static_cast<int>(UseOf(c.p)), static_cast<int>(c.want));
+    FlowTable t(8, Timeouts{});
+    Ends ends;
+    const auto r = t.Update(c.p, ends.Fn());
+    EXPECT_EQ(r.flow != nullptr, c.want == FlowUse::kOwn);  // kEmbedded: no flow to find here
+    EXPECT_EQ(t.size(), c.want == FlowUse::kOwn ? 1u : 0u);
+    EXPECT_EQ(t.counters().created, c.want == FlowUse::kOwn ? 1u : 0u);
+  }
+}
+
+// An ICMPv4 destination unreachable counts on the flow of the packet it quotes: by address of
+// its sender (to the server only when the flow's client sent it), without making the flow
+// established, and it never creates a flow.
+TEST(FlowTable, IcmpErrorLandsOnQuotedFlow) {
+  struct Case {
+    const char* name;
+    Packet first;  // opens the flow
+    Packet error;
+    Dir want_dir;
+  };
+  const std::vector<Case> cases = {
+      {"port unreachable from the server", Udp("10.0.0.1", 5000, "10.0.0.2", 53, kT0),
+       IcmpError("10.0.0.2", "10.0.0.1", 3, "10.0.0.1", 5000, "10.0.0.2", 53, IPPROTO_UDP, kT0 + 1),
+       Dir::kToClient},
+      {"unreachable from a router", Udp("10.0.0.1", 5000, "10.0.0.2", 53, kT0),
+       IcmpError("10.0.0.254", "10.0.0.1", 3, "10.0.0.1", 5000, "10.0.0.2", 53, IPPROTO_UDP,
+                 kT0 + 1),
+       Dir::kToClient},
+      {"the client reports a server packet", Udp("10.0.0.1", 5000, "10.0.0.2", 53, kT0),
+       IcmpError("10.0.0.1", "10.0.0.2", 3, "10.0.0.2", 53, "10.0.0.1", 5000, IPPROTO_UDP, kT0 + 1),
+       Dir::kToServer},
+      {"tcp, whole header quoted", Tcp("10.0.0.1", 40000, "10.0.0.2", 80, tf::kSyn, kT0),
+       IcmpError("10.0.0.254", "10.0.0.1", 3, "10.0.0.1", 40000, "10.0.0.2", 80, IPPROTO_TCP,
+                 kT0 + 1),
+       Dir::kToClient},
+      {"ipv6 flow client, ipv4 addresses quoted: same rules",
+       Udp("192.0.2.1", 123, "192.0.2.2", 123, kT0),
+       IcmpError("192.0.2.2", "192.0.2.1", 3, "192.0.2.1", 123, "192.0.2.2", 123, IPPROTO_UDP,
+                 kT0 + 1),
+       Dir::kToClient},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    FlowTable t(8, Timeouts{});
+    Ends ends;
+    const Flow* f = t.Update(c.first, ends.Fn()).flow;
+    ASSERT_NE(f, nullptr);
+    const auto r = t.Update(c.error, ends.Fn());
+    ASSERT_EQ(r.flow, f);
+    EXPECT_FALSE(r.created);
+    EXPECT_EQ(r.dir, c.want_dir);
+    const int d = static_cast<int>(c.want_dir);
+    EXPECT_EQ(f->pkts[d], d == 0 ? 2u : 1u);
+    EXPECT_EQ(f->bytes[d], (d == 0 ? c.first.caplen : 0) + c.error.caplen);
+    EXPECT_EQ(f->last_ts_us, kT0 + 1);
+    EXPECT_EQ(f->state, State::kNew);  // an error is no answer
+    EXPECT_EQ(f->tcp_flags[1], 0);
+    EXPECT_EQ(t.size(), 1u);
+    EXPECT_TRUE(t.Validate());
+  }
+}
+
+TEST(FlowTable, IcmpErrorNeverCreatesOrRevivesAFlow) {
+  FlowTable t(8, Timeouts{});
+  Ends ends;
+  const Packet err =
+      IcmpError("10.0.0.2", "10.0.0.1", 3, "10.0.0.1", 5000, "10.0.0.2", 53, IPPROTO_UDP, kT0);
+  EXPECT_EQ(t.Update(err, ends.Fn()).flow, nullptr);
+  EXPECT_EQ(t.size(), 0u);
+  // Quoting another flow's tuple (other port, other VLAN, other tunnel depth) finds nothing.
+  t.Update(Udp("10.0.0.1", 5001, "10.0.0.2", 53, kT0), ends.Fn());
+  Packet other_vlan = err;
+  other_vlan.emb_sport = 5001;
+  other_vlan.vlan_count = 1;
+  other_vlan.vlan_id[0] = 7;
+  Packet other_depth = err;
+  other_depth.emb_sport = 5001;
+  other_depth.depth = 1;
+  EXPECT_EQ(t.Update(err, ends.Fn()).flow, nullptr);
+  EXPECT_EQ(t.Update(other_vlan, ends.Fn()).flow, nullptr);
+  EXPECT_EQ(t.Update(other_depth, ends.Fn()).flow, nullptr);
+  EXPECT_EQ(t.size(), 1u);
+  // On a flow past its timeout the error ends it (timeout) and starts nothing.
+  Packet late = err;
+  late.emb_sport = 5001;
+  late.ts_us = kT0 + 31 * kSec;
+  EXPECT_EQ(t.Update(late, ends.Fn()).flow, nullptr);
+  ASSERT_EQ(ends.recs.size(), 1u);
+  EXPECT_EQ(ends.recs[0].reason, EndReason::kTimeout);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.counters().created, 1u);
+  EXPECT_TRUE(t.Validate());
+}
+
+// Suricata keys ICMPv4 flows by addresses and the type pair (type, request/reply counterpart),
+// ICMPv6 flows by addresses only.
+TEST(FlowTable, IcmpFlowsKeyedLikeSuricata) {
+  FlowTable t(16, Timeouts{});
+  Ends ends;
+  auto icmp = [](const char* s, const char* d, uint8_t type, uint64_t ts) {
+    Packet p = Icmp(s, d, ts);
+    p.icmp_type = type;
+    return p;
+  };
+  const Flow* echo = t.Update(icmp("10.0.0.1", "10.0.0.2", 8, kT0), ends.Fn()).flow;
+  const auto reply = t.Update(icmp("10.0.0.2", "10.0.0.1", 0, kT0 + 1), ends.Fn());
+  EXPECT_EQ(reply.flow, echo);
+  EXPECT_EQ(reply.dir, Dir::kToClient);
+  EXPECT_EQ(echo->state, State::kEstablished);
+  EXPECT_EQ(echo->client_port, 8);  // the client's type and its counterpart
+  EXPECT_EQ(echo->server_port, 0);
+  const Flow* ts = t.Update(icmp("10.0.0.1", "10.0.0.2", 13, kT0 + 2), ends.Fn()).flow;
+  EXPECT_NE(ts, echo);
+  EXPECT_EQ(t.Update(icmp("10.0.0.2", "10.0.0.1", 14, kT0 + 3), ends.Fn()).flow, ts);
+  // A second echo from the other side is another exchange: (8, 0) from .2 is not (0, 8).
+  const Flow* echo2 = t.Update(icmp("10.0.0.2", "10.0.0.1", 8, kT0 + 4), ends.Fn()).flow;
+  EXPECT_NE(echo2, echo);
+  EXPECT_EQ(t.size(), 3u);
+  // ICMPv6: one flow per address pair whatever the types.
+  const Flow* v6 = t.Update(icmp("2001:db8::1", "2001:db8::2", 128, kT0), ends.Fn()).flow;
+  EXPECT_EQ(t.Update(icmp("2001:db8::2", "2001:db8::1", 129, kT0), ends.Fn()).flow, v6);
+  EXPECT_EQ(t.Update(icmp("2001:db8::2", "2001:db8::1", 1, kT0), ends.Fn()).flow, v6);
+  EXPECT_EQ(t.Update(icmp("2001:db8::1", "2001:db8::2", 135, kT0), ends.Fn()).flow, v6);
+  EXPECT_EQ(t.size(), 4u);
+}
+
+// Suricata's FlowGetPacketDirection: protocols without ports or ICMP count every packet to the
+// server, so such flows never become established.
+TEST(FlowTable, OtherProtocolsCountToServer) {
+  FlowTable t(16, Timeouts{});
+  Ends ends;
+  const auto a = t.Update(OtherProto("10.0.0.1", "10.0.0.2", IPPROTO_IPV6, kT0), ends.Fn());
+  const auto b = t.Update(OtherProto("10.0.0.2", "10.0.0.1", IPPROTO_IPV6, kT0 + 1), ends.Fn());
+  ASSERT_EQ(a.flow, b.flow);
+  EXPECT_EQ(b.dir, Dir::kToServer);
+  EXPECT_EQ(a.flow->pkts[0], 2u);
+  EXPECT_EQ(a.flow->state, State::kNew);
+  // ESP: one flow per SPI (each direction of an SA pair has its own).
+  const Flow* out = t.Update(Esp("10.0.0.1", "10.0.0.2", 0x1001, kT0), ends.Fn()).flow;
+  const Flow* in = t.Update(Esp("10.0.0.2", "10.0.0.1", 0x2002, kT0), ends.Fn()).flow;
+  EXPECT_NE(out, in);
+  EXPECT_EQ(t.Update(Esp("10.0.0.1", "10.0.0.2", 0x1001, kT0 + 1), ends.Fn()).flow, out);
+  EXPECT_EQ(out->pkts[0], 2u);
+  // SCTP by ports, as TCP/UDP.
+  const auto s1 = t.Update(Sctp("10.0.0.1", 5000, "10.0.0.2", 38412, kT0), ends.Fn());
+  const auto s2 = t.Update(Sctp("10.0.0.2", 38412, "10.0.0.1", 5000, kT0), ends.Fn());
+  const auto s3 = t.Update(Sctp("10.0.0.1", 5001, "10.0.0.2", 38412, kT0), ends.Fn());
+  EXPECT_EQ(s1.flow, s2.flow);
+  EXPECT_EQ(s2.dir, Dir::kToClient);
+  EXPECT_NE(s3.flow, s1.flow);
+  EXPECT_EQ(t.size(), 5u);
+}
+
+// Tunnels: a packet decoded from a tunnel is keyed with its depth and its own VLAN ids, so the
+// same tuple inside and outside a tunnel, or at two depths, are different flows.
+TEST(FlowTable, TunnelDepthAndThreeVlansSeparateFlows) {
+  FlowTable t(16, Timeouts{});
+  Ends ends;
+  Packet outer = Udp("10.0.0.1", 1000, "10.0.0.2", 2000, kT0);
+  Packet inner = outer;
+  inner.depth = 1;
+  Packet inner2 = outer;
+  inner2.depth = 2;
+  Packet qinqinq = outer;
+  qinqinq.vlan_count = 3;
+  qinqinq.vlan_id[0] = 1;
+  qinqinq.vlan_id[1] = 2;
+  qinqinq.vlan_id[2] = 3;
+  Packet qinqinq4 = qinqinq;
+  qinqinq4.vlan_id[2] = 4;
+  const std::set<const Flow*> flows = {
+      t.Update(outer, ends.Fn()).flow, t.Update(inner, ends.Fn()).flow,
+      t.Update(inner2, ends.Fn()).flow, t.Update(qinqinq, ends.Fn()).flow,
+      t.Update(qinqinq4, ends.Fn()).flow};
+  EXPECT_EQ(flows.size(), 5u);
+  EXPECT_EQ(t.size(), 5u);
+  Packet reply = inner;
+  std::swap(reply.src, reply.dst);
+  std::swap(reply.sport, reply.dport);
+  const auto r = t.Update(reply, ends.Fn());
+  EXPECT_EQ(r.flow->key.depth, 1);
+  EXPECT_EQ(r.dir, Dir::kToClient);
+  EXPECT_EQ(t.size(), 5u);
 }
 
 }  // namespace

@@ -409,4 +409,92 @@ Bytes PacketBuilder::Build() const {
   return f;
 }
 
+Bytes PacketBuilder::BuildL3() const {
+  Bytes f = Build();
+  const size_t eth = EthLen();
+  // Build() pads short frames for the wire; a carried datagram has no Ethernet padding.
+  size_t end = f.size();
+  if (pad_to_ != 0 && (l3_ == L3::kIpv4 || l3_ == L3::kIpv6)) {
+    end = eth + IpHeaderLen() + L4HeaderLen() + payload_.size();
+  }
+  return Bytes(f.begin() + long(eth), f.begin() + long(end));
+}
+
+Bytes PacketBuilder::Gre(uint16_t protocol, const Bytes& payload, std::optional<uint32_t> key,
+                         std::optional<uint32_t> seq, bool checksum) {
+  Bytes g(4, 0);
+  g[0] = uint8_t((checksum ? 0x80 : 0) | (key ? 0x20 : 0) | (seq ? 0x10 : 0));
+  Put16(&g[2], protocol);
+  if (checksum) g.resize(g.size() + 4, 0);  // checksum + reserved1, filled below
+  const size_t csum_at = 4;
+  if (key) {
+    g.resize(g.size() + 4);
+    Put32(&g[g.size() - 4], *key);
+  }
+  if (seq) {
+    g.resize(g.size() + 4);
+    Put32(&g[g.size() - 4], *seq);
+  }
+  g.insert(g.end(), payload.begin(), payload.end());
+  if (checksum) Put16(&g[csum_at], Fold(SumWords(g.data(), g.size())));
+  return g;
+}
+
+Bytes PacketBuilder::GrePptp(uint16_t call_id, const Bytes& ppp_payload,
+                             std::optional<uint32_t> seq) {
+  Bytes g(8, 0);
+  g[0] = uint8_t(0x20 | (seq ? 0x10 : 0));  // key present (required), sequence number optional
+  g[1] = 0x01;                              // version 1
+  Put16(&g[2], 0x880b);                     // PPP
+  Put16(&g[4], uint16_t(ppp_payload.size()));
+  Put16(&g[6], call_id);
+  if (seq) {
+    g.resize(12);
+    Put32(&g[8], *seq);
+  }
+  g.insert(g.end(), ppp_payload.begin(), ppp_payload.end());
+  return g;
+}
+
+Bytes PacketBuilder::ErspanII(uint16_t vlan, uint16_t session_id, const Bytes& frame) {
+  Bytes e(8, 0);
+  Put16(&e[0], uint16_t(1 << 12 | (vlan & 0x0fff)));  // version 1 = type II
+  Put16(&e[2], uint16_t(session_id & 0x03ff));        // COS, En, T zero
+  e.insert(e.end(), frame.begin(), frame.end());
+  return e;
+}
+
+Bytes PacketBuilder::ErspanIII(uint16_t vlan, uint16_t session_id, const Bytes& frame) {
+  Bytes e(12, 0);
+  Put16(&e[0], uint16_t(2 << 12 | (vlan & 0x0fff)));  // version 2 = type III
+  Put16(&e[2], uint16_t(session_id & 0x03ff));
+  e.insert(e.end(), frame.begin(), frame.end());
+  return e;
+}
+
+Bytes PacketBuilder::Vxlan(uint32_t vni, const Bytes& frame) {
+  Bytes v(8, 0);
+  v[0] = 0x08;  // I: the VNI is valid
+  v[4] = uint8_t(vni >> 16);
+  v[5] = uint8_t(vni >> 8);
+  v[6] = uint8_t(vni);
+  v.insert(v.end(), frame.begin(), frame.end());
+  return v;
+}
+
+Bytes PacketBuilder::Geneve(uint16_t protocol, uint32_t vni, const Bytes& payload,
+                            const Bytes& options) {
+  const Bytes opts = PadTo4(options);
+  if (opts.size() > 63 * 4) throw std::invalid_argument("PacketBuilder: Geneve options too long");
+  Bytes g(8, 0);
+  g[0] = uint8_t(opts.size() / 4);  // version 0, option length in 4-byte words
+  Put16(&g[2], protocol);
+  g[4] = uint8_t(vni >> 16);
+  g[5] = uint8_t(vni >> 8);
+  g[6] = uint8_t(vni);
+  g.insert(g.end(), opts.begin(), opts.end());
+  g.insert(g.end(), payload.begin(), payload.end());
+  return g;
+}
+
 }  // namespace fs::pcapgen

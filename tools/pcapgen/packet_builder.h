@@ -67,6 +67,30 @@ class PacketBuilder {
   // only that fragment's data); the IPv6 pseudo-header uses the IPv6 header's destination.
   Bytes Build() const;
 
+  // Build() without the Ethernet header and VLAN tags: the IP datagram (or RawL3 bytes and
+  // payload), e.g. to carry it in a tunnel or to quote it in an ICMP error message.
+  Bytes BuildL3() const;
+
+  // Encapsulations, to carry a packet as the Payload() of an outer one. Each returns the tunnel
+  // header followed by `payload`.
+  // GRE (RFC 2784/2890): version 0; the checksum, key and sequence number fields are present
+  // when asked for (the checksum then covers header and payload). Outer IP protocol 47.
+  static Bytes Gre(uint16_t protocol, const Bytes& payload, std::optional<uint32_t> key = {},
+                   std::optional<uint32_t> seq = {}, bool checksum = false);
+  // Enhanced GRE (version 1, PPTP, RFC 2637) carrying PPP: key = payload length + call id.
+  static Bytes GrePptp(uint16_t call_id, const Bytes& ppp_payload,
+                       std::optional<uint32_t> seq = {});
+  // ERSPAN type II header (version 1, 8 bytes) and the mirrored frame: the payload of
+  // Gre(0x88be, ..., seq) (type II is the variant with a sequence number).
+  static Bytes ErspanII(uint16_t vlan, uint16_t session_id, const Bytes& frame);
+  // ERSPAN type III header (version 2, 12 bytes, no platform subheader): payload of Gre(0x22eb).
+  static Bytes ErspanIII(uint16_t vlan, uint16_t session_id, const Bytes& frame);
+  // VXLAN header (I flag, 24-bit VNI) and an Ethernet frame: a UDP payload for port 4789.
+  static Bytes Vxlan(uint32_t vni, const Bytes& frame);
+  // Geneve header (version 0, protocol type, VNI, options padded to 4 bytes): UDP port 6081.
+  static Bytes Geneve(uint16_t protocol, uint32_t vni, const Bytes& payload,
+                      const Bytes& options = {});
+
   // Byte offset in Build()'s output where the IP header / the transport header / the payload
   // starts (0 when there is none); handy for tests that check decoded offsets.
   size_t L3Offset() const;
