@@ -49,14 +49,15 @@ bool HasPorts(uint8_t proto) {
   return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
 }
 
-void AddVlan(Json& j, const uint16_t (&vlan)[2]) {
+void AddVlan(Json& j, const uint16_t (&vlan)[decode::kMaxVlans]) {
   // The snapshot has no tag count: an id of 0 reads as "no tag" (a priority-tagged frame, VLAN
   // 0, therefore prints no array, where Suricata would print [0]).
-  if (vlan[0] == 0 && vlan[1] == 0) return;
   Json a = Json::array();
-  a.push_back(vlan[0]);
-  if (vlan[1] != 0) a.push_back(vlan[1]);
-  j["vlan"] = std::move(a);
+  for (uint16_t v : vlan) {
+    if (v == 0) break;
+    a.push_back(v);
+  }
+  if (!a.empty()) j["vlan"] = std::move(a);
 }
 
 std::string Hex2(uint8_t v) {

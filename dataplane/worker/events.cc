@@ -9,8 +9,7 @@ FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
   s.server_addr = f.server_addr;
   s.client_port = f.client_port;
   s.server_port = f.server_port;
-  s.vlan[0] = f.key.vlan[0];
-  s.vlan[1] = f.key.vlan[1];
+  for (int i = 0; i < decode::kMaxVlans; ++i) s.vlan[i] = f.key.vlan[i];
   s.proto = f.proto;
   s.ip_version = f.ip_version;
   s.state = f.state;

@@ -14,7 +14,7 @@ struct FlowSnapshot {
   uint64_t flow_id = 0;
   IpAddr client_addr, server_addr;
   uint16_t client_port = 0, server_port = 0;
-  uint16_t vlan[2] = {0, 0};
+  uint16_t vlan[decode::kMaxVlans] = {};
   uint8_t proto = 0;
   uint8_t ip_version = 0;
   flow::State state = flow::State::kNew;

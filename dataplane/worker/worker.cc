@@ -123,17 +123,19 @@ void Worker::EmitFlowEnd(const flow::Flow& f, flow::EndReason r) {
   Emit(e);
 }
 
-void Worker::HandlePacket(decode::Packet& p) {
-  ++stats_.rx_packets;
-  stats_.rx_bytes += p.caplen;
+void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
+  if (p.depth == 0) {
+    ++stats_.rx_packets;
+    stats_.rx_bytes += p.caplen;
+    if (p.ts_us > stats_.last_ts_us) stats_.last_ts_us = p.ts_us;
+  }
   stats_.decode.Count(p);
-  if (p.ts_us > stats_.last_ts_us) stats_.last_ts_us = p.ts_us;
-  if (p.layer != decode::Layer::kL4 && p.layer != decode::Layer::kL3Other) return;
+  if (flow::UseOf(p) == flow::FlowUse::kNone) return;
 
   auto r = flows_->Update(p, [this](const flow::Flow& f, flow::EndReason why) {
     EmitFlowEnd(f, why);
   });
-  if (r.flow == nullptr) return;
+  if (r.flow == nullptr || !scan_payload) return;
 
   const patterns::PatternSet* set = shared_->patterns.load(std::memory_order_acquire);
   if (set == nullptr) return;
@@ -164,21 +166,73 @@ void Worker::HandlePacket(decode::Packet& p) {
   });
 }
 
-void Worker::ProcessBurst(rte_mbuf** bufs, uint16_t n, bool predecoded) {
-  for (uint16_t i = 0; i < n; ++i) {
-    rte_mbuf* m = bufs[i];
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 1], void*));
-    MbufMeta* meta = Meta(m);
-    if (!(predecoded && meta->predecoded)) {
-      if (!DecodeMbuf(m, &meta->pkt, wall_us_)) {
-        ++stats_.drops[static_cast<int>(DropReason::kOversize)];
-        rte_pktmbuf_free(m);
-        continue;
-      }
-    }
-    HandlePacket(meta->pkt);
-    rte_pktmbuf_free(m);
+uint8_t Worker::DecodeLayers(decode::Packet* outer, decode::Packet** layers) {
+  uint8_t n = 1;
+  layers[0] = outer;
+  while (n <= decode::kMaxTunnelDepth && layers[n - 1]->inner_kind != decode::InnerKind::kNone) {
+    decode::Packet* inner = &inner_[n - 1];
+    decode::DecodeInner(*layers[n - 1], inner);
+    if (inner->depth == 0) break;
+    layers[n++] = inner;
   }
+  return n;
+}
+
+uint8_t Worker::OwnerOf(const decode::Packet& p, uint32_t nworkers) const {
+  bool lo;
+  if (flow::UseOf(p) != flow::FlowUse::kNone) {
+    return static_cast<uint8_t>(flow::HashKey(flow::MakeKey(p, &lo)) % nworkers);
+  }
+  if (p.layer == decode::Layer::kNone) return 0;  // not IP: nothing but counting
+  // Fragments and flowless IP: by addresses only, so every fragment of a datagram meets.
+  decode::Packet addr_only;
+  addr_only.layer = decode::Layer::kL3Other;
+  addr_only.ip_version = p.ip_version;
+  addr_only.proto = p.proto;
+  addr_only.src = p.src;
+  addr_only.dst = p.dst;
+  return static_cast<uint8_t>(flow::HashKey(flow::MakeKey(addr_only, &lo)) % nworkers);
+}
+
+void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring) {
+  MbufMeta* meta = Meta(m);
+  if (!(from_ring && meta->predecoded)) {
+    if (!DecodeMbuf(m, &meta->pkt, wall_us_)) {
+      ++stats_.drops[static_cast<int>(DropReason::kOversize)];
+      rte_pktmbuf_free(m);
+      return;
+    }
+  }
+  decode::Packet* layers[decode::kMaxTunnelDepth + 1];
+  const uint8_t n = DecodeLayers(&meta->pkt, layers);
+  for (uint8_t i = 0; i < n; ++i) {
+    if (from_ring && i < meta->nlayers && meta->owner[i] != cfg_.index) continue;
+    // The payload of a packet that carries a decoded tunnelled packet is scanned as that packet.
+    HandlePacket(*layers[i], i + 1 == n);
+  }
+  rte_pktmbuf_free(m);
+}
+
+void Worker::ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring) {
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 1], void*));
+    ProcessMbuf(bufs[i], from_ring);
+  }
+}
+
+bool Worker::Enqueue(Worker* target, rte_mbuf* m) {
+  while (rte_ring_mp_enqueue(target->inbox_, m) != 0) {
+    if (!shared_->offline) {
+      ++stats_.drops[static_cast<int>(DropReason::kRingFull)];
+      rte_pktmbuf_free(m);
+      return false;
+    }
+    // Back-pressure for captures: keep our own ring moving so two distributors waiting on
+    // each other cannot deadlock.
+    DrainInbox();
+    rte_pause();
+  }
+  return true;
 }
 
 void Worker::Distribute(rte_mbuf** bufs, uint16_t n) {
@@ -186,42 +240,29 @@ void Worker::Distribute(rte_mbuf** bufs, uint16_t n) {
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = bufs[i];
     MbufMeta* meta = Meta(m);
-    decode::Packet& p = meta->pkt;
-    if (!DecodeMbuf(m, &p, wall_us_)) {
+    if (!DecodeMbuf(m, &meta->pkt, wall_us_)) {
       ++stats_.drops[static_cast<int>(DropReason::kOversize)];
       rte_pktmbuf_free(m);
       continue;
     }
     // A chained frame was decoded from this worker's linear buffer: the owner re-decodes it.
     meta->predecoded = m->nb_segs == 1;
-    uint32_t target = 0;
-    if (p.layer == decode::Layer::kL4 || p.layer == decode::Layer::kL3Other) {
-      bool lo;
-      target = flow::HashKey(flow::MakeKey(p, &lo)) % nworkers;
-    } else if (p.layer == decode::Layer::kL3Fragment) {
-      decode::Packet addr_only = p;  // fragments of one datagram carry no ports past the first
-      addr_only.sport = addr_only.dport = 0;
-      bool lo;
-      target = flow::HashKey(flow::MakeKey(addr_only, &lo)) % nworkers;
+    decode::Packet* layers[decode::kMaxTunnelDepth + 1];
+    meta->nlayers = DecodeLayers(&meta->pkt, layers);
+    uint64_t targets = 0;
+    for (uint8_t l = 0; l < meta->nlayers; ++l) {
+      meta->owner[l] = OwnerOf(*layers[l], nworkers);
+      targets |= uint64_t{1} << meta->owner[l];
     }
     ++stats_.distributed;
-    Worker* w = shared_->workers[target];
-    if (w == this) {
-      ProcessBurst(&m, 1, true);
-      continue;
+    // One reference per worker that owns a layer; each frees its own.
+    const int refs = __builtin_popcountll(targets);
+    if (refs > 1) rte_mbuf_refcnt_update(m, static_cast<int16_t>(refs - 1));
+    for (uint32_t w = 0; w < nworkers; ++w) {
+      if (!(targets & (uint64_t{1} << w)) || w == cfg_.index) continue;
+      Enqueue(shared_->workers[w], m);
     }
-    while (rte_ring_mp_enqueue(w->inbox_, m) != 0) {
-      if (!shared_->offline) {
-        ++stats_.drops[static_cast<int>(DropReason::kRingFull)];
-        rte_pktmbuf_free(m);
-        m = nullptr;
-        break;
-      }
-      // Back-pressure for captures: keep our own ring moving so two distributors waiting on
-      // each other cannot deadlock.
-      DrainInbox();
-      rte_pause();
-    }
+    if (targets & (uint64_t{1} << cfg_.index)) ProcessMbuf(m, true);
   }
 }
 

@@ -43,10 +43,14 @@ struct Shared {
   bool offline = false;  // capture files: back-pressure instead of drops, results deterministic
 };
 
-// Per-mbuf private area: the decoded packet travels with the mbuf from a distributing worker.
+// Per-mbuf private area: the decoded frame travels with the mbuf from a distributing worker,
+// with the worker that owns each layer (the frame and each tunnelled packet inside it are
+// separate flows, each owned by the worker its own flow hash picks).
 struct MbufMeta {
   decode::Packet pkt;
   uint8_t predecoded = 0;
+  uint8_t nlayers = 0;
+  uint8_t owner[decode::kMaxTunnelDepth + 1] = {};
 };
 
 struct RxSource {
@@ -84,11 +88,17 @@ class Worker {
   uint16_t index() const { return cfg_.index; }
 
  private:
-  void ProcessBurst(rte_mbuf** bufs, uint16_t n, bool predecoded);
+  // from_ring: the mbuf came from a distributor, which decoded it and assigned layer owners.
+  void ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring);
+  void ProcessMbuf(rte_mbuf* m, bool from_ring);
   void Distribute(rte_mbuf** bufs, uint16_t n);
+  bool Enqueue(Worker* target, rte_mbuf* m);
   bool DecodeMbuf(rte_mbuf* m, decode::Packet* p, uint64_t now_us);
+  // Decodes the tunnelled packets inside *outer into inner_; returns the layer count (>= 1).
+  uint8_t DecodeLayers(decode::Packet* outer, decode::Packet** layers);
+  uint8_t OwnerOf(const decode::Packet& p, uint32_t nworkers) const;
   uint64_t Timestamp(const rte_mbuf* m, uint64_t fallback_us) const;
-  void HandlePacket(decode::Packet& p);
+  void HandlePacket(decode::Packet& p, bool scan_payload);
   void EmitFlowEnd(const flow::Flow& f, flow::EndReason r);
   void Emit(const Event& e);
   uint16_t DrainInbox();
@@ -103,6 +113,7 @@ class Worker {
   std::unique_ptr<scan::Scanner> scanner_;
   std::unique_ptr<SpscRing<Event>> events_;
   std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
+  decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame
   WorkerStats stats_;
   Published<WorkerStats> published_;
   uint64_t wall_us_ = 0;               // wall clock at the top of the current loop iteration
