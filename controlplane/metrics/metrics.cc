@@ -105,6 +105,17 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       b.Add({{"protocol", "fragment"}}, sum([](const auto& d) { return d.fragments; }));
       out.push_back(std::move(b.f));
     }
+    {
+      FamilyBuilder b("flowsentry_tunnel_packets_total",
+                      "Packets found inside each kind of encapsulation (GRE, ERSPAN, VXLAN, ...).",
+                      C::Counter);
+      for (int t = 1; t < decode::kTunnelCount; ++t) {  // 0 is kNone
+        uint64_t sum = 0;
+        for (const auto& s : w) sum += s.decode.tunnels[t];
+        b.Add({{"tunnel", decode::TunnelName(static_cast<decode::Tunnel>(t))}}, double(sum));
+      }
+      out.push_back(std::move(b.f));
+    }
     per_worker("flowsentry_flows_created_total", "Flows created.", C::Counter,
                [](const auto& s) { return s.flow.created; });
     per_worker("flowsentry_flows_active", "Flows currently tracked.", C::Gauge,
