@@ -14,7 +14,8 @@ bool IsSuricataKeyword(std::string_view lower_name);
 // variants.
 bool IsSuricataOnlyProtocol(std::string_view lower_name);
 
-// Actions Suricata accepts other than "alert" (pass, drop, reject, ...).
+// Actions Suricata accepts other than "alert" (pass, drop, reject, ...). The parser handles "pass"
+// itself; the others are skipped.
 bool IsSuricataOnlyAction(std::string_view lower_name);
 
 }  // namespace fs::patterns

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <map>
+#include <numeric>
+#include <thread>
 #include <utility>
 
 namespace fs::patterns {
@@ -34,6 +37,13 @@ std::string SerializeExpr(const ExprNode& n) {
   return out;
 }
 
+// Suricata's "contains negation" of an address field (variables expanded): such a rule is never
+// IP-only (SIG_TYPE_LIKE_IPONLY: evaluated per packet).
+bool HasNegation(const ExprNode& n) {
+  if (n.negated) return true;
+  return std::any_of(n.children.begin(), n.children.end(), HasNegation);
+}
+
 class Fnv1a64 {
  public:
   void Add(std::string_view s) {
@@ -47,18 +57,6 @@ class Fnv1a64 {
  private:
   uint64_t h_ = 0xcbf29ce484222325ull;
 };
-
-bool HasLetter(const std::string& bytes) {
-  return std::any_of(bytes.begin(), bytes.end(),
-                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); });
-}
-
-std::string AsciiLower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return s;
-}
 
 RuleHeader MakeHeader(const Rule& r) {
   RuleHeader h;
@@ -75,13 +73,157 @@ RuleHeader MakeHeader(const Rule& r) {
   return h;
 }
 
+// A confirm plan whose requirements are the plain literals of its positive contents: the
+// fallback when one of the rule's Hyperscan expressions does not compile.
+PayloadPlan LiteralOnlyPlan(const Rule& rule, int dsize_ne_edge) {
+  PayloadPlan plan = BuildSteps(rule, dsize_ne_edge);
+  plan.confirm_reason = "Hyperscan could not compile its expression";
+  for (const Content& c : rule.contents) {
+    if (c.negated) continue;
+    ExprSpec e;
+    for (unsigned char b : c.bytes) {
+      if (c.nocase && b >= 'A' && b <= 'Z') b = static_cast<unsigned char>(b - 'A' + 'a');
+      e.regex += fmt::format("\\x{:02x}", b);
+    }
+    e.flags = HS_FLAG_SINGLEMATCH;
+    if (c.nocase) e.flags |= HS_FLAG_CASELESS;
+    const std::string key = e.Key();
+    if (std::none_of(plan.require.begin(), plan.require.end(),
+                     [&](const ExprSpec& x) { return x.Key() == key; })) {
+      plan.require.push_back(std::move(e));
+    }
+  }
+  return plan;
+}
+
+// One direction's database under construction.
+struct DbBuild {
+  PatternSet::Database db;
+  std::vector<std::vector<uint32_t>> rules_of;  // expression id -> rules that use it
+  int failed_expression = -1;                   // on compile failure, when Hyperscan names one
+  std::string error;
+};
+
+DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<PayloadPlan>& payload,
+                      int dir) {
+  DbBuild out;
+  std::map<std::string, uint32_t> ids;
+  std::vector<ExprSpec> specs;
+  std::vector<std::vector<PatternSet::Target>> targets;
+  std::vector<bool> reported;
+  auto intern = [&](const ExprSpec& e, uint32_t rule) {
+    auto [it, inserted] = ids.try_emplace(e.Key(), static_cast<uint32_t>(specs.size()));
+    if (inserted) {
+      specs.push_back(e);
+      targets.emplace_back();
+      reported.push_back(false);
+      out.rules_of.emplace_back();
+    }
+    std::vector<uint32_t>& users = out.rules_of[it->second];
+    if (users.empty() || users.back() != rule) users.push_back(rule);
+    return it->second;
+  };
+  for (uint32_t r = 0; r < plans.size(); ++r) {
+    const RulePlan& plan = plans[r];
+    if (!plan.dirs[dir] || plan.mode == PayloadMode::kNever) continue;
+    if (plan.mode == PayloadMode::kNone) {
+      (plan.ip_only ? out.db.ip_only : out.db.always).push_back(r);
+      continue;
+    }
+    const PayloadPlan& pp = payload[r];
+    if (pp.require.empty()) {
+      out.db.always.push_back(r);
+    } else {
+      uint32_t id = 0;
+      if (pp.require.size() == 1) {
+        id = intern(pp.require[0], r);
+      } else {
+        // All of them: a logical combination, reported once when the last one has matched.
+        std::string expr;
+        for (const ExprSpec& e : pp.require) {
+          if (!expr.empty()) expr += " & ";
+          expr += std::to_string(intern(e, r));
+        }
+        ExprSpec comb;
+        comb.regex = std::move(expr);
+        comb.flags = HS_FLAG_COMBINATION | HS_FLAG_SINGLEMATCH;
+        id = intern(comb, r);
+      }
+      targets[id].push_back(PatternSet::Target{r, false});
+      reported[id] = true;
+    }
+    if (plan.mode == PayloadMode::kExact) {
+      for (const ExprSpec& e : pp.veto) {
+        const uint32_t id = intern(e, r);
+        targets[id].push_back(PatternSet::Target{r, true});
+        reported[id] = true;
+      }
+    }
+  }
+  for (const std::vector<PatternSet::Target>& t : targets) {
+    out.db.targets.insert(out.db.targets.end(), t.begin(), t.end());
+    out.db.expr_begin.push_back(static_cast<uint32_t>(out.db.targets.size()));
+  }
+  out.db.expressions = static_cast<uint32_t>(specs.size());
+  if (specs.empty()) return out;
+
+  std::vector<const char*> exprs;
+  std::vector<unsigned> flags, hs_ids;
+  std::vector<hs_expr_ext_t> ext(specs.size());
+  std::vector<const hs_expr_ext_t*> ext_ptrs;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const ExprSpec& e = specs[i];
+    exprs.push_back(e.regex.c_str());
+    // Sub-expressions only combinations use are not reported themselves.
+    flags.push_back(e.flags | (reported[i] ? 0u : static_cast<unsigned>(HS_FLAG_QUIET)));
+    hs_ids.push_back(static_cast<unsigned>(i));
+    ext[i] = hs_expr_ext_t{};
+    if (e.min_offset != 0) {
+      ext[i].flags |= HS_EXT_FLAG_MIN_OFFSET;
+      ext[i].min_offset = e.min_offset;
+    }
+    if (e.max_offset != 0) {
+      ext[i].flags |= HS_EXT_FLAG_MAX_OFFSET;
+      ext[i].max_offset = e.max_offset;
+    }
+    ext_ptrs.push_back(ext[i].flags != 0 ? &ext[i] : nullptr);
+  }
+  hs_database_t* db = nullptr;
+  hs_compile_error_t* err = nullptr;
+  const hs_error_t rc =
+      hs_compile_ext_multi(exprs.data(), flags.data(), hs_ids.data(), ext_ptrs.data(),
+                           static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &db, &err);
+  if (rc != HS_SUCCESS) {
+    out.error =
+        err != nullptr && err->message != nullptr ? err->message : fmt::format("error {}", rc);
+    if (err != nullptr && err->expression >= 0 &&
+        static_cast<size_t>(err->expression) < specs.size()) {
+      out.failed_expression = err->expression;
+    }
+    hs_free_compile_error(err);
+    return out;
+  }
+  out.db.db.reset(db);
+  hs_database_size(db, &out.db.bytes);
+  return out;
+}
+
+int DsizeNeEdge([[maybe_unused]] const Rule& r) {
+#if FS_HAVE_CONDITIONS
+  const RuleConditions& c = *r.conditions;
+  if (c.has_dsize && c.dsize_mode == DsizeMode::kNe) return c.dsize_lo;
+#endif
+  return -1;
+}
+
 }  // namespace
 
 std::string CanonicalRuleText(const Rule& r) {
-  std::string out = fmt::format("alert {} {} {} {} {} {} (", ProtocolName(r.protocol),
-                                SerializeExpr(r.src_addr.expr), SerializeExpr(r.src_port.expr),
-                                r.direction == Direction::kBoth ? "<>" : "->",
-                                SerializeExpr(r.dst_addr.expr), SerializeExpr(r.dst_port.expr));
+  std::string out =
+      fmt::format("{} {} {} {} {} {} {} (", ActionName(r.action), ProtocolName(r.protocol),
+                  SerializeExpr(r.src_addr.expr), SerializeExpr(r.src_port.expr),
+                  r.direction == Direction::kBoth ? "<>" : "->", SerializeExpr(r.dst_addr.expr),
+                  SerializeExpr(r.dst_port.expr));
   for (const Option& o : r.options) {
     out += o.name;
     if (o.has_value) {
@@ -95,22 +237,63 @@ std::string CanonicalRuleText(const Rule& r) {
   return out;
 }
 
-Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(std::vector<Rule> rules,
-                                                                uint64_t generation) {
-  try {
-    std::shared_ptr<PatternSet> set(new PatternSet());
-    set->rules_ = std::move(rules);
-    set->generation_ = generation;
-    const auto n_rules = static_cast<uint32_t>(set->rules_.size());
+uint32_t PatternSet::expression_count() const {
+  uint32_t n = dbs_[0]->expressions;
+  if (dbs_[1] != dbs_[0]) n += dbs_[1]->expressions;
+  return n;
+}
 
-    // Distinct (bytes, caseless) literals. A literal without letters is the same expression
-    // with or without nocase.
-    std::map<std::pair<std::string, bool>, uint32_t> ids;
-    std::vector<const std::string*> expr_bytes;
-    std::vector<unsigned> expr_flags;
-    std::vector<std::vector<Target>> expr_targets;
-    set->required_.assign(n_rules, 0);
+size_t PatternSet::database_bytes() const {
+  size_t n = dbs_[0]->bytes;
+  if (dbs_[1] != dbs_[0]) n += dbs_[1]->bytes;
+  return n;
+}
+
+Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(std::vector<Rule> rules,
+                                                                uint64_t generation,
+                                                                const PatternSet* previous) {
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    std::shared_ptr<PatternSet> set(new PatternSet());
+    set->generation_ = generation;
+    const auto n_rules = static_cast<uint32_t>(rules.size());
+
+    // Evaluation order: Suricata's action order (pass first), then flowbits (setters before
+    // testers), priority and sid (SCSigOrderSignatures).
+    std::vector<uint64_t> keys(n_rules);
+#if FS_HAVE_CONDITIONS
+    {
+      std::vector<ConditionsRef> refs;
+      refs.reserve(n_rules);
+      for (Rule& r : rules) refs.push_back(ConditionsRef{&r, r.conditions.get()});
+      auto fin = FinalizeConditions(refs, previous != nullptr ? &previous->catalog_ : nullptr);
+      if (!fin) return fin.error();
+      keys = fin->order_keys;
+      set->catalog_ = std::move(fin->catalog);
+      set->warnings_ = std::move(fin->warnings);
+    }
+#else
+    (void)previous;
+    for (uint32_t i = 0; i < n_rules; ++i) {
+      keys[i] = (static_cast<uint64_t>(rules[i].severity) << 32) | rules[i].sid;
+    }
+#endif
+    std::vector<uint32_t> order(n_rules);
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      const bool pa = rules[a].action == Action::kPass, pb = rules[b].action == Action::kPass;
+      if (pa != pb) return pa;
+      return keys[a] < keys[b];
+    });
+    set->rules_.reserve(n_rules);
+    for (uint32_t i : order) set->rules_.push_back(std::move(rules[i]));
+
+    CompileStats& stats = set->stats_;
+    stats.rules = n_rules;
+    set->plans_.resize(n_rules);
     set->headers_.reserve(n_rules);
+    std::vector<PayloadPlan> payload(n_rules);
+    std::vector<int> dsize_edge(n_rules, -1);
     Fnv1a64 hash;
     for (uint32_t ri = 0; ri < n_rules; ++ri) {
       const Rule& r = set->rules_[ri];
@@ -119,78 +302,147 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(std::vector<Rule
       hash.Add(fmt::format("\n{}|{}|{}|{}\n", IpSetToString(r.src_addr.set),
                            PortSetToString(r.src_port.set), IpSetToString(r.dst_addr.set),
                            PortSetToString(r.dst_port.set)));
-      if (r.contents.empty()) {
-        set->header_only_.push_back(ri);
-        continue;
+      RulePlan& plan = set->plans_[ri];
+      plan.pass = r.action == Action::kPass;
+      bool allows_ip_only = true;
+#if FS_HAVE_CONDITIONS
+      const RuleConditions& c = *r.conditions;
+      const DirMask dirs = DirectionsOf(c);
+      plan.dirs[0] = (static_cast<uint8_t>(dirs) & static_cast<uint8_t>(DirMask::kToServer)) != 0;
+      plan.dirs[1] = (static_cast<uint8_t>(dirs) & static_cast<uint8_t>(DirMask::kToClient)) != 0;
+      plan.has_conditions = !c.empty();
+      allows_ip_only = AllowsIpOnly(c);
+#endif
+      dsize_edge[ri] = DsizeNeEdge(r);
+      payload[ri] = PlanPayload(r, dsize_edge[ri]);
+      plan.mode = payload[ri].mode;
+      if (plan.mode == PayloadMode::kNone) {
+        ++stats.header_only;
+        plan.ip_only =
+            allows_ip_only && !HasNegation(r.src_addr.expr) && !HasNegation(r.dst_addr.expr);
+        if (plan.ip_only) ++stats.ip_only;
       }
-      std::vector<uint32_t> rule_ids;
-      for (uint32_t ci = 0; ci < r.contents.size(); ++ci) {
-        const Content& c = r.contents[ci];
-        if (c.negated || c.bytes.empty()) {
-          return Error{fmt::format("{}: sid {}: content {} is {}; the parser skips such rules",
-                                   r.Location(), r.sid, ci + 1, c.negated ? "negated" : "empty")};
-        }
-        // Caseless literals are keyed (and compiled) in lower case, so "ABC" and "abc" with
-        // nocase are one expression.
-        const bool caseless = c.nocase && HasLetter(c.bytes);
-        auto [it, inserted] = ids.try_emplace({caseless ? AsciiLower(c.bytes) : c.bytes, caseless},
-                                              static_cast<uint32_t>(expr_bytes.size()));
-        if (inserted) {
-          expr_bytes.push_back(&it->first.first);
-          expr_flags.push_back(HS_FLAG_SINGLEMATCH | (caseless ? HS_FLAG_CASELESS : 0u));
-          expr_targets.emplace_back();
-        }
-        const uint32_t id = it->second;
-        // The same literal twice in one rule is one requirement, not two: with
-        // HS_FLAG_SINGLEMATCH it is reported once per scan.
-        if (std::find(rule_ids.begin(), rule_ids.end(), id) == rule_ids.end()) {
-          rule_ids.push_back(id);
-          expr_targets[id].push_back(Target{ri, ci});
-        }
-      }
-      if (rule_ids.size() > UINT16_MAX) {
-        return Error{fmt::format("{}: sid {}: too many contents ({})", r.Location(), r.sid,
-                                 rule_ids.size())};
-      }
-      set->required_[ri] = static_cast<uint32_t>(rule_ids.size());
     }
     set->content_hash_ = fmt::format("{:016x}", hash.value());
 
-    for (const std::vector<Target>& t : expr_targets) {
-      set->targets_.insert(set->targets_.end(), t.begin(), t.end());
-      set->expr_begin_.push_back(static_cast<uint32_t>(set->targets_.size()));
-    }
-
-    if (!expr_bytes.empty()) {
-      std::vector<const char*> ptrs;
-      std::vector<size_t> lens;
-      std::vector<unsigned> hs_ids;
-      for (size_t i = 0; i < expr_bytes.size(); ++i) {
-        ptrs.push_back(expr_bytes[i]->data());
-        lens.push_back(expr_bytes[i]->size());
-        hs_ids.push_back(static_cast<unsigned>(i));
+    // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
+    // to confirmation behind its plain literals, and the databases are compiled again.
+    bool shared = true;
+    for (const RulePlan& p : set->plans_) shared = shared && p.dirs[0] == p.dirs[1];
+    stats.shared_database = shared;
+    bool pcre_combinations_dropped = false;
+    for (int attempt = 0;; ++attempt) {
+      DbBuild built[kScanDirs];
+      if (shared) {
+        built[0] = BuildDatabase(set->plans_, payload, 0);
+      } else {
+        std::exception_ptr failure;
+        std::thread other([&] {
+          try {
+            built[1] = BuildDatabase(set->plans_, payload, 1);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        });
+        built[0] = BuildDatabase(set->plans_, payload, 0);
+        other.join();
+        if (failure) std::rethrow_exception(failure);
       }
-      hs_database_t* db = nullptr;
-      hs_compile_error_t* err = nullptr;
-      const hs_error_t rc = hs_compile_lit_multi(ptrs.data(), expr_flags.data(), hs_ids.data(),
-                                                 lens.data(), static_cast<unsigned>(ptrs.size()),
-                                                 HS_MODE_BLOCK, nullptr, &db, &err);
-      if (rc != HS_SUCCESS) {
-        std::string message =
-            err != nullptr && err->message != nullptr ? err->message : fmt::format("error {}", rc);
-        std::string where;
-        if (err != nullptr && err->expression >= 0 &&
-            static_cast<size_t>(err->expression) < expr_targets.size()) {
-          const Target& t = expr_targets[err->expression].front();
-          const Rule& r = set->rules_[t.rule_index];
-          where = fmt::format("{}: sid {}: content {}: ", r.Location(), r.sid, t.content_index + 1);
+      bool again = false;
+      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        if (built[d].error.empty()) continue;
+        if (attempt >= 64) return Error{fmt::format("hyperscan: {}", built[d].error)};
+        std::vector<uint32_t> culprits;
+        if (built[d].failed_expression >= 0) {
+          culprits = built[d].rules_of[built[d].failed_expression];
+        } else if (!pcre_combinations_dropped) {
+          // Hyperscan did not say which expression: logical combinations with a pcre inside are
+          // the ones it may refuse as a whole (each was tried alone when planned).
+          pcre_combinations_dropped = true;
+          for (uint32_t r = 0; r < n_rules; ++r) {
+            const std::vector<ExprSpec>& req = payload[r].require;
+            if (req.size() > 1 && std::any_of(req.begin(), req.end(),
+                                              [](const ExprSpec& e) { return e.from_pcre; })) {
+              culprits.push_back(r);
+            }
+          }
         }
-        hs_free_compile_error(err);
-        return Error{where + "hyperscan: " + message};
+        if (culprits.empty()) return Error{fmt::format("hyperscan: {}", built[d].error)};
+        for (uint32_t r : culprits) {
+          const Rule& rule = set->rules_[r];
+          const PayloadPlan fallback = LiteralOnlyPlan(rule, dsize_edge[r]);
+          if (payload[r].mode == PayloadMode::kConfirm &&
+              payload[r].require.size() == fallback.require.size() &&
+              payload[r].confirm_reason == fallback.confirm_reason) {
+            return Error{fmt::format("{}: sid {}: hyperscan: {}", rule.Location(), rule.sid,
+                                     built[d].error)};
+          }
+          payload[r] = fallback;
+          set->plans_[r].mode = PayloadMode::kConfirm;
+          ++stats.demoted;
+        }
+        again = true;
       }
-      set->db_.reset(db);
-      hs_database_size(db, &set->database_bytes_);
+      if (again) continue;
+      set->dbs_[0] = std::make_shared<const Database>(std::move(built[0].db));
+      set->dbs_[1] =
+          shared ? set->dbs_[0] : std::make_shared<const Database>(std::move(built[1].db));
+      break;
     }
+    stats.expressions[0] = set->dbs_[0]->expressions;
+    stats.expressions[1] = set->dbs_[1]->expressions;
+
+    // Confirmation programs and their PCRE2 codes (JIT, as Suricata).
+    for (uint32_t ri = 0; ri < n_rules; ++ri) {
+      RulePlan& plan = set->plans_[ri];
+      const PayloadPlan& pp = payload[ri];
+      stats.pcres += set->rules_[ri].pcres.size();
+      switch (plan.mode) {
+        case PayloadMode::kNone:
+          continue;
+        case PayloadMode::kNever:
+          ++stats.never;
+          stats.pcre_software += set->rules_[ri].pcres.size();
+          continue;
+        case PayloadMode::kExact:
+          ++stats.exact;
+          stats.pcre_exact += pp.pcre_exact;
+          continue;
+        case PayloadMode::kConfirm:
+          break;
+      }
+      ++stats.confirm;
+      if (pp.require.empty()) ++stats.confirm_unfiltered;
+      stats.pcre_exact += pp.pcre_exact;
+      stats.pcre_prefilter += pp.pcre_prefilter;
+      stats.pcre_software += pp.pcre_software;
+      plan.step_begin = static_cast<uint32_t>(set->steps_.size());
+      plan.step_count = static_cast<uint32_t>(pp.steps.size());
+      const auto byte_base = static_cast<uint32_t>(set->bytes_.size());
+      set->bytes_ += pp.bytes;
+      const auto pcre_base = static_cast<uint32_t>(set->pcres_.size());
+      for (const Pcre* p : pp.pcres) {
+        std::string error;
+        Pcre2CodePtr code = CompilePcre2(*p, /*jit=*/true, &error);
+        if (code == nullptr) {
+          const Rule& r = set->rules_[ri];
+          return Error{fmt::format("{}: sid {}: pcre2 compile of \"{}\" failed {}", r.Location(),
+                                   r.sid, PcreText(*p), error)};
+        }
+        set->pcres_.push_back(std::move(code));
+      }
+      for (MatchStep s : pp.steps) {
+        s.bytes_begin += byte_base;
+        s.pcre += pcre_base;
+        set->steps_.push_back(s);
+      }
+    }
+    set->match_context_.reset(pcre2_match_context_create(nullptr));
+    if (set->match_context_ == nullptr) return Error{"pcre2_match_context_create failed"};
+    pcre2_set_match_limit(set->match_context_.get(), kPcreMatchLimit);
+    pcre2_set_depth_limit(set->match_context_.get(), kPcreDepthLimit);
+
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return std::shared_ptr<const PatternSet>(std::move(set));
   } catch (const std::exception& e) {
     return Error{std::string("pattern set compile failed: ") + e.what()};

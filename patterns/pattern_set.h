@@ -1,13 +1,21 @@
-// A compiled, immutable pattern set: the accepted rules, one Hyperscan block-mode database over
-// all their contents, and the per-rule data the scanner needs at match time (how many distinct
-// expressions a rule requires, its header conditions). Built by the control plane with Compile()
-// off the packet path, then shared read-only by every worker (std::shared_ptr<const PatternSet>);
-// workers never copy the shared_ptr on the packet path, they hold a plain pointer to the set
-// they adopted.
+// A compiled, immutable pattern set: the accepted rules in evaluation order, one Hyperscan
+// block-mode database per packet direction (to-server, to-client) over their contents and pcres,
+// the confirmation programs of the rules Hyperscan cannot decide exactly, and the per-rule data
+// the scanner needs at match time. Built by the control plane with Compile() off the packet
+// path, then shared read-only by every worker (std::shared_ptr<const PatternSet>); workers never
+// copy the shared_ptr on the packet path, they hold a plain pointer to the set they adopted.
+//
+// Per rule (see payload_plan.h and docs/rules.md): a chain of contents linked by distance/within
+// is one regex; independent chains and exact pcres are ANDed with a Hyperscan logical
+// combination; negated contents are "veto" expressions the scanner checks at the end of the scan
+// (Hyperscan's NOT is evaluated at each match offset, not over the whole buffer, so it cannot
+// express Suricata's negation); whatever Hyperscan cannot decide exactly is confirmed by the
+// scanner with Suricata's content inspection and PCRE2.
 #pragma once
 
 #include <hs/hs.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -15,8 +23,14 @@
 #include <vector>
 
 #include "patterns/expected.h"
+#include "patterns/payload_plan.h"
+#include "patterns/pcre.h"
 #include "patterns/range_set.h"
 #include "patterns/rule.h"
+
+#if FS_HAVE_CONDITIONS
+#include "patterns/conditions.h"
+#endif
 
 namespace fs::patterns {
 
@@ -24,6 +38,10 @@ struct HsDatabaseDeleter {
   void operator()(hs_database_t* db) const { hs_free_database(db); }
 };
 using HsDatabasePtr = std::unique_ptr<hs_database_t, HsDatabaseDeleter>;
+
+struct Pcre2MatchContextDeleter {
+  void operator()(pcre2_match_context* c) const { pcre2_match_context_free(c); }
+};
 
 // IP protocol numbers the header check needs.
 inline constexpr uint8_t kIpProtoIcmp = 1, kIpProtoTcp = 6, kIpProtoUdp = 17, kIpProtoIcmpv6 = 58;
@@ -81,58 +99,124 @@ struct RuleHeader {
   }
 };
 
+// The two scan databases. A packet scans the one of its direction in its flow.
+enum class ScanDir : uint8_t { kToServer = 0, kToClient = 1 };
+inline constexpr int kScanDirs = 2;
+
+// How the scanner treats one rule (besides its header and conditions).
+struct RulePlan {
+  PayloadMode mode = PayloadMode::kNone;
+  bool dirs[kScanDirs] = {true, true};  // in which direction databases the rule is
+  // A rule without contents that Suricata treats as "IP-only": evaluated on the first packet of
+  // each direction of a flow only (Suricata's FLOW_TOSERVER/TOCLIENT_IPONLY_SET).
+  bool ip_only = false;
+  bool pass = false;
+  bool has_conditions = false;              // runtime conditions to check after the payload matched
+  uint32_t step_begin = 0, step_count = 0;  // kConfirm: into PatternSet::steps()
+};
+
+// What compile did, for `flowsentryctl rules check` and logs.
+struct CompileStats {
+  size_t rules = 0;
+  size_t header_only = 0;         // no content/pcre
+  size_t ip_only = 0;             // header-only rules evaluated once per flow direction
+  size_t exact = 0;               // payload decided by Hyperscan alone
+  size_t confirm = 0;             // payload confirmed in software after Hyperscan
+  size_t confirm_unfiltered = 0;  // ... with no Hyperscan requirement: every packet with payload
+  size_t never = 0;               // can never match; left out of the databases
+  size_t pcres = 0, pcre_exact = 0, pcre_prefilter = 0, pcre_software = 0;
+  size_t demoted = 0;  // rules whose Hyperscan expression failed to compile: confirm instead
+  uint32_t expressions[kScanDirs] = {0, 0};
+  bool shared_database = false;  // both directions have the same rules: one database
+  double seconds = 0;
+};
+
 class PatternSet {
  public:
-  // Which rule (and which of its contents) a Hyperscan expression belongs to. Identical
-  // contents (same bytes, same case handling) share one expression across rules.
+  // What a Hyperscan report means: rule `rule` has its required expressions (satisfied), or an
+  // expression it must not contain matched (veto).
   struct Target {
-    uint32_t rule_index;
-    uint32_t content_index;
+    uint32_t rule;
+    bool veto;
   };
 
-  // Compiles the rules (normally a ParseResult's accepted rules). Rules with no content are
-  // header-only rules (checked on every packet). Zero rules is a valid, empty set. Errors name
-  // the rule's FILE:LINE and sid. generation is the caller's reload counter (EVE/metrics).
+  // One direction's database and what its expression ids mean.
+  struct Database {
+    HsDatabasePtr db;  // nullptr when no rule of this direction has an expression
+    std::vector<uint32_t> expr_begin{0};  // expression id -> first index in targets (CSR)
+    std::vector<Target> targets;
+    // Rules of this direction that no report announces, ascending: header-only rules (except
+    // IP-only ones), exact rules with only veto expressions, confirm rules without requirements.
+    std::vector<uint32_t> always;
+    // IP-only rules of this direction, ascending: only the first packet of each flow direction
+    // evaluates them.
+    std::vector<uint32_t> ip_only;
+    uint32_t expressions = 0;
+    size_t bytes = 0;
+
+    std::span<const Target> TargetsOf(uint32_t id) const {
+      return {targets.data() + expr_begin[id], targets.data() + expr_begin[id + 1]};
+    }
+  };
+
+  // Compiles the rules (normally a ParseResult's accepted rules). The rules are reordered into
+  // Suricata's evaluation order (pass before alert; flowbits setters before testers; then
+  // priority, then sid): rules() and every rule index follow that order. Zero rules is a valid,
+  // empty set. Errors name the rule's FILE:LINE and sid. generation is the caller's reload
+  // counter (EVE/metrics); previous is the running set (keeps flowbit ids stable), or nullptr.
   static Expected<std::shared_ptr<const PatternSet>> Compile(std::vector<Rule> rules,
-                                                             uint64_t generation);
+                                                             uint64_t generation,
+                                                             const PatternSet* previous = nullptr);
 
   PatternSet(const PatternSet&) = delete;
   PatternSet& operator=(const PatternSet&) = delete;
 
   const std::vector<Rule>& rules() const { return rules_; }
   size_t size() const { return rules_.size(); }
-  // nullptr when no rule has a content.
-  const hs_database_t* database() const { return db_.get(); }
-  uint32_t expression_count() const { return static_cast<uint32_t>(expr_begin_.size()) - 1; }
-  std::span<const Target> TargetsOf(uint32_t expression_id) const {
-    return {targets_.data() + expr_begin_[expression_id],
-            targets_.data() + expr_begin_[expression_id + 1]};
-  }
-  // Number of distinct expressions rule i needs to have matched in one buffer (0: header-only).
-  uint32_t required(uint32_t rule_index) const { return required_[rule_index]; }
+  const Database& database(ScanDir d) const { return *dbs_[static_cast<int>(d)]; }
+  const RulePlan& plan(uint32_t rule_index) const { return plans_[rule_index]; }
   const RuleHeader& header(uint32_t rule_index) const { return headers_[rule_index]; }
-  // Rules without content, ascending.
-  const std::vector<uint32_t>& header_only_rules() const { return header_only_; }
+  std::span<const MatchStep> steps(uint32_t rule_index) const {
+    const RulePlan& p = plans_[rule_index];
+    return {steps_.data() + p.step_begin, p.step_count};
+  }
+  const uint8_t* step_bytes() const { return reinterpret_cast<const uint8_t*>(bytes_.data()); }
+  const pcre2_code* pcre(uint32_t index) const { return pcres_[index].get(); }
+  // Suricata's match limits; shared read-only by the workers.
+  pcre2_match_context* match_context() const { return match_context_.get(); }
+  // Hyperscan expressions across both databases (a shared database counts once).
+  uint32_t expression_count() const;
+  const CompileStats& stats() const { return stats_; }
+  // Compile-time warnings (e.g. a flowbit that is checked but never set).
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
+#if FS_HAVE_CONDITIONS
+  const ConditionsCatalog& conditions_catalog() const { return catalog_; }
+#endif
 
   uint64_t generation() const { return generation_; }
   // 16 hex digits: FNV-1a 64 over the canonical rule texts and their resolved headers, so the
   // same rules with the same variables give the same hash (reload "no change" detection).
   const std::string& content_hash() const { return content_hash_; }
-  size_t database_bytes() const { return database_bytes_; }
+  size_t database_bytes() const;
 
  private:
   PatternSet() = default;
 
   std::vector<Rule> rules_;
-  HsDatabasePtr db_;
-  std::vector<uint32_t> expr_begin_{0};  // expression id -> first index in targets_ (CSR)
-  std::vector<Target> targets_;
-  std::vector<uint32_t> required_;
+  std::vector<RulePlan> plans_;
   std::vector<RuleHeader> headers_;
-  std::vector<uint32_t> header_only_;
+  std::array<std::shared_ptr<const Database>, kScanDirs> dbs_;
+  std::vector<MatchStep> steps_;
+  std::string bytes_;
+  std::vector<Pcre2CodePtr> pcres_;
+  std::unique_ptr<pcre2_match_context, Pcre2MatchContextDeleter> match_context_;
+  CompileStats stats_;
+  std::vector<Diagnostic> warnings_;
+#if FS_HAVE_CONDITIONS
+  ConditionsCatalog catalog_;
+#endif
   uint64_t generation_ = 0;
   std::string content_hash_;
-  size_t database_bytes_ = 0;
 };
 
 // Canonical one-line form of a rule (normalised blanks, options as name:value;), the input of

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#if FS_HAVE_CONDITIONS
+#include "patterns/conditions.h"
+#endif
+
 namespace fs::patterns {
 
 std::string Diagnostic::ToString() const {
@@ -12,6 +16,29 @@ std::string Diagnostic::ToString() const {
   }
   return where.empty() ? message : where + ": " + message;
 }
+
+const char* ActionName(Action a) {
+  switch (a) {
+    case Action::kAlert:
+      return "alert";
+    case Action::kPass:
+      return "pass";
+  }
+  return "?";
+}
+
+#if FS_HAVE_CONDITIONS
+RuleConditionsBox::RuleConditionsBox() : p_(std::make_unique<RuleConditions>()) {}
+RuleConditionsBox::~RuleConditionsBox() = default;
+RuleConditionsBox::RuleConditionsBox(const RuleConditionsBox& o)
+    : p_(o.p_ != nullptr ? std::make_unique<RuleConditions>(*o.p_) : nullptr) {}
+RuleConditionsBox& RuleConditionsBox::operator=(const RuleConditionsBox& o) {
+  if (this != &o) p_ = o.p_ != nullptr ? std::make_unique<RuleConditions>(*o.p_) : nullptr;
+  return *this;
+}
+RuleConditionsBox::RuleConditionsBox(RuleConditionsBox&& o) noexcept = default;
+RuleConditionsBox& RuleConditionsBox::operator=(RuleConditionsBox&& o) noexcept = default;
+#endif
 
 const char* ProtocolName(Protocol p) {
   switch (p) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@ struct Position {
 };
 
 // One parser or loader message. keyword is set when a rule was skipped (or, in strict mode,
-// rejected) because of something not supported yet: "pcre", "!content", "proto:http",
+// rejected) because of something not supported yet: "byte_test", "pcre/U", "proto:http",
 // "action:drop". Summaries count skipped rules by it.
 struct Diagnostic {
   std::string file;
@@ -33,7 +34,10 @@ struct Diagnostic {
   std::string ToString() const;
 };
 
-enum class Action : uint8_t { kAlert };
+// kPass: a matching pass rule suppresses every alert of that packet. Rules are evaluated in
+// Suricata's action order, pass rules first (see PatternSet and docs/rules.md).
+enum class Action : uint8_t { kAlert, kPass };
+const char* ActionName(Action a);
 
 // Protocols the sensor evaluates today. App-layer protocols (http, dns, tls, smb, ...) and
 // Suricata's tcp-pkt/tcp-stream/sctp/ipv4/ipv6 variants parse but are skipped with a warning.
@@ -89,16 +93,85 @@ struct Option {
   Position value_pos;  // first character of the value
 };
 
-// One content match. Later slices add offset/depth/distance/within here; relative contents will
-// chain to the previous content of the same buffer.
+// One content match. Values are kept as written; the effective search window follows Suricata
+// (offset/depth absolute from the start of the buffer, distance/within relative to the end of the
+// previous content or pcre match: see docs/rules.md).
 struct Content {
   std::string bytes;  // decoded: |hex| sections and \" \; \\ \: escapes applied
   bool nocase = false;
-  bool negated = false;       // content:!"..." (not supported yet: such rules are skipped)
-  bool fast_pattern = false;  // accepted; Hyperscan does not need a fast pattern
+  bool negated = false;   // content:!"..."
+  bool rawbytes = false;  // accepted; no effect (as in Suricata)
+  // fast_pattern (any form): validated as Suricata does, no effect on matching: Hyperscan scans
+  // for every content of every rule, so there is no fast-pattern choice to make.
+  bool fast_pattern = false;
+  bool fast_pattern_only = false;  // fast_pattern:only
+  bool fast_pattern_chop = false;  // fast_pattern:offset,length
+  uint16_t fast_pattern_offset = 0, fast_pattern_length = 0;
+
+  bool has_offset = false, has_depth = false;
+  uint16_t offset = 0;  // offset:N
+  uint16_t depth = 0;   // depth:N, counted from offset
+  bool has_distance = false, has_within = false;
+  int32_t distance = 0;  // distance:N (may be negative)
+  int32_t within = 0;    // within:N
+
   Position pos;               // the "content" keyword
   uint32_t option_index = 0;  // into Rule::options
+
+  bool relative() const { return has_distance || has_within; }
+  // Where the search window ends, as Suricata keeps it: offset + depth in 16 bits (so it can wrap,
+  // as in Suricata); 0 when there is no depth (or the sum wrapped to exactly 0).
+  uint16_t depth_end() const {
+    return has_depth ? static_cast<uint16_t>(offset + depth) : static_cast<uint16_t>(0);
+  }
 };
+
+// One pcre:"/regex/flags" match on the raw payload.
+struct Pcre {
+  std::string regex;      // between the slashes, exactly as PCRE2 gets it
+  std::string modifiers;  // the letters after the closing slash, as written
+  bool negated = false;   // pcre:!"..."
+  bool relative = false;  // R: starts where the previous content/pcre match ended
+  // PCRE2 compile options from the modifiers (i m s x A E G); B and O are accepted and ignored.
+  bool caseless = false, multiline = false, dotall = false, extended = false;
+  bool anchored = false, dollar_endonly = false, ungreedy = false;
+  Position pos;               // the "pcre" keyword
+  uint32_t option_index = 0;  // into Rule::options
+};
+
+// The contents and pcres of a rule in the order written: Suricata inspects them in this order,
+// and a relative one refers to the one before it.
+struct PayloadItem {
+  enum class Kind : uint8_t { kContent, kPcre };
+  Kind kind = Kind::kContent;
+  uint32_t index = 0;  // into Rule::contents or Rule::pcres
+};
+
+#if FS_HAVE_CONDITIONS
+// flow/flowbits/dsize/threshold/detection_filter of one rule, defined in patterns/conditions.h.
+// Held through a pointer so that rule.h and conditions.h (which includes this header) can be
+// included in either order; copies are deep. Never null, except in a moved-from Rule.
+struct RuleConditions;
+class RuleConditionsBox {
+ public:
+  RuleConditionsBox();
+  ~RuleConditionsBox();
+  RuleConditionsBox(const RuleConditionsBox& o);
+  RuleConditionsBox& operator=(const RuleConditionsBox& o);
+  RuleConditionsBox(RuleConditionsBox&&) noexcept;
+  RuleConditionsBox& operator=(RuleConditionsBox&&) noexcept;
+
+  RuleConditions& operator*() { return *p_; }
+  const RuleConditions& operator*() const { return *p_; }
+  RuleConditions* operator->() { return p_.get(); }
+  const RuleConditions* operator->() const { return p_.get(); }
+  RuleConditions* get() { return p_.get(); }
+  const RuleConditions* get() const { return p_.get(); }
+
+ private:
+  std::unique_ptr<RuleConditions> p_;
+};
+#endif
 
 struct Reference {
   std::string type;  // "url", "cve", ...
@@ -129,6 +202,11 @@ struct Rule {
   std::vector<Reference> references;
   std::vector<std::string> metadata;  // "key value" entries, as written
   std::vector<Content> contents;
+  std::vector<Pcre> pcres;
+  std::vector<PayloadItem> payload;  // contents and pcres in rule order
+#if FS_HAVE_CONDITIONS
+  RuleConditionsBox conditions;
+#endif
 
   // "FILE:LINE" of the rule.
   std::string Location() const;

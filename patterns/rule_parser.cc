@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -13,8 +16,13 @@
 
 #include "patterns/header_parser.h"
 #include "patterns/keywords.h"
+#include "patterns/pcre.h"
 #include "patterns/rule_lexer.h"
 #include "patterns/text_util.h"
+
+#if FS_HAVE_CONDITIONS
+#include "patterns/conditions.h"
+#endif
 
 namespace fs::patterns {
 namespace {
@@ -60,14 +68,25 @@ class RuleBuilder {
   std::optional<Problem> Quoted(const RawOption& o, std::string_view what, std::string_view* inner,
                                 size_t* inner_offset, bool* negated);
   std::optional<Problem> ContentOption(const RawOption& o, Content* c);
+  // offset, depth, distance, within, nocase, rawbytes, fast_pattern: the preceding content.
+  std::optional<Problem> ModifierOption(const RawOption& o, const std::string& name, Rule* rule);
+  std::optional<Problem> PcreOption(const RawOption& o, Rule* rule);
+  std::optional<Problem> ConditionOption(const RawOption& o, const std::string& name, Rule* rule);
+  // After all options: checks that need the whole rule.
+  std::optional<Problem> Validate(const RawRule& raw, Rule* rule);
 
   void Skip(size_t offset, std::string message, std::string keyword) {
     if (!skip_) skip_ = Problem{offset, std::move(message), std::move(keyword)};
   }
+  // Once a rule is skipped it may use buffers the sensor does not model (sticky buffers, HTTP
+  // content modifiers), so checks that depend on which contents share a buffer are left out:
+  // a skipped rule must never be reported as an error that Suricata would load.
+  bool lenient() const { return skip_.has_value(); }
 
   const SourceText& src_;
   const ParseOptions& options_;
   std::optional<Problem> skip_;
+  bool byte_vars_ = false;  // byte_extract/byte_math seen: modifiers may name their variables
 };
 
 std::optional<Problem> Fail(size_t offset, std::string message) {
@@ -87,6 +106,7 @@ std::optional<Problem> RuleBuilder::Build(Rule* rule, std::optional<Problem>* sk
   if (!LexRule(t, &raw, &lex)) return Fail(lex.offset, lex.message);
   if (auto e = Header(raw, rule)) return e;
   if (auto e = Options(raw, rule)) return e;
+  if (auto e = Validate(raw, rule)) return e;
   *skip = skip_;
   return std::nullopt;
 }
@@ -95,6 +115,8 @@ std::optional<Problem> RuleBuilder::Header(const RawRule& raw, Rule* rule) {
   const std::string action = ToLower(raw.action.text);
   if (action == "alert") {
     rule->action = Action::kAlert;
+  } else if (action == "pass") {
+    rule->action = Action::kPass;
   } else if (IsSuricataOnlyAction(action)) {
     Skip(raw.action.offset, fmt::format("action '{}' is not supported yet", action),
          "action:" + action);
@@ -270,9 +292,6 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       }
       return std::nullopt;
     };
-    auto last_content = [&]() -> Content* {
-      return rule->contents.empty() ? nullptr : &rule->contents.back();
-    };
 
     if (name == "msg") {
       if (auto e = once(&seen_msg)) return e;
@@ -336,35 +355,20 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       c.pos = src_.PositionOf(o.name_offset);
       c.option_index = option_index;
       if (auto e = ContentOption(o, &c)) return e;
-      if (c.negated) {
-        Skip(o.name_offset, "negated content (content:!\"...\") is not supported yet", "!content");
-      }
+      rule->payload.push_back(
+          PayloadItem{PayloadItem::Kind::kContent, static_cast<uint32_t>(rule->contents.size())});
       rule->contents.push_back(std::move(c));
-    } else if (name == "nocase") {
-      if (o.has_value) return Fail(o.value_offset, "'nocase' takes no value");
-      Content* c = last_content();
-      if (c == nullptr) return Fail(o.name_offset, "'nocase' needs a preceding content");
-      if (c->nocase) return Fail(o.name_offset, "'nocase' is already set for this content");
-      c->nocase = true;
-    } else if (name == "fast_pattern") {
-      Content* c = last_content();
-      if (c == nullptr) return Fail(o.name_offset, "'fast_pattern' needs a preceding content");
-      if (c->fast_pattern) {
-        return Fail(o.name_offset, "'fast_pattern' is already set for this content");
-      }
-      if (o.has_value && o.value != "only") {
-        // fast_pattern:offset,length
-        const size_t comma = o.value.find(',');
-        uint32_t a = 0, b = 0;
-        if (comma == std::string_view::npos || !ParseDecimal(Trim(o.value.substr(0, comma)), &a) ||
-            !ParseDecimal(Trim(o.value.substr(comma + 1)), &b)) {
-          return Fail(
-              o.value_offset,
-              fmt::format("bad fast_pattern value '{}' (expected only or offset,length)", o.value));
-        }
-      }
-      c->fast_pattern = true;
+    } else if (name == "nocase" || name == "rawbytes" || name == "fast_pattern" ||
+               name == "offset" || name == "depth" || name == "distance" || name == "within") {
+      if (auto e = ModifierOption(o, name, rule)) return e;
+    } else if (name == "pcre") {
+      if (auto e = need_value()) return e;
+      if (auto e = PcreOption(o, rule)) return e;
+    } else if (name == "flow" || name == "flowbits" || name == "dsize" || name == "threshold" ||
+               name == "detection_filter") {
+      if (auto e = ConditionOption(o, name, rule)) return e;
     } else if (IsSuricataKeyword(name)) {
+      if (name == "byte_extract" || name == "byte_math") byte_vars_ = true;
       Skip(o.name_offset, fmt::format("keyword '{}' is not supported yet", name), name);
     } else {
       return Fail(o.name_offset, fmt::format("unknown rule keyword '{}'", o.name));
@@ -374,6 +378,336 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
   const size_t end = src_.text().empty() ? 0 : src_.text().size() - 1;
   if (!seen_sid) return Fail(end, "rule has no sid");
   if (!seen_msg) return Fail(end, "rule has no msg");
+  return std::nullopt;
+}
+
+// Suricata's StringParseUint16(base 0, strict), used for offset and depth: strtoull syntax
+// (decimal, 0x hex, 0 octal, optional sign), nothing after the number, at most 65535.
+bool ParseU16Like(std::string_view s, uint32_t* out) {
+  const std::string text(s);
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 0);
+  if (errno == ERANGE || end == text.c_str() || *end != '\0' || v > 0xffff) return false;
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// Suricata's StringParseI32RangeCheck(base 0, len 0) for distance and within: strtoll syntax,
+// and (as there) anything after the number is ignored: "within:5x" is within 5.
+bool ParseI32Like(std::string_view s, int64_t* out) {
+  const std::string text(s);
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 0);
+  if (errno == ERANGE || end == text.c_str()) return false;
+  if (v < INT32_MIN || v > INT32_MAX) return false;
+  *out = v;
+  return true;
+}
+
+// A value that starts with a letter names a byte_extract/byte_math variable (Suricata's test).
+bool IsVariableName(std::string_view v) {
+  return !v.empty() && v.front() != '-' && std::isalpha(static_cast<unsigned char>(v.front()));
+}
+
+// fast_pattern:offset,length as Suricata's regex \s*([0-9]+)\s*,\s*([0-9]+)\s*$ finds it (the
+// match may start anywhere). Returns false when the value does not end that way.
+bool SplitChop(std::string_view v, std::string_view* a, std::string_view* b) {
+  v = TrimRight(v);
+  size_t end = v.size(), k = end;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  while (k > 0 && digit(v[k - 1])) --k;
+  if (k == end) return false;
+  *b = v.substr(k, end - k);
+  while (k > 0 && IsBlank(v[k - 1])) --k;
+  if (k == 0 || v[k - 1] != ',') return false;
+  --k;
+  while (k > 0 && IsBlank(v[k - 1])) --k;
+  end = k;
+  while (k > 0 && digit(v[k - 1])) --k;
+  if (k == end) return false;
+  *a = v.substr(k, end - k);
+  return true;
+}
+
+std::optional<Problem> RuleBuilder::ModifierOption(const RawOption& o, const std::string& name,
+                                                   Rule* rule) {
+  const bool no_value_keyword = name == "nocase" || name == "rawbytes";
+  if (no_value_keyword && !o.value.empty()) {
+    return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
+  }
+  if (!no_value_keyword && name != "fast_pattern" && o.value.empty()) {
+    return Fail(o.name_offset, fmt::format("'{}' needs a value", name));
+  }
+  if (rule->contents.empty()) {
+    return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
+  }
+  Content& c = rule->contents.back();
+  const auto content_len = static_cast<uint32_t>(c.bytes.size());
+
+  if (name == "nocase") {
+    if (c.nocase) return Fail(o.name_offset, "'nocase' is already set for this content");
+    c.nocase = true;
+    return std::nullopt;
+  }
+  if (name == "rawbytes") {
+    if (c.rawbytes) return Fail(o.name_offset, "'rawbytes' is already set for this content");
+    c.rawbytes = true;
+    return std::nullopt;
+  }
+  if (name == "fast_pattern") {
+    if (c.negated && (c.relative() || c.has_offset || c.has_depth)) {
+      return Fail(o.name_offset,
+                  "'fast_pattern' cannot be used on a negated content with offset, depth, "
+                  "distance or within");
+    }
+    const std::string_view v = Trim(o.value);
+    std::string_view a, b;
+    if (v.empty()) {
+      if (c.fast_pattern) {
+        return Fail(o.name_offset, "'fast_pattern' is already set for this content");
+      }
+      if (!lenient()) {
+        for (const Content& other : rule->contents) {
+          if (other.fast_pattern) {
+            return Fail(o.name_offset, "'fast_pattern' can be used on only one content in a rule");
+          }
+        }
+      }
+    } else if (v.substr(0, 4) == "only") {
+      if (c.negated || c.relative() || c.has_offset || c.has_depth) {
+        return Fail(o.value_offset,
+                    "'fast_pattern:only' cannot be used on a negated content or with offset, "
+                    "depth, distance or within");
+      }
+      c.fast_pattern_only = true;
+    } else if (SplitChop(v, &a, &b)) {
+      uint32_t off = 0, len = 0;
+      if (!ParseDecimal(a, &off) || off > kPortMax) {
+        return Fail(o.value_offset, fmt::format("bad fast_pattern offset '{}' (expected a number "
+                                                "from 0 to 65535)",
+                                                a));
+      }
+      if (!ParseDecimal(b, &len) || len > kPortMax) {
+        return Fail(o.value_offset, fmt::format("bad fast_pattern length '{}' (expected a number "
+                                                "from 0 to 65535)",
+                                                b));
+      }
+      if (off > kPortMax - len) {
+        return Fail(o.value_offset, "fast_pattern offset + length exceeds 65535");
+      }
+      if (off + len > content_len) {
+        return Fail(o.value_offset,
+                    fmt::format("fast_pattern offset + length ({}) exceeds the content length ({})",
+                                off + len, content_len));
+      }
+      c.fast_pattern_chop = true;
+      c.fast_pattern_offset = static_cast<uint16_t>(off);
+      c.fast_pattern_length = static_cast<uint16_t>(len);
+    } else {
+      return Fail(o.value_offset,
+                  fmt::format("bad fast_pattern value '{}' (expected only or offset,length)", v));
+    }
+    c.fast_pattern = true;
+    return std::nullopt;
+  }
+
+  // offset, depth (absolute) and distance, within (relative to the previous match).
+  const bool absolute = name == "offset" || name == "depth";
+  const bool already = name == "offset"     ? c.has_offset
+                       : name == "depth"    ? c.has_depth
+                       : name == "distance" ? c.has_distance
+                                            : c.has_within;
+  if (already)
+    return Fail(o.name_offset, fmt::format("'{}' is already set for this content", name));
+  if (absolute && c.relative()) {
+    return Fail(o.name_offset, fmt::format("'{}' cannot be combined with distance or within on the "
+                                           "same content (absolute and relative)",
+                                           name));
+  }
+  if (!absolute && (c.has_offset || c.has_depth)) {
+    return Fail(o.name_offset, fmt::format("'{}' cannot be combined with offset or depth on the "
+                                           "same content (relative and absolute)",
+                                           name));
+  }
+  if (c.negated && c.fast_pattern) {
+    return Fail(o.name_offset,
+                fmt::format("'{}' cannot be used on a negated content with fast_pattern", name));
+  }
+  if (c.fast_pattern_only) {
+    return Fail(o.name_offset,
+                fmt::format("'{}' cannot be used on a content with fast_pattern:only", name));
+  }
+  if (IsVariableName(o.value)) {
+    // A byte_extract/byte_math variable: the rule is skipped for that keyword already.
+    if (byte_vars_) return std::nullopt;
+    return Fail(o.value_offset, fmt::format("'{}' names the variable '{}' but no byte_extract or "
+                                            "byte_math defines one",
+                                            name, o.value));
+  }
+  if (absolute) {
+    uint32_t v = 0;
+    if (!ParseU16Like(o.value, &v)) {
+      return Fail(o.value_offset,
+                  fmt::format("bad {} '{}' (expected a number from 0 to 65535)", name, o.value));
+    }
+    if (name == "offset") {
+      c.has_offset = true;
+      c.offset = static_cast<uint16_t>(v);
+    } else {
+      if (v < content_len) {
+        return Fail(o.value_offset,
+                    fmt::format("depth {} is smaller than the content length {} (the content "
+                                "could never match)",
+                                v, content_len));
+      }
+      c.has_depth = true;
+      c.depth = static_cast<uint16_t>(v);
+    }
+    return std::nullopt;
+  }
+  constexpr int64_t kMax = 1024 * 1024;  // Suricata's DETECT_CONTENT_VALUE_MAX
+  int64_t v = 0;
+  if (!ParseI32Like(o.value, &v) || v < -kMax || v > kMax) {
+    return Fail(o.value_offset, fmt::format("bad {} '{}' (expected a number from -{} to {})", name,
+                                            o.value, kMax, kMax));
+  }
+  if (name == "within" && v < static_cast<int64_t>(content_len)) {
+    return Fail(o.value_offset,
+                fmt::format("within {} is smaller than the content length {} (the content could "
+                            "never match)",
+                            v, content_len));
+  }
+  if (!lenient() && rule->payload.size() >= 2) {
+    const PayloadItem& prev = rule->payload[rule->payload.size() - 2];
+    if (prev.kind == PayloadItem::Kind::kContent && rule->contents[prev.index].fast_pattern_only) {
+      return Fail(o.name_offset,
+                  fmt::format("'{}' refers to the previous content, which has fast_pattern:only "
+                              "(relative keywords cannot refer to it)",
+                              name));
+    }
+  }
+  if (name == "distance") {
+    c.has_distance = true;
+    c.distance = static_cast<int32_t>(v);
+  } else {
+    c.has_within = true;
+    c.within = static_cast<int32_t>(v);
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::PcreOption(const RawOption& o, Rule* rule) {
+  // Suricata: an optional '!', then the value with or without surrounding quotes.
+  std::string_view v = o.value;
+  size_t base = o.value_offset;
+  bool negated = false;
+  if (!v.empty() && v.front() == '!') {
+    negated = true;
+    const std::string_view rest = TrimLeft(v.substr(1));
+    base += v.size() - rest.size();
+    v = rest;
+  }
+  if (v.empty()) return Fail(o.value_offset, "'pcre' needs a value");
+  std::string_view text = v;
+  size_t text_offset = base;
+  if (v.front() == '"') {
+    // Suricata strips the first and the last quote; quotes in between belong to the regex.
+    if (v.size() < 2 || v.back() != '"') {
+      return Fail(base + v.size(), "the pcre value has no closing quote (missing ';'?)");
+    }
+    text = v.substr(1, v.size() - 2);
+    text_offset = base + 1;
+    if (text.empty()) return Fail(o.value_offset, "empty pcre");
+  }
+  PcreValue pv;
+  std::string error;
+  size_t error_offset = 0;
+  if (!ParsePcreValue(text, negated, &pv, &error, &error_offset)) {
+    return Fail(text_offset + error_offset, error);
+  }
+  if (pv.pcre.relative && pv.unsupported_keyword.empty() && !lenient() && rule->payload.empty()) {
+    return Fail(o.name_offset,
+                "pcre with R (relative) needs a preceding content or pcre to be relative to");
+  }
+  if (!pv.unsupported_keyword.empty()) {
+    Skip(o.name_offset, pv.unsupported_message, pv.unsupported_keyword);
+  }
+  pv.pcre.pos = src_.PositionOf(o.name_offset);
+  pv.pcre.option_index = static_cast<uint32_t>(rule->options.size() - 1);
+  rule->payload.push_back(
+      PayloadItem{PayloadItem::Kind::kPcre, static_cast<uint32_t>(rule->pcres.size())});
+  rule->pcres.push_back(std::move(pv.pcre));
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::ConditionOption(const RawOption& o, const std::string& name,
+                                                    Rule* rule) {
+#if FS_HAVE_CONDITIONS
+  RuleConditions& c = *rule->conditions;
+  const bool had_unsupported = !c.unsupported.empty();
+  std::string message;
+  if (!ParseConditionOption(name, o.value, &c, &message)) {
+    return Fail(o.value.empty() ? o.name_offset : o.value_offset, message);
+  }
+  if (!had_unsupported && !c.unsupported.empty()) Skip(o.name_offset, message, c.unsupported);
+#else
+  // Runtime conditions are not compiled in (see patterns/CMakeLists.txt): skipped as before.
+  (void)rule;
+  Skip(o.name_offset, fmt::format("keyword '{}' is not supported yet", name), name);
+#endif
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
+#if FS_HAVE_CONDITIONS
+  // Suricata's DetectContentPMATCHValidateCallback: with a dsize that bounds the payload, the
+  // bytes the contents need (first content, then the relative ones with their distance) must fit.
+  const int max_edge = DsizeMaxRightEdge(*rule->conditions);
+  if (max_edge >= 0 && !lenient()) {
+    int64_t total = 0, max_offset = 0, required = -1;
+    bool first = true;
+    for (const PayloadItem& item : rule->payload) {
+      if (item.kind != PayloadItem::Kind::kContent) continue;
+      const Content& c = rule->contents[item.index];
+      if (!first) {
+        if (!c.relative()) continue;
+        if (c.negated) {
+          const int64_t check = total + c.distance + c.within;
+          if (check > max_edge) {
+            required = check;
+            break;
+          }
+          continue;
+        }
+      }
+      total += static_cast<int64_t>(c.bytes.size()) + c.distance;
+      max_offset = std::max<int64_t>(max_offset, c.offset);
+      first = false;
+    }
+    if (required < 0) {
+      if (total > max_edge) {
+        required = total;
+      } else if (total + max_offset > max_edge) {
+        required = total + max_offset;
+      }
+    }
+    if (required > max_edge) {
+      size_t where = 0;
+      for (const RawOption& o : raw.options) {
+        if (ToLower(o.name) == "dsize") where = o.name_offset;
+      }
+      return Fail(where, fmt::format("the contents need {} bytes but dsize allows at most {} (the "
+                                     "rule could never match)",
+                                     required, max_edge));
+    }
+  }
+#else
+  (void)raw;
+  (void)rule;
+#endif
   return std::nullopt;
 }
 

@@ -1,7 +1,7 @@
 // Suricata/Snort rule files -> Rule AST. The documented subset (see docs and ARCHITECTURE.md
 // section 4) is parsed into Rules; anything Suricata knows but the sensor does not evaluate yet
-// (another action, an app-layer protocol, pcre, flow, offset, ...) skips the whole rule with a
-// warning naming it, and anything Suricata itself would refuse is an error naming
+// (another action, an app-layer protocol, a sticky buffer, byte_test, ...) skips the whole rule
+// with a warning naming it, and anything Suricata itself would refuse is an error naming
 // FILE:LINE:COLUMN and the reason. Control plane only; never throws.
 //
 // Typical use:

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <functional>
 #include <set>
 
@@ -112,7 +113,8 @@ class Reader {
   std::string* error_;
 };
 
-bool Apply(const YAML::Node& root, const std::string& origin, Config* c, std::string* error) {
+bool Apply(const YAML::Node& root, const std::string& origin, const std::string& base_dir,
+           Config* c, std::string* error) {
   Reader r(origin, error);
   if (!root || root.IsNull()) return true;  // empty file: defaults
   using H = Reader::Handler;
@@ -190,6 +192,16 @@ bool Apply(const YAML::Node& root, const std::string& origin, Config* c, std::st
               {"summary", [&](const std::string& kk, const YAML::Node& vv) { return r.Bool(kk, vv, &c->summary); }}});
        }},
       {"log-level", [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
+      {"indicators",
+       [&](const std::string& k, const YAML::Node& v) {
+         auto lists = patterns::ParseIndicatorsConfig(v, base_dir, k);
+         if (!lists.ok()) {
+           *error = fmt::format("{}: {}", origin, lists.error().message);
+           return false;
+         }
+         c->indicators = std::move(lists.value());
+         return true;
+       }},
   };
   return r.Map("", root, top);
 }
@@ -217,7 +229,7 @@ bool LoadYamlString(const std::string& text, const std::string& origin, Config* 
     return false;
   }
   try {
-    return Apply(root, origin, cfg, error);
+    return Apply(root, origin, "", cfg, error);
   } catch (const YAML::Exception& e) {
     *error = fmt::format("{}: {}", origin, e.what());
     return false;
@@ -237,7 +249,7 @@ bool LoadYamlFile(const std::string& path, Config* cfg, std::string* error) {
     return false;
   }
   try {
-    return Apply(root, path, cfg, error);
+    return Apply(root, path, std::filesystem::path(path).parent_path().string(), cfg, error);
   } catch (const YAML::Exception& e) {
     *error = fmt::format("{}: {}", path, e.what());
     return false;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "patterns/indicators.h"
+
 namespace fs::config {
 
 struct FlowTimeouts {  // seconds; Suricata's defaults
@@ -22,11 +24,14 @@ struct Config {
   std::vector<std::string> ifaces;
   std::vector<std::string> ports;  // PCI addresses
   bool replay_forever = false;     // pcaps replayed from memory in a loop (benchmarks)
+  double duration_s = 0;           // stop after this long (0 = at end of input / on a signal)
+  uint64_t max_packets = 0;        // stop once this many packets were processed (0 = no limit)
   // patterns
   std::vector<std::string> rules;  // files or directories; empty = the district pack
   std::string classification;      // classification.config; empty = the pack's
   std::map<std::string, std::string> address_groups;  // overrides of HOME_NET ...
   std::map<std::string, std::string> port_groups;     // overrides of HTTP_PORTS ...
+  std::vector<patterns::IndicatorListConfig> indicators;  // IP / domain lists (docs/indicators.md)
   // workers and memory
   uint32_t workers = 1;
   uint32_t flow_capacity = 262144;  // per worker
@@ -41,6 +46,7 @@ struct Config {
   std::string metrics_out;          // Prometheus text file written at exit (textfile collector)
   std::string log_level = "info";
   bool summary = true;
+  std::string summary_json;         // the summary as JSON, for scripts and the bench harness
 };
 
 // Loads a YAML file over `cfg`. Unknown keys, wrong types and out-of-range values are errors

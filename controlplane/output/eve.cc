@@ -115,6 +115,10 @@ std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule) {
   a["signature"] = rule.msg;
   a["category"] = rule.category;
   a["severity"] = rule.severity;
+  if (!rule.metadata.empty()) {
+    Json& md = a["metadata"];
+    for (const auto& [key, value] : rule.metadata) md[key].push_back(value);
+  }
 
   if (has_flow) {
     const bool to_client = ev.dir == flow::Dir::kToClient;

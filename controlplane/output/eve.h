@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 #include "dataplane/worker/events.h"
@@ -18,6 +20,8 @@ struct RuleInfo {
   std::string msg, category;  // category: the classtype's description ("" when none)
   int severity = 3;           // Suricata's default priority when the rule has no classtype
   std::string action = "allowed";
+  // Printed as Suricata prints rule metadata: "metadata": {"key": ["value", ...]}.
+  std::vector<std::pair<std::string, std::string>> metadata;
 };
 
 // One EVE "alert" object (no trailing newline). Addresses and ports are the packet's; the nested

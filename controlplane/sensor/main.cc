@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   std::string eve, metrics_listen, metrics_out, classification, log_level;
   uint32_t flow_capacity = 0;
   bool no_summary = false, replay_forever = false;
+  double duration_s = 0;
+  uint64_t max_packets = 0;
+  std::string summary_json;
   auto* o_config = app.add_option("-c,--config", config_file, "YAML configuration file")
                        ->check(CLI::ExistingFile);
   (void)o_config;
@@ -64,6 +67,12 @@ int main(int argc, char** argv) {
   auto* o_nosum = app.add_flag("--no-summary", no_summary, "Do not print the end-of-run summary");
   auto* o_replay = app.add_flag("--replay-forever", replay_forever,
                                 "Replay capture files from memory in a loop (benchmarks; stop with SIGINT)");
+  auto* o_dur = app.add_option("--duration", duration_s, "Stop after this many seconds")
+                   ->check(CLI::PositiveNumber);
+  auto* o_maxp = app.add_option("--max-packets", max_packets,
+                                "Stop once this many packets were processed (approximate, 50 ms)");
+  auto* o_sjson = app.add_option("--summary-json", summary_json,
+                                 "Write the end-of-run summary as JSON to this file");
   app.footer(
       "Arguments after '--' are passed to DPDK's EAL. Without hugepages the sensor adds --no-huge "
       "and a computed -m itself.");
@@ -94,6 +103,9 @@ int main(int argc, char** argv) {
   if (o_log->count()) cfg.log_level = log_level;
   if (o_nosum->count()) cfg.summary = false;
   if (o_replay->count()) cfg.replay_forever = true;
+  if (o_dur->count()) cfg.duration_s = duration_s;
+  if (o_maxp->count()) cfg.max_packets = max_packets;
+  if (o_sjson->count()) cfg.summary_json = summary_json;
   for (auto& a : eal_args) cfg.eal_args.push_back(a);
   if (!fs::config::Validate(cfg, &error)) {
     std::fprintf(stderr, "flowsentry: %s\n", error.c_str());

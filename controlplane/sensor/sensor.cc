@@ -17,13 +17,16 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "controlplane/metrics/metrics.h"
 #include "controlplane/output/eve.h"
 #include "controlplane/sensor/capture_probe.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
+#include "dataplane/scan/ip_match.h"
 #include "dataplane/worker/worker.h"
+#include "patterns/indicators.h"
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
 
@@ -44,6 +47,7 @@ struct RunTotals {
   uint64_t alerts = 0, flows = 0;
   std::map<uint8_t, uint64_t> flows_by_proto;
   std::map<uint32_t, uint64_t> alerts_by_rule;  // rule index -> count
+  std::map<uint32_t, uint64_t> alerts_by_indicator;  // list index -> count
   uint64_t alerted_flows = 0;
 };
 
@@ -62,8 +66,9 @@ std::string DefaultPack() { return std::string(FS_DEFAULT_PACK_DIR) + "/district
 // The control-plane side of the event rings: turns events into EVE lines and metrics.
 class Output {
  public:
-  Output(const patterns::PatternSet* set, output::EveFile* eve, metrics::Metrics* m)
-      : set_(set), eve_(eve), metrics_(m) {}
+  Output(const patterns::PatternSet* set, const std::vector<patterns::IndicatorList>* lists,
+         output::EveFile* eve, metrics::Metrics* m)
+      : set_(set), lists_(lists), eve_(eve), metrics_(m) {}
 
   // Drains every worker's ring once; returns the number of events handled.
   size_t Drain(const std::vector<std::unique_ptr<worker::Worker>>& workers) {
@@ -92,8 +97,31 @@ class Output {
     }
   }
 
+  void HandleIndicator(const worker::AlertEvent& a) {
+    const patterns::IndicatorList& list = (*lists_)[a.indicator];
+    ++totals_.alerts;
+    ++totals_.alerts_by_indicator[a.indicator];
+    metrics_->CountSignatureAlert(list.config.gid, list.config.sid);
+    output::RuleInfo info;
+    info.sid = list.config.sid;
+    info.gid = list.config.gid;
+    info.rev = 1;
+    info.msg = list.config.msg;
+    info.severity = static_cast<int>(list.config.severity);
+    info.metadata.push_back({"indicator_list", list.config.name});
+    const bool src = a.indicator_side & 1, dst = a.indicator_side & 2;
+    info.metadata.push_back({"indicator_side", src && dst ? "both" : src ? "src" : "dst"});
+    for (const IpAddr* addr : {src ? &a.src : nullptr, dst ? &a.dst : nullptr}) {
+      if (addr == nullptr) continue;
+      if (auto entry = list.LongestMatch(*addr)) info.metadata.push_back({"indicator_entry", entry->ToString()});
+    }
+    Write(output::FormatAlert(a, info), "alert");
+  }
+
   void Handle(const worker::Event& e) {
-    if (e.kind == worker::Event::Kind::kAlert) {
+    if (e.kind == worker::Event::Kind::kAlert && e.alert.indicator != worker::AlertEvent::kNoIndicator) {
+      HandleIndicator(e.alert);
+    } else if (e.kind == worker::Event::Kind::kAlert) {
       const auto& rule = set_->rules()[e.alert.rule_index];
       ++totals_.alerts;
       ++totals_.alerts_by_rule[e.alert.rule_index];
@@ -115,6 +143,7 @@ class Output {
   }
 
   const patterns::PatternSet* set_;
+  const std::vector<patterns::IndicatorList>* lists_;
   output::EveFile* eve_;
   metrics::Metrics* metrics_;
   RunTotals totals_;
@@ -171,8 +200,38 @@ int RunSensor(const config::Config& cfg) {
     return 1;
   }
   std::shared_ptr<const patterns::PatternSet> set = compiled.value();
+  for (const auto& w : set->warnings()) spdlog::warn("rules: {}", w.ToString());
   spdlog::info("pattern set generation {} ({} rules, {} skipped, hash {})", set->generation(),
                set->rules().size(), skipped, set->content_hash());
+
+  // Indicator lists: a missing file stops the start; bad lines are reported and skipped.
+  std::vector<patterns::IndicatorList> indicator_lists;
+  for (const auto& lc : cfg.indicators) {
+    auto list = patterns::LoadIndicatorList(lc);
+    if (!list.ok()) {
+      fmt::print(stderr, "flowsentry: indicator list '{}': {}\n", lc.name, list.error().message);
+      return 1;
+    }
+    for (const auto& d : list.value().errors) spdlog::warn("indicators: {} (line skipped)", d.ToString());
+    for (const auto& r : set->rules()) {
+      if (r.sid == lc.sid && r.gid == lc.gid) {
+        fmt::print(stderr, "flowsentry: indicator list '{}' uses sid {}:{}, which rule {}:{} also uses\n",
+                   lc.name, lc.gid, lc.sid, r.file, r.pos.line);
+        return 1;
+      }
+    }
+    spdlog::info("indicator list '{}': {} entries from {}", lc.name, list.value().stats.entries, lc.file);
+    indicator_lists.push_back(std::move(list.value()));
+  }
+  std::unique_ptr<scan::IpMatcher> ip_matcher;
+  if (!indicator_lists.empty()) {
+    auto built = scan::IpMatcher::Build(indicator_lists);
+    if (!built.ok()) {
+      fmt::print(stderr, "flowsentry: indicator lists: {}\n", built.error().message);
+      return 1;
+    }
+    ip_matcher = std::make_unique<scan::IpMatcher>(std::move(built.value()));
+  }
 
   // 2. Inputs.
   std::vector<port::Input> inputs;
@@ -307,6 +366,7 @@ int RunSensor(const config::Config& cfg) {
       if (w->distributes()) shared.distributors.fetch_add(1);
     }
     shared.patterns.store(set.get(), std::memory_order_release);
+    shared.ip_matcher.store(ip_matcher.get(), std::memory_order_release);
 
     metrics::Sources msrc;
     for (auto& w : workers) msrc.workers.push_back(&w->published());
@@ -341,7 +401,7 @@ int RunSensor(const config::Config& cfg) {
       spdlog::info("metrics on http://{}/metrics", cfg.metrics_listen);
     }
 
-    Output out(set.get(), eve.get(), &metrics);
+    Output out(set.get(), &indicator_lists, eve.get(), &metrics);
     {
       size_t i = 0;
       unsigned lcore;
@@ -349,6 +409,7 @@ int RunSensor(const config::Config& cfg) {
         if (i < workers.size()) rte_eal_remote_launch(LaunchWorker, workers[i++].get(), lcore);
       }
     }
+    const auto t_launch = Clock::now();
     spdlog::info("{} worker(s) running on {} input(s){}", cfg.workers, inputs.size(),
                  offline ? fmt::format(", {} packets to read", expected_packets) : "");
 
@@ -359,8 +420,19 @@ int RunSensor(const config::Config& cfg) {
     for (;;) {
       const size_t handled = out.Drain(workers);
       if (!shared.stop.load()) {
+        const double running_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
+        uint64_t processed = 0;
+        if (cfg.max_packets > 0) {
+          for (auto& w : workers) processed += w->published().Read().rx_packets;
+        }
         if (g_stop_requested.load()) {
           spdlog::info("stop requested: flushing flows");
+          shared.stop.store(true);
+        } else if (cfg.duration_s > 0 && running_s >= cfg.duration_s) {
+          spdlog::info("ran {:.1f} s: stopping", running_s);
+          shared.stop.store(true);
+        } else if (cfg.max_packets > 0 && processed >= cfg.max_packets) {
+          spdlog::info("processed {} packets: stopping", processed);
           shared.stop.store(true);
         } else if (offline) {
           uint64_t consumed = 0;
@@ -395,6 +467,7 @@ int RunSensor(const config::Config& cfg) {
       if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     rte_eal_mp_wait_lcore();
+    const double processing_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
     out.Drain(workers);
     if (eve) eve->Flush();
     const double seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
@@ -424,10 +497,48 @@ int RunSensor(const config::Config& cfg) {
       mo << metrics.RenderText();
       if (!mo) spdlog::error("cannot write metrics to '{}'", cfg.metrics_out);
     }
+    uint64_t busy = 0, idle = 0;
+    for (auto& w : workers) {
+      auto s = w->published().Read();
+      busy += s.busy_cycles;
+      idle += s.idle_cycles;
+    }
+    const double mpps = processing_s > 0 ? double(sum.rx_packets) / processing_s / 1e6 : 0;
+    const double gbps = processing_s > 0 ? double(sum.rx_bytes) * 8 / processing_s / 1e9 : 0;
+    if (!cfg.summary_json.empty()) {
+      const RunTotals& t = out.totals();
+      nlohmann::json j;
+      j["seconds_total"] = seconds;
+      j["seconds_processing"] = processing_s;
+      j["workers"] = cfg.workers;
+      j["packets"] = sum.rx_packets;
+      j["bytes"] = sum.rx_bytes;
+      j["mpps"] = mpps;
+      j["gbps"] = gbps;
+      j["busy_cycles"] = busy;
+      j["idle_cycles"] = idle;
+      j["flows"] = t.flows;
+      j["alerts"] = t.alerts;
+      j["alerted_flows"] = t.alerted_flows;
+      j["dropped"] = drops + port_drops;
+      j["events_dropped"] = events_dropped;
+      j["rules"] = set->rules().size();
+      nlohmann::json sigs = nlohmann::json::object();
+      for (const auto& [idx, n] : t.alerts_by_rule) {
+        const auto& r = set->rules()[idx];
+        sigs[fmt::format("{}:{}", r.gid, r.sid)] = n;
+      }
+      j["alerts_by_signature"] = sigs;
+      std::ofstream sj(cfg.summary_json);
+      sj << j.dump(2) << "\n";
+      if (!sj) spdlog::error("cannot write the summary to '{}'", cfg.summary_json);
+    }
     if (cfg.summary) {
       const RunTotals& t = out.totals();
       fmt::print("flowsentry summary ({:.2f} s, {} worker{})\n", seconds, cfg.workers,
                  cfg.workers > 1 ? "s" : "");
+      fmt::print("  rate      {:.3f} Mpps, {:.3f} Gbit/s over {:.2f} s of processing\n", mpps, gbps,
+                 processing_s);
       fmt::print("  packets   {} ({} bytes){}\n", Human(sum.rx_packets), Human(sum.rx_bytes),
                  offline ? fmt::format(" of {} in the capture{}", Human(expected_packets),
                                        captures.size() > 1 ? "s" : "")
@@ -446,6 +557,10 @@ int RunSensor(const config::Config& cfg) {
       for (const auto& [n, idx] : order) {
         const auto& r = set->rules()[idx];
         fmt::print("    {:>8}  [{}:{}:{}] {}\n", Human(n), r.gid, r.sid, r.rev, r.msg);
+      }
+      for (const auto& [idx, n] : t.alerts_by_indicator) {
+        const auto& c = indicator_lists[idx].config;
+        fmt::print("    {:>8}  [{}:{}:1] {} (indicator list {})\n", Human(n), c.gid, c.sid, c.msg, c.name);
       }
       if (!decode_events.empty()) {
         std::string ev;

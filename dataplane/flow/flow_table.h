@@ -97,6 +97,10 @@ struct Flow {
   // Rule state carried by the flow, read and written only by scan/rule_state.cc: flowbits and
   // the "established" history of the flow keyword. Zero for a new flow (Create assigns Flow{}).
   uint64_t rule_state[2] = {0, 0};
+  // Indicator lists already alerted on for this flow (bit = list), and the indicator set
+  // generation that was looked up: a flow alerts once per list.
+  uint64_t indicator_alerted = 0;
+  uint64_t indicator_generation = 0;
 
   // Internal: LRU/timeout list links and hash chain (indices into the table's pool; 0 = none).
   uint32_t lru_prev = 0, lru_next = 0, hash_next = 0;

@@ -1,10 +1,13 @@
-// Block-mode rule matching for one worker: runs the pattern set's Hyperscan database over a
-// packet's payload, confirms which rules had all their contents in that payload, checks their
-// headers against the packet, and reports each matching rule once.
+// Block-mode rule matching for one worker: runs the Hyperscan database of the packet's direction
+// over its payload, works out which rules' contents and pcres matched (exact Hyperscan reports,
+// vetoes of negated contents, software confirmation where Hyperscan only pre-filters), checks
+// their headers and runtime conditions, and reports each matching rule once, in the set's
+// evaluation order.
 //
 // Owned by exactly one worker lcore; not thread-safe. Prepare() is control-path work (start-up
 // and pattern reload: it allocates); ScanPacket() is the hot path: no allocation, no locks, no
-// exceptions, no virtual calls (the Hyperscan callback is a plain function pointer).
+// exceptions, no virtual calls (the Hyperscan callback is a plain function pointer; PCRE2 runs
+// with JIT code and the scanner's own match data).
 #pragma once
 
 #include <hs/hs.h>
@@ -17,7 +20,17 @@
 
 #include "dataplane/decode/packet.h"
 #include "dataplane/flow/flow_table.h"
+#include "dataplane/scan/payload_match.h"
 #include "patterns/pattern_set.h"
+
+#if FS_HAVE_CONDITIONS
+#include "dataplane/scan/rule_state.h"
+#else
+namespace fs::scan {
+// Stand-in while the runtime conditions are not compiled in (FS_CONDITIONS=OFF).
+class RuleState {};
+}  // namespace fs::scan
+#endif
 
 namespace fs::scan {
 
@@ -26,13 +39,20 @@ struct HsScratchDeleter {
 };
 using HsScratchPtr = std::unique_ptr<hs_scratch_t, HsScratchDeleter>;
 
+struct Pcre2MatchDataDeleter {
+  void operator()(pcre2_match_data* m) const { pcre2_match_data_free(m); }
+};
+
 // Single writer (the owning worker); the metrics collectable reads them at scrape time.
 struct ScanCounters {
-  uint64_t packets = 0;       // packets whose payload was scanned
-  uint64_t bytes = 0;         // payload bytes scanned
-  uint64_t rule_matches = 0;  // on_match calls
-  uint64_t scan_errors = 0;   // hs_scan failures (should stay 0)
-  uint64_t unprepared = 0;    // ScanPacket with a set Prepare() did not size for (a bug)
+  uint64_t packets = 0;        // packets whose payload was scanned by Hyperscan
+  uint64_t bytes = 0;          // payload bytes scanned
+  uint64_t rule_matches = 0;   // on_match calls
+  uint64_t confirmations = 0;  // software confirmations run (rules Hyperscan only pre-filters)
+  uint64_t confirmed = 0;      // ... that matched
+  uint64_t passed = 0;         // packets whose alerts a pass rule suppressed
+  uint64_t scan_errors = 0;    // hs_scan failures (should stay 0)
+  uint64_t unprepared = 0;     // ScanPacket with a set Prepare() did not size for (a bug)
 };
 
 class Scanner {
@@ -41,17 +61,37 @@ class Scanner {
   Scanner(const Scanner&) = delete;
   Scanner& operator=(const Scanner&) = delete;
 
-  // Sizes the scratch and the per-packet match state for `set` (and keeps them large enough
-  // for sets prepared earlier, so the previous set stays usable until the swap). On failure the
-  // previous state is kept and error() says why. Control path only.
+  // Sizes the scratch (for both direction databases) and the per-packet match state for `set`,
+  // keeping them large enough for sets prepared earlier, so the previous set stays usable until
+  // the swap. On failure the previous state is kept and error() says why. Control path only.
   bool Prepare(const patterns::PatternSet& set);
   const std::string& error() const { return error_; }
 
-  // Calls on_match(uint32_t rule_index) once for each rule of `set` that matches packet p:
-  // all of its contents found in p.payload() (same buffer, any order) and its header conditions
-  // met; rules without contents are checked on every packet. Calls come in ascending
-  // rule_index order. `dir` is the packet's direction in its flow (for the flow keyword, a later
-  // slice). Hot path.
+  // Calls on_match(uint32_t rule_index) for each rule of `set` that matches packet p of `flow`
+  // in direction dir: its contents/pcres (Suricata semantics; a rule with any needs a non-empty
+  // payload), its header, then its runtime conditions (scan::CheckConditions, which may set
+  // flowbits on the flow and count thresholds). Rules are evaluated and reported in ascending
+  // rule index, the set's evaluation order, so a flowbit set by one rule is seen by a later one
+  // on the same packet. After a pass rule matches, no further rule of this packet is reported
+  // (rules with conditions are still evaluated, so their flowbits are set as in Suricata).
+  // Rules without contents that Suricata treats as IP-only are evaluated on the first packet of
+  // each direction of the flow only (flow.pkts[dir] == 1). The worker calls
+  // scan::ObservePacket(p, flow) before this (rule_state.h). Hot path.
+  template <class OnMatch>
+  void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
+                  flow::Dir dir, RuleState& state, OnMatch&& on_match);
+
+  // A packet without a flow (fragments, protocols without flows): it counts as to-server and as
+  // the first packet of its direction, and flowbits tests never hold (as in Suricata).
+  template <class OnMatch>
+  void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, RuleState& state,
+                  OnMatch&& on_match) {
+    Evaluate(set, p, nullptr, flow::Dir::kToServer, &state, on_match);
+  }
+
+  // Transitional form for callers that have not adopted the one above yet: no flow and no rule
+  // state, so every packet counts as the first of its direction and rules with runtime
+  // conditions never match. To be removed once dataplane/worker uses the full form.
   template <class OnMatch>
   void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Dir dir,
                   OnMatch&& on_match);
@@ -59,52 +99,116 @@ class Scanner {
   const ScanCounters& counters() const { return counters_; }
 
  private:
+  static constexpr uint8_t kSatisfied = 1;  // the rule's required expressions all matched
+  static constexpr uint8_t kVeto = 2;       // an expression the rule must not contain matched
+
+  template <class OnMatch>
+  void Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
+                flow::Dir dir, RuleState* state, OnMatch& on_match);
   // Runs Hyperscan over [data, data + len) and leaves in touched_[0, touched_count_) the rules
-  // whose every content matched (ascending); none after a scan error (counted).
-  void ScanContents(const patterns::PatternSet& set, const uint8_t* data, uint32_t len);
+  // with a report (ascending), their flags in flags_; none after a scan error (counted).
+  void ScanPayload(const patterns::PatternSet::Database& db, const uint8_t* data, uint32_t len);
   static int OnHsMatch(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                        void* ctx);
   static patterns::PacketHeader HeaderOf(const decode::Packet& p);
+  // Whether rule r's runtime conditions let it alert (always true without conditions).
+  static bool Conditions(const patterns::PatternSet& set, uint32_t r, const decode::Packet& p,
+                         flow::Flow* flow, flow::Dir dir, RuleState* state);
 
   HsScratchPtr scratch_;
-  // Per-packet state, sized by Prepare(): hits_[rule] counts the rule's distinct contents seen
-  // in this payload; touched_ lists the rules with hits_ != 0 so only those are cleared.
-  std::vector<uint16_t> hits_;
+  std::unique_ptr<pcre2_match_data, Pcre2MatchDataDeleter> match_data_;
+  // Per-packet state, sized by Prepare(): flags_[rule] holds kSatisfied/kVeto for this payload;
+  // touched_ lists the rules with flags_ != 0 so only those are cleared.
+  std::vector<uint8_t> flags_;
   std::vector<uint32_t> touched_;
   uint32_t touched_count_ = 0;
-  const patterns::PatternSet* scanning_ = nullptr;  // valid during hs_scan only
+  const patterns::PatternSet::Database* scanning_ = nullptr;  // valid during hs_scan only
   ScanCounters counters_;
   std::string error_;
 };
 
 template <class OnMatch>
+void Scanner::ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
+                         flow::Dir dir, RuleState& state, OnMatch&& on_match) {
+  Evaluate(set, p, &flow, dir, &state, on_match);
+}
+
+template <class OnMatch>
 void Scanner::ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Dir dir,
                          OnMatch&& on_match) {
-  (void)dir;
-  if (set.size() > hits_.size()) {
+  Evaluate(set, p, nullptr, dir, nullptr, on_match);
+}
+
+template <class OnMatch>
+void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
+                       flow::Dir dir, RuleState* state, OnMatch& on_match) {
+  if (set.size() > flags_.size() || match_data_ == nullptr) {
     ++counters_.unprepared;
     return;
   }
+  const int d = dir == flow::Dir::kToClient ? 1 : 0;
+  const patterns::PatternSet::Database& db = set.database(static_cast<patterns::ScanDir>(d));
+  const bool has_payload = p.payload_len > 0;
   touched_count_ = 0;
-  if (set.database() != nullptr && p.payload_len > 0) ScanContents(set, p.payload(), p.payload_len);
-  const std::vector<uint32_t>& header_only = set.header_only_rules();
-  if (touched_count_ == 0 && header_only.empty()) return;
+  if (db.db != nullptr && has_payload) ScanPayload(db, p.payload(), p.payload_len);
+  const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;
+  const std::vector<uint32_t>& always = db.always;
+  const std::vector<uint32_t>& ip_only = db.ip_only;
+  const size_t n_ip_only = first_in_direction ? ip_only.size() : 0;
+  if (touched_count_ == 0 && always.empty() && n_ip_only == 0) return;
 
   const patterns::PacketHeader h = HeaderOf(p);
-  // Merge the two ascending lists so rules are reported in index order.
-  size_t a = 0, b = 0;
-  while (a < touched_count_ || b < header_only.size()) {
-    uint32_t rule;
-    if (b == header_only.size() || (a < touched_count_ && touched_[a] < header_only[b])) {
-      rule = touched_[a++];
-    } else {
-      rule = header_only[b++];
+  bool passed = false;
+  // Merge the three ascending lists: rules are evaluated in index order.
+  constexpr uint32_t kEnd = UINT32_MAX;
+  size_t a = 0, b = 0, c = 0;
+  for (;;) {
+    const uint32_t ra = a < touched_count_ ? touched_[a] : kEnd;
+    const uint32_t rb = b < always.size() ? always[b] : kEnd;
+    const uint32_t rc = c < n_ip_only ? ip_only[c] : kEnd;
+    const uint32_t r = std::min({ra, rb, rc});
+    if (r == kEnd) break;
+    uint8_t f = 0;
+    if (ra == r) {
+      f = flags_[r];
+      ++a;
     }
-    if (set.header(rule).Matches(h)) {
-      ++counters_.rule_matches;
-      on_match(rule);
+    if (rb == r) {
+      f |= kSatisfied;  // no requirement to wait for
+      ++b;
     }
+    if (rc == r) ++c;
+    const patterns::RulePlan& plan = set.plan(r);
+    if (passed && !plan.has_conditions) continue;
+    switch (plan.mode) {
+      case patterns::PayloadMode::kNone:
+        break;
+      case patterns::PayloadMode::kExact:
+        if (!has_payload || f != kSatisfied) continue;
+        break;
+      case patterns::PayloadMode::kConfirm:
+        if (!has_payload || (f & kSatisfied) == 0) continue;
+        break;
+      case patterns::PayloadMode::kNever:
+        continue;
+    }
+    if (!set.header(r).Matches(h)) continue;
+    if (plan.mode == patterns::PayloadMode::kConfirm) {
+      ++counters_.confirmations;
+      if (!InspectPayload(set, r, p.payload(), p.payload_len, match_data_.get())) continue;
+      ++counters_.confirmed;
+    }
+    if (plan.has_conditions && !Conditions(set, r, p, flow, dir, state)) continue;
+    if (passed) continue;
+    if (plan.pass) {
+      passed = true;
+      ++counters_.passed;
+      continue;
+    }
+    ++counters_.rule_matches;
+    on_match(r);
   }
+  for (uint32_t i = 0; i < touched_count_; ++i) flags_[touched_[i]] = 0;
 }
 
 }  // namespace fs::scan

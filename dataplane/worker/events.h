@@ -32,6 +32,11 @@ struct AlertEvent {
   uint64_t ts_us = 0;             // the packet's timestamp
   uint32_t rule_index = 0;        // index into the PatternSet that produced it
   uint32_t sid = 0, gid = 1, rev = 0;
+  // Indicator-list alerts: the list's index (kNoIndicator for rule alerts) and which of the
+  // packet's addresses is listed (bit 0 source, bit 1 destination).
+  static constexpr uint8_t kNoIndicator = 0xff;
+  uint8_t indicator = kNoIndicator;
+  uint8_t indicator_side = 0;
   uint64_t pattern_generation = 0;
   IpAddr src, dst;                // the packet's addresses
   uint16_t sport = 0, dport = 0;

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "dataplane/scan/ip_match.h"
 #include "dataplane/scan/scanner.h"
 #include "patterns/pattern_set.h"
 
@@ -73,6 +74,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   }
   flows_ = std::make_unique<flow::FlowTable>(cfg_.flow_capacity, cfg_.timeouts);
   scanner_ = std::make_unique<scan::Scanner>();
+  rule_state_ = std::make_unique<scan::RuleState>(cfg_.threshold_capacity);
   if (set != nullptr && !scanner_->Prepare(*set)) {
     *error = fmt::format("worker {}: cannot allocate Hyperscan scratch", cfg_.index);
     return false;
@@ -130,18 +132,29 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     if (p.ts_us > stats_.last_ts_us) stats_.last_ts_us = p.ts_us;
   }
   stats_.decode.Count(p);
-  if (flow::UseOf(p) == flow::FlowUse::kNone) return;
+  if (flow::UseOf(p) == flow::FlowUse::kNone) {
+    if (p.layer == decode::Layer::kL3Fragment || p.layer == decode::Layer::kL3Other) {
+      MatchIndicators(p, nullptr, flow::Dir::kToServer);
+    }
+    return;
+  }
 
   auto r = flows_->Update(p, [this](const flow::Flow& f, flow::EndReason why) {
     EmitFlowEnd(f, why);
   });
-  if (r.flow == nullptr || !scan_payload) return;
+  if (r.flow == nullptr) return;
+  flow::Flow* f = r.flow;
+#if FS_HAVE_CONDITIONS
+  // Flow history for flow:established (and flowbits) is kept on every packet of the flow.
+  if (p.proto == f->proto) scan::ObservePacket(p, *f);
+#endif
+  MatchIndicators(p, f, r.dir);
+  if (!scan_payload) return;
 
   const patterns::PatternSet* set = shared_->patterns.load(std::memory_order_acquire);
   if (set == nullptr) return;
   stats_.payload_bytes_scanned += p.payload_len;
-  flow::Flow* f = r.flow;
-  scanner_->ScanPacket(*set, p, r.dir, [&](uint32_t rule_index) {
+  scanner_->ScanPacket(*set, p, *f, r.dir, *rule_state_, [&](uint32_t rule_index) {
     const auto& rule = set->rules()[rule_index];
     f->alerted = true;
     ++stats_.alerts;
@@ -164,6 +177,53 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     a.flow = FlowSnapshot::Of(*f);
     Emit(e);
   });
+}
+
+void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
+  const scan::IpMatcher* m = shared_->ip_matcher.load(std::memory_order_acquire);
+  if (m == nullptr || m->lists() == 0) return;
+  uint64_t fresh;
+  scan::IpMatch hit;
+  if (f != nullptr) {
+    // A flow's addresses never change: one lookup per flow (and per indicator generation).
+    const uint64_t gen = shared_->indicator_generation.load(std::memory_order_acquire);
+    if (f->indicator_generation == gen) return;
+    if (f->indicator_generation != 0) f->indicator_alerted = 0;
+    f->indicator_generation = gen;
+    hit = m->Lookup(p.src, p.dst);
+    fresh = hit.any() & ~f->indicator_alerted;
+    f->indicator_alerted |= fresh;
+  } else {
+    hit = m->Lookup(p.src, p.dst);
+    fresh = hit.any();
+  }
+  while (fresh != 0) {
+    const int list = __builtin_ctzll(fresh);
+    fresh &= fresh - 1;
+    ++stats_.alerts;
+    Event e;
+    e.kind = Event::Kind::kAlert;
+    e.worker = cfg_.index;
+    AlertEvent& a = e.alert;
+    a.ts_us = p.ts_us;
+    a.indicator = static_cast<uint8_t>(list);
+    a.indicator_side = static_cast<uint8_t>(((hit.src >> list) & 1) | (((hit.dst >> list) & 1) << 1));
+    a.src = p.src;
+    a.dst = p.dst;
+    a.sport = p.sport;
+    a.dport = p.dport;
+    a.dir = dir;
+    a.payload_len = p.payload_len;
+    if (f != nullptr) {
+      f->alerted = true;
+      a.flow = FlowSnapshot::Of(*f);
+    } else {
+      a.flow.proto = p.proto;
+      a.flow.ip_version = p.ip_version;
+      for (int i = 0; i < decode::kMaxVlans; ++i) a.flow.vlan[i] = p.vlan_id[i];
+    }
+    Emit(e);
+  }
 }
 
 uint8_t Worker::DecodeLayers(decode::Packet* outer, decode::Packet** layers) {

@@ -24,6 +24,8 @@ class PatternSet;
 }
 namespace fs::scan {
 class Scanner;
+class IpMatcher;
+class RuleState;
 }
 
 namespace fs::worker {
@@ -37,6 +39,9 @@ struct Shared {
   std::atomic<uint32_t> drained{0};         // workers past their last packet (written by them)
   std::atomic<uint64_t> final_ts_us{0};     // newest packet time over all workers (by them)
   std::atomic<const patterns::PatternSet*> patterns{nullptr};
+  // IP indicator lists (immutable; nullptr or no IP lists = stage skipped) and their generation.
+  std::atomic<const scan::IpMatcher*> ip_matcher{nullptr};
+  std::atomic<uint64_t> indicator_generation{1};
   std::vector<Worker*> workers;             // fixed before launch
   int ts_dynfield_offset = -1;              // mbuf Rx timestamp field (pcap PMD), -1 if none
   uint64_t ts_dynflag = 0;
@@ -65,6 +70,7 @@ struct WorkerConfig {
   flow::Timeouts timeouts;
   uint32_t inbox_size = 4096;       // software distribution ring (mbufs)
   uint32_t event_ring_size = 65536; // events to the control plane
+  uint32_t threshold_capacity = 65536;  // threshold/detection_filter tracking entries
 };
 
 class Worker {
@@ -99,6 +105,8 @@ class Worker {
   uint8_t OwnerOf(const decode::Packet& p, uint32_t nworkers) const;
   uint64_t Timestamp(const rte_mbuf* m, uint64_t fallback_us) const;
   void HandlePacket(decode::Packet& p, bool scan_payload);
+  // Alerts for IP indicator lists: once per flow and list (f != nullptr), per packet otherwise.
+  void MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
   void EmitFlowEnd(const flow::Flow& f, flow::EndReason r);
   void Emit(const Event& e);
   uint16_t DrainInbox();
@@ -111,6 +119,7 @@ class Worker {
   rte_ring* inbox_ = nullptr;
   std::unique_ptr<flow::FlowTable> flows_;
   std::unique_ptr<scan::Scanner> scanner_;
+  std::unique_ptr<scan::RuleState> rule_state_;  // thresholds; kept across pattern reloads
   std::unique_ptr<SpscRing<Event>> events_;
   std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
   decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame

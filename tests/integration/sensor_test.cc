@@ -50,6 +50,10 @@ class SensorTest : public ::testing::Test {
   nlohmann::json truth_;
 };
 
+void WriteFileForTest(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
 // (sid, unordered flow tuple) pairs.
 using AlertKey = std::pair<uint32_t, Tuple>;
 
@@ -188,6 +192,33 @@ TEST_F(SensorTest, MetricsEndpointServesWhileRunning) {
   // After SIGINT every open flow was flushed as a record.
   Eve eve = ReadEve(eve_path);
   EXPECT_FALSE(eve.flows.empty());
+}
+
+TEST_F(SensorTest, IpIndicatorListAlertsOncePerFlow) {
+  // The attacker's address in a list: every one of its 40 RDP connections alerts once, naming
+  // the list and the matching entry; nothing else does.
+  WriteFileForTest(dir_ + "/bad-ips.txt", "# test list\n203.0.113.0/24  # attacker range\n198.18.0.1\n");
+  WriteFileForTest(dir_ + "/c.yaml",
+                   "indicators:\n  - {name: attackers, type: ip, file: bad-ips.txt, msg: \"known attacker\","
+                   " sid: 9100001, severity: 1}\n");
+  Eve eve;
+  auto r = RunSensor({"--config", dir_ + "/c.yaml", "--workers", "2"}, &eve, "ioc");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t n = 0;
+  std::set<uint64_t> flows;
+  for (const auto& j : eve.all) {
+    if (j.value("event_type", "") != "alert" || j["alert"]["signature_id"] != 9100001) continue;
+    ++n;
+    flows.insert(j.value("flow_id", uint64_t{0}));
+    EXPECT_EQ(j["src_ip"], "203.0.113.66");
+    EXPECT_EQ(j["alert"]["metadata"]["indicator_list"][0], "attackers");
+    EXPECT_EQ(j["alert"]["metadata"]["indicator_side"][0], "src");
+    EXPECT_EQ(j["alert"]["metadata"]["indicator_entry"][0], "203.0.113.0/24");
+    EXPECT_EQ(j["alert"]["severity"], 1);
+  }
+  EXPECT_EQ(n, 40u);
+  EXPECT_EQ(flows.size(), 40u);
+  EXPECT_NE(r.out.find("indicator list attackers"), std::string::npos) << r.out;
 }
 
 TEST_F(SensorTest, GzipCaptureIsReadLikeThePlainOne) {

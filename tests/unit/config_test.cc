@@ -80,7 +80,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"workers: [1]\n", "bad.yaml: workers: must be a number"},
         BadYaml{"wrkers: 2\n",
                 "bad.yaml: wrkers: unknown key (known here: classification-file, dpdk, flow, "
-                "inputs, log-level, outputs, rules, vars, workers)"},
+                "indicators, inputs, log-level, outputs, rules, vars, workers)"},
         BadYaml{"flow: {timeouts: {tcp: {closed: -1}}}\n",
                 "bad.yaml: flow.timeouts.tcp.closed: must be between 0 and 86400, got -1"},
         BadYaml{"flow: {timeouts: {udp: {closed: 3}}}\n",
@@ -90,6 +90,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"inputs: {pcap: [[a]]}\n", "bad.yaml: inputs.pcap: must be a list of strings"},
         BadYaml{"workers: [\n", "bad.yaml:2:1: YAML syntax error: end of sequence flow not found"},
         BadYaml{"- a\n- b\n", "bad.yaml: (top level): must be a mapping"}));
+
+TEST(ConfigTest, IndicatorListsAreReadWithPathsRelativeToTheFile) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadYamlString(R"(
+indicators:
+  - {name: bad-ips, type: ip, file: /etc/lists/bad.txt, msg: "known bad", sid: 9100001, severity: 2}
+)",
+                             "t.yaml", &c, &err))
+      << err;
+  ASSERT_EQ(c.indicators.size(), 1u);
+  EXPECT_EQ(c.indicators[0].name, "bad-ips");
+  EXPECT_EQ(c.indicators[0].sid, 9100001u);
+  EXPECT_EQ(c.indicators[0].file, "/etc/lists/bad.txt");
+  EXPECT_FALSE(LoadYamlString("indicators:\n  - {name: x, type: ip, file: f, msg: m, severity: 2}\n",
+                              "t.yaml", &c, &err));
+  EXPECT_EQ(err, "t.yaml: indicators[0].sid: missing");
+}
 
 TEST(ConfigTest, ValidateCrossChecks) {
   std::string err;

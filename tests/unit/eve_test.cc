@@ -105,7 +105,7 @@ TEST(EveAlert, MatchesSuricata) {
                        3, 2444, 1090, "2010-02-09T02:32:53.045663", "2010-02-09T02:32:54.485274");
          return e;
        },
-       RuleInfo{1, 1, 0, "t", "", 3}},
+       RuleInfo{1, 1, 0, "t", "", 3, "allowed", {}}},
       {"tcp to_client with classtype (http_post.pcapng)",
        R"({"timestamp":"2010-02-09T02:32:54.569529+0000","flow_id":1603500097162940,"pcap_cnt":8,"event_type":"alert","src_ip":"69.163.176.56","src_port":80,"dest_ip":"172.16.16.128","dest_port":1989,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"tx_guessed":true,"alert":{"action":"allowed","gid":1,"signature_id":2,"rev":3,"signature":"resp","category":"A Network Trojan was detected","severity":1},"app_proto":"http","direction":"to_client","flow":{"pkts_toserver":4,"pkts_toclient":4,"bytes_toserver":2444,"bytes_toclient":1150,"start":"2010-02-09T02:32:53.045663+0000","src_ip":"172.16.16.128","dest_ip":"69.163.176.56","src_port":1989,"dest_port":80}})",
        [] {
@@ -120,7 +120,7 @@ TEST(EveAlert, MatchesSuricata) {
                        4, 2444, 1150, "2010-02-09T02:32:53.045663", "2010-02-09T02:32:54.569529");
          return e;
        },
-       RuleInfo{2, 1, 3, "resp", "A Network Trojan was detected", 1}},
+       RuleInfo{2, 1, 3, "resp", "A Network Trojan was detected", 1, "allowed", {}}},
       {"udp on vlan, quotes in msg (Tunnels.pcap)",
        R"({"timestamp":"2021-03-01T06:00:00.219794+0000","flow_id":99586527584177,"pcap_cnt":64,"event_type":"alert","vlan":[454],"src_ip":"10.131.24.6","src_port":2152,"dest_ip":"195.178.38.3","dest_port":53,"proto":"UDP","pkt_src":"wire/pcap","alert":{"action":"allowed","gid":1,"signature_id":3,"rev":2,"signature":"dns \"q\"","category":"","severity":3},"app_proto":"dns","direction":"to_server","flow":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":82,"bytes_toclient":0,"start":"2021-03-01T06:00:00.219794+0000","src_ip":"10.131.24.6","dest_ip":"195.178.38.3","src_port":2152,"dest_port":53}})",
        [] {
@@ -135,7 +135,7 @@ TEST(EveAlert, MatchesSuricata) {
          e.flow.vlan[0] = 454;
          return e;
        },
-       RuleInfo{3, 1, 2, "dns \"q\"", "", 3}},
+       RuleInfo{3, 1, 2, "dns \"q\"", "", 3, "allowed", {}}},
       {"icmp to_client: no ports (Tunnels.pcap)",
        R"({"timestamp":"2021-03-01T05:59:59.676385+0000","flow_id":2059178443446286,"event_type":"alert","src_ip":"10.0.0.2","dest_ip":"10.0.0.1","proto":"ICMP","icmp_type":0,"icmp_code":0,"pkt_src":"wire/pcap","alert":{"action":"allowed","gid":1,"signature_id":4,"rev":0,"signature":"icmp","category":"","severity":3},"tunnel":{"src_ip":"192.168.56.12","src_port":38071,"dest_ip":"192.168.56.11","dest_port":4789,"proto":"UDP","depth":1,"pcap_cnt":7,"pkt_src":"wire/pcap"},"direction":"to_client","flow":{"pkts_toserver":1,"pkts_toclient":1,"bytes_toserver":84,"bytes_toclient":84,"start":"2021-03-01T05:59:59.676047+0000","src_ip":"10.0.0.1","dest_ip":"10.0.0.2"}})",
        [] {
@@ -148,7 +148,7 @@ TEST(EveAlert, MatchesSuricata) {
                        "2021-03-01T05:59:59.676047", "2021-03-01T05:59:59.676385");
          return e;
        },
-       RuleInfo{4, 1, 0, "icmp", "", 3}},
+       RuleInfo{4, 1, 0, "icmp", "", 3, "allowed", {}}},
       {"ipv6 tcp (http_ip4and6.pcapng)",
        R"({"timestamp":"2015-11-22T17:58:16.400968+0000","flow_id":26778677883919,"pcap_cnt":17,"event_type":"alert","src_ip":"2001:0db8:0001:0002:0000:0000:0000:1002","src_port":35023,"dest_ip":"2001:0db8:0001:0002:0000:0000:0000:1000","dest_port":80,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"tx_guessed":true,"alert":{"action":"allowed","gid":1,"signature_id":1,"rev":0,"signature":"t","category":"","severity":3},"app_proto":"http","direction":"to_server","flow":{"pkts_toserver":4,"pkts_toclient":3,"bytes_toserver":436,"bytes_toclient":757,"start":"2015-11-22T17:58:16.399450+0000","src_ip":"2001:0db8:0001:0002:0000:0000:0000:1002","dest_ip":"2001:0db8:0001:0002:0000:0000:0000:1000","src_port":35023,"dest_port":80}})",
        [] {
@@ -163,7 +163,7 @@ TEST(EveAlert, MatchesSuricata) {
                        "2015-11-22T17:58:16.400968");
          return e;
        },
-       RuleInfo{1, 1, 0, "t", "", 3}},
+       RuleInfo{1, 1, 0, "t", "", 3, "allowed", {}}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -186,7 +186,7 @@ TEST(EveAlert, FieldTypes) {
   e.dport = 445;
   e.flow = Snap(123, "192.0.2.1", 40000, "198.51.100.2", 445, IPPROTO_TCP, 2, 1, 200, 100,
                 "2024-01-02T03:04:05.000001", "2024-01-02T03:04:05.000006");
-  const RuleInfo rule{2100001, 1, 7, "SMB probe", "Attempted Information Leak", 2, "blocked"};
+  const RuleInfo rule{2100001, 1, 7, "SMB probe", "Attempted Information Leak", 2, "blocked", {}};
   const auto j = nlohmann::json::parse(FormatAlert(e, rule));
   EXPECT_EQ(j.at("timestamp"), "2024-01-02T03:04:05.000006+0000");
   EXPECT_TRUE(j.at("flow_id").is_number_unsigned());
@@ -223,7 +223,7 @@ TEST(EveAlert, QinQIpv6AndEdgeCases) {
   e.flow.vlan[0] = 100;
   e.flow.vlan[1] = 200;
   // Invalid UTF-8 and control characters in a message never break the line.
-  RuleInfo rule{9, 1, 1, std::string("bad \xff\xfe utf8\n\"x\""), "", 3};
+  RuleInfo rule{9, 1, 1, std::string("bad \xff\xfe utf8\n\"x\""), "", 3, "allowed", {}};
   const std::string line = FormatAlert(e, rule);
   EXPECT_EQ(line.find('\n'), std::string::npos);
   const auto j = nlohmann::json::parse(line);

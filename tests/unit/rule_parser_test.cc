@@ -230,6 +230,83 @@ TEST(RuleParserTest, KeepsEveryOptionWithPositions) {
   EXPECT_EQ(rule.contents[0].option_index, 1u);
 }
 
+TEST(RuleParserTest, ContentModifiersKeepWhatWasWritten) {
+  ParseResult r = Parse(
+      // depth counts from offset, in either order (Suricata's cd->depth = offset + depth)
+      "alert tcp any any -> any any (msg:\"a\"; content:\"ab\"; offset:2; depth:4; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"b\"; content:\"ab\"; depth:4; offset:0x2; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"c\"; content:\"a\"; content:\"bc\"; distance:-1; "
+      "within:3; sid:3;)\n"
+      "alert tcp any any -> any any (msg:\"d\"; content:!\"AB\"; nocase; rawbytes; sid:4;)\n"
+      "alert tcp any any -> any any (msg:\"e\"; content:\"abc\"; fast_pattern:1,2; content:\"d\"; "
+      "fast_pattern:only; content:\"e\"; sid:5;)\n"
+      // Suricata reads distance/within with strtol and ignores what follows the number.
+      "alert tcp any any -> any any (msg:\"f\"; content:\"a\"; content:\"b\"; within:5x; sid:6;)\n"
+      // offset 65000 + depth 1000 wraps in Suricata's 16-bit cd->depth
+      "alert tcp any any -> any any (msg:\"g\"; content:\"a\"; offset:65000; depth:1000; "
+      "sid:7;)\n");
+  ASSERT_TRUE(r.errors.empty()) << Dump(r.errors);
+  ASSERT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  ASSERT_EQ(r.rules.size(), 7u);
+  for (int i : {0, 1}) {
+    const Content& c = r.rules[i].contents[0];
+    EXPECT_TRUE(c.has_offset && c.has_depth) << i;
+    EXPECT_EQ(c.offset, 2u) << i;
+    EXPECT_EQ(c.depth, 4u) << i;
+    EXPECT_EQ(c.depth_end(), 6u) << i;
+    EXPECT_FALSE(c.relative()) << i;
+  }
+  const Content& rel = r.rules[2].contents[1];
+  EXPECT_TRUE(rel.has_distance && rel.has_within);
+  EXPECT_EQ(rel.distance, -1);
+  EXPECT_EQ(rel.within, 3);
+  EXPECT_EQ(rel.depth_end(), 0u);
+  const Content& neg = r.rules[3].contents[0];
+  EXPECT_TRUE(neg.negated && neg.nocase && neg.rawbytes);
+  EXPECT_EQ(neg.bytes, "AB");
+  const std::vector<Content>& fp = r.rules[4].contents;
+  EXPECT_TRUE(fp[0].fast_pattern && fp[0].fast_pattern_chop && !fp[0].fast_pattern_only);
+  EXPECT_EQ(fp[0].fast_pattern_offset, 1u);
+  EXPECT_EQ(fp[0].fast_pattern_length, 2u);
+  EXPECT_TRUE(fp[1].fast_pattern && fp[1].fast_pattern_only);
+  EXPECT_FALSE(fp[2].fast_pattern);
+  EXPECT_EQ(r.rules[5].contents[1].within, 5);
+  EXPECT_EQ(r.rules[6].contents[0].depth_end(), (65000 + 1000) % 65536);
+}
+
+TEST(RuleParserTest, PcreKeepsRegexModifiersAndOrder) {
+  ParseResult r = Parse(
+      "alert tcp any any -> any any (msg:\"a\"; content:\"x\"; pcre:\"/b\\;c/smiR\"; "
+      "content:\"y\"; distance:0; sid:1;)\n"
+      // unquoted and negated; a quote inside the regex (Suricata strips only the outer quotes)
+      "alert tcp any any -> any any (msg:\"b\"; pcre:!/x[\"]y/GiBO; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"c\"; pcre:\"/(%22|\")x\\/y/xAE\"; sid:3;)\n"
+      "pass tcp any any -> any any (msg:\"d\"; content:\"ok\"; sid:4;)\n");
+  ASSERT_TRUE(r.errors.empty()) << Dump(r.errors);
+  ASSERT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  ASSERT_EQ(r.rules.size(), 4u);
+  const Rule& a = r.rules[0];
+  ASSERT_EQ(a.pcres.size(), 1u);
+  EXPECT_EQ(a.pcres[0].regex, "b\\;c");
+  EXPECT_EQ(a.pcres[0].modifiers, "smiR");
+  EXPECT_TRUE(a.pcres[0].relative && a.pcres[0].dotall && a.pcres[0].multiline &&
+              a.pcres[0].caseless);
+  EXPECT_FALSE(a.pcres[0].negated);
+  ASSERT_EQ(a.payload.size(), 3u);
+  EXPECT_EQ(a.payload[0].kind, PayloadItem::Kind::kContent);
+  EXPECT_EQ(a.payload[1].kind, PayloadItem::Kind::kPcre);
+  EXPECT_EQ(a.payload[2].kind, PayloadItem::Kind::kContent);
+  EXPECT_EQ(a.payload[2].index, 1u);
+  EXPECT_EQ(a.pcres[0].pos, (Position{1, 53}));
+  const Pcre& b = r.rules[1].pcres[0];
+  EXPECT_TRUE(b.negated && b.ungreedy && b.caseless);
+  EXPECT_EQ(b.regex, "x[\"]y");
+  const Pcre& c = r.rules[2].pcres[0];
+  EXPECT_EQ(c.regex, "(%22|\")x\\/y");
+  EXPECT_TRUE(c.extended && c.anchored && c.dollar_endonly);
+  EXPECT_EQ(r.rules[3].action, Action::kPass);
+}
+
 // ---- invalid rules: exact message, line and column -------------------------------------------
 
 struct InvalidCase {
@@ -360,9 +437,135 @@ INSTANTIATE_TEST_SUITE_P(
                     "bad port '99999' (expected 0-65535, N:M, any, $VAR or a [group])"},
         // A skipped rule must still be one Suricata would load: the error wins over the skip.
         InvalidCase{"error_wins_over_skip",
-                    std::string(kHead) + R"(msg:"m"; pcre:"/a/"; content:"|4|"; sid:1;))", 1, 63,
-                    "incomplete hex byte in content (odd number of hex digits)"}),
+                    std::string(kHead) + R"(msg:"m"; byte_test:1,>,2,0; content:"|4|"; sid:1;))", 1,
+                    70, "incomplete hex byte in content (odd number of hex digits)"},
+        // Content modifiers and pcre: each of these is refused by `suricata -T` too.
+        InvalidCase{"offset_twice",
+                    std::string(kHead) + R"(msg:"m"; content:"abc"; offset:1; offset:2; sid:1;))",
+                    1, 65, "'offset' is already set for this content"},
+        InvalidCase{"depth_smaller_than_content",
+                    std::string(kHead) + R"(msg:"m"; content:"abcd"; depth:3; sid:1;))", 1, 62,
+                    "depth 3 is smaller than the content length 4 (the content could never match)"},
+        InvalidCase{
+            "within_smaller_than_content",
+            std::string(kHead) + R"(msg:"m"; content:"a"; content:"bcd"; within:2; sid:1;))", 1, 75,
+            "within 2 is smaller than the content length 3 (the content could never match)"},
+        InvalidCase{"offset_on_relative_content",
+                    std::string(kHead) +
+                        R"(msg:"m"; content:"a"; content:"b"; distance:1; offset:2; sid:1;))",
+                    1, 78,
+                    "'offset' cannot be combined with distance or within on the same content "
+                    "(absolute and relative)"},
+        InvalidCase{"distance_on_absolute_content",
+                    std::string(kHead) + R"(msg:"m"; content:"ab"; depth:4; distance:1; sid:1;))",
+                    1, 63,
+                    "'distance' cannot be combined with offset or depth on the same content "
+                    "(relative and absolute)"},
+        InvalidCase{"negative_offset",
+                    std::string(kHead) + R"(msg:"m"; content:"a"; offset:-1; sid:1;))", 1, 60,
+                    "bad offset '-1' (expected a number from 0 to 65535)"},
+        InvalidCase{"offset_too_large",
+                    std::string(kHead) + R"(msg:"m"; content:"a"; offset:70000; sid:1;))", 1, 60,
+                    "bad offset '70000' (expected a number from 0 to 65535)"},
+        InvalidCase{
+            "distance_out_of_range",
+            std::string(kHead) + R"(msg:"m"; content:"a"; content:"b"; distance:2000000; sid:1;))",
+            1, 75, "bad distance '2000000' (expected a number from -1048576 to 1048576)"},
+        InvalidCase{
+            "undefined_byte_variable",
+            std::string(kHead) + R"(msg:"m"; content:"a"; offset:start; sid:1;))", 1, 60,
+            "'offset' names the variable 'start' but no byte_extract or byte_math defines one"},
+        InvalidCase{"modifier_without_content",
+                    std::string(kHead) + R"(msg:"m"; offset:3; sid:1;))", 1, 40,
+                    "'offset' needs a preceding content"},
+        InvalidCase{"distance_twice",
+                    std::string(kHead) +
+                        R"(msg:"m"; content:"a"; content:"b"; distance:1; distance:2; sid:1;))",
+                    1, 78, "'distance' is already set for this content"},
+        InvalidCase{"rawbytes_twice",
+                    std::string(kHead) + R"(msg:"m"; content:"a"; rawbytes; rawbytes; sid:1;))", 1,
+                    63, "'rawbytes' is already set for this content"},
+        InvalidCase{"rawbytes_with_value",
+                    std::string(kHead) + R"(msg:"m"; content:"a"; rawbytes:1; sid:1;))", 1, 62,
+                    "'rawbytes' takes no value"},
+        InvalidCase{"two_fast_patterns",
+                    std::string(kHead) +
+                        R"(msg:"m"; content:"a"; fast_pattern; content:"b"; fast_pattern; sid:1;))",
+                    1, 80, "'fast_pattern' can be used on only one content in a rule"},
+        InvalidCase{"fast_pattern_twice_on_one_content",
+                    std::string(kHead) +
+                        R"(msg:"m"; content:"a"; fast_pattern:only; fast_pattern; sid:1;))",
+                    1, 72, "'fast_pattern' is already set for this content"},
+        InvalidCase{
+            "fast_pattern_only_with_offset",
+            std::string(kHead) + R"(msg:"m"; content:"a"; offset:1; fast_pattern:only; sid:1;))", 1,
+            76,
+            "'fast_pattern:only' cannot be used on a negated content or with offset, depth, "
+            "distance or within"},
+        InvalidCase{
+            "fast_pattern_only_then_depth",
+            std::string(kHead) + R"(msg:"m"; content:"a"; fast_pattern:only; depth:3; sid:1;))", 1,
+            72, "'depth' cannot be used on a content with fast_pattern:only"},
+        InvalidCase{"fast_pattern_chop_too_long",
+                    std::string(kHead) + R"(msg:"m"; content:"abc"; fast_pattern:2,2; sid:1;))", 1,
+                    68, "fast_pattern offset + length (4) exceeds the content length (3)"},
+        InvalidCase{"fast_pattern_bad_value",
+                    std::string(kHead) + R"(msg:"m"; content:"abc"; fast_pattern:first; sid:1;))",
+                    1, 68, "bad fast_pattern value 'first' (expected only or offset,length)"},
+        InvalidCase{
+            "relative_to_fast_pattern_only",
+            std::string(kHead) +
+                R"(msg:"m"; content:"a"; fast_pattern:only; content:"b"; distance:0; sid:1;))",
+            1, 85,
+            "'distance' refers to the previous content, which has fast_pattern:only (relative "
+            "keywords cannot refer to it)"},
+        InvalidCase{"negated_fast_pattern_then_distance",
+                    std::string(kHead) +
+                        R"(msg:"m"; content:"a"; content:!"b"; fast_pattern; distance:1; sid:1;))",
+                    1, 81, "'distance' cannot be used on a negated content with fast_pattern"},
+        InvalidCase{"fast_pattern_on_negated_relative",
+                    std::string(kHead) +
+                        R"(msg:"m"; content:"a"; content:!"b"; within:4; fast_pattern; sid:1;))",
+                    1, 77,
+                    "'fast_pattern' cannot be used on a negated content with offset, depth, "
+                    "distance or within"},
+        InvalidCase{"pcre_unknown_modifier",
+                    std::string(kHead) + R"(msg:"m"; pcre:"/a/z"; sid:1;))", 1, 49,
+                    "unknown pcre modifier 'z'"},
+        InvalidCase{"pcre_does_not_compile",
+                    std::string(kHead) + R"(msg:"m"; pcre:"/a(b/"; sid:1;))", 1, 46,
+                    "pcre2 compile of \"/a(b/\" failed at offset 3: missing closing parenthesis"},
+        InvalidCase{"pcre_relative_without_preceding_match",
+                    std::string(kHead) + R"(msg:"m"; pcre:"/a/R"; sid:1;))", 1, 40,
+                    "pcre with R (relative) needs a preceding content or pcre to be relative to"},
+        InvalidCase{"pcre_without_slashes", std::string(kHead) + R"(msg:"m"; pcre:"abc"; sid:1;))",
+                    1, 46, "bad pcre value 'abc' (expected \"/regex/modifiers\")"},
+        InvalidCase{"pcre_two_buffers", std::string(kHead) + R"(msg:"m"; pcre:"/a/UH"; sid:1;))", 1,
+                    50, "pcre modifiers 'U' and 'H' both select a buffer (only one is allowed)"},
+        InvalidCase{"pcre_rawbytes_then_buffer",
+                    std::string(kHead) + R"(msg:"m"; pcre:"/a/BU"; sid:1;))", 1, 50,
+                    "pcre modifier 'U' is inconsistent with 'B'"},
+        InvalidCase{
+            "pcre_missing_closing_quote", std::string(kHead) + R"(msg:"m"; pcre:"/a/i; sid:1;))", 1,
+            45,
+            "unterminated quote in the value of 'pcre' (a ';' inside quotes must be written \\;)"}),
     [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
+
+#if FS_HAVE_CONDITIONS
+// Suricata's DetectContentPMATCHValidateCallback: contents that need more bytes than dsize allows.
+INSTANTIATE_TEST_SUITE_P(
+    Dsize, InvalidRuleTest,
+    ::testing::Values(
+        InvalidCase{
+            "dsize_smaller_than_contents",
+            std::string(kHead) + R"(msg:"m"; content:"abcdef"; dsize:3; sid:1;))", 1, 58,
+            "the contents need 6 bytes but dsize allows at most 3 (the rule could never match)"},
+        InvalidCase{
+            "dsize_smaller_than_offset",
+            std::string(kHead) + R"(msg:"m"; content:"ab"; offset:5; dsize:<6; sid:1;))", 1, 64,
+            "the contents need 7 bytes but dsize allows at most 6 (the rule could never match)"}),
+    [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
+#endif
 
 // ---- skipped rules ---------------------------------------------------------------------------
 
@@ -403,29 +606,24 @@ TEST_P(SkippedRuleTest, NamesTheFirstUnsupportedThing) {
 INSTANTIATE_TEST_SUITE_P(
     Table, SkippedRuleTest,
     ::testing::Values(
-        SkipCase{"pcre", std::string(kHead) + R"(msg:"m"; content:"a"; pcre:"/a\;b/i"; sid:1;))",
-                 "pcre", 53, "keyword 'pcre' is not supported yet; rule skipped"},
-        SkipCase{"flow_first_of_several",
+        SkipCase{"pcre_http_buffer",
+                 std::string(kHead) + R"(msg:"m"; content:"a"; pcre:"/a\;b/Ui"; sid:1;))", "pcre/U",
+                 53, "pcre modifier 'U' (an HTTP buffer) is not supported yet; rule skipped"},
+        SkipCase{"pcre_capture",
+                 std::string(kHead) + R"(msg:"m"; pcre:"/(a)b/,flow:name"; sid:1;))",
+                 "pcre/capture", 40,
+                 "pcre capture into a pkt/flow variable is not supported yet; rule skipped"},
+        SkipCase{
+            "byte_test_first_of_several",
+            std::string(kHead) + R"(msg:"m"; byte_test:1,>,2,0; content:"a"; isdataat:4; sid:1;))",
+            "byte_test", 40, "keyword 'byte_test' is not supported yet; rule skipped"},
+        SkipCase{"offset_from_byte_extract",
                  std::string(kHead) +
-                     R"(msg:"m"; flow:established,to_server; content:"a"; depth:4; sid:1;))",
-                 "flow", 40, "keyword 'flow' is not supported yet; rule skipped"},
-        SkipCase{"offset", std::string(kHead) + R"(msg:"m"; content:"a"; offset:2; sid:1;))",
-                 "offset", 53, "keyword 'offset' is not supported yet; rule skipped"},
-        SkipCase{"distance_within",
-                 std::string(kHead) +
-                     R"(msg:"m"; content:"a"; content:"b"; distance:0; within:5; sid:1;))",
-                 "distance", 66, "keyword 'distance' is not supported yet; rule skipped"},
+                     R"(msg:"m"; byte_extract:1,0,len; content:"a"; offset:len; sid:1;))",
+                 "byte_extract", 40, "keyword 'byte_extract' is not supported yet; rule skipped"},
         SkipCase{"sticky_buffer",
                  std::string(kHead) + R"(msg:"m"; http.uri; content:"/a"; sid:1;))", "http.uri", 40,
                  "keyword 'http.uri' is not supported yet; rule skipped"},
-        SkipCase{
-            "threshold",
-            std::string(kHead) +
-                R"(msg:"m"; threshold: type limit, track by_src, seconds 60, count 1; sid:1;))",
-            "threshold", 40, "keyword 'threshold' is not supported yet; rule skipped"},
-        SkipCase{"negated_content", std::string(kHead) + R"(msg:"m"; content:!"a"; sid:1;))",
-                 "!content", 40,
-                 "negated content (content:!\"...\") is not supported yet; rule skipped"},
         SkipCase{"app_layer_protocol",
                  R"(alert http any any -> any any (msg:"m"; content:"a"; sid:1;))", "proto:http", 7,
                  "protocol 'http' is not supported yet; rule skipped"},
@@ -636,13 +834,13 @@ TEST(RuleParserTest, StrictModeKeepsSupportedRules) {
   strict.strict = true;
   ParseResult r = Parse(
       "alert tcp any any -> any any (msg:\"ok\"; content:\"a\"; sid:1;)\n"
-      "alert tcp any any -> any any (msg:\"no\"; content:\"a\"; depth:1; sid:2;)\n",
+      "alert tcp any any -> any any (msg:\"no\"; content:\"a\"; isdataat:1; sid:2;)\n",
       strict);
   ASSERT_EQ(r.rules.size(), 1u);
   EXPECT_EQ(r.rules[0].sid, 1u);
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].ToString(),
-            "test.rules:2:54: keyword 'depth' is not supported yet (rejected in strict mode)");
+            "test.rules:2:54: keyword 'isdataat' is not supported yet (rejected in strict mode)");
 }
 
 // ---- the shipped district pack and the public ET Open set --------------------------------------
@@ -681,8 +879,22 @@ TEST(RuleParserTest, EtOpenParsesWithoutErrors) {
   // Suricata 7.0.10 loads every rule of this snapshot (`suricata -T`): none may be an error here.
   EXPECT_TRUE(r.errors.empty()) << Dump(r.errors);
   EXPECT_EQ(r.rules.size() + r.stats.skipped, r.stats.rules_seen);
+  const size_t accepted = r.rules.size();
   auto set = PatternSet::Compile(std::move(r.rules), 1);
-  EXPECT_TRUE(set.ok()) << set.error().message;
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  const CompileStats& st = (*set)->stats();
+  std::printf(
+      "compiled %zu rules: %zu exact in Hyperscan, %zu confirmed in software (%zu without a "
+      "pre-filter), %zu header-only (%zu IP-only), %zu never match; %u + %u expressions%s; "
+      "pcre %zu exact, %zu pre-filtered, %zu software only\n",
+      st.rules, st.exact, st.confirm, st.confirm_unfiltered, st.header_only, st.ip_only, st.never,
+      st.expressions[0], st.expressions[1], st.shared_database ? " (shared)" : "", st.pcre_exact,
+      st.pcre_prefilter, st.pcre_software);
+  EXPECT_EQ(st.rules, accepted);
+  // Every accepted rule compiles as planned: no Hyperscan expression had to be given up.
+  EXPECT_EQ(st.demoted, 0u);
+  EXPECT_EQ(st.exact + st.confirm + st.header_only + st.never, st.rules);
+  EXPECT_EQ(st.pcre_exact + st.pcre_prefilter + st.pcre_software, st.pcres);
 }
 
 }  // namespace

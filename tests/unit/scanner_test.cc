@@ -1,7 +1,8 @@
-// Scanner: compiles small rule sets and scans payload buffers through decode::Packet fields
-// filled by hand (no decoder involved): content semantics (nocase, hex, all contents required,
-// shared literals), header conditions, header-only rules, empty sets, reload sizing, and a
-// differential check against a naive std::search matcher.
+// Scanner: compiles small rule sets and scans packets filled by hand: content basics (nocase,
+// hex, all contents required, shared expressions), header conditions, IP-only and header-only
+// rules, pass rules, evaluation order and flowbits, direction databases, empty sets, reload
+// sizing, allocation-free scanning, and a differential check of plain contents against a naive
+// std::search matcher. The content/pcre semantics themselves are in payload_semantics_test.cc.
 #include "dataplane/scan/scanner.h"
 
 #include <gmock/gmock.h>
@@ -9,77 +10,50 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
+#include "tests/unit/scanner_test_util.h"
+
+// Counts every allocation in this binary, so a test can assert that scanning allocates nothing.
+namespace {
+uint64_t g_allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  ++g_allocations;
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace fs::scan {
 namespace {
 
 using patterns::PatternSet;
+using patterns::PayloadMode;
+using patterns::ScanDir;
+using testing::Build;
 using ::testing::ElementsAre;
+using testing::Harness;
 using ::testing::IsEmpty;
+using testing::Scan;
+using testing::TestPacket;
 using namespace std::string_literals;
-
-std::shared_ptr<const PatternSet> Build(const std::string& rules_text,
-                                        const patterns::ParseOptions& options = {}) {
-  patterns::ParseResult r = patterns::ParseRules(rules_text, "test.rules", options);
-  for (const auto& e : r.errors) ADD_FAILURE() << e.ToString();
-  for (const auto& w : r.warnings) ADD_FAILURE() << w.ToString();
-  auto set = PatternSet::Compile(std::move(r.rules), 7);
-  if (!set) {
-    ADD_FAILURE() << set.error().message;
-    return nullptr;
-  }
-  return std::move(set).value();
-}
-
-// A decoded packet over its own payload buffer, filled field by field.
-class TestPacket {
- public:
-  TestPacket(std::string payload, const char* src, uint16_t sport, const char* dst, uint16_t dport,
-             uint8_t proto = patterns::kIpProtoTcp)
-      : bytes_(std::move(payload)) {
-    p_.data = reinterpret_cast<const uint8_t*>(bytes_.data());
-    p_.caplen = p_.wirelen = static_cast<uint32_t>(bytes_.size());
-    p_.layer = decode::Layer::kL4;
-    p_.src = *IpAddr::Parse(src);
-    p_.dst = *IpAddr::Parse(dst);
-    p_.ip_version = p_.src.IsV4() ? 4 : 6;
-    p_.proto = proto;
-    const bool ports = proto == patterns::kIpProtoTcp || proto == patterns::kIpProtoUdp;
-    p_.sport = ports ? sport : 0;
-    p_.dport = ports ? dport : 0;
-    p_.payload_offset = 0;
-    p_.payload_len = static_cast<uint16_t>(bytes_.size());
-  }
-  TestPacket(const TestPacket&) = delete;
-  TestPacket& operator=(const TestPacket&) = delete;
-
-  decode::Packet& packet() { return p_; }
-  const decode::Packet& packet() const { return p_; }
-
- private:
-  std::string bytes_;
-  decode::Packet p_;
-};
-
-std::vector<uint32_t> ScanSids(Scanner& scanner, const PatternSet& set, const TestPacket& tp) {
-  std::vector<uint32_t> sids;
-  scanner.ScanPacket(set, tp.packet(), flow::Dir::kToServer,
-                     [&](uint32_t rule) { sids.push_back(set.rules()[rule].sid); });
-  return sids;
-}
-
-// One prepared scanner per set, for terse tests.
-std::vector<uint32_t> Scan(const PatternSet& set, const TestPacket& tp) {
-  Scanner scanner;
-  EXPECT_TRUE(scanner.Prepare(set)) << scanner.error();
-  return ScanSids(scanner, set, tp);
-}
 
 constexpr const char* kExt = "203.0.113.66";
 constexpr const char* kIn1 = "10.20.0.15";
@@ -127,15 +101,15 @@ TEST(ScannerTest, AllContentsOfARuleAreRequiredInAnyOrder) {
       R"(alert tcp any any -> any any (msg:"both"; content:"abc"; content:"xyz"; sid:1;)
 alert tcp any any -> any any (msg:"twice"; content:"abc"; content:"abc"; sid:2;))");
   ASSERT_TRUE(set);
-  EXPECT_EQ(set->required(0), 2u);
-  EXPECT_EQ(set->required(1), 1u);  // a repeated literal is one requirement
+  EXPECT_EQ(set->plan(0).mode, PayloadMode::kExact);
   EXPECT_THAT(Scan(*set, TestPacket("abc-xyz", kExt, 1, kIn1, 2)), ElementsAre(1, 2));
   EXPECT_THAT(Scan(*set, TestPacket("xyz-abc", kExt, 1, kIn1, 2)), ElementsAre(1, 2));
-  EXPECT_THAT(Scan(*set, TestPacket("abc-abc", kExt, 1, kIn1, 2)), ElementsAre(2));
+  // Two independent contents may be the same occurrence, as in Suricata.
+  EXPECT_THAT(Scan(*set, TestPacket("abc", kExt, 1, kIn1, 2)), ElementsAre(2));
   EXPECT_THAT(Scan(*set, TestPacket("xyz", kExt, 1, kIn1, 2)), IsEmpty());
 }
 
-TEST(ScannerTest, IdenticalContentsShareOneExpression) {
+TEST(ScannerTest, IdenticalExpressionsAreSharedAcrossRules) {
   auto set = Build(R"(alert tcp any any -> any any (msg:"a"; content:"shared"; sid:1;)
 alert tcp any any -> any any (msg:"b"; content:"shared"; content:"extra"; sid:2;)
 alert udp any any -> any any (msg:"c"; content:"SHARED"; nocase; sid:3;)
@@ -143,14 +117,16 @@ alert tcp any any -> any any (msg:"d"; content:"shared"; nocase; sid:4;)
 alert tcp any any -> any any (msg:"e"; content:"|01 02|"; sid:5;)
 alert tcp any any -> any any (msg:"f"; content:"|01 02|"; nocase; sid:6;))");
   ASSERT_TRUE(set);
-  // "shared", "extra", caseless "shared" (sid 3 and 4), and |01 02| (nocase means nothing
-  // without letters).
-  EXPECT_EQ(set->expression_count(), 4u);
-  size_t shared_targets = 0;
-  for (uint32_t id = 0; id < set->expression_count(); ++id) {
-    shared_targets = std::max(shared_targets, set->TargetsOf(id).size());
+  // "shared", "extra", their combination for sid 2, caseless "shared" (sid 3 and 4), and |01 02|
+  // (nocase means nothing without letters): one database serves both directions.
+  EXPECT_TRUE(set->stats().shared_database);
+  EXPECT_EQ(set->expression_count(), 5u);
+  const PatternSet::Database& db = set->database(ScanDir::kToServer);
+  size_t most_targets = 0;
+  for (uint32_t id = 0; id < db.expressions; ++id) {
+    most_targets = std::max(most_targets, db.TargetsOf(id).size());
   }
-  EXPECT_EQ(shared_targets, 2u);
+  EXPECT_EQ(most_targets, 2u);
   EXPECT_THAT(Scan(*set, TestPacket("xx shared xx", kExt, 1, kIn1, 2)), ElementsAre(1, 4));
   EXPECT_THAT(Scan(*set, TestPacket("SHARED extra", kExt, 1, kIn1, 2)), ElementsAre(4));
   EXPECT_THAT(Scan(*set, TestPacket("shared extra \x01\x02", kExt, 1, kIn1, 2)),
@@ -237,30 +213,120 @@ alert icmpv6 any any -> any any (msg:"icmpv6"; content:"z"; sid:6;))");
   EXPECT_THAT(Scan(*set, bad), IsEmpty());
 }
 
-TEST(ScannerTest, HeaderOnlyRulesRunOnEveryPacketInRuleOrder) {
+TEST(ScannerTest, IpOnlyRulesRunOnTheFirstPacketOfEachDirection) {
+  // Suricata evaluates rules without contents and without negated addresses ("IP-only") once
+  // per flow direction; one with a negated address (here $EXTERNAL_NET) on every packet.
   auto set = Build(R"(alert tcp any any -> any any (msg:"content"; content:"q"; sid:1;)
 alert icmp any any -> any any (msg:"any icmp"; sid:2;)
 alert tcp $EXTERNAL_NET any -> $HOME_NET 3389 (msg:"external rdp"; sid:3;)
-alert tcp any any -> any any (msg:"content 2"; content:"q"; sid:4;))");
+alert tcp 203.0.113.0/24 any -> any any (msg:"bad net"; sid:4;))");
   ASSERT_TRUE(set);
-  EXPECT_THAT(set->header_only_rules(), ElementsAre(1, 2));
-  EXPECT_THAT(Scan(*set, TestPacket("", kExt, 0, kIn1, 0, patterns::kIpProtoIcmp)), ElementsAre(2));
-  EXPECT_THAT(Scan(*set, TestPacket("", kExt, 5000, kIn1, 3389)), ElementsAre(3));
-  EXPECT_THAT(Scan(*set, TestPacket("q", kExt, 5000, kIn1, 3389)), ElementsAre(1, 3, 4));
-  EXPECT_THAT(Scan(*set, TestPacket("q", kIn2, 5000, kIn1, 3389)), ElementsAre(1, 4));
+  EXPECT_EQ(set->stats().header_only, 3u);
+  EXPECT_EQ(set->stats().ip_only, 2u);
+  Harness h(*set);
+  TestPacket icmp("", kExt, 0, kIn1, 0, patterns::kIpProtoIcmp);
+  EXPECT_THAT(h.Sids(icmp, flow::Dir::kToServer, 1), ElementsAre(2));
+  EXPECT_THAT(h.Sids(icmp, flow::Dir::kToServer, 2), IsEmpty());
+  EXPECT_THAT(h.Sids(icmp, flow::Dir::kToClient, 1), ElementsAre(2));
+  TestPacket rdp("q", kExt, 5000, kIn1, 3389);
+  EXPECT_THAT(h.Sids(rdp, flow::Dir::kToServer, 1), ElementsAre(1, 3, 4));
+  EXPECT_THAT(h.Sids(rdp, flow::Dir::kToServer, 7), ElementsAre(1, 3));
+  TestPacket empty("", kExt, 5000, kIn1, 3389);  // header-only rules need no payload
+  EXPECT_THAT(h.Sids(empty, flow::Dir::kToServer, 8), ElementsAre(3));
+  EXPECT_THAT(h.Sids(TestPacket("q", kIn2, 5000, kIn1, 3389)), ElementsAre(1));
 }
+
+TEST(ScannerTest, PassRulesComeFirstAndSuppressThePacketsAlerts) {
+  auto set = Build(R"(alert tcp any any -> any any (msg:"alert"; content:"update"; sid:1;)
+pass tcp 10.20.0.5 any -> any any (msg:"patch server"; content:"update"; sid:2;)
+alert tcp any any -> any any (msg:"other"; content:"zz"; sid:3;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->rules()[0].sid, 2u);  // pass before alert: Suricata's action order
+  Harness h(*set);
+  EXPECT_THAT(h.Sids(TestPacket("update zz", "10.20.0.5", 1, kExt, 80)), IsEmpty());
+  EXPECT_THAT(h.Sids(TestPacket("update zz", "10.20.0.6", 1, kExt, 80)), ElementsAre(1, 3));
+  EXPECT_THAT(h.Sids(TestPacket("zz", "10.20.0.5", 1, kExt, 80)), ElementsAre(3));
+  EXPECT_EQ(h.scanner().counters().passed, 1u);
+}
+
+TEST(ScannerTest, EvaluationOrderIsPrioritySidAndReportsFollowIt) {
+  auto set = Build(R"(alert tcp any any -> any any (msg:"c"; content:"x"; sid:30;)
+alert tcp any any -> any any (msg:"a"; content:"x"; priority:1; sid:50;)
+alert tcp any any -> any any (msg:"b"; content:"x"; sid:10;))");
+  ASSERT_TRUE(set);
+  EXPECT_THAT(Scan(*set, TestPacket("x", kExt, 1, kIn1, 2)), ElementsAre(50, 10, 30));
+}
+
+#if FS_HAVE_CONDITIONS
+TEST(ScannerTest, FlowbitSettersRunBeforeTestersOnTheSamePacket) {
+  // sid 1 tests the bit that sid 2 sets; Suricata orders setters first, so the packet that sets
+  // it also alerts the tester.
+  auto set = Build(
+      R"(alert tcp any any -> any any (msg:"test"; content:"login"; flowbits:isset,seen; sid:1;)
+alert tcp any any -> any any (msg:"set"; content:"login"; flowbits:set,seen; sid:2;)
+alert tcp any any -> any any (msg:"quiet"; content:"hello"; flowbits:set,seen; flowbits:noalert; sid:3;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->rules()[0].sid, 2u);
+  Harness h(*set);
+  EXPECT_THAT(h.Sids(TestPacket("login", kExt, 1, kIn1, 2)), ElementsAre(2, 1));
+  Harness h2(*set);
+  EXPECT_THAT(h2.Sids(TestPacket("hello", kExt, 1, kIn1, 2)), IsEmpty());  // noalert, bit set
+  EXPECT_THAT(h2.Sids(TestPacket("xlogin", kExt, 1, kIn1, 2), flow::Dir::kToServer, 2),
+              ElementsAre(2, 1));
+}
+
+TEST(ScannerTest, PacketsWithoutAFlowCountAsToServer) {
+  auto set = Build(
+      R"(alert udp any any -> any any (msg:"plain"; content:"frag"; sid:1;)
+alert udp any any -> any any (msg:"bit"; content:"frag"; flowbits:isset,x; sid:2;)
+alert udp any any -> any any (msg:"reply"; flow:to_client; content:"frag"; sid:3;))");
+  ASSERT_TRUE(set);
+  Scanner scanner;
+  ASSERT_TRUE(scanner.Prepare(*set));
+  auto state = testing::MakeRuleState();
+  TestPacket p("frag", kExt, 1, kIn1, 2, patterns::kIpProtoUdp);
+  std::vector<uint32_t> sids;
+  scanner.ScanPacket(*set, p.packet(), *state,
+                     [&](uint32_t r) { sids.push_back(set->rules()[r].sid); });
+  EXPECT_THAT(sids, ElementsAre(1));
+}
+
+TEST(ScannerTest, DirectionDatabasesHoldTheRulesOfTheirDirection) {
+  auto set = Build(
+      R"(alert tcp any any -> any any (msg:"req"; flow:to_server; content:"GET"; sid:1;)
+alert tcp any any -> any any (msg:"resp"; flow:to_client; content:"HTTP/1."; sid:2;)
+alert tcp any any -> any any (msg:"any"; content:"GET"; sid:3;))");
+  ASSERT_TRUE(set);
+  EXPECT_FALSE(set->stats().shared_database);
+  const auto& plan = [&](uint32_t sid) -> const patterns::RulePlan& {
+    for (uint32_t i = 0; i < set->size(); ++i) {
+      if (set->rules()[i].sid == sid) return set->plan(i);
+    }
+    return set->plan(0);
+  };
+  EXPECT_TRUE(plan(1).dirs[0] && !plan(1).dirs[1]);
+  EXPECT_TRUE(!plan(2).dirs[0] && plan(2).dirs[1]);
+  EXPECT_TRUE(plan(3).dirs[0] && plan(3).dirs[1]);
+  EXPECT_EQ(set->database(ScanDir::kToServer).expressions, 1u);  // "GET", shared by 1 and 3
+  EXPECT_EQ(set->database(ScanDir::kToClient).expressions, 2u);
+  Harness h(*set);
+  TestPacket p("GET / HTTP/1.1", kIn1, 40000, kExt, 80);
+  EXPECT_THAT(h.Sids(p, flow::Dir::kToServer), ElementsAre(1, 3));
+  EXPECT_THAT(h.Sids(p, flow::Dir::kToClient), ElementsAre(2, 3));
+}
+#endif
 
 TEST(ScannerTest, EmptySetAndHeaderOnlySetHaveNoDatabase) {
   auto empty = PatternSet::Compile({}, 3);
   ASSERT_TRUE(empty.ok()) << empty.error().message;
-  EXPECT_EQ((*empty)->database(), nullptr);
+  EXPECT_EQ((*empty)->database(ScanDir::kToServer).db, nullptr);
   EXPECT_EQ((*empty)->generation(), 3u);
   EXPECT_EQ((*empty)->expression_count(), 0u);
   EXPECT_THAT(Scan(**empty, TestPacket("anything", kExt, 1, kIn1, 2)), IsEmpty());
 
   auto header_only = Build(R"(alert tcp any any -> any 22 (msg:"ssh"; sid:1;))");
   ASSERT_TRUE(header_only);
-  EXPECT_EQ(header_only->database(), nullptr);
+  EXPECT_EQ(header_only->database(ScanDir::kToServer).db, nullptr);
   EXPECT_THAT(Scan(*header_only, TestPacket("SSH-2.0", kExt, 1, kIn1, 22)), ElementsAre(1));
 }
 
@@ -269,20 +335,29 @@ TEST(ScannerTest, PrepareForAReloadKeepsTheOldSetUsable) {
   std::string big_text;
   for (int i = 0; i < 200; ++i) {
     big_text += "alert tcp any any -> any any (msg:\"r\"; content:\"lit" + std::to_string(i) +
-                "x\"; content:\"common\"; sid:" + std::to_string(100 + i) + ";)\n";
+                "x\"; content:\"common\"; pcre:\"/lit" + std::to_string(i) +
+                "x\\s/\"; sid:" + std::to_string(100 + i) + ";)\n";
   }
   auto big = Build(big_text);
   ASSERT_TRUE(small && big);
   Scanner scanner;
+  auto state = testing::MakeRuleState();
+  flow::Flow flow;
+  auto sids = [&](const PatternSet& set, const TestPacket& p) {
+    std::vector<uint32_t> out;
+    scanner.ScanPacket(set, p.packet(), flow, flow::Dir::kToServer, *state,
+                       [&](uint32_t r) { out.push_back(set.rules()[r].sid); });
+    return out;
+  };
   ASSERT_TRUE(scanner.Prepare(*small));
-  TestPacket p("alpha lit7x common lit199x", kExt, 1, kIn1, 2);
-  EXPECT_THAT(ScanSids(scanner, *small, p), ElementsAre(1));
+  TestPacket p("alpha lit7x common lit199x ", kExt, 1, kIn1, 2);
+  EXPECT_THAT(sids(*small, p), ElementsAre(1));
   // Before Prepare, the bigger set is refused (counted), never scanned out of bounds.
-  EXPECT_THAT(ScanSids(scanner, *big, p), IsEmpty());
+  EXPECT_THAT(sids(*big, p), IsEmpty());
   EXPECT_EQ(scanner.counters().unprepared, 1u);
   ASSERT_TRUE(scanner.Prepare(*big));
-  EXPECT_THAT(ScanSids(scanner, *big, p), ElementsAre(107, 299));
-  EXPECT_THAT(ScanSids(scanner, *small, p), ElementsAre(1));  // old set still fine mid-swap
+  EXPECT_THAT(sids(*big, p), ElementsAre(107, 299));
+  EXPECT_THAT(sids(*small, p), ElementsAre(1));  // old set still fine mid-swap
   EXPECT_EQ(scanner.counters().scan_errors, 0u);
   EXPECT_EQ(scanner.counters().packets, 3u);
 }
@@ -303,15 +378,44 @@ TEST(ScannerTest, ContentHashFollowsRulesAndVariables) {
   EXPECT_EQ(a->generation(), 7u);
 }
 
-TEST(ScannerTest, CompileRefusesRulesTheParserWouldSkip) {
+TEST(ScannerTest, CompileNamesTheRuleOfABadPcre) {
   patterns::ParseResult r = patterns::ParseRules(
-      R"(alert tcp any any -> any any (msg:"a"; content:"x"; sid:42;))", "hand.rules", {});
+      R"(alert tcp any any -> any any (msg:"a"; content:"x"; pcre:"/a/"; sid:42;))", "hand.rules",
+      {});
   ASSERT_EQ(r.rules.size(), 1u);
-  r.rules[0].contents[0].negated = true;
+  r.rules[0].pcres[0].regex = "a(";  // what the parser would have refused
   auto set = PatternSet::Compile(std::move(r.rules), 1);
   ASSERT_FALSE(set.ok());
   EXPECT_EQ(set.error().message,
-            "hand.rules:1: sid 42: content 1 is negated; the parser skips such rules");
+            "hand.rules:1: sid 42: pcre2 compile of \"/a(/\" failed at offset 2: missing closing "
+            "parenthesis");
+}
+
+TEST(ScannerTest, ScanningAllocatesNothing) {
+  auto set = Build(
+      R"(alert tcp any any -> any any (msg:"chain"; content:"GET "; depth:4; content:"/adm"; distance:0; within:20; sid:1;)
+alert tcp any any -> any any (msg:"neg"; content:"GET"; content:!"Host|3a|"; sid:2;)
+alert tcp any any -> any any (msg:"rel pcre"; content:"user="; pcre:"/^[a-z]{3,8}&/R"; sid:3;)
+alert tcp any any -> any any (msg:"backref"; pcre:"/(ab)\1/"; sid:4;)
+alert tcp any any -> any any (msg:"neg dist"; content:"min"; content:"adm"; distance:-5; within:3; sid:5;)
+alert tcp any any -> any any (msg:"header"; sid:6;))");
+  ASSERT_TRUE(set);
+  EXPECT_GT(set->stats().exact, 0u);
+  EXPECT_GT(set->stats().confirm, 0u);
+  Harness h(*set);
+  TestPacket p("GET /admin?user=bob&x=abab", kExt, 1, kIn1, 80);
+  h.Sids(p);  // first use: nothing lazily allocated afterwards either
+  Scanner& scanner = h.scanner();
+  auto state = testing::MakeRuleState();
+  uint32_t matches = 0;
+  const uint64_t before = g_allocations;
+  for (int i = 0; i < 100; ++i) {
+    scanner.ScanPacket(*set, p.packet(), h.flow(), flow::Dir::kToServer, *state,
+                       [&](uint32_t) { ++matches; });
+  }
+  EXPECT_EQ(g_allocations, before);
+  EXPECT_EQ(matches, 100u * 6u);
+  EXPECT_GE(scanner.counters().confirmations, 300u);
 }
 
 // ---- differential check against a naive matcher ----------------------------------------------
@@ -325,22 +429,10 @@ bool NaiveFind(const std::string& hay, const std::string& needle, bool nocase) {
   return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), eq) != hay.end();
 }
 
-std::string Hex(const std::string& bytes) {
-  std::string out = "|";
-  for (unsigned char c : bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-    out += ' ';
-  }
-  out.back() = '|';
-  return out;
-}
-
-TEST(ScannerTest, MatchesANaiveSearchOnRandomInput) {
+TEST(ScannerTest, PlainContentsMatchANaiveSearchOnRandomInput) {
   std::mt19937 rng(20240421);  // fixed seed: the same cases every run
   // A small alphabet (with case variants and non-letters) so that literals actually occur.
-  const std::string alphabet = "abAB\x00\xff-";
+  const std::string alphabet = "abAB\x00\xff-"s;
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
   auto random_string = [&](size_t min_len, size_t max_len) {
     std::string s(min_len + pick(max_len - min_len + 1), '\0');
@@ -363,7 +455,7 @@ TEST(ScannerTest, MatchesANaiveSearchOnRandomInput) {
       const size_t n_contents = 1 + pick(3);
       for (size_t k = 0; k < n_contents; ++k) {
         Lit lit{random_string(1, 4), pick(2) == 1};
-        text += "content:\"" + Hex(lit.bytes) + "\"; " + (lit.nocase ? "nocase; " : "");
+        text += "content:\"" + testing::Hex(lit.bytes) + "\"; " + (lit.nocase ? "nocase; " : "");
         lits.push_back(lit);
       }
       text += "sid:" + std::to_string(r + 1) + ";)\n";
@@ -371,13 +463,11 @@ TEST(ScannerTest, MatchesANaiveSearchOnRandomInput) {
     }
     auto set = Build(text);
     ASSERT_TRUE(set);
-    Scanner scanner;
-    ASSERT_TRUE(scanner.Prepare(*set));
+    Harness h(*set);
     for (int i = 0; i < 100; ++i) {
       TestPacket p(random_string(1, 64), kExt, 1, kIn1, 2);
       std::vector<uint32_t> expected;
-      const std::string payload(reinterpret_cast<const char*>(p.packet().payload()),
-                                p.packet().payload_len);
+      const std::string payload(p.payload());
       for (size_t r = 0; r < n_rules; ++r) {
         bool all = true;
         for (const Lit& lit : rule_lits[r]) all = all && NaiveFind(payload, lit.bytes, lit.nocase);
@@ -385,8 +475,8 @@ TEST(ScannerTest, MatchesANaiveSearchOnRandomInput) {
       }
       matched_pairs += expected.size();
       unmatched_pairs += n_rules - expected.size();
-      ASSERT_EQ(ScanSids(scanner, *set, p), expected)
-          << "round " << round << " payload " << Hex(payload) << "\nrules:\n"
+      ASSERT_EQ(h.Sids(p), expected)
+          << "round " << round << " payload " << testing::Hex(payload) << "\nrules:\n"
           << text;
     }
   }

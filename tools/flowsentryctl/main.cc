@@ -53,9 +53,10 @@ struct CompileReport {
   double seconds = 0;
   size_t rules = 0;
   uint32_t expressions = 0;
-  size_t header_only = 0;
   size_t database_bytes = 0;
   std::string content_hash;
+  fs::patterns::CompileStats stats;
+  std::vector<fs::patterns::Diagnostic> warnings;
 };
 
 nlohmann::ordered_json DiagnosticJson(const fs::patterns::Diagnostic& d) {
@@ -96,9 +97,10 @@ int RunRulesCheck(const RulesCheckArgs& args) {
   if (set) {
     compile.rules = (*set)->size();
     compile.expressions = (*set)->expression_count();
-    compile.header_only = (*set)->header_only_rules().size();
     compile.database_bytes = (*set)->database_bytes();
     compile.content_hash = (*set)->content_hash();
+    compile.stats = (*set)->stats();
+    compile.warnings = (*set)->warnings();
   } else {
     compile.ok = false;
     compile.error = set.error().message;
@@ -111,6 +113,8 @@ int RunRulesCheck(const RulesCheckArgs& args) {
     j["files"] = stats.files;
     j["rules_seen"] = stats.rules_seen;
     j["accepted"] = accepted;
+    j["accepted_share"] =
+        stats.rules_seen == 0 ? 0.0 : static_cast<double>(accepted) / stats.rules_seen;
     j["skipped"] = stats.skipped;
     j["rejected"] = stats.rejected;
     j["skipped_by_keyword"] = nlohmann::ordered_json::array();
@@ -121,6 +125,7 @@ int RunRulesCheck(const RulesCheckArgs& args) {
     for (const auto& e : parsed.errors) j["errors"].push_back(DiagnosticJson(e));
     j["warnings"] = nlohmann::ordered_json::array();
     for (const auto* w : other_warnings) j["warnings"].push_back(DiagnosticJson(*w));
+    for (const auto& w : compile.warnings) j["warnings"].push_back(DiagnosticJson(w));
     if (args.verbose) {
       j["skipped_rules"] = nlohmann::ordered_json::array();
       for (const auto& w : parsed.warnings) {
@@ -129,9 +134,23 @@ int RunRulesCheck(const RulesCheckArgs& args) {
     }
     nlohmann::ordered_json c = {{"ok", compile.ok}, {"seconds", compile.seconds}};
     if (compile.ok) {
+      const fs::patterns::CompileStats& st = compile.stats;
       c["rules"] = compile.rules;
       c["expressions"] = compile.expressions;
-      c["header_only_rules"] = compile.header_only;
+      c["expressions_to_server"] = st.expressions[0];
+      c["expressions_to_client"] = st.expressions[1];
+      c["shared_database"] = st.shared_database;
+      c["header_only_rules"] = st.header_only;
+      c["ip_only_rules"] = st.ip_only;
+      c["exact_rules"] = st.exact;
+      c["confirmed_rules"] = st.confirm;
+      c["confirmed_unfiltered_rules"] = st.confirm_unfiltered;
+      c["never_matching_rules"] = st.never;
+      c["demoted_rules"] = st.demoted;
+      c["pcres"] = {{"total", st.pcres},
+                    {"exact", st.pcre_exact},
+                    {"prefilter", st.pcre_prefilter},
+                    {"software", st.pcre_software}};
       c["database_bytes"] = compile.database_bytes;
       c["content_hash"] = compile.content_hash;
     } else {
@@ -145,7 +164,9 @@ int RunRulesCheck(const RulesCheckArgs& args) {
 
   fmt::print("files:      {}\n", stats.files);
   fmt::print("rules seen: {}\n", stats.rules_seen);
-  fmt::print("accepted:   {}\n", accepted);
+  fmt::print(
+      "accepted:   {} ({:.1f}% of the rules seen)\n", accepted,
+      stats.rules_seen == 0 ? 0.0 : 100.0 * static_cast<double>(accepted) / stats.rules_seen);
   fmt::print("skipped:    {} (not supported yet)\n", stats.skipped);
   fmt::print("errors:     {}\n", parsed.errors.size());
   if (!top.empty()) {
@@ -163,9 +184,10 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       fmt::print("  {}\n", w.ToString());
     }
   }
-  if (!other_warnings.empty()) {
+  if (!other_warnings.empty() || !compile.warnings.empty()) {
     fmt::print("\nwarnings:\n");
     for (const auto* w : other_warnings) fmt::print("  {}\n", w->ToString());
+    for (const auto& w : compile.warnings) fmt::print("  {}\n", w.ToString());
   }
   if (!parsed.errors.empty()) {
     fmt::print("\nerrors:\n");
@@ -173,11 +195,17 @@ int RunRulesCheck(const RulesCheckArgs& args) {
   }
   fmt::print("\n");
   if (compile.ok) {
+    const fs::patterns::CompileStats& st = compile.stats;
     fmt::print(
-        "compile:    ok, {} rules, {} expressions, {} header-only, {} database bytes, "
-        "{:.3f} s, content hash {}\n",
-        compile.rules, compile.expressions, compile.header_only, compile.database_bytes,
-        compile.seconds, compile.content_hash);
+        "compile:    ok, {} rules, {} expressions, {} database bytes, {:.3f} s, content hash {}\n",
+        compile.rules, compile.expressions, compile.database_bytes, compile.seconds,
+        compile.content_hash);
+    fmt::print(
+        "            {} exact in Hyperscan, {} confirmed in software ({} without a Hyperscan "
+        "pre-filter), {} header-only ({} IP-only), {} can never match\n",
+        st.exact, st.confirm, st.confirm_unfiltered, st.header_only, st.ip_only, st.never);
+    fmt::print("            pcre: {} total, {} exact, {} pre-filtered, {} software only\n",
+               st.pcres, st.pcre_exact, st.pcre_prefilter, st.pcre_software);
   } else {
     fmt::print("compile:    FAILED after {:.3f} s: {}\n", compile.seconds, compile.error);
   }
