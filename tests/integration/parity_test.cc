@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "patterns/rule_parser.h"
 #include "tests/integration/eve_reader.h"
 #include "tests/support/process.h"
 
@@ -159,6 +160,82 @@ TEST_P(ParityTest, FlowsAndAlertsMatchSuricata) {
                     << oa.size();
   std::filesystem::remove_all(dir);
 }
+
+// The ET Open rules flowsentry accepts, run by both engines on every shared capture: the same
+// (sid, flow) alert pairs. Differences that are understood are listed (docs/rules.md).
+class EtOpenParityTest : public ::testing::TestWithParam<Case> {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string shared = SharedDir();
+    if (shared.empty()) return;
+    auto parsed = patterns::LoadRules({shared + "/data/rules/et-open"}, patterns::ParseOptions{});
+    rules_dir_ = MakeTempDir("et-accepted");
+    std::ofstream out(rules_dir_ + "/accepted.rules");
+    for (const auto& r : parsed.rules) out << r.text << "\n";
+    accepted_ = parsed.rules.size();
+  }
+  static inline std::string rules_dir_;
+  static inline size_t accepted_ = 0;
+};
+
+// Runs Suricata and flowsentry with `rules` on the capture of `c`; expects equal alert pairs.
+void ExpectSameAlertPairs(const Case& c, const std::string& rules) {
+  const std::string shared = SharedDir();
+  std::string capture = shared + "/data/captures/" + c.file;
+  const std::string dir = MakeTempDir("etparity");
+  if (c.file.ends_with(".gz")) {
+    const std::string plain = dir + "/capture.pcap";
+    ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -dc '{}' > '{}'", capture, plain)}).exit_code, 0);
+    capture = plain;
+  }
+  const std::string sdir = dir + "/suricata";
+  std::filesystem::create_directories(sdir);
+  auto s = RunProcess({Suricata(), "-r", capture, "-l", sdir, "-k", "none", "--runmode", "single",
+                       "-S", rules},
+                      600);
+  ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
+  auto f = RunProcess({BinDir() + "/flowsentry", "--pcap", capture, "--rules", rules, "--eve",
+                       dir + "/eve.json", "--metrics-listen", "", "--workers", "2", "--log-level",
+                       "error"},
+                      600);
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  const auto theirs = AlertPairs(ReadEve(sdir + "/eve.json"));
+  const auto ours = AlertPairs(ReadEve(dir + "/eve.json"));
+  std::vector<std::pair<uint32_t, Tuple>> only_theirs, only_ours;
+  std::set_difference(theirs.begin(), theirs.end(), ours.begin(), ours.end(), std::back_inserter(only_theirs));
+  std::set_difference(ours.begin(), ours.end(), theirs.begin(), theirs.end(), std::back_inserter(only_ours));
+  auto show = [](const std::vector<std::pair<uint32_t, Tuple>>& v) {
+    std::string out;
+    for (const auto& [sid, t] : v) out += fmt::format("  sid {} {}\n", sid, t.ToString());
+    return out;
+  };
+  ::testing::Test::RecordProperty("suricata_pairs", static_cast<int>(theirs.size()));
+  ::testing::Test::RecordProperty("flowsentry_pairs", static_cast<int>(ours.size()));
+  EXPECT_TRUE(only_theirs.empty() && only_ours.empty())
+      << c.file << ": Suricata " << theirs.size() << " (sid, flow) pairs, ours " << ours.size()
+      << "\nonly Suricata:\n" << show(only_theirs) << "only ours:\n" << show(only_ours);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_P(EtOpenParityTest, AcceptedEtOpenRulesAlertLikeSuricata) {
+  if (SharedDir().empty()) GTEST_SKIP() << "../shared/data is absent: ET Open parity not checked";
+  if (Suricata().empty()) GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
+  ASSERT_GT(accepted_, 1000u);
+  ExpectSameAlertPairs(GetParam(), rules_dir_ + "/accepted.rules");
+}
+
+TEST_P(EtOpenParityTest, DistrictPackAlertsLikeSuricata) {
+  if (SharedDir().empty()) GTEST_SKIP() << "../shared/data is absent: parity not checked";
+  if (Suricata().empty()) GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
+  ExpectSameAlertPairs(GetParam(), SourceDir() + "/patterns/packs/district.rules");
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedCaptures, EtOpenParityTest, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           std::string n;
+                           for (char ch : i.param.file) n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           return n;
+                         });
 
 INSTANTIATE_TEST_SUITE_P(SharedCaptures, ParityTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) {
