@@ -221,6 +221,26 @@ TEST_F(SensorTest, IpIndicatorListAlertsOncePerFlow) {
   EXPECT_NE(r.out.find("indicator list attackers"), std::string::npos) << r.out;
 }
 
+TEST_F(SensorTest, FlowbitsFlowKeywordsAndThresholdsEndToEnd) {
+  // Counts checked against Suricata 7.0.10 on the same capture and rules: sid 2 once (flowbit set
+  // by the noalert sid 1 on the ADMIN$ tree connect), sid 3 never, sid 4 limited to 5 per source
+  // (8 in all), sid 5 only after 30 matches from the attacker (10).
+  WriteFileForTest(dir_ + "/fb.rules", R"(
+alert tcp any any -> any 445 (msg:"admin share"; content:"|5c 00|A|00|D|00|M|00|I|00|N|00 24 00|"; flowbits:set,fs.admin; flowbits:noalert; sid:1; rev:1;)
+alert tcp any any -> any 445 (msg:"psexec after admin share"; flow:established,to_server; content:"P|00|S|00|E|00|X|00|E|00|S|00|V|00|C|00|"; flowbits:isset,fs.admin; sid:2; rev:1;)
+alert tcp any any -> any 445 (msg:"psexec without admin share"; content:"P|00|S|00|E|00|X|00|E|00|S|00|V|00|C|00|"; flowbits:isnotset,fs.admin; sid:3; rev:1;)
+alert tcp any any -> any 3389 (msg:"rdp threshold"; content:"mstshash"; threshold:type limit, track by_src, count 5, seconds 3600; sid:4; rev:1;)
+alert tcp any any -> any 3389 (msg:"rdp detection filter"; content:"mstshash"; detection_filter:track by_src, count 30, seconds 3600; sid:5; rev:1;)
+)");
+  Eve eve;
+  // One worker: thresholds are tracked per worker (docs/rules.md).
+  auto r = RunSensor({"--rules", dir_ + "/fb.rules", "--workers", "1"}, &eve, "fb");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<uint32_t, int> by_sid;
+  for (const auto& a : eve.alerts) ++by_sid[a.sid];
+  EXPECT_EQ(by_sid, (std::map<uint32_t, int>{{2, 1}, {4, 8}, {5, 10}}));
+}
+
 TEST_F(SensorTest, GzipCaptureIsReadLikeThePlainOne) {
   Eve plain, gz;
   ASSERT_EQ(RunSensor({}, &plain, "plain").exit_code, 0);
