@@ -1,12 +1,11 @@
 #include "controlplane/config/config.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <functional>
 #include <set>
-
-#include <fmt/format.h>
 
 namespace fs::config {
 
@@ -56,7 +55,8 @@ class Reader {
   }
 
   // 0 (meaning "computed") or a value in [lo, hi].
-  bool U32Or0(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi, uint32_t* out) {
+  bool U32Or0(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi,
+              uint32_t* out) {
     if (n.IsScalar() && n.Scalar() == "0") {
       *out = 0;
       return true;
@@ -99,10 +99,12 @@ class Reader {
     return true;
   }
 
-  bool StrMap(const std::string& key, const YAML::Node& n, std::map<std::string, std::string>* out) {
+  bool StrMap(const std::string& key, const YAML::Node& n,
+              std::map<std::string, std::string>* out) {
     if (!n.IsMap()) return Fail(key, "must be a mapping of NAME: value");
     for (const auto& kv : n) {
-      if (!kv.second.IsScalar()) return Fail(key + "." + kv.first.as<std::string>(), "must be a string");
+      if (!kv.second.IsScalar())
+        return Fail(key + "." + kv.first.as<std::string>(), "must be a string");
       (*out)[kv.first.as<std::string>()] = kv.second.Scalar();
     }
     return true;
@@ -121,9 +123,10 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
   auto timeouts = [&](uint32_t* n, uint32_t* e, uint32_t* cl) -> H {
     return [&r, n, e, cl](const std::string& k, const YAML::Node& v) {
       std::map<std::string, H> h = {
-          {"new", [&r, n](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 1, 86400, n); }},
-          {"established",
-           [&r, e](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 1, 86400, e); }},
+          {"new", [&r, n](const std::string& kk,
+                          const YAML::Node& vv) { return r.U32(kk, vv, 1, 86400, n); }},
+          {"established", [&r, e](const std::string& kk,
+                                  const YAML::Node& vv) { return r.U32(kk, vv, 1, 86400, e); }},
       };
       if (cl != nullptr) {
         h["closed"] = [&r, cl](const std::string& kk, const YAML::Node& vv) {
@@ -137,61 +140,88 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
   std::map<std::string, H> top = {
       {"inputs",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(k, v,
-                      {{"pcap", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->pcaps); }},
-                       {"iface", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->ifaces); }},
-                       {"port", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->ports); }},
-                       {"replay-forever",
-                        [&](const std::string& kk, const YAML::Node& vv) { return r.Bool(kk, vv, &c->replay_forever); }}});
+         return r.Map(
+             k, v,
+             {{"pcap", [&](const std::string& kk,
+                           const YAML::Node& vv) { return r.StrList(kk, vv, &c->pcaps); }},
+              {"iface", [&](const std::string& kk,
+                            const YAML::Node& vv) { return r.StrList(kk, vv, &c->ifaces); }},
+              {"port", [&](const std::string& kk,
+                           const YAML::Node& vv) { return r.StrList(kk, vv, &c->ports); }},
+              {"replay-forever", [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Bool(kk, vv, &c->replay_forever);
+               }}});
        }},
-      {"rules", [&](const std::string& k, const YAML::Node& v) { return r.StrList(k, v, &c->rules); }},
+      {"rules",
+       [&](const std::string& k, const YAML::Node& v) { return r.StrList(k, v, &c->rules); }},
       {"classification-file",
        [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->classification); }},
       {"vars",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,
                       {{"address-groups",
-                        [&](const std::string& kk, const YAML::Node& vv) { return r.StrMap(kk, vv, &c->address_groups); }},
-                       {"port-groups",
-                        [&](const std::string& kk, const YAML::Node& vv) { return r.StrMap(kk, vv, &c->port_groups); }}});
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.StrMap(kk, vv, &c->address_groups);
+                        }},
+                       {"port-groups", [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.StrMap(kk, vv, &c->port_groups);
+                        }}});
        }},
-      {"workers", [&](const std::string& k, const YAML::Node& v) { return r.U32(k, v, 1, 64, &c->workers); }},
+      {"workers",
+       [&](const std::string& k, const YAML::Node& v) { return r.U32(k, v, 1, 64, &c->workers); }},
       {"flow",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(
-             k, v,
-             {{"capacity",
-               [&](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 1024, 1u << 26, &c->flow_capacity); }},
-              {"timeouts", [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.Map(kk, vv,
+         return r.Map(k, v,
+                      {{"capacity",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 1024, 1u << 26, &c->flow_capacity);
+                        }},
+                       {"timeouts", [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.Map(
+                              kk, vv,
                               {{"tcp", timeouts(&t.tcp_new, &t.tcp_established, &t.tcp_closed)},
                                {"udp", timeouts(&t.udp_new, &t.udp_established, nullptr)},
                                {"icmp", timeouts(&t.icmp_new, &t.icmp_established, nullptr)},
                                {"other", timeouts(&t.other_new, &t.other_established, nullptr)}});
-               }}});
+                        }}});
        }},
       {"dpdk",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(
-             k, v,
-             {{"mbufs", [&](const std::string& kk, const YAML::Node& vv) { return r.U32Or0(kk, vv, 1023, 1u << 24, &c->mbufs); }},
-              {"ring-size",
-               [&](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 64, 1u << 20, &c->ring_size); }},
-              {"event-ring-size",
-               [&](const std::string& kk, const YAML::Node& vv) { return r.U32(kk, vv, 64, 1u << 22, &c->event_ring_size); }},
-              {"eal-args", [&](const std::string& kk, const YAML::Node& vv) { return r.StrList(kk, vv, &c->eal_args); }}});
+         return r.Map(k, v,
+                      {{"mbufs",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32Or0(kk, vv, 1023, 1u << 24, &c->mbufs);
+                        }},
+                       {"ring-size",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 64, 1u << 20, &c->ring_size);
+                        }},
+                       {"event-ring-size",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 64, 1u << 22, &c->event_ring_size);
+                        }},
+                       {"eal-args", [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.StrList(kk, vv, &c->eal_args);
+                        }}});
        }},
       {"outputs",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(
              k, v,
-             {{"eve", [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->eve); }},
+             {{"eve",
+               [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->eve); }},
               {"metrics-listen",
-               [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->metrics_listen); }},
-              {"metrics-out", [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->metrics_out); }},
-              {"summary", [&](const std::string& kk, const YAML::Node& vv) { return r.Bool(kk, vv, &c->summary); }}});
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Str(kk, vv, &c->metrics_listen);
+               }},
+              {"metrics-out", [&](const std::string& kk,
+                                  const YAML::Node& vv) { return r.Str(kk, vv, &c->metrics_out); }},
+              {"summary", [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Bool(kk, vv, &c->summary);
+               }}});
        }},
-      {"log-level", [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
+      {"log-level",
+       [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
       {"indicators",
        [&](const std::string& k, const YAML::Node& v) {
          auto lists = patterns::ParseIndicatorsConfig(v, base_dir, k);
@@ -259,7 +289,8 @@ bool LoadYamlFile(const std::string& path, Config* cfg, std::string* error) {
 bool Validate(const Config& c, std::string* error) {
   const size_t inputs = c.pcaps.size() + c.ifaces.size() + c.ports.size();
   if (inputs == 0) {
-    *error = "no input: give --pcap FILE, --iface NAME or --port PCI_ADDRESS (or inputs: in the config)";
+    *error =
+        "no input: give --pcap FILE, --iface NAME or --port PCI_ADDRESS (or inputs: in the config)";
     return false;
   }
   if (!c.pcaps.empty() && (c.ifaces.size() + c.ports.size()) > 0) {
@@ -275,10 +306,12 @@ bool Validate(const Config& c, std::string* error) {
                          c.metrics_listen);
     return false;
   }
-  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warning", "error", "critical", "off"};
+  static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warning",
+                                                "error", "critical", "off"};
   if (!kLevels.count(c.log_level)) {
-    *error = fmt::format("log-level: must be one of trace, debug, info, warning, error, critical, off; got '{}'",
-                         c.log_level);
+    *error = fmt::format(
+        "log-level: must be one of trace, debug, info, warning, error, critical, off; got '{}'",
+        c.log_level);
     return false;
   }
   return true;

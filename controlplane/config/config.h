@@ -29,24 +29,24 @@ struct Config {
   // patterns
   std::vector<std::string> rules;  // files or directories; empty = the district pack
   std::string classification;      // classification.config; empty = the pack's
-  std::map<std::string, std::string> address_groups;  // overrides of HOME_NET ...
-  std::map<std::string, std::string> port_groups;     // overrides of HTTP_PORTS ...
+  std::map<std::string, std::string> address_groups;      // overrides of HOME_NET ...
+  std::map<std::string, std::string> port_groups;         // overrides of HTTP_PORTS ...
   std::vector<patterns::IndicatorListConfig> indicators;  // IP / domain lists (docs/indicators.md)
   // workers and memory
   uint32_t workers = 1;
   uint32_t flow_capacity = 262144;  // per worker
   FlowTimeouts timeouts;
-  uint32_t ring_size = 4096;        // software distribution ring per worker (mbufs)
-  uint32_t event_ring_size = 65536; // events per worker to the control plane
-  uint32_t mbufs = 0;               // 0 = computed
+  uint32_t ring_size = 4096;         // software distribution ring per worker (mbufs)
+  uint32_t event_ring_size = 65536;  // events per worker to the control plane
+  uint32_t mbufs = 0;                // 0 = computed
   std::vector<std::string> eal_args;
   // outputs
-  std::string eve = "eve.json";     // "-" = stdout, "" = off
+  std::string eve = "eve.json";                   // "-" = stdout, "" = off
   std::string metrics_listen = "127.0.0.1:9580";  // "" = off
-  std::string metrics_out;          // Prometheus text file written at exit (textfile collector)
+  std::string metrics_out;  // Prometheus text file written at exit (textfile collector)
   std::string log_level = "info";
   bool summary = true;
-  std::string summary_json;         // the summary as JSON, for scripts and the bench harness
+  std::string summary_json;  // the summary as JSON, for scripts and the bench harness
 };
 
 // Loads a YAML file over `cfg`. Unknown keys, wrong types and out-of-range values are errors

@@ -1,5 +1,6 @@
 #include "controlplane/metrics/metrics.h"
 
+#include <fmt/format.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -9,8 +10,6 @@
 #include <prometheus/text_serializer.h>
 
 #include <chrono>
-
-#include <fmt/format.h>
 
 namespace fs::metrics {
 
@@ -45,7 +44,8 @@ struct FamilyBuilder {
 class Metrics::WorkerCollectable : public prometheus::Collectable {
  public:
   explicit WorkerCollectable(Sources s) : s_(std::move(s)) {
-    start_ = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    start_ =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
 
   std::vector<MetricFamily> Collect() const override {
@@ -55,16 +55,19 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
     using C = MetricType;
     auto per_worker = [&](const char* name, const char* help, C type, auto get) {
       FamilyBuilder b(name, help, type);
-      for (size_t i = 0; i < w.size(); ++i) b.Add({{"worker", std::to_string(i)}}, double(get(w[i])));
+      for (size_t i = 0; i < w.size(); ++i)
+        b.Add({{"worker", std::to_string(i)}}, double(get(w[i])));
       out.push_back(std::move(b.f));
     };
     per_worker("flowsentry_rx_packets_total", "Packets processed by the worker.", C::Counter,
                [](const auto& s) { return s.rx_packets; });
-    per_worker("flowsentry_rx_bytes_total", "Bytes (captured frame length) processed by the worker.",
-               C::Counter, [](const auto& s) { return s.rx_bytes; });
-    per_worker("flowsentry_distributed_packets_total",
-               "Packets the worker read from a single-queue input and spread to workers by flow hash.",
-               C::Counter, [](const auto& s) { return s.distributed; });
+    per_worker("flowsentry_rx_bytes_total",
+               "Bytes (captured frame length) processed by the worker.", C::Counter,
+               [](const auto& s) { return s.rx_bytes; });
+    per_worker(
+        "flowsentry_distributed_packets_total",
+        "Packets the worker read from a single-queue input and spread to workers by flow hash.",
+        C::Counter, [](const auto& s) { return s.distributed; });
     {
       FamilyBuilder b("flowsentry_worker_dropped_packets_total",
                       "Packets dropped inside the sensor, by worker and reason.", C::Counter);
@@ -79,11 +82,13 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
     }
     {
       FamilyBuilder b("flowsentry_decode_events_total",
-                      "Malformed or anomalous packets by decoder event (Suricata's names).", C::Counter);
+                      "Malformed or anomalous packets by decoder event (Suricata's names).",
+                      C::Counter);
       for (int e = 1; e < decode::kDecodeEventCount; ++e) {  // 0 is kNone
         uint64_t sum = 0;
         for (const auto& s : w) sum += s.decode.events[e];
-        b.Add({{"event", decode::DecodeEventName(static_cast<decode::DecodeEvent>(e))}}, double(sum));
+        b.Add({{"event", decode::DecodeEventName(static_cast<decode::DecodeEvent>(e))}},
+              double(sum));
       }
       out.push_back(std::move(b.f));
     }
@@ -132,8 +137,9 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
     per_worker("flowsentry_event_ring_dropped_total",
                "Alerts/flow records lost because the worker's event ring to the output was full.",
                C::Counter, [](const auto& s) { return s.events_dropped; });
-    per_worker("flowsentry_worker_busy_cycles_total", "TSC cycles spent on loop rounds that had packets.",
-               C::Counter, [](const auto& s) { return s.busy_cycles; });
+    per_worker("flowsentry_worker_busy_cycles_total",
+               "TSC cycles spent on loop rounds that had packets.", C::Counter,
+               [](const auto& s) { return s.busy_cycles; });
     per_worker("flowsentry_worker_idle_cycles_total", "TSC cycles spent polling empty inputs.",
                C::Counter, [](const auto& s) { return s.idle_cycles; });
 
@@ -159,7 +165,8 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       out.push_back(std::move(drop.f));
     }
     {
-      FamilyBuilder b("flowsentry_start_time_seconds", "Sensor start time (Unix seconds).", C::Gauge);
+      FamilyBuilder b("flowsentry_start_time_seconds", "Sensor start time (Unix seconds).",
+                      C::Gauge);
       b.Add({}, start_);
       out.push_back(std::move(b.f));
     }
@@ -235,8 +242,8 @@ void Metrics::CountSignatureAlert(uint32_t gid, uint32_t sid) {
   auto it = by_signature_.find(key);
   if (it == by_signature_.end()) {
     it = by_signature_
-             .emplace(key, &signature_alerts_->Add({{"gid", std::to_string(gid)},
-                                                     {"sid", std::to_string(sid)}}))
+             .emplace(key, &signature_alerts_->Add(
+                               {{"gid", std::to_string(gid)}, {"sid", std::to_string(sid)}}))
              .first;
   }
   it->second->Increment();

@@ -1,5 +1,6 @@
 #include "controlplane/sensor/capture_probe.h"
 
+#include <fmt/format.h>
 #include <pcap/pcap.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -8,8 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-
-#include <fmt/format.h>
 
 namespace fs::sensor {
 
@@ -87,8 +86,9 @@ bool ProbeCapture(const std::string& path, const std::string& temp_dir, CaptureI
   const int link = pcap_datalink(p);
   if (link != DLT_EN10MB) {
     const char* name = pcap_datalink_val_to_name(link);
-    *error = fmt::format("capture '{}' has link type {} ({}); flowsentry reads Ethernet captures only",
-                         path, name ? name : "unknown", link);
+    *error =
+        fmt::format("capture '{}' has link type {} ({}); flowsentry reads Ethernet captures only",
+                    path, name ? name : "unknown", link);
     pcap_close(p);
     return false;
   }

@@ -10,13 +10,13 @@
 namespace fs::sensor {
 
 struct CaptureInfo {
-  std::string path;       // as given
-  std::string read_path;  // what DPDK reads (the decompressed copy for .gz)
-  bool temporary = false; // read_path is ours to delete
-  uint64_t packets = 0;   // records libpcap reads before end of file or the first bad record
+  std::string path;        // as given
+  std::string read_path;   // what DPDK reads (the decompressed copy for .gz)
+  bool temporary = false;  // read_path is ours to delete
+  uint64_t packets = 0;    // records libpcap reads before end of file or the first bad record
   uint64_t bytes = 0;
-  bool truncated = false; // the file ended inside a record or had a corrupt record
-  std::string truncation; // libpcap's message when truncated
+  bool truncated = false;  // the file ended inside a record or had a corrupt record
+  std::string truncation;  // libpcap's message when truncated
   uint64_t first_ts_us = 0, last_ts_us = 0;
 };
 

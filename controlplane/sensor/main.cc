@@ -1,13 +1,12 @@
 // flowsentry: the sensor binary. Parses the command line (CLI11) over the YAML config, then hands
 // over to RunSensor. Only main() exits.
+#include <fmt/format.h>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "controlplane/config/config.h"
 #include "controlplane/sensor/sensor.h"
@@ -49,26 +48,34 @@ int main(int argc, char** argv) {
   auto* o_config = app.add_option("-c,--config", config_file, "YAML configuration file")
                        ->check(CLI::ExistingFile);
   (void)o_config;
-  auto* o_pcap = app.add_option("-r,--pcap", pcaps, "Capture file to read (pcap/pcapng/.gz); repeatable");
-  auto* o_iface = app.add_option("-i,--iface", ifaces, "Network interface to read (DPDK af_packet); repeatable");
+  auto* o_pcap =
+      app.add_option("-r,--pcap", pcaps, "Capture file to read (pcap/pcapng/.gz); repeatable");
+  auto* o_iface = app.add_option("-i,--iface", ifaces,
+                                 "Network interface to read (DPDK af_packet); repeatable");
   auto* o_port = app.add_option("--port", ports, "PCI address of a NIC bound to DPDK; repeatable");
   auto* o_rules = app.add_option("-S,--rules", rules,
                                  "Rule file or directory (repeatable); default: the district pack");
   auto* o_class = app.add_option("--classification", classification, "classification.config file");
-  auto* o_workers = app.add_option("-w,--workers", workers, "Worker lcores (1-64)")->check(CLI::Range(1, 64));
-  auto* o_eve = app.add_option("--eve", eve, "EVE JSON output file ('-' for stdout, '' to disable)");
-  auto* o_listen = app.add_option("--metrics-listen", metrics_listen,
-                                  "Prometheus endpoint ADDRESS:PORT ('' to disable); default 127.0.0.1:9580");
-  auto* o_mout = app.add_option("--metrics-out", metrics_out,
-                                "Write the final metrics (Prometheus text format) to this file at exit");
+  auto* o_workers =
+      app.add_option("-w,--workers", workers, "Worker lcores (1-64)")->check(CLI::Range(1, 64));
+  auto* o_eve =
+      app.add_option("--eve", eve, "EVE JSON output file ('-' for stdout, '' to disable)");
+  auto* o_listen =
+      app.add_option("--metrics-listen", metrics_listen,
+                     "Prometheus endpoint ADDRESS:PORT ('' to disable); default 127.0.0.1:9580");
+  auto* o_mout =
+      app.add_option("--metrics-out", metrics_out,
+                     "Write the final metrics (Prometheus text format) to this file at exit");
   auto* o_cap = app.add_option("--flow-capacity", flow_capacity, "Flows per worker")
                     ->check(CLI::Range(1024u, 1u << 26));
-  auto* o_log = app.add_option("--log-level", log_level, "trace|debug|info|warning|error|critical|off");
+  auto* o_log =
+      app.add_option("--log-level", log_level, "trace|debug|info|warning|error|critical|off");
   auto* o_nosum = app.add_flag("--no-summary", no_summary, "Do not print the end-of-run summary");
-  auto* o_replay = app.add_flag("--replay-forever", replay_forever,
-                                "Replay capture files from memory in a loop (benchmarks; stop with SIGINT)");
+  auto* o_replay =
+      app.add_flag("--replay-forever", replay_forever,
+                   "Replay capture files from memory in a loop (benchmarks; stop with SIGINT)");
   auto* o_dur = app.add_option("--duration", duration_s, "Stop after this many seconds")
-                   ->check(CLI::PositiveNumber);
+                    ->check(CLI::PositiveNumber);
   auto* o_maxp = app.add_option("--max-packets", max_packets,
                                 "Stop once this many packets were processed (approximate, 50 ms)");
   auto* o_sjson = app.add_option("--summary-json", summary_json,

@@ -1,5 +1,6 @@
 #include "controlplane/sensor/sensor.h"
 
+#include <fmt/format.h>
 #include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -14,10 +15,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <thread>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "controlplane/metrics/metrics.h"
 #include "controlplane/output/eve.h"
@@ -46,18 +45,23 @@ using Clock = std::chrono::steady_clock;
 struct RunTotals {
   uint64_t alerts = 0, flows = 0;
   std::map<uint8_t, uint64_t> flows_by_proto;
-  std::map<uint32_t, uint64_t> alerts_by_rule;  // rule index -> count
+  std::map<uint32_t, uint64_t> alerts_by_rule;       // rule index -> count
   std::map<uint32_t, uint64_t> alerts_by_indicator;  // list index -> count
   uint64_t alerted_flows = 0;
 };
 
 const char* ProtoName(uint8_t p) {
   switch (p) {
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 1: return "icmp";
-    case 58: return "icmpv6";
-    default: return "other";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 1:
+      return "icmp";
+    case 58:
+      return "icmpv6";
+    default:
+      return "other";
   }
 }
 
@@ -113,13 +117,15 @@ class Output {
     info.metadata.push_back({"indicator_side", src && dst ? "both" : src ? "src" : "dst"});
     for (const IpAddr* addr : {src ? &a.src : nullptr, dst ? &a.dst : nullptr}) {
       if (addr == nullptr) continue;
-      if (auto entry = list.LongestMatch(*addr)) info.metadata.push_back({"indicator_entry", entry->ToString()});
+      if (auto entry = list.LongestMatch(*addr))
+        info.metadata.push_back({"indicator_entry", entry->ToString()});
     }
     Write(output::FormatAlert(a, info), "alert");
   }
 
   void Handle(const worker::Event& e) {
-    if (e.kind == worker::Event::Kind::kAlert && e.alert.indicator != worker::AlertEvent::kNoIndicator) {
+    if (e.kind == worker::Event::Kind::kAlert &&
+        e.alert.indicator != worker::AlertEvent::kNoIndicator) {
       HandleIndicator(e.alert);
     } else if (e.kind == worker::Event::Kind::kAlert) {
       const auto& rule = set_->rules()[e.alert.rule_index];
@@ -212,15 +218,18 @@ int RunSensor(const config::Config& cfg) {
       fmt::print(stderr, "flowsentry: indicator list '{}': {}\n", lc.name, list.error().message);
       return 1;
     }
-    for (const auto& d : list.value().errors) spdlog::warn("indicators: {} (line skipped)", d.ToString());
+    for (const auto& d : list.value().errors)
+      spdlog::warn("indicators: {} (line skipped)", d.ToString());
     for (const auto& r : set->rules()) {
       if (r.sid == lc.sid && r.gid == lc.gid) {
-        fmt::print(stderr, "flowsentry: indicator list '{}' uses sid {}:{}, which rule {}:{} also uses\n",
+        fmt::print(stderr,
+                   "flowsentry: indicator list '{}' uses sid {}:{}, which rule {}:{} also uses\n",
                    lc.name, lc.gid, lc.sid, r.file, r.pos.line);
         return 1;
       }
     }
-    spdlog::info("indicator list '{}': {} entries from {}", lc.name, list.value().stats.entries, lc.file);
+    spdlog::info("indicator list '{}': {} entries from {}", lc.name, list.value().stats.entries,
+                 lc.file);
     indicator_lists.push_back(std::move(list.value()));
   }
   std::unique_ptr<scan::IpMatcher> ip_matcher;
@@ -253,8 +262,8 @@ int RunSensor(const config::Config& cfg) {
       return 1;
     }
     if (info.truncated) {
-      spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); reading those",
-                   p, info.packets, info.truncation);
+      spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); reading those", p,
+                   info.packets, info.truncation);
     }
     expected_packets += info.packets;
     inputs.push_back({port::Input::Kind::kPcap, info.read_path});
@@ -278,10 +287,10 @@ int RunSensor(const config::Config& cfg) {
   port::PortConfig pcfg;
   pcfg.workers = cfg.workers;
   pcfg.mbuf_priv_size = sizeof(worker::MbufMeta);
-  pcfg.mbufs = cfg.mbufs != 0 ? cfg.mbufs
-                              : port::MbufsNeeded(inputs.size(), cfg.workers, pcfg.rx_descriptors,
-                                                  cfg.ring_size,
-                                                  cfg.replay_forever ? expected_packets : 0);
+  pcfg.mbufs = cfg.mbufs != 0
+                   ? cfg.mbufs
+                   : port::MbufsNeeded(inputs.size(), cfg.workers, pcfg.rx_descriptors,
+                                       cfg.ring_size, cfg.replay_forever ? expected_packets : 0);
   port::EalRequest req;
   req.inputs = inputs;
   req.workers = cfg.workers;
@@ -297,7 +306,8 @@ int RunSensor(const config::Config& cfg) {
     cleanup_captures();
     return 1;
   }
-  if (plan.no_huge) spdlog::info("no hugepages reserved: running DPDK with --no-huge -m {}", plan.memory_mb);
+  if (plan.no_huge)
+    spdlog::info("no hugepages reserved: running DPDK with --no-huge -m {}", plan.memory_mb);
   if (!port::InitEal(plan, &error)) {
     fmt::print(stderr, "flowsentry: {}\n", error);
     cleanup_captures();
@@ -335,9 +345,9 @@ int RunSensor(const config::Config& cfg) {
       worker::WorkerConfig wc;
       wc.index = static_cast<uint16_t>(i);
       wc.flow_capacity = cfg.flow_capacity;
-      wc.timeouts = flow::Timeouts{cfg.timeouts.tcp_new,   cfg.timeouts.tcp_established,
-                                   cfg.timeouts.tcp_closed, cfg.timeouts.udp_new,
-                                   cfg.timeouts.udp_established, cfg.timeouts.icmp_new,
+      wc.timeouts = flow::Timeouts{cfg.timeouts.tcp_new,          cfg.timeouts.tcp_established,
+                                   cfg.timeouts.tcp_closed,       cfg.timeouts.udp_new,
+                                   cfg.timeouts.udp_established,  cfg.timeouts.icmp_new,
                                    cfg.timeouts.icmp_established, cfg.timeouts.other_new,
                                    cfg.timeouts.other_established};
       wc.inbox_size = cfg.ring_size;
@@ -545,10 +555,13 @@ int RunSensor(const config::Config& cfg) {
                          : "");
       std::string by_proto;
       for (const auto& [proto, n] : t.flows_by_proto) {
-        by_proto += fmt::format("{}{} {}", by_proto.empty() ? "" : ", ", ProtoName(proto), Human(n));
+        by_proto +=
+            fmt::format("{}{} {}", by_proto.empty() ? "" : ", ", ProtoName(proto), Human(n));
       }
       fmt::print("  flows     {} ({}){}\n", Human(t.flows), by_proto,
-                 sum.flow.evicted ? fmt::format(", {} evicted (table full)", Human(sum.flow.evicted)) : "");
+                 sum.flow.evicted
+                     ? fmt::format(", {} evicted (table full)", Human(sum.flow.evicted))
+                     : "");
       fmt::print("  alerts    {} in {} flow{}\n", Human(t.alerts), Human(t.alerted_flows),
                  t.alerted_flows == 1 ? "" : "s");
       std::vector<std::pair<uint64_t, uint32_t>> order;
@@ -560,7 +573,8 @@ int RunSensor(const config::Config& cfg) {
       }
       for (const auto& [idx, n] : t.alerts_by_indicator) {
         const auto& c = indicator_lists[idx].config;
-        fmt::print("    {:>8}  [{}:{}:1] {} (indicator list {})\n", Human(n), c.gid, c.sid, c.msg, c.name);
+        fmt::print("    {:>8}  [{}:{}:1] {} (indicator list {})\n", Human(n), c.gid, c.sid, c.msg,
+                   c.name);
       }
       if (!decode_events.empty()) {
         std::string ev;
@@ -571,7 +585,9 @@ int RunSensor(const config::Config& cfg) {
         fmt::print("  decode    {}\n", ev);
       }
       fmt::print("  dropped   {}{}\n", Human(drops + port_drops),
-                 events_dropped ? fmt::format(" (and {} events lost: output too slow)", Human(events_dropped)) : "");
+                 events_dropped
+                     ? fmt::format(" (and {} events lost: output too slow)", Human(events_dropped))
+                     : "");
       if (eve) fmt::print("  eve       {} ({} records)\n", cfg.eve, Human(eve->lines_written()));
       if (!cfg.metrics_out.empty()) fmt::print("  metrics   {}\n", cfg.metrics_out);
     }

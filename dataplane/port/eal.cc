@@ -1,5 +1,6 @@
 #include "dataplane/port/eal.h"
 
+#include <fmt/format.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <sched.h>
@@ -7,8 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace fs::port {
 

@@ -17,11 +17,11 @@ struct Input {
 struct EalRequest {
   std::vector<Input> inputs;
   uint32_t workers = 1;
-  uint64_t pool_bytes = 0;        // total mbuf pool memory the sensor will ask for
+  uint64_t pool_bytes = 0;  // total mbuf pool memory the sensor will ask for
   bool hugepages_available = false;
-  std::vector<int> cpus;          // CPUs this process may run on
-  int pid = 0;                    // for the unique file prefix
-  bool infinite_rx = false;       // replay pcaps from memory forever (benchmarks)
+  std::vector<int> cpus;               // CPUs this process may run on
+  int pid = 0;                         // for the unique file prefix
+  bool infinite_rx = false;            // replay pcaps from memory forever (benchmarks)
   std::vector<std::string> user_args;  // after "--" on the command line; appended last
 };
 
@@ -29,7 +29,7 @@ struct EalPlan {
   std::vector<std::string> args;  // argv[0] included
   std::string file_prefix;
   bool no_huge = false;
-  uint32_t memory_mb = 0;         // -m value when no_huge
+  uint32_t memory_mb = 0;               // -m value when no_huge
   std::vector<std::string> vdev_names;  // per input, in order: the ethdev name to look up
 };
 

@@ -1,18 +1,17 @@
 #include "dataplane/port/port.h"
 
+#include <fmt/format.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
-#include <fmt/format.h>
-
 namespace fs::port {
 
-const uint8_t kSymmetricRssKey[40] = {
-    0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A,
-    0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A,
-    0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A};
+const uint8_t kSymmetricRssKey[40] = {0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A,
+                                      0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A,
+                                      0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A,
+                                      0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A, 0x6D, 0x5A};
 
 namespace {
 constexpr uint32_t kPoolCache = 256;
@@ -60,13 +59,13 @@ bool Ports::Setup(const std::vector<Input>& inputs, const std::vector<std::strin
     rte_eth_dev_info info;
     int rc = rte_eth_dev_info_get(p.port_id, &info);
     if (rc != 0) {
-      *error = fmt::format("input '{}': cannot read device info: {}", p.input.value,
-                           rte_strerror(-rc));
+      *error =
+          fmt::format("input '{}': cannot read device info: {}", p.input.value, rte_strerror(-rc));
       return false;
     }
     rte_eth_conf conf{};
-    const uint64_t rss_hf = info.flow_type_rss_offloads &
-                            (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+    const uint64_t rss_hf =
+        info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
     if (cfg.workers > 1 && info.max_rx_queues >= cfg.workers && rss_hf != 0 &&
         info.hash_key_size == sizeof(kSymmetricRssKey)) {
       p.hw_rss = true;

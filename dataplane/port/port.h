@@ -20,14 +20,14 @@ struct PortConfig {
   uint32_t workers = 1;
   uint16_t rx_descriptors = 1024;
   uint32_t mbufs = 8191;
-  uint16_t mbuf_priv_size = 0;   // per-mbuf private area (the decoded packet rides there)
+  uint16_t mbuf_priv_size = 0;  // per-mbuf private area (the decoded packet rides there)
 };
 
 struct Port {
   uint16_t port_id = 0;
-  std::string name;       // ethdev name (net_pcap0, PCI address ...)
+  std::string name;  // ethdev name (net_pcap0, PCI address ...)
   Input input;
-  uint16_t rx_queues = 1; // == workers when the device spreads flows itself (symmetric RSS)
+  uint16_t rx_queues = 1;  // == workers when the device spreads flows itself (symmetric RSS)
   bool hw_rss = false;
 };
 

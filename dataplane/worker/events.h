@@ -29,8 +29,8 @@ struct FlowSnapshot {
 };
 
 struct AlertEvent {
-  uint64_t ts_us = 0;             // the packet's timestamp
-  uint32_t rule_index = 0;        // index into the PatternSet that produced it
+  uint64_t ts_us = 0;       // the packet's timestamp
+  uint32_t rule_index = 0;  // index into the PatternSet that produced it
   uint32_t sid = 0, gid = 1, rev = 0;
   // Indicator-list alerts: the list's index (kNoIndicator for rule alerts) and which of the
   // packet's addresses is listed (bit 0 source, bit 1 destination).
@@ -38,7 +38,7 @@ struct AlertEvent {
   uint8_t indicator = kNoIndicator;
   uint8_t indicator_side = 0;
   uint64_t pattern_generation = 0;
-  IpAddr src, dst;                // the packet's addresses
+  IpAddr src, dst;  // the packet's addresses
   uint16_t sport = 0, dport = 0;
   flow::Dir dir = flow::Dir::kToServer;
   uint16_t payload_len = 0;

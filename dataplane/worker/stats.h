@@ -14,9 +14,9 @@
 namespace fs::worker {
 
 // Why a packet was not processed. Each is counted; nothing is dropped silently.
-#define FS_DROP_REASONS(X)                                                        \
-  X(kRingFull, "ring_full")         /* software distribution ring to the worker was full */ \
-  X(kOversize, "oversize")          /* multi-segment frame larger than the worker's buffer */
+#define FS_DROP_REASONS(X)                                                          \
+  X(kRingFull, "ring_full") /* software distribution ring to the worker was full */ \
+  X(kOversize, "oversize")  /* multi-segment frame larger than the worker's buffer */
 
 enum class DropReason : uint8_t {
 #define FS_X(id, name) id,
@@ -28,15 +28,15 @@ inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
 const char* DropReasonName(DropReason r);
 
 struct WorkerStats {
-  uint64_t rx_packets = 0;      // packets this worker processed
+  uint64_t rx_packets = 0;  // packets this worker processed
   uint64_t rx_bytes = 0;
   uint64_t drops[kDropReasonCount] = {};
-  uint64_t distributed = 0;     // packets this worker read from a port and handed to a ring
+  uint64_t distributed = 0;  // packets this worker read from a port and handed to a ring
   uint64_t alerts = 0;
   uint64_t events_dropped = 0;  // event ring to the control plane full (live mode)
   uint64_t payload_bytes_scanned = 0;
   uint64_t busy_cycles = 0, idle_cycles = 0;
-  uint64_t last_ts_us = 0;      // newest packet timestamp seen
+  uint64_t last_ts_us = 0;  // newest packet timestamp seen
   decode::DecodeCounters decode;
   flow::Counters flow;
 };
@@ -74,8 +74,8 @@ class Published {
     auto* src = reinterpret_cast<const uint64_t*>(from);
     auto* dst = reinterpret_cast<uint64_t*>(to);
     for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
-      uint64_t w = std::atomic_ref<uint64_t>(const_cast<uint64_t&>(src[i]))
-                       .load(std::memory_order_relaxed);
+      uint64_t w =
+          std::atomic_ref<uint64_t>(const_cast<uint64_t&>(src[i])).load(std::memory_order_relaxed);
       std::atomic_ref<uint64_t>(dst[i]).store(w, std::memory_order_relaxed);
     }
   }

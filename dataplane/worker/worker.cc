@@ -1,5 +1,6 @@
 #include "dataplane/worker/worker.h"
 
+#include <fmt/format.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
@@ -10,8 +11,6 @@
 #include <time.h>
 
 #include <algorithm>
-
-#include <fmt/format.h>
 
 #include "dataplane/scan/ip_match.h"
 #include "dataplane/scan/scanner.h"
@@ -60,7 +59,8 @@ Worker::~Worker() {
 }
 
 bool Worker::distributes() const {
-  return std::any_of(sources_.begin(), sources_.end(), [](const RxSource& s) { return s.distribute; });
+  return std::any_of(sources_.begin(), sources_.end(),
+                     [](const RxSource& s) { return s.distribute; });
 }
 
 bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
@@ -98,8 +98,8 @@ bool Worker::DecodeMbuf(rte_mbuf* m, decode::Packet* p, uint64_t now_us) {
   if (m->nb_segs > 1) {
     // Jumbo frames arrive chained; decoding wants contiguous bytes.
     if (rte_pktmbuf_pkt_len(m) > kLinearBytes) return false;
-    data = static_cast<const uint8_t*>(
-        rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), linear_.get()));
+    data =
+        static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), linear_.get()));
     len = rte_pktmbuf_pkt_len(m);
   }
   decode::Decode(data, len, len, Timestamp(m, now_us), p);
@@ -139,9 +139,8 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     return;
   }
 
-  auto r = flows_->Update(p, [this](const flow::Flow& f, flow::EndReason why) {
-    EmitFlowEnd(f, why);
-  });
+  auto r =
+      flows_->Update(p, [this](const flow::Flow& f, flow::EndReason why) { EmitFlowEnd(f, why); });
   if (r.flow == nullptr) return;
   flow::Flow* f = r.flow;
 #if FS_HAVE_CONDITIONS
@@ -156,27 +155,39 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
   stats_.payload_bytes_scanned += p.payload_len;
   scanner_->ScanPacket(*set, p, *f, r.dir, *rule_state_, [&](uint32_t rule_index) {
     const auto& rule = set->rules()[rule_index];
-    f->alerted = true;
-    ++stats_.alerts;
-    Event e;
-    e.kind = Event::Kind::kAlert;
-    e.worker = cfg_.index;
+    Event e = AlertFor(p, f, r.dir);
     AlertEvent& a = e.alert;
-    a.ts_us = p.ts_us;
     a.rule_index = rule_index;
     a.sid = rule.sid;
     a.gid = rule.gid;
     a.rev = rule.rev;
     a.pattern_generation = set->generation();
-    a.src = p.src;
-    a.dst = p.dst;
-    a.sport = p.sport;
-    a.dport = p.dport;
-    a.dir = r.dir;
-    a.payload_len = p.payload_len;
-    a.flow = FlowSnapshot::Of(*f);
     Emit(e);
   });
+}
+
+Event Worker::AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
+  ++stats_.alerts;
+  Event e;
+  e.kind = Event::Kind::kAlert;
+  e.worker = cfg_.index;
+  AlertEvent& a = e.alert;
+  a.ts_us = p.ts_us;
+  a.src = p.src;
+  a.dst = p.dst;
+  a.sport = p.sport;
+  a.dport = p.dport;
+  a.dir = dir;
+  a.payload_len = p.payload_len;
+  if (f != nullptr) {
+    f->alerted = true;
+    a.flow = FlowSnapshot::Of(*f);
+  } else {
+    a.flow.proto = p.proto;
+    a.flow.ip_version = p.ip_version;
+    for (int i = 0; i < decode::kMaxVlans; ++i) a.flow.vlan[i] = p.vlan_id[i];
+  }
+  return e;
 }
 
 void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
@@ -200,28 +211,11 @@ void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir d
   while (fresh != 0) {
     const int list = __builtin_ctzll(fresh);
     fresh &= fresh - 1;
-    ++stats_.alerts;
-    Event e;
-    e.kind = Event::Kind::kAlert;
-    e.worker = cfg_.index;
+    Event e = AlertFor(p, f, dir);
     AlertEvent& a = e.alert;
-    a.ts_us = p.ts_us;
     a.indicator = static_cast<uint8_t>(list);
-    a.indicator_side = static_cast<uint8_t>(((hit.src >> list) & 1) | (((hit.dst >> list) & 1) << 1));
-    a.src = p.src;
-    a.dst = p.dst;
-    a.sport = p.sport;
-    a.dport = p.dport;
-    a.dir = dir;
-    a.payload_len = p.payload_len;
-    if (f != nullptr) {
-      f->alerted = true;
-      a.flow = FlowSnapshot::Of(*f);
-    } else {
-      a.flow.proto = p.proto;
-      a.flow.ip_version = p.ip_version;
-      for (int i = 0; i < decode::kMaxVlans; ++i) a.flow.vlan[i] = p.vlan_id[i];
-    }
+    a.indicator_side =
+        static_cast<uint8_t>(((hit.src >> list) & 1) | (((hit.dst >> list) & 1) << 1));
     Emit(e);
   }
 }
@@ -369,8 +363,8 @@ int Worker::Run() {
         }
       }
       // A capture is read to its end; a live input (or an endless replay) stops right away.
-      if (stopping && (!shared_->offline ||
-                       std::all_of(source_empty.begin(), source_empty.end(), [](bool e) { return e; }))) {
+      if (stopping && (!shared_->offline || std::all_of(source_empty.begin(), source_empty.end(),
+                                                        [](bool e) { return e; }))) {
         inputs_done = true;
         if (distributor) shared_->distributors.fetch_sub(1, std::memory_order_acq_rel);
       }

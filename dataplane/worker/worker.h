@@ -26,7 +26,7 @@ namespace fs::scan {
 class Scanner;
 class IpMatcher;
 class RuleState;
-}
+}  // namespace fs::scan
 
 namespace fs::worker {
 
@@ -34,16 +34,16 @@ class Worker;
 
 // What the main thread and all workers share. Written by the main thread unless noted.
 struct Shared {
-  std::atomic<bool> stop{false};            // stop reading inputs (end of input or signal)
-  std::atomic<uint32_t> distributors{0};    // workers still feeding other workers' rings
-  std::atomic<uint32_t> drained{0};         // workers past their last packet (written by them)
-  std::atomic<uint64_t> final_ts_us{0};     // newest packet time over all workers (by them)
+  std::atomic<bool> stop{false};          // stop reading inputs (end of input or signal)
+  std::atomic<uint32_t> distributors{0};  // workers still feeding other workers' rings
+  std::atomic<uint32_t> drained{0};       // workers past their last packet (written by them)
+  std::atomic<uint64_t> final_ts_us{0};   // newest packet time over all workers (by them)
   std::atomic<const patterns::PatternSet*> patterns{nullptr};
   // IP indicator lists (immutable; nullptr or no IP lists = stage skipped) and their generation.
   std::atomic<const scan::IpMatcher*> ip_matcher{nullptr};
   std::atomic<uint64_t> indicator_generation{1};
-  std::vector<Worker*> workers;             // fixed before launch
-  int ts_dynfield_offset = -1;              // mbuf Rx timestamp field (pcap PMD), -1 if none
+  std::vector<Worker*> workers;  // fixed before launch
+  int ts_dynfield_offset = -1;   // mbuf Rx timestamp field (pcap PMD), -1 if none
   uint64_t ts_dynflag = 0;
   bool offline = false;  // capture files: back-pressure instead of drops, results deterministic
 };
@@ -68,8 +68,8 @@ struct WorkerConfig {
   uint16_t index = 0;
   uint32_t flow_capacity = 65536;
   flow::Timeouts timeouts;
-  uint32_t inbox_size = 4096;       // software distribution ring (mbufs)
-  uint32_t event_ring_size = 65536; // events to the control plane
+  uint32_t inbox_size = 4096;           // software distribution ring (mbufs)
+  uint32_t event_ring_size = 65536;     // events to the control plane
   uint32_t threshold_capacity = 65536;  // threshold/detection_filter tracking entries
 };
 
@@ -107,6 +107,8 @@ class Worker {
   void HandlePacket(decode::Packet& p, bool scan_payload);
   // Alerts for IP indicator lists: once per flow and list (f != nullptr), per packet otherwise.
   void MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
+  // An alert event for packet p (marks the flow alerted); the caller fills in the signature.
+  Event AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
   void EmitFlowEnd(const flow::Flow& f, flow::EndReason r);
   void Emit(const Event& e);
   uint16_t DrainInbox();
@@ -125,7 +127,7 @@ class Worker {
   decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame
   WorkerStats stats_;
   Published<WorkerStats> published_;
-  uint64_t wall_us_ = 0;               // wall clock at the top of the current loop iteration
+  uint64_t wall_us_ = 0;  // wall clock at the top of the current loop iteration
 };
 
 }  // namespace fs::worker

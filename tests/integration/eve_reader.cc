@@ -1,8 +1,8 @@
 #include "tests/integration/eve_reader.h"
 
-#include <fstream>
-
 #include <fmt/format.h>
+
+#include <fstream>
 
 namespace fs::testing {
 

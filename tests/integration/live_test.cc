@@ -2,16 +2,15 @@
 // this test creates; the project's replay tool sends the district capture on the peer; SIGINT
 // stops the sensor, which must flush every flow and report exactly the story's alerts.
 // Needs root and iproute2; skips with a message otherwise. Cleans up its namespace.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <thread>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/eve_reader.h"
 #include "tests/support/process.h"
@@ -31,12 +30,13 @@ class Netns {
   explicit Netns(std::string ip) : ip_(std::move(ip)), name_(fmt::format("fs-live-{}", getpid())) {}
   ~Netns() { RunProcess({ip_, "netns", "del", name_}, 30); }
   bool Create(std::string* err) {
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {ip_, "netns", "add", name_},
-             {ip_, "-n", name_, "link", "add", "fsmirror", "type", "veth", "peer", "name", "fsspan"},
-             {ip_, "-n", name_, "link", "set", "lo", "up"},
-             {ip_, "-n", name_, "link", "set", "fsmirror", "up"},
-             {ip_, "-n", name_, "link", "set", "fsspan", "up"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{ip_, "netns", "add", name_},
+                                               {ip_, "-n", name_, "link", "add", "fsmirror", "type",
+                                                "veth", "peer", "name", "fsspan"},
+                                               {ip_, "-n", name_, "link", "set", "lo", "up"},
+                                               {ip_, "-n", name_, "link", "set", "fsmirror", "up"},
+                                               {ip_, "-n", name_, "link", "set", "fsspan", "up"}}) {
       auto r = RunProcess(args, 30);
       if (r.exit_code != 0) {
         *err = r.err;
@@ -44,8 +44,10 @@ class Netns {
       }
     }
     // No IPv6 on the test links: the kernel would otherwise send its own router solicitations.
-    RunProcess({ip_, "netns", "exec", name_, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"}, 30);
-    RunProcess({ip_, "netns", "exec", name_, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"}, 30);
+    RunProcess({ip_, "netns", "exec", name_, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"},
+               30);
+    RunProcess(
+        {ip_, "netns", "exec", name_, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"}, 30);
     return true;
   }
   std::vector<std::string> Exec(std::vector<std::string> argv) const {

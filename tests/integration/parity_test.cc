@@ -1,14 +1,13 @@
 // Parity with Suricata 7 on the public captures in ../shared/data/captures: the same TCP and UDP
 // flows with the same packet and byte counts per direction, and a one-rule file alerting on the
 // same (signature, flow) pairs. Skips with a message when ../shared or suricata is absent.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "patterns/rule_parser.h"
 #include "tests/integration/eve_reader.h"
@@ -31,7 +30,9 @@ const std::vector<Case> kCases = {
     // IP fragments are not reassembled yet (defragmentation is the streams work): Suricata
     // counts a fragmented datagram as one packet of its flow, we count none. And Suricata's DNS
     // parser reverses a flow whose first packet is a response (no app-layer parsing yet here).
-    {"DNS.pcap", "|03|www", "udp",
+    {"DNS.pcap",
+     "|03|www",
+     "udp",
      {"UDP 10.20.1.31:53 -> 207.158.192.40:53 pkts 0/2 bytes 0/1428",
       "UDP 173.194.169.104:59464 -> 193.24.227.238:53 pkts 1/1 bytes 101/1532",
       "UDP 193.24.227.238:53 -> 172.217.40.76:56680 pkts 1/0 bytes 1744/0",
@@ -41,7 +42,9 @@ const std::vector<Case> kCases = {
       "UDP 194.247.5.6:51791 -> 193.24.227.238:53 pkts 1/0 bytes 94/0",
       "UDP 207.158.192.40:53 -> 10.20.1.31:53 pkts 2/0 bytes 1428/0"}},
     // GTP-U (UDP 2152) carried in IP fragments: not reassembled yet.
-    {"Tunnels.pcap", "HTTP/1.1", "tcp",
+    {"Tunnels.pcap",
+     "HTTP/1.1",
+     "tcp",
      {"UDP 10.155.148.149:9000 -> 10.155.148.157:2152 pkts 1/0 bytes 1558/0",
       "UDP 173.86.159.28:2152 -> 213.72.147.186:2152 pkts 9/3 bytes 12289/270",
       "UDP 207.233.125.40:2152 -> 167.55.105.244:2152 pkts 49/0 bytes 67846/0",
@@ -102,14 +105,17 @@ TEST_P(ParityTest, FlowsAndAlertsMatchSuricata) {
   const std::string shared = SharedDir();
   if (shared.empty()) GTEST_SKIP() << "../shared/data is absent: parity with Suricata not checked";
   const std::string suricata = Suricata();
-  if (suricata.empty()) GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
+  if (suricata.empty())
+    GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
   std::string capture = shared + "/data/captures/" + c.file;
   ASSERT_TRUE(std::filesystem::exists(capture)) << capture;
 
   const std::string dir = MakeTempDir("parity");
   if (c.file.ends_with(".gz")) {
     const std::string plain = dir + "/capture.pcap";
-    ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -dc '{}' > '{}'", capture, plain)}).exit_code, 0);
+    ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -dc '{}' > '{}'", capture, plain)})
+                  .exit_code,
+              0);
     capture = plain;
   }
   const std::string rules = dir + "/one.rules";
@@ -119,9 +125,8 @@ TEST_P(ParityTest, FlowsAndAlertsMatchSuricata) {
 
   const std::string sdir = dir + "/suricata";
   std::filesystem::create_directories(sdir);
-  auto s = RunProcess({suricata, "-r", capture, "-l", sdir, "-k", "none", "--runmode", "single", "-S",
-                       rules},
-                      300);
+  auto s = RunProcess(
+      {suricata, "-r", capture, "-l", sdir, "-k", "none", "--runmode", "single", "-S", rules}, 300);
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
   auto f = RunProcess({BinDir() + "/flowsentry", "--pcap", capture, "--rules", rules, "--eve",
                        dir + "/eve.json", "--metrics-listen", "", "--workers", "2"},
@@ -137,7 +142,8 @@ TEST_P(ParityTest, FlowsAndAlertsMatchSuricata) {
   auto lines = [](const std::vector<FlowCounts>& v) {
     std::vector<std::string> out;
     for (const auto& f : v) {
-      out.push_back(fmt::format("{} pkts {}/{} bytes {}/{}", f.tuple.ToString(), f.pts, f.ptc, f.bts, f.btc));
+      out.push_back(
+          fmt::format("{} pkts {}/{} bytes {}/{}", f.tuple.ToString(), f.pts, f.ptc, f.bts, f.btc));
     }
     return out;
   };
@@ -153,11 +159,13 @@ TEST_P(ParityTest, FlowsAndAlertsMatchSuricata) {
   EXPECT_TRUE(lt == c.known_only_suricata && lo == c.known_only_ours)
       << c.file << ": " << tf.size() << " Suricata TCP/UDP flows, " << of.size() << " ours; "
       << c.known_only_suricata.size() + c.known_only_ours.size() << " known differences\n"
-      << "only in Suricata's:\n" << show(lt) << "only in ours:\n" << show(lo);
+      << "only in Suricata's:\n"
+      << show(lt) << "only in ours:\n"
+      << show(lo);
 
   const auto ta = AlertPairs(theirs), oa = AlertPairs(ours);
-  EXPECT_EQ(ta, oa) << c.file << ": Suricata alerted on " << ta.size() << " (sid, flow) pairs, we on "
-                    << oa.size();
+  EXPECT_EQ(ta, oa) << c.file << ": Suricata alerted on " << ta.size()
+                    << " (sid, flow) pairs, we on " << oa.size();
   std::filesystem::remove_all(dir);
 }
 
@@ -185,25 +193,29 @@ void ExpectSameAlertPairs(const Case& c, const std::string& rules) {
   const std::string dir = MakeTempDir("etparity");
   if (c.file.ends_with(".gz")) {
     const std::string plain = dir + "/capture.pcap";
-    ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -dc '{}' > '{}'", capture, plain)}).exit_code, 0);
+    ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -dc '{}' > '{}'", capture, plain)})
+                  .exit_code,
+              0);
     capture = plain;
   }
   const std::string sdir = dir + "/suricata";
   std::filesystem::create_directories(sdir);
-  auto s = RunProcess({Suricata(), "-r", capture, "-l", sdir, "-k", "none", "--runmode", "single",
-                       "-S", rules},
-                      600);
+  auto s = RunProcess(
+      {Suricata(), "-r", capture, "-l", sdir, "-k", "none", "--runmode", "single", "-S", rules},
+      600);
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
-  auto f = RunProcess({BinDir() + "/flowsentry", "--pcap", capture, "--rules", rules, "--eve",
-                       dir + "/eve.json", "--metrics-listen", "", "--workers", "2", "--log-level",
-                       "error"},
-                      600);
+  auto f = RunProcess(
+      {BinDir() + "/flowsentry", "--pcap", capture, "--rules", rules, "--eve", dir + "/eve.json",
+       "--metrics-listen", "", "--workers", "2", "--log-level", "error"},
+      600);
   ASSERT_EQ(f.exit_code, 0) << f.err;
   const auto theirs = AlertPairs(ReadEve(sdir + "/eve.json"));
   const auto ours = AlertPairs(ReadEve(dir + "/eve.json"));
   std::vector<std::pair<uint32_t, Tuple>> only_theirs, only_ours;
-  std::set_difference(theirs.begin(), theirs.end(), ours.begin(), ours.end(), std::back_inserter(only_theirs));
-  std::set_difference(ours.begin(), ours.end(), theirs.begin(), theirs.end(), std::back_inserter(only_ours));
+  std::set_difference(theirs.begin(), theirs.end(), ours.begin(), ours.end(),
+                      std::back_inserter(only_theirs));
+  std::set_difference(ours.begin(), ours.end(), theirs.begin(), theirs.end(),
+                      std::back_inserter(only_ours));
   auto show = [](const std::vector<std::pair<uint32_t, Tuple>>& v) {
     std::string out;
     for (const auto& [sid, t] : v) out += fmt::format("  sid {} {}\n", sid, t.ToString());
@@ -213,34 +225,40 @@ void ExpectSameAlertPairs(const Case& c, const std::string& rules) {
   ::testing::Test::RecordProperty("flowsentry_pairs", static_cast<int>(ours.size()));
   EXPECT_TRUE(only_theirs.empty() && only_ours.empty())
       << c.file << ": Suricata " << theirs.size() << " (sid, flow) pairs, ours " << ours.size()
-      << "\nonly Suricata:\n" << show(only_theirs) << "only ours:\n" << show(only_ours);
+      << "\nonly Suricata:\n"
+      << show(only_theirs) << "only ours:\n"
+      << show(only_ours);
   std::filesystem::remove_all(dir);
 }
 
 TEST_P(EtOpenParityTest, AcceptedEtOpenRulesAlertLikeSuricata) {
   if (SharedDir().empty()) GTEST_SKIP() << "../shared/data is absent: ET Open parity not checked";
-  if (Suricata().empty()) GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
+  if (Suricata().empty())
+    GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
   ASSERT_GT(accepted_, 1000u);
   ExpectSameAlertPairs(GetParam(), rules_dir_ + "/accepted.rules");
 }
 
 TEST_P(EtOpenParityTest, DistrictPackAlertsLikeSuricata) {
   if (SharedDir().empty()) GTEST_SKIP() << "../shared/data is absent: parity not checked";
-  if (Suricata().empty()) GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
+  if (Suricata().empty())
+    GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
   ExpectSameAlertPairs(GetParam(), SourceDir() + "/patterns/packs/district.rules");
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedCaptures, EtOpenParityTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) {
                            std::string n;
-                           for (char ch : i.param.file) n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           for (char ch : i.param.file)
+                             n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return n;
                          });
 
 INSTANTIATE_TEST_SUITE_P(SharedCaptures, ParityTest, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& i) {
                            std::string n;
-                           for (char ch : i.param.file) n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           for (char ch : i.param.file)
+                             n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return n;
                          });
 

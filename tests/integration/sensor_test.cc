@@ -1,4 +1,5 @@
 // Integration tests: the real flowsentry binary on captures made by the project's generator.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -7,11 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/integration/eve_reader.h"
 #include "tests/support/process.h"
@@ -38,8 +37,8 @@ class SensorTest : public ::testing::Test {
   // Runs the sensor on the capture; returns the result and fills *eve.
   ProcessResult RunSensor(std::vector<std::string> extra, Eve* eve, const std::string& tag) {
     const std::string eve_path = dir_ + "/eve-" + tag + ".json";
-    std::vector<std::string> argv = {Sensor(), "--pcap", capture_, "--eve", eve_path,
-                                     "--metrics-listen", ""};
+    std::vector<std::string> argv = {Sensor(), "--pcap",           capture_, "--eve",
+                                     eve_path, "--metrics-listen", ""};
     argv.insert(argv.end(), extra.begin(), extra.end());
     ProcessResult r = RunProcess(argv, 180);
     if (eve != nullptr) *eve = ReadEve(eve_path);
@@ -116,7 +115,8 @@ TEST_F(SensorTest, DistrictCaptureYieldsExactlyTheStoryAlerts) {
   const auto& totals = truth_.at("totals");
   EXPECT_EQ(pkts, totals.at("packets").get<uint64_t>() - totals.at("arp_packets").get<uint64_t>());
   // The summary names every signature that fired.
-  EXPECT_NE(r.out.find("FLOWSENTRY RDP connection request from an external host"), std::string::npos)
+  EXPECT_NE(r.out.find("FLOWSENTRY RDP connection request from an external host"),
+            std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("flows"), std::string::npos);
 }
@@ -197,10 +197,12 @@ TEST_F(SensorTest, MetricsEndpointServesWhileRunning) {
 TEST_F(SensorTest, IpIndicatorListAlertsOncePerFlow) {
   // The attacker's address in a list: every one of its 40 RDP connections alerts once, naming
   // the list and the matching entry; nothing else does.
-  WriteFileForTest(dir_ + "/bad-ips.txt", "# test list\n203.0.113.0/24  # attacker range\n198.18.0.1\n");
-  WriteFileForTest(dir_ + "/c.yaml",
-                   "indicators:\n  - {name: attackers, type: ip, file: bad-ips.txt, msg: \"known attacker\","
-                   " sid: 9100001, severity: 1}\n");
+  WriteFileForTest(dir_ + "/bad-ips.txt",
+                   "# test list\n203.0.113.0/24  # attacker range\n198.18.0.1\n");
+  WriteFileForTest(
+      dir_ + "/c.yaml",
+      "indicators:\n  - {name: attackers, type: ip, file: bad-ips.txt, msg: \"known attacker\","
+      " sid: 9100001, severity: 1}\n");
   Eve eve;
   auto r = RunSensor({"--config", dir_ + "/c.yaml", "--workers", "2"}, &eve, "ioc");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -245,7 +247,9 @@ TEST_F(SensorTest, GzipCaptureIsReadLikeThePlainOne) {
   Eve plain, gz;
   ASSERT_EQ(RunSensor({}, &plain, "plain").exit_code, 0);
   const std::string gz_path = dir_ + "/district.pcap.gz";
-  ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -c '{}' > '{}'", capture_, gz_path)}).exit_code, 0);
+  ASSERT_EQ(RunProcess({"/bin/sh", "-c", fmt::format("gzip -c '{}' > '{}'", capture_, gz_path)})
+                .exit_code,
+            0);
   const std::string eve_path = dir_ + "/eve-gz.json";
   auto r = RunProcess({Sensor(), "--pcap", gz_path, "--eve", eve_path, "--metrics-listen", ""});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -259,8 +263,8 @@ TEST_F(SensorTest, GzipCaptureIsReadLikeThePlainOne) {
 struct BadCase {
   std::string name;
   std::function<std::vector<std::string>(const std::string& dir, const std::string& capture)> args;
-  int exit_code;             // expected
-  std::string message;       // expected in stderr (regex)
+  int exit_code;        // expected
+  std::string message;  // expected in stderr (regex)
 };
 
 void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
@@ -286,35 +290,42 @@ TEST_P(BadInputTest, FailsWithOneClearMessage) {
 INSTANTIATE_TEST_SUITE_P(
     Inputs, BadInputTest,
     ::testing::Values(
-        BadCase{"MissingCapture",
-                [](const std::string& d, const std::string&) {
-                  return std::vector<std::string>{"--pcap", d + "/nope.pcap", "--metrics-listen", ""};
-                },
-                1, "capture '.*/nope.pcap': No such file or directory"},
+        BadCase{
+            "MissingCapture",
+            [](const std::string& d, const std::string&) {
+              return std::vector<std::string>{"--pcap", d + "/nope.pcap", "--metrics-listen", ""};
+            },
+            1, "capture '.*/nope.pcap': No such file or directory"},
         BadCase{"GarbageCapture",
                 [](const std::string& d, const std::string&) {
                   WriteText(d + "/garbage.pcap", std::string(100, 'x'));
-                  return std::vector<std::string>{"--pcap", d + "/garbage.pcap", "--metrics-listen", ""};
+                  return std::vector<std::string>{"--pcap", d + "/garbage.pcap", "--metrics-listen",
+                                                  ""};
                 },
                 1, "capture '.*garbage.pcap' cannot be read: "},
-        BadCase{"NotEthernet",
-                [](const std::string& d, const std::string&) {
-                  // pcap header with LINKTYPE_RAW (101) and no packets.
-                  std::string h("\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                                "\xff\xff\x00\x00\x65\x00\x00\x00", 24);
-                  WriteText(d + "/raw.pcap", h);
-                  return std::vector<std::string>{"--pcap", d + "/raw.pcap", "--metrics-listen", ""};
-                },
-                1, "link type .*Ethernet captures only"},
-        BadCase{"BrokenRuleFile",
-                [](const std::string& d, const std::string& cap) {
-                  WriteText(d + "/bad.rules",
-                            "# ok line\nalert tcp any any -> any any (msg:\"fine\"; content:\"a\"; sid:1;)\n"
-                            "alert tcp any any -> any any (msg:\"broken; sid:2;)\n");
-                  return std::vector<std::string>{"--pcap", cap, "--rules", d + "/bad.rules",
-                                                  "--metrics-listen", ""};
-                },
-                1, "bad\\.rules:3(:[0-9]+)?: "},
+        BadCase{
+            "NotEthernet",
+            [](const std::string& d, const std::string&) {
+              // pcap header with LINKTYPE_RAW (101) and no packets.
+              std::string h(
+                  "\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                  "\xff\xff\x00\x00\x65\x00\x00\x00",
+                  24);
+              WriteText(d + "/raw.pcap", h);
+              return std::vector<std::string>{"--pcap", d + "/raw.pcap", "--metrics-listen", ""};
+            },
+            1, "link type .*Ethernet captures only"},
+        BadCase{
+            "BrokenRuleFile",
+            [](const std::string& d, const std::string& cap) {
+              WriteText(
+                  d + "/bad.rules",
+                  "# ok line\nalert tcp any any -> any any (msg:\"fine\"; content:\"a\"; sid:1;)\n"
+                  "alert tcp any any -> any any (msg:\"broken; sid:2;)\n");
+              return std::vector<std::string>{"--pcap",           cap, "--rules", d + "/bad.rules",
+                                              "--metrics-listen", ""};
+            },
+            1, "bad\\.rules:3(:[0-9]+)?: "},
         BadCase{"UnknownOption",
                 [](const std::string&, const std::string& cap) {
                   return std::vector<std::string>{"--pcap", cap, "--frobnicate"};
@@ -337,7 +348,8 @@ INSTANTIATE_TEST_SUITE_P(
                 1, "no input"},
         BadCase{"BadMetricsAddress",
                 [](const std::string&, const std::string& cap) {
-                  return std::vector<std::string>{"--pcap", cap, "--metrics-listen", "127.0.0.1:notaport"};
+                  return std::vector<std::string>{"--pcap", cap, "--metrics-listen",
+                                                  "127.0.0.1:notaport"};
                 },
                 1, "metrics-listen: expected ADDRESS:PORT"}),
     [](const ::testing::TestParamInfo<BadCase>& i) { return i.param.name; });

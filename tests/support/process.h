@@ -10,7 +10,7 @@
 namespace fs::testing {
 
 struct ProcessResult {
-  int exit_code = -1;    // exit status, or 128+signal when killed by a signal
+  int exit_code = -1;  // exit status, or 128+signal when killed by a signal
   bool timed_out = false;
   std::string out, err;
 };
@@ -40,7 +40,7 @@ class BackgroundProcess {
 };
 
 // Path helpers.
-std::string BinDir();          // the build's bin/ directory
+std::string BinDir();  // the build's bin/ directory
 std::string SourceDir();
 std::string MakeTempDir(const std::string& tag);  // fresh directory under TMPDIR
 std::string ReadFile(const std::string& path);

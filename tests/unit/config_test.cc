@@ -104,8 +104,8 @@ indicators:
   EXPECT_EQ(c.indicators[0].name, "bad-ips");
   EXPECT_EQ(c.indicators[0].sid, 9100001u);
   EXPECT_EQ(c.indicators[0].file, "/etc/lists/bad.txt");
-  EXPECT_FALSE(LoadYamlString("indicators:\n  - {name: x, type: ip, file: f, msg: m, severity: 2}\n",
-                              "t.yaml", &c, &err));
+  EXPECT_FALSE(LoadYamlString(
+      "indicators:\n  - {name: x, type: ip, file: f, msg: m, severity: 2}\n", "t.yaml", &c, &err));
   EXPECT_EQ(err, "t.yaml: indicators[0].sid: missing");
 }
 

@@ -1,9 +1,9 @@
 // EAL argument planning: pure logic, no EAL is started here.
-#include "dataplane/port/eal.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+
+#include "dataplane/port/eal.h"
 
 namespace fs::port {
 namespace {
