@@ -1,7 +1,7 @@
 // flowsentry-pcapgen: writes deterministic synthetic captures for demos, integration tests and
-// benchmarks. Each capture profile is a subcommand; to add one (evasion, imix, 64-byte, elephant,
-// dns-heavy, attack-heavy, ...) write a Register<Profile>Command() like the district one below
-// and call it from main(). Only main() exits; errors are one message on stderr and exit code 1.
+// benchmarks. Each capture profile is a subcommand; to add one (evasion, ...) write a
+// Register<Profile>Command() like the district one below and call it from main(). The benchmark
+// profiles (imix, small, elephant, short-flows, attack: bench_profiles.h) share one registration. Only main() exits; errors are one message on stderr and exit code 1.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tools/pcapgen/bench_profiles.h"
 #include "tools/pcapgen/district.h"
 #include "tools/pcapgen/replay.h"
 
@@ -100,6 +101,90 @@ void RegisterDistrictCommand(CLI::App& app, DistrictArgs* args, int* rc) {
   cmd->callback([args, rc] { *rc = RunDistrict(*args); });
 }
 
+struct BenchArgs {
+  std::string out;
+  std::string stats;
+  fs::pcapgen::BenchOptions options;
+};
+
+bool WriteBenchStatsJson(const std::string& path, const char* profile,
+                         const fs::pcapgen::BenchOptions& options, const fs::pcapgen::BenchStats& s,
+                         std::string* error) {
+  nlohmann::ordered_json j;
+  j["profile"] = profile;
+  j["seed"] = options.seed;
+  j["packets_target"] = options.packets;
+  j["scale"] = options.scale;
+  j["flows_option"] = options.flows;
+  j["packets"] = s.packets;
+  j["bytes"] = s.bytes;
+  j["avg_frame_bytes"] = s.packets ? static_cast<double>(s.bytes) / s.packets : 0.0;
+  j["flows"] = {{"total", s.flows},
+                {"tcp", s.tcp_flows},
+                {"udp", s.udp_flows},
+                {"icmp", s.icmp_flows},
+                {"ipv6", s.ipv6_flows}};
+  j["arp_packets"] = s.arp_packets;
+  j["frame_sizes"] = {{"64", s.sizes[0]},      {"65-127", s.sizes[1]},   {"128-255", s.sizes[2]},
+                      {"256-511", s.sizes[3]}, {"512-1023", s.sizes[4]}, {"1024-1518", s.sizes[5]}};
+  j["sessions"] = nlohmann::ordered_json::object();
+  for (const auto& [kind, n] : s.sessions) j["sessions"][kind] = n;
+  j["first_ts_us"] = s.first_ts_us;
+  j["last_ts_us"] = s.last_ts_us;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << j.dump(2) << '\n';
+  out.close();
+  if (!out) {
+    *error = fmt::format("cannot write stats file {}", path);
+    return false;
+  }
+  return true;
+}
+
+int RunBench(const fs::pcapgen::BenchProfileInfo& info, const BenchArgs& args) {
+  fs::pcapgen::BenchStats s;
+  std::string error;
+  if (!fs::pcapgen::WriteBenchCapture(args.out, info.profile, args.options, &s, &error) ||
+      (!args.stats.empty() &&
+       !WriteBenchStatsJson(args.stats, info.name, args.options, s, &error))) {
+    fmt::print(stderr, "flowsentry-pcapgen {}: {}\n", info.name, error);
+    return 1;
+  }
+  const double avg = s.packets ? static_cast<double>(s.bytes) / static_cast<double>(s.packets) : 0;
+  fmt::print(
+      "{}: wrote {} ({} packets, {:.1f} MB, avg frame {:.0f} B, {:.1f} s; {} flows: {} tcp, {} "
+      "udp, {} icmp, {} ipv6) seed={}\n",
+      info.name, args.out, s.packets, static_cast<double>(s.bytes) / 1e6, avg,
+      static_cast<double>(s.last_ts_us - s.first_ts_us) / 1e6, s.flows, s.tcp_flows, s.udp_flows,
+      s.icmp_flows, s.ipv6_flows, args.options.seed);
+  return 0;
+}
+
+// One subcommand per benchmark profile (bench_profiles.h), all with the same options.
+void RegisterBenchCommands(CLI::App& app, BenchArgs* args, int* rc) {
+  for (const fs::pcapgen::BenchProfileInfo& info : fs::pcapgen::BenchProfiles()) {
+    CLI::App* cmd = app.add_subcommand(info.name, info.description);
+    cmd->add_option("--out", args->out, "pcap file to write")->required();
+    cmd->add_option("--seed", args->options.seed, "random seed (same seed: identical file)")
+        ->capture_default_str();
+    auto* packets = cmd->add_option(
+        "--packets", args->options.packets,
+        fmt::format("packet target (default {}); whole conversations, so a little more",
+                    info.default_packets));
+    cmd->add_option("--scale", args->options.scale, "multiplies the default packet target")
+        ->check(CLI::Range(1u, 1000u))
+        ->excludes(packets)
+        ->capture_default_str();
+    if (info.profile == fs::pcapgen::BenchProfile::kSmall) {
+      cmd->add_option("--flows", args->options.flows,
+                      "concurrent TCP flows (default 4096); at least 4 packets each")
+          ->check(CLI::Range(1u, 1u << 24));
+    }
+    cmd->add_option("--stats", args->stats, "also write the capture's statistics as JSON");
+    cmd->callback([info, args, rc] { *rc = RunBench(info, *args); });
+  }
+}
+
 struct ReplayArgs {
   std::string pcap, iface;
   uint32_t pps = 0;
@@ -133,6 +218,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   DistrictArgs district;
   RegisterDistrictCommand(app, &district, &rc);
+  BenchArgs bench;
+  RegisterBenchCommands(app, &bench, &rc);
   ReplayArgs replay;
   RegisterReplayCommand(app, &replay, &rc);
   CLI11_PARSE(app, argc, argv);

@@ -1,0 +1,193 @@
+// Scan stage: the district capture's packets through the sensor's matcher, three ways:
+//   RawHyperscan  hs_scan of each payload with the PatternSet's database of its direction
+//                 (direction from a flow table in set-up): the matcher's limit;
+//   FlowOnly      flow::FlowTable::Update + scan::ObservePacket, the per-packet work before scan;
+//   FlowScan      the same plus scan::Scanner::ScanPacket (header checks, confirmation,
+//                 conditions), as dataplane/worker calls it. FlowScan - FlowOnly = the scan stage.
+// Rule sets: the district pack, and the accepted ET Open rules when the shared data is present.
+//
+//   build-bench/bin/flowsentry_bench_scan --benchmark_counters_tabular=true
+#include <benchmark/benchmark.h>
+#include <hs/hs.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/flow/flow_table.h"
+#include "dataplane/scan/scanner.h"
+#include "patterns/pattern_set.h"
+#include "patterns/rule_parser.h"
+#include "tests/bench/bench_frames.h"
+
+#ifndef FS_SOURCE_DIR
+#define FS_SOURCE_DIR "."
+#endif
+
+namespace {
+
+using fs::patterns::PatternSet;
+
+constexpr const char* kEtRules = "/work/shared/data/rules/et-open";
+constexpr uint32_t kDistrictScale = 2;
+
+// nullptr (and *why) when the rules are not available or do not compile.
+const PatternSet* Set(const std::string& which, std::string* why) {
+  static std::map<std::string, std::shared_ptr<const PatternSet>> cache;
+  if (auto it = cache.find(which); it != cache.end()) return it->second.get();
+  const std::string path = which == "et"
+                               ? std::string(kEtRules)
+                               : std::string(FS_SOURCE_DIR) + "/patterns/packs/district.rules";
+  if (access(path.c_str(), R_OK) != 0) {
+    *why = path + " not found";
+    return nullptr;
+  }
+  auto parsed = fs::patterns::LoadRules({path}, fs::patterns::ParseOptions{});
+  auto compiled = PatternSet::Compile(std::move(parsed.rules), 1);
+  if (!compiled.ok()) {
+    *why = compiled.error().message;
+    return nullptr;
+  }
+  return cache.emplace(which, compiled.value()).first->second.get();
+}
+
+const std::vector<fs::decode::Packet>& Packets() {
+  static const std::vector<fs::decode::Packet> packets =
+      fs::benchdata::DecodeAll(fs::benchdata::DistrictFrames(kDistrictScale));
+  return packets;
+}
+
+#if FS_HAVE_CONDITIONS
+std::unique_ptr<fs::scan::RuleState> MakeRuleState() {
+  return std::make_unique<fs::scan::RuleState>(1u << 16);
+}
+#else
+std::unique_ptr<fs::scan::RuleState> MakeRuleState() {
+  return std::make_unique<fs::scan::RuleState>();
+}
+#endif
+
+void Observe(const fs::decode::Packet& p, fs::flow::Flow& f) {
+#if FS_HAVE_CONDITIONS
+  if (p.proto == f.proto) fs::scan::ObservePacket(p, f);
+#else
+  (void)p;
+  (void)f;
+#endif
+}
+
+uint64_t PayloadBytes(const std::vector<fs::decode::Packet>& packets) {
+  uint64_t n = 0;
+  for (const auto& p : packets) n += p.payload_len;
+  return n;
+}
+
+int CountMatch(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  ++*static_cast<uint64_t*>(ctx);
+  return 0;
+}
+
+void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
+  std::string why;
+  const PatternSet* set = Set(which, &why);
+  if (set == nullptr) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  const auto& packets = Packets();
+  struct Item {
+    const uint8_t* data;
+    uint32_t len;
+    const hs_database_t* db;
+  };
+  std::vector<Item> items;
+  hs_scratch_t* scratch = nullptr;
+  for (int d = 0; d < fs::patterns::kScanDirs; ++d) {
+    const hs_database_t* db = set->database(static_cast<fs::patterns::ScanDir>(d)).db.get();
+    if (db != nullptr) hs_alloc_scratch(db, &scratch);
+  }
+  fs::flow::FlowTable table(1u << 18, fs::flow::Timeouts{});
+  auto on_end = [](const fs::flow::Flow&, fs::flow::EndReason) {};
+  uint64_t bytes = 0;
+  for (const auto& p : packets) {
+    if (fs::flow::UseOf(p) == fs::flow::FlowUse::kNone) continue;
+    const auto r = table.Update(p, on_end);
+    if (r.flow == nullptr || p.payload_len == 0) continue;
+    const hs_database_t* db = set->database(static_cast<fs::patterns::ScanDir>(r.dir)).db.get();
+    if (db == nullptr) continue;
+    items.push_back({p.payload(), p.payload_len, db});
+    bytes += p.payload_len;
+  }
+  uint64_t matches = 0;
+  for (auto _ : state) {
+    for (const Item& it : items) {
+      hs_scan(it.db, reinterpret_cast<const char*>(it.data), it.len, 0, scratch, CountMatch,
+              &matches);
+    }
+  }
+  hs_free_scratch(scratch);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * packets.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+  state.counters["rules"] = static_cast<double>(set->size());
+  state.counters["payloads"] = static_cast<double>(items.size());
+  state.counters["matches"] =
+      static_cast<double>(matches) / static_cast<double>(state.iterations());
+}
+
+// with_scan false: the flow work alone (the baseline FlowScan is compared with).
+void FlowPath(benchmark::State& state, const std::string& which, bool with_scan) {
+  std::string why;
+  const PatternSet* set = Set(which, &why);
+  if (set == nullptr) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  const auto& packets = Packets();
+  fs::scan::Scanner scanner;
+  if (!scanner.Prepare(*set)) {
+    state.SkipWithError(scanner.error().c_str());
+    return;
+  }
+  auto rule_state = MakeRuleState();
+  fs::flow::FlowTable table(1u << 18, fs::flow::Timeouts{});
+  auto on_end = [](const fs::flow::Flow&, fs::flow::EndReason) {};
+  uint64_t alerts = 0;
+  for (auto _ : state) {
+    for (const auto& p : packets) {
+      if (fs::flow::UseOf(p) == fs::flow::FlowUse::kNone) continue;
+      const auto r = table.Update(p, on_end);
+      if (r.flow == nullptr) continue;
+      Observe(p, *r.flow);
+      if (with_scan) {
+        scanner.ScanPacket(*set, p, *r.flow, r.dir, *rule_state, [&alerts](uint32_t) { ++alerts; });
+      }
+    }
+  }
+  benchmark::DoNotOptimize(alerts);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * packets.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * PayloadBytes(packets)));
+  state.counters["rules"] = static_cast<double>(set->size());
+  state.counters["alerts"] = static_cast<double>(alerts) / static_cast<double>(state.iterations());
+  state.counters["confirmations"] = static_cast<double>(scanner.counters().confirmations) /
+                                    static_cast<double>(state.iterations());
+}
+
+void BM_FlowOnly(benchmark::State& state, const std::string& which) {
+  FlowPath(state, which, false);
+}
+void BM_FlowScan(benchmark::State& state, const std::string& which) {
+  FlowPath(state, which, true);
+}
+
+BENCHMARK_CAPTURE(BM_RawHyperscan, district, std::string("district"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowOnly, district, std::string("district"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowScan, district, std::string("district"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RawHyperscan, et, std::string("et"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowScan, et, std::string("et"))->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

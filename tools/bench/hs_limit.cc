@@ -1,0 +1,115 @@
+#include "tools/bench/hs_limit.h"
+
+#include <pcap/pcap.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "dataplane/decode/packet.h"
+#include "dataplane/flow/flow_table.h"
+
+namespace fs::bench {
+
+namespace {
+
+struct PcapCloser {
+  void operator()(pcap_t* p) const { pcap_close(p); }
+};
+struct ScratchDeleter {
+  void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
+};
+
+int CountMatch(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
+  ++*static_cast<uint64_t*>(ctx);
+  return 0;  // keep scanning, as the sensor's scanner does
+}
+
+}  // namespace
+
+bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* error) {
+  *out = Payloads{};
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  std::unique_ptr<pcap_t, PcapCloser> pcap(pcap_open_offline(pcap_path.c_str(), errbuf));
+  if (!pcap) {
+    *error = "cannot read " + pcap_path + ": " + errbuf;
+    return false;
+  }
+  if (pcap_datalink(pcap.get()) != DLT_EN10MB) {
+    *error = pcap_path + ": not an Ethernet capture";
+    return false;
+  }
+  // Direction needs the flow: a table as large as the sensor's default keeps every flow of the
+  // benchmark captures (the small profile's 1M-flow variant has no payload to extract anyway).
+  flow::FlowTable flows(1u << 18, flow::Timeouts{});
+  pcap_pkthdr* h = nullptr;
+  const u_char* data = nullptr;
+  decode::Packet p;
+  int rc;
+  while ((rc = pcap_next_ex(pcap.get(), &h, &data)) == 1) {
+    ++out->packets;
+    out->frame_bytes += h->caplen;
+    const uint64_t ts = uint64_t(h->ts.tv_sec) * 1000000 + uint64_t(h->ts.tv_usec);
+    decode::Decode(data, h->caplen, h->len, ts, &p);
+    if (flow::UseOf(p) == flow::FlowUse::kNone) continue;
+    const auto r = flows.Update(p, [](const flow::Flow&, flow::EndReason) {});
+    if (r.flow == nullptr || p.payload_len == 0) continue;
+    out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
+                                        static_cast<uint8_t>(r.dir == flow::Dir::kToClient)});
+    out->bytes.insert(out->bytes.end(), p.payload(), p.payload() + p.payload_len);
+    out->payload_bytes += p.payload_len;
+  }
+  if (rc == PCAP_ERROR) {
+    *error = pcap_path + ": " + pcap_geterr(pcap.get());
+    return false;
+  }
+  return true;
+}
+
+bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, double min_seconds,
+                      ScanLimit* out, std::string* error) {
+  *out = ScanLimit{};
+  const hs_database_t* db[2] = {rules.database(0), rules.database(1)};
+  hs_scratch_t* raw = nullptr;
+  for (const hs_database_t* d : db) {
+    if (d != nullptr && hs_alloc_scratch(d, &raw) != HS_SUCCESS) {
+      hs_free_scratch(raw);
+      *error = "hs_alloc_scratch failed";
+      return false;
+    }
+  }
+  std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
+  if (db[0] == nullptr && db[1] == nullptr) {
+    *error = "the rule set compiles to no Hyperscan expression: nothing to scan";
+    return false;
+  }
+  uint64_t matches = 0, scans = 0, bytes = 0, passes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  do {
+    for (const Payloads::Item& it : payloads.items) {
+      const hs_database_t* d = db[it.dir];
+      if (d == nullptr) continue;
+      const char* ptr = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
+      if (hs_scan(d, ptr, it.len, 0, scratch.get(), CountMatch, &matches) != HS_SUCCESS) {
+        *error = "hs_scan failed";
+        return false;
+      }
+      ++scans;
+      bytes += it.len;
+    }
+    ++passes;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (elapsed < min_seconds);
+  out->seconds = elapsed;
+  out->passes = passes;
+  out->scans = scans;
+  out->bytes = bytes;
+  out->matches = matches;
+  out->mbytes_per_s = static_cast<double>(bytes) / elapsed / 1e6;
+  out->capture_mpps = static_cast<double>(payloads.packets * passes) / elapsed / 1e6;
+  out->capture_gbps = static_cast<double>(payloads.frame_bytes * passes) * 8 / elapsed / 1e9;
+  return true;
+}
+
+}  // namespace fs::bench

@@ -1,0 +1,48 @@
+// Mode (c) of the bench harness: the matcher's limit. Extracts the bytes the sensor scans from a
+// capture (libpcap, the sensor's decoder, its flow table for the packet's direction) and runs
+// Hyperscan over them with the same compiled databases in a tight loop: no decode, no flow
+// lookup, no rule evaluation, a callback that only counts. What the pipeline achieves over the
+// same bytes is compared with this. Harness main thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tools/bench/rules_adapter.h"
+
+namespace fs::bench {
+
+// The TCP/UDP/ICMP payloads of a capture that the worker would scan, copied into one buffer.
+struct Payloads {
+  struct Item {
+    uint64_t offset;
+    uint32_t len;
+    uint8_t dir;  // 0 to-server, 1 to-client (the flow's first packet came from the client)
+  };
+  std::vector<uint8_t> bytes;
+  std::vector<Item> items;
+  uint64_t packets = 0;        // frames in the capture
+  uint64_t frame_bytes = 0;    // their captured bytes
+  uint64_t payload_bytes = 0;  // bytes in items
+};
+
+bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* error);
+
+struct ScanLimit {
+  double seconds = 0;
+  uint64_t passes = 0;      // times the whole payload set was scanned
+  uint64_t scans = 0;       // hs_scan calls
+  uint64_t bytes = 0;       // bytes scanned
+  uint64_t matches = 0;     // Hyperscan reports (all passes)
+  double mbytes_per_s = 0;  // payload MB/s (10^6)
+  double capture_mpps = 0;  // capture packets per second if only this matching were done
+  double capture_gbps = 0;  // the same, as frame Gbit/s
+};
+
+// Scans every item with the database of its direction, repeating whole passes until min_seconds
+// have passed (at least one pass).
+bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, double min_seconds,
+                      ScanLimit* out, std::string* error);
+
+}  // namespace fs::bench

@@ -1,0 +1,59 @@
+#include "tools/bench/rules_adapter.h"
+
+#include <chrono>
+#include <utility>
+
+#include "patterns/pattern_set.h"
+#include "patterns/rule_parser.h"
+
+namespace fs::bench {
+
+bool LoadAccepted(const std::vector<std::string>& paths, AcceptedRules* out, std::string* error) {
+  patterns::ParseResult r = patterns::LoadRules(paths, patterns::ParseOptions{});
+  *out = AcceptedRules{};
+  out->seen = r.stats.rules_seen;
+  out->skipped = r.stats.skipped;
+  out->rejected = r.stats.rejected;
+  for (const patterns::Diagnostic& d : r.errors) out->errors.push_back(d.ToString());
+  if (r.stats.files == 0) {
+    *error = "no rule file found in the given paths";
+    return false;
+  }
+  out->texts.reserve(r.rules.size());
+  for (const patterns::Rule& rule : r.rules) out->texts.push_back(rule.text);
+  return true;
+}
+
+CompiledRules::CompiledRules() = default;
+CompiledRules::~CompiledRules() = default;
+CompiledRules::CompiledRules(CompiledRules&&) noexcept = default;
+CompiledRules& CompiledRules::operator=(CompiledRules&&) noexcept = default;
+
+bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* error) {
+  const auto t0 = std::chrono::steady_clock::now();
+  patterns::ParseResult r = patterns::LoadRules(paths, patterns::ParseOptions{});
+  if (!r.errors.empty()) {
+    *error = r.errors.front().ToString();
+    if (r.errors.size() > 1) *error += " (and " + std::to_string(r.errors.size() - 1) + " more)";
+    return false;
+  }
+  auto compiled = patterns::PatternSet::Compile(std::move(r.rules), 1);
+  if (!compiled.ok()) {
+    *error = compiled.error().message;
+    return false;
+  }
+  set_ = std::move(compiled.value());
+  compile_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return true;
+}
+
+const hs_database_t* CompiledRules::database(int dir) const {
+  if (!set_) return nullptr;
+  return set_->database(static_cast<patterns::ScanDir>(dir)).db.get();
+}
+
+size_t CompiledRules::rules() const { return set_ ? set_->size() : 0; }
+uint32_t CompiledRules::expressions() const { return set_ ? set_->expression_count() : 0; }
+size_t CompiledRules::database_bytes() const { return set_ ? set_->database_bytes() : 0; }
+
+}  // namespace fs::bench

@@ -1,0 +1,53 @@
+// The one place where the bench harness touches the rule compiler's API (patterns/), so that a
+// change there is adapted here only: loads rule files as the sensor does (patterns::LoadRules
+// with the Suricata default variables), keeps the accepted rules' texts for writing rule
+// subsets, and compiles them with patterns::PatternSet::Compile into the databases that the
+// raw-Hyperscan mode scans. Control path (harness main thread); never throws.
+#pragma once
+
+#include <hs/hs.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fs::patterns {
+class PatternSet;
+}
+
+namespace fs::bench {
+
+struct AcceptedRules {
+  std::vector<std::string> texts;  // one line per accepted rule, in file order
+  size_t seen = 0, skipped = 0, rejected = 0;
+  std::vector<std::string> errors;  // "FILE:LINE: reason" of rejected rules
+};
+
+// Parses rule files or directories (their *.rules) with the sensor's parser.
+bool LoadAccepted(const std::vector<std::string>& paths, AcceptedRules* out, std::string* error);
+
+// A compiled set and its two direction databases (to-server = 0, to-client = 1).
+class CompiledRules {
+ public:
+  CompiledRules();
+  ~CompiledRules();
+  CompiledRules(CompiledRules&&) noexcept;
+  CompiledRules& operator=(CompiledRules&&) noexcept;
+
+  // Parses and compiles; on failure *error names the file/rule and the reason.
+  bool Compile(const std::vector<std::string>& paths, std::string* error);
+
+  const hs_database_t* database(int dir) const;  // nullptr: no expression in that direction
+  size_t rules() const;
+  uint32_t expressions() const;
+  size_t database_bytes() const;
+  double compile_seconds() const { return compile_s_; }
+  const patterns::PatternSet* set() const { return set_.get(); }
+
+ private:
+  std::shared_ptr<const patterns::PatternSet> set_;
+  double compile_s_ = 0;
+};
+
+}  // namespace fs::bench
