@@ -1,7 +1,8 @@
 // flowsentry-pcapgen: writes deterministic synthetic captures for demos, integration tests and
 // benchmarks. Each capture profile is a subcommand; to add one (evasion, ...) write a
 // Register<Profile>Command() like the district one below and call it from main(). The benchmark
-// profiles (imix, small, elephant, short-flows, attack: bench_profiles.h) share one registration. Only main() exits; errors are one message on stderr and exit code 1.
+// profiles (imix, small, elephant, short-flows, attack: bench_profiles.h) share one registration.
+// Only main() exits; errors are one message on stderr and exit code 1.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
