@@ -75,14 +75,18 @@ class Output {
       : set_(set), lists_(lists), eve_(eve), metrics_(m) {}
 
   // Drains every worker's ring once; returns the number of events handled.
+  // At most kMaxPerCall events per worker, so that the main loop still checks its stop
+  // conditions (--duration, signals, end of input) while workers produce alerts faster than
+  // they can be written. The final drain calls this until it returns 0.
   size_t Drain(const std::vector<std::unique_ptr<worker::Worker>>& workers) {
     size_t total = 0;
     for (auto& w : workers) {
-      uint32_t n;
-      while ((n = w->events().PopBulk(buf_, kBatch)) > 0) {
+      uint32_t n, taken = 0;
+      while (taken < kMaxPerCall && (n = w->events().PopBulk(buf_, kBatch)) > 0) {
         for (uint32_t i = 0; i < n; ++i) Handle(buf_[i]);
-        total += n;
+        taken += n;
       }
+      total += taken;
     }
     return total;
   }
@@ -91,6 +95,7 @@ class Output {
 
  private:
   static constexpr uint32_t kBatch = 256;
+  static constexpr uint32_t kMaxPerCall = 16 * kBatch;
 
   void Write(const std::string& line, const char* type) {
     if (eve_ == nullptr) return;
@@ -478,7 +483,8 @@ int RunSensor(const config::Config& cfg) {
     }
     rte_eal_mp_wait_lcore();
     const double processing_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
-    out.Drain(workers);
+    while (out.Drain(workers) > 0) {
+    }
     if (eve) eve->Flush();
     const double seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
 
