@@ -170,13 +170,13 @@ bool ParseFlow(std::string_view value, RuleConditions* c, std::string* error) {
   if (t.flags & flowopt::kOnlyStream) {
     c->unsupported = "flow:only_stream";
     *error =
-        "flow:only_stream is not supported yet: the sensor matches packets only (no TCP "
-        "reassembly), so the rule could never match";
+        "flow:only_stream is not supported yet: the sensor inspects TCP packets and their "
+        "reassembled stream together and cannot restrict a rule to the stream alone";
   } else if (t.flags & flowopt::kOnlyFrag) {
     c->unsupported = "flow:only_frag";
     *error =
-        "flow:only_frag is not supported yet: the sensor does not reassemble IP fragments, so "
-        "the rule could never match";
+        "flow:only_frag is not supported yet: the sensor cannot restrict a rule to "
+        "reassembled IP fragments";
   }
   // As DetectFlowSetup: a direction-only flow option is no test (only the rule's direction);
   // one with no_stream is a test but does not lock out further flow options.

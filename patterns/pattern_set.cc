@@ -104,8 +104,12 @@ struct DbBuild {
   std::string error;
 };
 
+// stream: the stream-mode database of the direction, over the rules stream_rules admits (exact
+// rules with requirements and no vetoes); without HS_FLAG_SINGLEMATCH, which would inflate every
+// flow's stream state (the scanner de-duplicates reports instead).
 DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<PayloadPlan>& payload,
-                      int dir) {
+                      int dir, bool stream = false,
+                      const std::vector<bool>* stream_rules = nullptr) {
   DbBuild out;
   std::map<std::string, uint32_t> ids;
   std::vector<ExprSpec> specs;
@@ -126,6 +130,7 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
   for (uint32_t r = 0; r < plans.size(); ++r) {
     const RulePlan& plan = plans[r];
     if (!plan.dirs[dir] || plan.mode == PayloadMode::kNever) continue;
+    if (stream && !(*stream_rules)[r]) continue;
     if (plan.mode == PayloadMode::kNone) {
       (plan.ip_only ? out.db.ip_only : out.db.always).push_back(r);
       continue;
@@ -146,7 +151,8 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
         }
         ExprSpec comb;
         comb.regex = std::move(expr);
-        comb.flags = HS_FLAG_COMBINATION | HS_FLAG_SINGLEMATCH;
+        comb.flags =
+            HS_FLAG_COMBINATION | (stream ? 0u : static_cast<unsigned>(HS_FLAG_SINGLEMATCH));
         id = intern(comb, r);
       }
       targets[id].push_back(PatternSet::Target{r, false});
@@ -175,7 +181,9 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
     const ExprSpec& e = specs[i];
     exprs.push_back(e.regex.c_str());
     // Sub-expressions only combinations use are not reported themselves.
-    flags.push_back(e.flags | (reported[i] ? 0u : static_cast<unsigned>(HS_FLAG_QUIET)));
+    unsigned f = e.flags | (reported[i] ? 0u : static_cast<unsigned>(HS_FLAG_QUIET));
+    if (stream) f &= ~static_cast<unsigned>(HS_FLAG_SINGLEMATCH);
+    flags.push_back(f);
     hs_ids.push_back(static_cast<unsigned>(i));
     ext[i] = hs_expr_ext_t{};
     if (e.min_offset != 0) {
@@ -192,7 +200,8 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
   hs_compile_error_t* err = nullptr;
   const hs_error_t rc =
       hs_compile_ext_multi(exprs.data(), flags.data(), hs_ids.data(), ext_ptrs.data(),
-                           static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr, &db, &err);
+                           static_cast<unsigned>(exprs.size()),
+                           stream ? HS_MODE_STREAM : HS_MODE_BLOCK, nullptr, &db, &err);
   if (rc != HS_SUCCESS) {
     out.error =
         err != nullptr && err->message != nullptr ? err->message : fmt::format("error {}", rc);
@@ -205,7 +214,34 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
   }
   out.db.db.reset(db);
   hs_database_size(db, &out.db.bytes);
+  if (stream) hs_stream_size(db, &out.db.stream_state_bytes);
   return out;
+}
+
+// Which rules the stream databases carry: exact rules with Hyperscan requirements and no vetoes
+// (a negation cannot be decided before the stream ends), that are not pass rules and not
+// packet-only (dsize), and whose expressions compile in stream mode.
+std::vector<bool> StreamEligible(const std::vector<Rule>& rules, const std::vector<RulePlan>& plans,
+                                 const std::vector<PayloadPlan>& payload) {
+  std::vector<bool> ok(plans.size(), false);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const RulePlan& p = plans[r];
+    if (p.mode != PayloadMode::kExact || p.pass || payload[r].require.empty() ||
+        !payload[r].veto.empty()) {
+      continue;
+    }
+    if (rules[r].protocol != Protocol::kTcp && rules[r].protocol != Protocol::kIp) continue;
+#if FS_HAVE_CONDITIONS
+    const RuleConditions& c = *rules[r].conditions;
+    if (c.has_dsize) continue;
+    if (std::any_of(c.flow_tests.begin(), c.flow_tests.end(),
+                    [](const FlowTest& t) { return (t.flags & flowopt::kNoStream) != 0; })) {
+      continue;
+    }
+#endif
+    ok[r] = true;
+  }
+  return ok;
 }
 
 int DsizeNeEdge([[maybe_unused]] const Rule& r) {
@@ -246,6 +282,8 @@ uint32_t PatternSet::expression_count() const {
 size_t PatternSet::database_bytes() const {
   size_t n = dbs_[0]->bytes;
   if (dbs_[1] != dbs_[0]) n += dbs_[1]->bytes;
+  if (stream_dbs_[0] != nullptr) n += stream_dbs_[0]->bytes;
+  if (stream_dbs_[1] != nullptr && stream_dbs_[1] != stream_dbs_[0]) n += stream_dbs_[1]->bytes;
   return n;
 }
 
@@ -391,6 +429,59 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(std::vector<Rule
     }
     stats.expressions[0] = set->dbs_[0]->expressions;
     stats.expressions[1] = set->dbs_[1]->expressions;
+
+    // Stream-mode databases (TCP reassembled streams). A rule whose expressions Hyperscan refuses
+    // in stream mode stays packet-only; the others are compiled again without it.
+    std::vector<bool> stream_ok = StreamEligible(set->rules_, set->plans_, payload);
+    for (int attempt = 0;; ++attempt) {
+      DbBuild built[kScanDirs];
+      if (shared) {
+        built[0] = BuildDatabase(set->plans_, payload, 0, true, &stream_ok);
+      } else {
+        std::exception_ptr failure;
+        std::thread other([&] {
+          try {
+            built[1] = BuildDatabase(set->plans_, payload, 1, true, &stream_ok);
+          } catch (...) {
+            failure = std::current_exception();
+          }
+        });
+        built[0] = BuildDatabase(set->plans_, payload, 0, true, &stream_ok);
+        other.join();
+        if (failure) std::rethrow_exception(failure);
+      }
+      bool again = false;
+      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        if (built[d].error.empty()) continue;
+        std::vector<uint32_t> culprits;
+        if (built[d].failed_expression >= 0)
+          culprits = built[d].rules_of[built[d].failed_expression];
+        if (culprits.empty() || attempt >= 64) {
+          // Hyperscan did not say which: no stream database; every rule stays packet-only.
+          std::fill(stream_ok.begin(), stream_ok.end(), false);
+          Diagnostic w;
+          w.message = fmt::format("stream-mode compile failed ({}); rules match per packet only",
+                                  built[d].error);
+          set->warnings_.push_back(std::move(w));
+        }
+        for (uint32_t r : culprits) {
+          stream_ok[r] = false;
+          ++stats.stream_refused;
+        }
+        again = true;
+      }
+      if (again) continue;
+      set->stream_dbs_[0] = std::make_shared<const Database>(std::move(built[0].db));
+      set->stream_dbs_[1] =
+          shared ? set->stream_dbs_[0] : std::make_shared<const Database>(std::move(built[1].db));
+      break;
+    }
+    stats.stream_state_bytes =
+        std::max(set->stream_dbs_[0]->stream_state_bytes, set->stream_dbs_[1]->stream_state_bytes);
+    for (uint32_t r = 0; r < n_rules; ++r) {
+      set->plans_[r].stream = stream_ok[r];
+      if (stream_ok[r]) ++stats.stream_rules;
+    }
 
     // Confirmation programs and their PCRE2 codes (JIT, as Suricata).
     for (uint32_t ri = 0; ri < n_rules; ++ri) {

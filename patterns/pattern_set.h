@@ -111,7 +111,10 @@ struct RulePlan {
   // each direction of a flow only (Suricata's FLOW_TOSERVER/TOCLIENT_IPONLY_SET).
   bool ip_only = false;
   bool pass = false;
-  bool has_conditions = false;              // runtime conditions to check after the payload matched
+  bool has_conditions = false;  // runtime conditions to check after the payload matched
+  // In the stream databases: matched over reassembled TCP streams too (a match may straddle
+  // segments). Exact rules with requirements, no vetoes, not pass, no dsize, no flow:no_stream.
+  bool stream = false;
   uint32_t step_begin = 0, step_count = 0;  // kConfirm: into PatternSet::steps()
 };
 
@@ -127,7 +130,10 @@ struct CompileStats {
   size_t pcres = 0, pcre_exact = 0, pcre_prefilter = 0, pcre_software = 0;
   size_t demoted = 0;  // rules whose Hyperscan expression failed to compile: confirm instead
   uint32_t expressions[kScanDirs] = {0, 0};
-  bool shared_database = false;  // both directions have the same rules: one database
+  size_t stream_rules = 0;        // rules also matched over reassembled TCP streams
+  size_t stream_refused = 0;      // eligible rules Hyperscan refused in stream mode (packet-only)
+  size_t stream_state_bytes = 0;  // Hyperscan stream state per open stream (larger direction)
+  bool shared_database = false;   // both directions have the same rules: one database
   double seconds = 0;
 };
 
@@ -153,6 +159,7 @@ class PatternSet {
     std::vector<uint32_t> ip_only;
     uint32_t expressions = 0;
     size_t bytes = 0;
+    size_t stream_state_bytes = 0;  // stream databases: hs_stream_size, per open stream
 
     std::span<const Target> TargetsOf(uint32_t id) const {
       return {targets.data() + expr_begin[id], targets.data() + expr_begin[id + 1]};
@@ -174,6 +181,9 @@ class PatternSet {
   const std::vector<Rule>& rules() const { return rules_; }
   size_t size() const { return rules_.size(); }
   const Database& database(ScanDir d) const { return *dbs_[static_cast<int>(d)]; }
+  // Stream-mode database of a direction over the rules with plan().stream (db may be nullptr).
+  // Its targets are never vetoes; only `targets`/`expr_begin` and `db` are meaningful.
+  const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
   const RulePlan& plan(uint32_t rule_index) const { return plans_[rule_index]; }
   const RuleHeader& header(uint32_t rule_index) const { return headers_[rule_index]; }
   std::span<const MatchStep> steps(uint32_t rule_index) const {
@@ -206,6 +216,7 @@ class PatternSet {
   std::vector<RulePlan> plans_;
   std::vector<RuleHeader> headers_;
   std::array<std::shared_ptr<const Database>, kScanDirs> dbs_;
+  std::array<std::shared_ptr<const Database>, kScanDirs> stream_dbs_;
   std::vector<MatchStep> steps_;
   std::string bytes_;
   std::vector<Pcre2CodePtr> pcres_;

@@ -185,6 +185,66 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                                {"other", timeouts(&t.other_new, &t.other_established, nullptr)}});
                         }}});
        }},
+      {"stream",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(
+             k, v,
+             {{"enabled", [&](const std::string& kk,
+                              const YAML::Node& vv) { return r.Bool(kk, vv, &c->stream_enabled); }},
+              {"depth",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.U32(kk, vv, 0, 1u << 30, &c->stream_depth);
+               }},
+              {"midstream",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Bool(kk, vv, &c->stream_midstream);
+               }},
+              {"max-ooo-segments",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.U32(kk, vv, 1, 65535, &c->stream_ooo_segments);
+               }},
+              {"segment-memory-mb",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.U32(kk, vv, 1, 1u << 16, &c->stream_memory_mb);
+               }},
+              {"contexts",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.U32Or0(kk, vv, 1, 1u << 26, &c->stream_contexts);
+               }},
+              {"bypass", [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Bool(kk, vv, &c->stream_bypass);
+               }}});
+       }},
+      {"defrag",
+       [&](const std::string& k, const YAML::Node& v) {
+         auto policy = [&](std::string* out) {
+           return [&r, out](const std::string& kk, const YAML::Node& vv) {
+             if (!r.Str(kk, vv, out)) return false;
+             if (*out != "bsd" && *out != "windows") {
+               return r.Fail(kk, fmt::format("must be bsd or windows, got '{}'", *out));
+             }
+             return true;
+           };
+         };
+         return r.Map(k, v,
+                      {{"ipv4-policy", policy(&c->defrag_ipv4_policy)},
+                       {"ipv6-policy", policy(&c->defrag_ipv6_policy)},
+                       {"max-datagrams",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 1, 1u << 24, &c->defrag_max_datagrams);
+                        }},
+                       {"memory-kb",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 64, 1u << 22, &c->defrag_memory_kb);
+                        }},
+                       {"timeout",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 1, 3600, &c->defrag_timeout);
+                        }},
+                       {"max-fragments", [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.U32(kk, vv, 2, 8192, &c->defrag_max_fragments);
+                        }}});
+       }},
       {"dpdk",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,

@@ -36,9 +36,24 @@ struct Config {
   uint32_t workers = 1;
   uint32_t flow_capacity = 262144;  // per worker
   FlowTimeouts timeouts;
-  uint32_t ring_size = 4096;         // software distribution ring per worker (mbufs)
-  uint32_t event_ring_size = 65536;  // events per worker to the control plane
-  uint32_t mbufs = 0;                // 0 = computed
+  // TCP streams, per worker (docs/reassembly.md): reassembly and Hyperscan stream scanning.
+  bool stream_enabled = true;
+  uint32_t stream_depth = 1u << 20;    // bytes inspected per direction; 0 = unlimited
+  bool stream_midstream = false;       // pick up sessions whose SYN was not seen
+  uint32_t stream_ooo_segments = 256;  // out-of-order segments buffered per flow direction
+  uint32_t stream_memory_mb = 64;      // memory for buffered out-of-order segments
+  uint32_t stream_contexts = 0;        // flows with Hyperscan stream state; 0 = flow capacity
+  bool stream_bypass = false;          // stop inspecting flows past the depth both ways
+  // IP fragment reassembly, per worker (docs/design-notes.md "IP fragments").
+  std::string defrag_ipv4_policy = "windows";  // bsd | windows (Suricata's shipped config)
+  std::string defrag_ipv6_policy = "bsd";
+  uint32_t defrag_max_datagrams = 4096;  // datagrams being reassembled at once
+  uint32_t defrag_memory_kb = 4096;      // fragment bytes held at once
+  uint32_t defrag_timeout = 60;          // seconds since a datagram's last fragment
+  uint32_t defrag_max_fragments = 256;   // per datagram; more drops the datagram
+  uint32_t ring_size = 4096;             // software distribution ring per worker (mbufs)
+  uint32_t event_ring_size = 65536;      // events per worker to the control plane
+  uint32_t mbufs = 0;                    // 0 = computed
   std::vector<std::string> eal_args;
   // outputs
   std::string eve = "eve.json";                   // "-" = stdout, "" = off

@@ -121,6 +121,68 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       }
       out.push_back(std::move(b.f));
     }
+    per_worker("flowsentry_stream_scanned_bytes_total",
+               "Reassembled TCP stream bytes scanned in Hyperscan stream mode.", C::Counter,
+               [](const auto& s) { return s.scan.stream_bytes; });
+    per_worker("flowsentry_stream_matches_total",
+               "Rules reported from stream matches (once per rule and flow).", C::Counter,
+               [](const auto& s) { return s.scan.stream_matches; });
+    per_worker("flowsentry_stream_resets_total",
+               "Hyperscan streams restarted after a gap or a pattern-set swap.", C::Counter,
+               [](const auto& s) { return s.scan.stream_resets; });
+    per_worker("flowsentry_stream_open_failures_total",
+               "Flow directions left to per-packet inspection because stream state memory was "
+               "full (raise stream.contexts).",
+               C::Counter,
+               [](const auto& s) { return s.scan.stream_open_failures + s.stream_pool.exhausted; });
+    per_worker("flowsentry_stream_contexts_active", "Flows holding Hyperscan stream state.",
+               C::Gauge, [](const auto& s) { return s.stream_contexts_in_use; });
+    per_worker("flowsentry_reassembly_segment_slots_active",
+               "Out-of-order TCP segment slots in use (segment memory).", C::Gauge,
+               [](const auto& s) { return s.reassembly_slots_in_use; });
+    per_worker("flowsentry_stream_only_packets_total",
+               "TCP packets inspected through the stream only: their bytes overlapped other data "
+               "the stream kept.",
+               C::Counter, [](const auto& s) { return s.stream_only_packets; });
+    per_worker("flowsentry_flows_bypassed_total",
+               "Flows whose inspection stopped at the stream depth (stream.bypass).", C::Counter,
+               [](const auto& s) { return s.bypassed_flows; });
+    per_worker("flowsentry_bypassed_packets_total",
+               "Packets of bypassed flows: counted, not inspected.", C::Counter,
+               [](const auto& s) { return s.bypassed_packets; });
+    {
+      FamilyBuilder b("flowsentry_tcp_reassembly_events_total",
+                      "TCP reassembly events by kind (docs/reassembly.md).", C::Counter);
+      auto add = [&](const char* event, auto get) {
+        uint64_t t = 0;
+        for (const auto& s : w) t += get(s.reassembly);
+        b.Add({{"event", event}}, double(t));
+      };
+      add("segment", [](const auto& r) { return r.segments; });
+      add("duplicate", [](const auto& r) { return r.duplicates; });
+      add("overlap", [](const auto& r) { return r.overlaps; });
+      add("overlap_different_data", [](const auto& r) { return r.overlaps_different; });
+      add("out_of_order_buffered", [](const auto& r) { return r.ooo_buffered; });
+      add("gap", [](const auto& r) { return r.gaps; });
+      add("depth_reached", [](const auto& r) { return r.depth_reached; });
+      add("segment_memory_full", [](const auto& r) { return r.pool_exhausted; });
+      add("flow_segment_cap", [](const auto& r) { return r.dir_cap_reached; });
+      add("out_of_window", [](const auto& r) { return r.out_of_window; });
+      add("keepalive", [](const auto& r) { return r.keepalives; });
+      add("not_tracked", [](const auto& r) { return r.not_tracked; });
+      add("midstream_pickup", [](const auto& r) { return r.midstream_pickups; });
+      add("syn_data_ignored", [](const auto& r) { return r.syn_data_ignored; });
+      add("data_after_fin", [](const auto& r) { return r.after_fin; });
+      add("data_after_rst", [](const auto& r) { return r.after_rst; });
+      add("data_after_depth", [](const auto& r) { return r.after_depth; });
+      out.push_back(std::move(b.f));
+    }
+    per_worker("flowsentry_tcp_reassembly_delivered_bytes_total",
+               "TCP stream bytes delivered in order by reassembly.", C::Counter,
+               [](const auto& s) { return s.reassembly.bytes_delivered; });
+    per_worker("flowsentry_tcp_reassembly_gap_bytes_total",
+               "TCP stream bytes skipped in holes (never seen, or given up under the caps).",
+               C::Counter, [](const auto& s) { return s.reassembly.gap_bytes; });
     per_worker("flowsentry_flows_created_total", "Flows created.", C::Counter,
                [](const auto& s) { return s.flow.created; });
     per_worker("flowsentry_flows_active", "Flows currently tracked.", C::Gauge,
@@ -130,6 +192,38 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                C::Counter, [](const auto& s) { return s.flow.evicted; });
     per_worker("flowsentry_flows_timed_out_total", "Flows ended by their idle timeout.", C::Counter,
                [](const auto& s) { return s.flow.timed_out; });
+    per_worker("flowsentry_defrag_fragments_total",
+               "IP fragments given to reassembly (by the worker that reassembles them).",
+               C::Counter, [](const auto& s) { return s.defrag.fragments; });
+    per_worker("flowsentry_defrag_reassembled_total",
+               "IP datagrams rebuilt from fragments (IPv4 and IPv6).", C::Counter,
+               [](const auto& s) { return s.defrag.reassembled_ipv4 + s.defrag.reassembled_ipv6; });
+    {
+      FamilyBuilder b("flowsentry_defrag_datagrams_dropped_total",
+                      "Fragmented datagrams given up, by reason: timeout (a piece never came), "
+                      "evicted (trackers or pool full: raise defrag.max_datagrams/pool_bytes), "
+                      "too_large (over 65535 bytes), too_many (over defrag.max_fragments pieces), "
+                      "discarded (incomplete at shutdown), ignored (fragments with no pool room).",
+                      C::Counter);
+      for (size_t i = 0; i < w.size(); ++i) {
+        const auto& d = w[i].defrag;
+        const std::pair<const char*, uint64_t> reasons[] = {
+            {"timeout", d.timeouts},  {"evicted", d.evicted},     {"too_large", d.too_large},
+            {"too_many", d.too_many}, {"discarded", d.discarded}, {"ignored", d.ignored}};
+        for (const auto& [reason, v] : reasons) {
+          b.Add({{"worker", std::to_string(i)}, {"reason", reason}}, double(v));
+        }
+      }
+      out.push_back(std::move(b.f));
+    }
+    per_worker(
+        "flowsentry_defrag_overlaps_total",
+        "IP fragments that overlapped data already held (resolved as Suricata's bsd policy).",
+        C::Counter, [](const auto& s) { return s.defrag.overlaps; });
+    per_worker("flowsentry_defrag_datagrams_active", "Fragmented datagrams being reassembled.",
+               C::Gauge, [](const auto& s) { return s.defrag.active; });
+    per_worker("flowsentry_defrag_pool_bytes", "Fragment bytes held for reassembly.", C::Gauge,
+               [](const auto& s) { return s.defrag.pool_bytes_used; });
     per_worker("flowsentry_alerts_total", "Alerts raised.", C::Counter,
                [](const auto& s) { return s.alerts; });
     per_worker("flowsentry_payload_scanned_bytes_total", "Payload bytes run through Hyperscan.",

@@ -125,7 +125,7 @@ class Output {
       if (auto entry = list.LongestMatch(*addr))
         info.metadata.push_back({"indicator_entry", entry->ToString()});
     }
-    Write(output::FormatAlert(a, info), "alert");
+    if (eve_ != nullptr) Write(output::FormatAlert(a, info), "alert");
   }
 
   void Handle(const worker::Event& e) {
@@ -144,12 +144,13 @@ class Output {
       info.msg = rule.msg;
       info.category = rule.category;
       info.severity = rule.severity;
-      Write(output::FormatAlert(e.alert, info), "alert");
+      if (eve_ != nullptr) Write(output::FormatAlert(e.alert, info), "alert");
     } else {
       ++totals_.flows;
       ++totals_.flows_by_proto[e.flow_end.proto];
       if (e.flow_end.alerted) ++totals_.alerted_flows;
-      Write(output::FormatFlow(e.flow_end), "flow");
+      // Formatting is most of the output thread's work: none without an EVE file.
+      if (eve_ != nullptr) Write(output::FormatFlow(e.flow_end), "flow");
     }
   }
 
@@ -357,6 +358,22 @@ int RunSensor(const config::Config& cfg) {
                                    cfg.timeouts.other_established};
       wc.inbox_size = cfg.ring_size;
       wc.event_ring_size = cfg.event_ring_size;
+      wc.stream_enabled = cfg.stream_enabled;
+      wc.stream.depth = cfg.stream_depth;
+      wc.stream.midstream = cfg.stream_midstream;
+      wc.stream.max_ooo_slots_per_dir = cfg.stream_ooo_segments;
+      wc.stream.pool_bytes = uint64_t{cfg.stream_memory_mb} << 20;
+      wc.stream_contexts = cfg.stream_contexts;
+      wc.stream_bypass = cfg.stream_bypass;
+      auto policy = [](const std::string& name) {
+        return name == "bsd" ? defrag::Policy::kBsd : defrag::Policy::kWindows;
+      };
+      wc.defrag.ipv4_policy = policy(cfg.defrag_ipv4_policy);
+      wc.defrag.ipv6_policy = policy(cfg.defrag_ipv6_policy);
+      wc.defrag.max_datagrams = cfg.defrag_max_datagrams;
+      wc.defrag.pool_bytes = cfg.defrag_memory_kb << 10;
+      wc.defrag.timeout_s = cfg.defrag_timeout;
+      wc.defrag.max_fragments = static_cast<uint16_t>(cfg.defrag_max_fragments);
       workers.push_back(std::make_unique<worker::Worker>(wc, &shared));
       shared.workers.push_back(workers.back().get());
     }
@@ -502,6 +519,14 @@ int RunSensor(const config::Config& cfg) {
         if (s.decode.events[e]) decode_events[e] += s.decode.events[e];
       }
       sum.flow.evicted += s.flow.evicted;
+      sum.reassembly.bytes_delivered += s.reassembly.bytes_delivered;
+      sum.reassembly.gaps += s.reassembly.gaps;
+      sum.reassembly.gap_bytes += s.reassembly.gap_bytes;
+      sum.reassembly.overlaps_different += s.reassembly.overlaps_different;
+      sum.reassembly.depth_reached += s.reassembly.depth_reached;
+      sum.scan.stream_matches += s.scan.stream_matches;
+      sum.scan.stream_open_failures += s.scan.stream_open_failures + s.stream_pool.exhausted;
+      sum.bypassed_flows += s.bypassed_flows;
     }
     uint64_t port_drops = 0;
     for (const auto& p : ports.ports()) {
@@ -538,6 +563,15 @@ int RunSensor(const config::Config& cfg) {
       j["alerted_flows"] = t.alerted_flows;
       j["dropped"] = drops + port_drops;
       j["events_dropped"] = events_dropped;
+      j["flows_evicted"] = sum.flow.evicted;
+      j["stream"] = {{"bytes_reassembled", sum.reassembly.bytes_delivered},
+                     {"gaps", sum.reassembly.gaps},
+                     {"gap_bytes", sum.reassembly.gap_bytes},
+                     {"overlaps_different_data", sum.reassembly.overlaps_different},
+                     {"depth_reached", sum.reassembly.depth_reached},
+                     {"stream_matches", sum.scan.stream_matches},
+                     {"stream_open_failures", sum.scan.stream_open_failures},
+                     {"bypassed_flows", sum.bypassed_flows}};
       j["rules"] = set->rules().size();
       nlohmann::json sigs = nlohmann::json::object();
       for (const auto& [idx, n] : t.alerts_by_rule) {
@@ -581,6 +615,28 @@ int RunSensor(const config::Config& cfg) {
         const auto& c = indicator_lists[idx].config;
         fmt::print("    {:>8}  [{}:{}:1] {} (indicator list {})\n", Human(n), c.gid, c.sid, c.msg,
                    c.name);
+      }
+      if (sum.reassembly.bytes_delivered > 0) {
+        std::string extra;
+        if (sum.scan.stream_matches > 0) {
+          extra +=
+              fmt::format(", {} alert{} only the stream showed", Human(sum.scan.stream_matches),
+                          sum.scan.stream_matches == 1 ? "" : "s");
+        }
+        if (sum.reassembly.gaps > 0) {
+          extra += fmt::format(", {} gaps ({} bytes missed)", Human(sum.reassembly.gaps),
+                               Human(sum.reassembly.gap_bytes));
+        }
+        if (sum.reassembly.overlaps_different > 0) {
+          extra += fmt::format(", {} overlaps with different data",
+                               Human(sum.reassembly.overlaps_different));
+        }
+        if (sum.scan.stream_open_failures > 0) {
+          extra += fmt::format(", {} per packet only (stream memory full)",
+                               Human(sum.scan.stream_open_failures));
+        }
+        fmt::print("  streams   {} bytes reassembled{}\n", Human(sum.reassembly.bytes_delivered),
+                   extra);
       }
       if (!decode_events.empty()) {
         std::string ev;

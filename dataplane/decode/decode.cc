@@ -847,6 +847,23 @@ DecodeEvent DecodeInner(const Packet& outer, Packet* inner) {
   return p->event;
 }
 
+DecodeEvent DecodeReassembled(const Packet& frag, const uint8_t* data, uint32_t caplen,
+                              uint16_t l3_offset, Packet* out) {
+  *out = Packet{};
+  Packet* p = out;
+  p->data = data;
+  p->caplen = p->wirelen = caplen;
+  p->ts_us = frag.ts_us;
+  p->depth = frag.depth;
+  p->carried_by = frag.carried_by;
+  p->vlan_count = frag.vlan_count;
+  for (int i = 0; i < kMaxVlans; ++i) p->vlan_id[i] = frag.vlan_id[i];
+  p->ether_type = frag.ether_type;
+  p->reassembled = true;
+  if (l3_offset > caplen) return Reject(p, DecodeEvent::kIpv4PktTooSmall);
+  return frag.ip_version == 6 ? DecodeIpv6(p, l3_offset) : DecodeIpv4(p, l3_offset);
+}
+
 const char* TunnelName(Tunnel t) {
   switch (t) {
     case Tunnel::kNone:
@@ -880,7 +897,9 @@ const char* TunnelName(Tunnel t) {
 }
 
 void DecodeCounters::Count(const Packet& p) {
-  if (p.depth == 0) {
+  if (p.reassembled) {
+    // Its bytes arrived (and were counted) as fragments.
+  } else if (p.depth == 0) {
     ++packets;
     bytes += p.caplen;
   } else {

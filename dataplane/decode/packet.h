@@ -75,7 +75,17 @@ namespace fs::decode {
   X(kPppUnsupProto, "ppp.unsup_proto")                                    \
   X(kEspPktTooSmall, "esp.pkt_too_small")                                 \
   X(kSctpPktTooSmall, "sctp.pkt_too_small")                               \
-  X(kTooManyLayers, "too_many_layers")
+  X(kTooManyLayers, "too_many_layers")                                    \
+  /* IP fragment reassembly (defrag): counted on the fragment */          \
+  X(kIpv4FragPktTooLarge, "ipv4.frag_pkt_too_large")                      \
+  X(kIpv6FragPktTooLarge, "ipv6.frag_pkt_too_large")                      \
+  X(kIpv4FragOverlap, "ipv4.frag_overlap")                                \
+  X(kIpv6FragOverlap, "ipv6.frag_overlap")                                \
+  X(kIpv4FragIgnored, "ipv4.frag_ignored")                                \
+  X(kIpv6FragIgnored, "ipv6.frag_ignored")                                \
+  /* not Suricata's: over max_fragments in one datagram */                \
+  X(kIpv4FragTooMany, "ipv4.frag_too_many")                               \
+  X(kIpv6FragTooMany, "ipv6.frag_too_many")
 
 enum class DecodeEvent : uint8_t {
   kNone = 0,
@@ -200,6 +210,9 @@ struct Packet {
   uint16_t payload_len = 0;     // bounded by caplen and by the IP total length (padding excluded)
 
   bool fragment = false;  // IPv4 MF/offset, or IPv6 fragment header other than an atomic one
+  // Rebuilt from fragments (DecodeReassembled): its bytes were counted with the fragments, so
+  // it is not counted again as a received frame (DecodeCounters::Count, Worker rx counters).
+  bool reassembled = false;
   bool ipv4_has_options = false;
 
   const uint8_t* payload() const { return data + payload_offset; }
@@ -230,6 +243,14 @@ DecodeEvent Decode(const uint8_t* data, uint32_t caplen, uint32_t wirelen, uint6
 // a frame, even when it is rejected (its event then counts).
 DecodeEvent DecodeInner(const Packet& outer, Packet* inner);
 
+// Decodes a datagram rebuilt from fragments (defrag::Defragmenter::TakeDatagram): data[0, caplen)
+// holds l3_offset bytes that preceded the IP header in the first fragment's packet, then the whole
+// IP datagram. What lies below the IP header (VLAN ids, ether type, tunnel depth and carrier,
+// timestamp) is taken from frag, a decoded fragment of the same datagram (the fragments share it:
+// it is part of their reassembly key). Sets reassembled. Returns out->event. Allocation-free.
+DecodeEvent DecodeReassembled(const Packet& frag, const uint8_t* data, uint32_t caplen,
+                              uint16_t l3_offset, Packet* out);
+
 // Decoder counters for one worker. Single writer (the worker); readers sum at scrape time.
 // Count() every packet the worker handles: the frame, then each inner packet DecodeInner made.
 struct DecodeCounters {
@@ -239,7 +260,7 @@ struct DecodeCounters {
   uint64_t ipv4 = 0, ipv6 = 0;  // by ether type, valid or not (as Suricata counts decoder.ipv4)
   uint64_t tcp = 0, udp = 0, icmp = 0, other_l3 = 0;  // kL4 by protocol; kL3Other
   uint64_t non_ip = 0;     // ARP, LLDP, ... (processed; nothing to inspect)
-  uint64_t fragments = 0;  // IP fragments seen (not reassembled yet)
+  uint64_t fragments = 0;  // IP fragments seen (each one; defrag::Counters counts datagrams)
   // By encapsulation: inner packets it produced (DecodeInner), plus packets carrying one whose
   // content is not decoded (IPv4-in-IPv4, ERSPAN III, PPTP, ARP in VXLAN, ...).
   uint64_t tunnels[kTunnelCount] = {};

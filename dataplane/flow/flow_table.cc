@@ -159,6 +159,8 @@ const char* StateName(State s) {
       return "established";
     case State::kClosed:
       return "closed";
+    case State::kBypassed:
+      return "bypassed";
   }
   return "unknown";
 }

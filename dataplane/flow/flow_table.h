@@ -9,15 +9,17 @@
 
 #include "dataplane/common/ip_addr.h"
 #include "dataplane/decode/packet.h"
+#include "dataplane/reassembly/stream_state.h"
 
 namespace fs::flow {
 
 // Direction of a packet relative to its flow: the first packet's sender is the client.
 enum class Dir : uint8_t { kToServer = 0, kToClient = 1 };
 
-// As Suricata's EVE "flow.state".
-enum class State : uint8_t { kNew, kEstablished, kClosed };
-const char* StateName(State s);  // "new", "established", "closed"
+// As Suricata's EVE "flow.state". Flow::state is one of the first three (the TCP session);
+// kBypassed is reported for a flow whose inspection stopped (Flow::bypassed).
+enum class State : uint8_t { kNew, kEstablished, kClosed, kBypassed };
+const char* StateName(State s);  // "new", "established", "closed", "bypassed"
 
 // As Suricata's EVE "flow.reason": timeout, forced (evicted under pressure), shutdown (end of
 // input or sensor stop).
@@ -101,6 +103,11 @@ struct Flow {
   // generation that was looked up: a flow alerts once per list.
   uint64_t indicator_alerted = 0;
   uint64_t indicator_generation = 0;
+  // TCP reassembly bookkeeping per direction (dataplane/reassembly), and the flow's stream-scan
+  // context in the worker's pool (scan::StreamPool index, 0 = none).
+  reassembly::FlowStreams streams{};
+  uint32_t stream_slot = 0;
+  bool bypassed = false;  // no more reassembly or scanning for this flow (counted by the worker)
 
   // Internal: LRU/timeout list links and hash chain (indices into the table's pool; 0 = none).
   uint32_t lru_prev = 0, lru_next = 0, hash_next = 0;
@@ -203,9 +210,11 @@ class FlowTable {
   void ListAppend(ListId list, uint32_t idx);
   void ListRemove(uint32_t idx);
 
+  // on_end may update the flow it is given (e.g. mark it alerted for a final stream match) before
+  // its slot is released; it must not call back into the table.
   template <class OnEnd>
   void End(uint32_t idx, EndReason reason, OnEnd& on_end) {
-    on_end(static_cast<const Flow&>(pool_[idx]), reason);
+    on_end(pool_[idx], reason);
     Release(idx, reason);
   }
 

@@ -22,8 +22,10 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
       return false;
     }
   }
-  for (int d = 0; d < patterns::kScanDirs; ++d) {
-    const hs_database_t* db = set.database(static_cast<patterns::ScanDir>(d)).db.get();
+  for (int d = 0; d < 2 * patterns::kScanDirs; ++d) {
+    const auto sd = static_cast<patterns::ScanDir>(d % patterns::kScanDirs);
+    const hs_database_t* db =
+        d < patterns::kScanDirs ? set.database(sd).db.get() : set.stream_database(sd).db.get();
     if (db == nullptr) continue;
     if (hs_error_t rc = hs_alloc_scratch(db, &next); rc != HS_SUCCESS) {
       hs_free_scratch(next);
@@ -35,6 +37,14 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
   if (set.size() > flags_.size()) {
     flags_.assign(set.size(), 0);
     touched_.assign(set.size(), 0);
+  }
+  if (set.size() > pending_flag_.size()) {
+    DropPending();
+    ClearPacketMatched();
+    pending_.assign(set.size(), 0);
+    pending_flag_.assign(set.size(), 0);
+    packet_matched_.assign(set.size(), 0);
+    packet_matched_list_.assign(set.size(), 0);
   }
   touched_count_ = 0;
   error_.clear();
@@ -69,6 +79,89 @@ void Scanner::ScanPayload(const patterns::PatternSet::Database& db, const uint8_
     return;
   }
   std::sort(touched_.begin(), touched_.begin() + touched_count_);
+}
+
+int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned long long /*to*/,
+                             unsigned /*flags*/, void* ctx) {
+  auto* self = static_cast<Scanner*>(ctx);
+  for (const patterns::PatternSet::Target& t : self->scanning_->TargetsOf(id)) {
+    if (self->pending_flag_[t.rule] != 0 || self->stream_ctx_->HasAlerted(t.rule)) continue;
+    if (self->pending_count_ >= self->pending_.size()) {
+      ++self->counters_.stream_pending_overflow;
+      continue;
+    }
+    self->pending_flag_[t.rule] = 1;
+    self->pending_[self->pending_count_++] = t.rule;
+  }
+  return 0;
+}
+
+void Scanner::DropPending() {
+  for (uint32_t i = 0; i < pending_count_; ++i) pending_flag_[pending_[i]] = 0;
+  pending_count_ = 0;
+  ClearPacketMatched();
+}
+
+void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int dir,
+                         const uint8_t* data, uint32_t len) {
+  if (len == 0 || set.size() > pending_flag_.size()) return;
+  if (ctx.generation != 0 && ctx.generation != set.generation()) {
+    // Streams opened with another set (before a reload): discard them, start over on this one.
+    for (int d = 0; d < 2; ++d) {
+      if (ctx.hs[d] != nullptr) {
+        hs_close_stream(ctx.hs[d], nullptr, nullptr, nullptr);
+        ctx.hs[d] = nullptr;
+        ++counters_.stream_resets;
+      }
+    }
+    ctx.n_alerted = 0;
+    ctx.alerted_overflow = false;
+    ctx.failed = 0;
+  }
+  ctx.generation = set.generation();
+  const patterns::PatternSet::Database& db =
+      set.stream_database(static_cast<patterns::ScanDir>(dir));
+  if (db.db == nullptr) return;
+  if (ctx.hs[dir] == nullptr) {
+    if (ctx.failed & (1u << dir)) return;
+    if (hs_open_stream(db.db.get(), 0, &ctx.hs[dir]) != HS_SUCCESS) {
+      ctx.hs[dir] = nullptr;
+      ctx.failed |= static_cast<uint8_t>(1u << dir);
+      ++counters_.stream_open_failures;
+      return;
+    }
+    ++counters_.stream_opens;
+  }
+  counters_.stream_bytes += len;
+  scanning_ = &db;
+  stream_ctx_ = &ctx;
+  const hs_error_t rc = hs_scan_stream(ctx.hs[dir], reinterpret_cast<const char*>(data), len, 0,
+                                       scratch_.get(), &Scanner::OnHsStreamMatch, this);
+  scanning_ = nullptr;
+  stream_ctx_ = nullptr;
+  if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) ++counters_.scan_errors;
+}
+
+void Scanner::StreamGap(StreamCtx& ctx, int dir) {
+  if (ctx.hs[dir] == nullptr) return;
+  // No callback: matches that end exactly at the hole are not reported (they were not seen).
+  hs_reset_stream(ctx.hs[dir], 0, nullptr, nullptr, nullptr);
+  ++counters_.stream_resets;
+}
+
+void Scanner::StreamClose(const patterns::PatternSet* set, StreamCtx& ctx, int dir, bool flush) {
+  if (ctx.hs[dir] == nullptr) return;
+  if (flush && set != nullptr && ctx.generation == set->generation() &&
+      set->size() <= pending_flag_.size()) {
+    scanning_ = &set->stream_database(static_cast<patterns::ScanDir>(dir));
+    stream_ctx_ = &ctx;
+    hs_close_stream(ctx.hs[dir], scratch_.get(), &Scanner::OnHsStreamMatch, this);
+    scanning_ = nullptr;
+    stream_ctx_ = nullptr;
+  } else {
+    hs_close_stream(ctx.hs[dir], nullptr, nullptr, nullptr);
+  }
+  ctx.hs[dir] = nullptr;
 }
 
 patterns::PacketHeader Scanner::HeaderOf(const decode::Packet& p) {

@@ -21,6 +21,7 @@
 #include "dataplane/decode/packet.h"
 #include "dataplane/flow/flow_table.h"
 #include "dataplane/scan/payload_match.h"
+#include "dataplane/scan/stream_pool.h"
 #include "patterns/pattern_set.h"
 
 #if FS_HAVE_CONDITIONS
@@ -53,6 +54,13 @@ struct ScanCounters {
   uint64_t passed = 0;         // packets whose alerts a pass rule suppressed
   uint64_t scan_errors = 0;    // hs_scan failures (should stay 0)
   uint64_t unprepared = 0;     // ScanPacket with a set Prepare() did not size for (a bug)
+  // Stream scanning (reassembled TCP bytes, Hyperscan stream mode).
+  uint64_t stream_bytes = 0;          // bytes scanned in stream mode
+  uint64_t stream_opens = 0;          // Hyperscan streams opened
+  uint64_t stream_open_failures = 0;  // ... that could not be (stream memory full): per packet only
+  uint64_t stream_resets = 0;         // streams restarted after a gap or a pattern-set swap
+  uint64_t stream_matches = 0;        // rules reported from stream matches (after de-duplication)
+  uint64_t stream_pending_overflow = 0;  // stream matches lost: more rules than the per-packet list
 };
 
 class Scanner {
@@ -96,6 +104,30 @@ class Scanner {
   void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Dir dir,
                   OnMatch&& on_match);
 
+  // --- Stream scanning: the bytes TCP reassembly delivers, per flow direction, in stream mode.
+  // Rules with plan().stream match across segment boundaries; offsets and depths count from the
+  // start of the stream (or from the last reset). Reports are collected, then ReportStream()
+  // evaluates them against a packet of the flow (header, conditions) and calls on_match once per
+  // rule and flow (ctx.alerted). Streams belong to the pattern set they were opened with: when
+  // ctx.generation differs from the set's, the flow's streams are discarded and reopened on the
+  // new set from the next byte (docs/reassembly.md, "pattern-set reload").
+
+  // Scans data as the continuation of direction dir's stream of ctx (opens it if needed).
+  void StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int dir, const uint8_t* data,
+                  uint32_t len);
+  // A hole the stream will never fill: the direction restarts (no match may span the hole).
+  void StreamGap(StreamCtx& ctx, int dir);
+  // Closes direction dir's stream. flush: report end-of-data matches (set must be the one the
+  // stream was opened with, i.e. ctx.generation == set.generation()).
+  void StreamClose(const patterns::PatternSet* set, StreamCtx& ctx, int dir, bool flush);
+  // Evaluates the rules stream scans reported since the last call against packet p of flow in
+  // direction dir, reporting each rule at most once per flow. Clears the pending reports.
+  template <class OnMatch>
+  void ReportStream(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
+                    flow::Dir dir, RuleState& state, StreamCtx& ctx, OnMatch&& on_match);
+  bool stream_pending() const { return pending_count_ != 0; }
+  void DropPending();
+
   const ScanCounters& counters() const { return counters_; }
 
  private:
@@ -110,6 +142,8 @@ class Scanner {
   void ScanPayload(const patterns::PatternSet::Database& db, const uint8_t* data, uint32_t len);
   static int OnHsMatch(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                        void* ctx);
+  static int OnHsStreamMatch(unsigned id, unsigned long long from, unsigned long long to,
+                             unsigned flags, void* ctx);
   static patterns::PacketHeader HeaderOf(const decode::Packet& p);
   // Whether rule r's runtime conditions let it alert (always true without conditions).
   static bool Conditions(const patterns::PatternSet& set, uint32_t r, const decode::Packet& p,
@@ -123,6 +157,23 @@ class Scanner {
   std::vector<uint32_t> touched_;
   uint32_t touched_count_ = 0;
   const patterns::PatternSet::Database* scanning_ = nullptr;  // valid during hs_scan only
+  // Stream reports waiting for ReportStream: rule indices (unique: pending_flag_), and the
+  // context being scanned (valid during hs_scan_stream only).
+  std::vector<uint32_t> pending_;
+  std::vector<uint8_t> pending_flag_;
+  uint32_t pending_count_ = 0;
+  // Stream rules whose payload the last ScanPacket matched (header and confirmation included):
+  // ReportStream does not evaluate them again for the same packet, so a match inside one segment
+  // is evaluated (and counted by thresholds) once, by the packet scan.
+  std::vector<uint8_t> packet_matched_;
+  std::vector<uint32_t> packet_matched_list_;
+  uint32_t packet_matched_count_ = 0;
+  void ClearPacketMatched() {
+    for (uint32_t i = 0; i < packet_matched_count_; ++i)
+      packet_matched_[packet_matched_list_[i]] = 0;
+    packet_matched_count_ = 0;
+  }
+  StreamCtx* stream_ctx_ = nullptr;
   ScanCounters counters_;
   std::string error_;
 };
@@ -146,6 +197,7 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     ++counters_.unprepared;
     return;
   }
+  ClearPacketMatched();
   const int d = dir == flow::Dir::kToClient ? 1 : 0;
   const patterns::PatternSet::Database& db = set.database(static_cast<patterns::ScanDir>(d));
   const bool has_payload = p.payload_len > 0;
@@ -198,6 +250,11 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
       if (!InspectPayload(set, r, p.payload(), p.payload_len, match_data_.get())) continue;
       ++counters_.confirmed;
     }
+    if (plan.stream && packet_matched_[r] == 0) {
+      // Its payload matched here: a stream match on this packet's bytes is the same evidence.
+      packet_matched_[r] = 1;
+      packet_matched_list_[packet_matched_count_++] = r;
+    }
     if (plan.has_conditions && !Conditions(set, r, p, flow, dir, state)) continue;
     if (passed) continue;
     if (plan.pass) {
@@ -209,6 +266,28 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     on_match(r);
   }
   for (uint32_t i = 0; i < touched_count_; ++i) flags_[touched_[i]] = 0;
+}
+
+template <class OnMatch>
+void Scanner::ReportStream(const patterns::PatternSet& set, const decode::Packet& p,
+                           flow::Flow& flow, flow::Dir dir, RuleState& state, StreamCtx& ctx,
+                           OnMatch&& on_match) {
+  if (pending_count_ == 0) return;
+  std::sort(pending_.begin(), pending_.begin() + pending_count_);
+  const patterns::PacketHeader h = HeaderOf(p);
+  for (uint32_t i = 0; i < pending_count_; ++i) {
+    const uint32_t r = pending_[i];
+    pending_flag_[r] = 0;
+    if (r >= set.size() || ctx.HasAlerted(r) || packet_matched_[r] != 0) continue;
+    if (!set.header(r).Matches(h)) continue;
+    if (set.plan(r).has_conditions && !Conditions(set, r, p, &flow, dir, &state)) continue;
+    ctx.NoteAlerted(r);
+    ++counters_.stream_matches;
+    ++counters_.rule_matches;
+    on_match(r);
+  }
+  pending_count_ = 0;
+  ClearPacketMatched();
 }
 
 }  // namespace fs::scan

@@ -12,7 +12,7 @@ FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
   for (int i = 0; i < decode::kMaxVlans; ++i) s.vlan[i] = f.key.vlan[i];
   s.proto = f.proto;
   s.ip_version = f.ip_version;
-  s.state = f.state;
+  s.state = f.bypassed ? flow::State::kBypassed : f.state;
   s.alerted = f.alerted;
   s.tcp_flags[0] = f.tcp_flags[0];
   s.tcp_flags[1] = f.tcp_flags[1];

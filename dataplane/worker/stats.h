@@ -9,14 +9,18 @@
 #include <type_traits>
 
 #include "dataplane/decode/packet.h"
+#include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
+#include "dataplane/reassembly/reassembly.h"
+#include "dataplane/scan/scanner.h"
 
 namespace fs::worker {
 
 // Why a packet was not processed. Each is counted; nothing is dropped silently.
-#define FS_DROP_REASONS(X)                                                          \
-  X(kRingFull, "ring_full") /* software distribution ring to the worker was full */ \
-  X(kOversize, "oversize")  /* multi-segment frame larger than the worker's buffer */
+#define FS_DROP_REASONS(X)                                                                     \
+  X(kRingFull, "ring_full")          /* software distribution ring to the worker was full */   \
+  X(kOversize, "oversize")           /* multi-segment frame larger than the worker's buffer */ \
+  X(kDefragNoMbuf, "defrag_no_mbuf") /* no mbuf to hand a rebuilt datagram to its owner */
 
 enum class DropReason : uint8_t {
 #define FS_X(id, name) id,
@@ -39,6 +43,16 @@ struct WorkerStats {
   uint64_t last_ts_us = 0;  // newest packet timestamp seen
   decode::DecodeCounters decode;
   flow::Counters flow;
+  defrag::Counters defrag;
+  scan::ScanCounters scan;
+  reassembly::Counters reassembly;
+  scan::StreamPoolCounters stream_pool;
+  uint64_t reassembly_slots_in_use = 0;  // gauge: out-of-order segment slots held
+  uint64_t stream_contexts_in_use = 0;   // gauge: flows with stream-scan state
+  uint64_t bypassed_flows = 0;           // flows whose inspection stopped at the stream depth
+  uint64_t bypassed_packets = 0;         // packets of bypassed flows (counted, not inspected)
+  uint64_t stream_only_packets = 0;      // TCP packets inspected through the stream only (their
+                                         // bytes differ from what the stream kept: overlaps)
 };
 
 // Seqlock-published copy of a trivially copyable T: one writer, any number of readers.

@@ -11,9 +11,13 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
+#include "dataplane/reassembly/reassembly.h"
 #include "dataplane/scan/ip_match.h"
 #include "dataplane/scan/scanner.h"
+#include "dataplane/scan/stream_pool.h"
 #include "patterns/pattern_set.h"
 
 namespace fs::worker {
@@ -79,8 +83,25 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
     *error = fmt::format("worker {}: cannot allocate Hyperscan scratch", cfg_.index);
     return false;
   }
+  if (cfg_.stream_enabled) {
+    reassembler_ = std::make_unique<reassembly::Reassembler>(cfg_.stream);
+    size_t stream_bytes = 0;
+    if (set != nullptr) {
+      for (int d = 0; d < patterns::kScanDirs; ++d) {
+        stream_bytes =
+            std::max(stream_bytes,
+                     set->stream_database(static_cast<patterns::ScanDir>(d)).stream_state_bytes);
+      }
+    }
+    // Room for a pattern set with somewhat larger stream state after a reload.
+    if (stream_bytes > 0) stream_bytes += stream_bytes / 4;
+    const uint32_t contexts = cfg_.stream_contexts != 0 ? cfg_.stream_contexts : cfg_.flow_capacity;
+    stream_pool_ = std::make_unique<scan::StreamPool>(contexts, stream_bytes);
+  }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
   linear_ = std::make_unique<uint8_t[]>(kLinearBytes);
+  rebuilt_ = std::make_unique<uint8_t[]>(kLinearBytes);
+  defrag_ = std::make_unique<defrag::Defragmenter>(cfg_.defrag);
   Publish();
   return true;
 }
@@ -116,7 +137,101 @@ void Worker::Emit(const Event& e) {
   if (!events_->TryPush(e)) ++stats_.events_dropped;
 }
 
-void Worker::EmitFlowEnd(const flow::Flow& f, flow::EndReason r) {
+// Receives what TCP reassembly delivers for one flow and feeds the stream scanner. At flow end
+// (ending), stream matches are reported at once, against a packet made from the flow.
+struct Worker::StreamSink {
+  Worker* w;
+  const patterns::PatternSet* set;
+  flow::Flow* f;
+  bool ending = false;
+
+  scan::StreamCtx* Ctx(bool create) {
+    if (f->stream_slot == 0) {
+      if (!create || w->stream_pool_ == nullptr) return nullptr;
+      f->stream_slot = w->stream_pool_->Acquire();
+      if (f->stream_slot == 0) return nullptr;
+    }
+    return &w->stream_pool_->At(f->stream_slot);
+  }
+  void Data(int dir, const uint8_t* data, uint32_t len, uint32_t /*stream_offset*/) {
+    if (set == nullptr || set->stats().stream_rules == 0) return;
+    scan::StreamCtx* ctx = Ctx(true);
+    if (ctx == nullptr) return;
+    w->scanner_->StreamData(*set, *ctx, dir, data, len);
+    if (ending) Report(dir);
+  }
+  void Gap(int dir, uint32_t /*len*/) {
+    if (scan::StreamCtx* ctx = Ctx(false)) w->scanner_->StreamGap(*ctx, dir);
+  }
+  void DepthReached(int dir) {
+    scan::StreamCtx* ctx = Ctx(false);
+    if (ctx == nullptr) return;
+    w->scanner_->StreamClose(set, *ctx, dir, true);
+    if (ending) Report(dir);
+  }
+  // Flow end: stream matches have no packet of their own; they are attributed to a packet of
+  // their direction made from the flow (its last timestamp, no payload).
+  void Report(int dir) {
+    scan::StreamCtx* ctx = Ctx(false);
+    if (ctx == nullptr || set == nullptr || !w->scanner_->stream_pending()) return;
+    decode::Packet p;
+    p.layer = decode::Layer::kL4;
+    p.ip_version = f->ip_version;
+    p.proto = f->proto;
+    p.ts_us = f->last_ts_us;
+    const bool to_server = dir == 0;
+    p.src = to_server ? f->client_addr : f->server_addr;
+    p.dst = to_server ? f->server_addr : f->client_addr;
+    p.sport = to_server ? f->client_port : f->server_port;
+    p.dport = to_server ? f->server_port : f->client_port;
+    for (int i = 0; i < decode::kMaxVlans; ++i) p.vlan_id[i] = f->key.vlan[i];
+    const auto fd = static_cast<flow::Dir>(dir);
+    w->scanner_->ReportStream(*set, p, *f, fd, *w->rule_state_, *ctx,
+                              [&](uint32_t r) { w->EmitRuleAlert(*set, r, p, f, fd); });
+  }
+};
+
+bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
+                        flow::Dir dir) {
+  StreamSink sink{this, &set, &f};
+  const int d = static_cast<int>(dir);
+  const reassembly::SegmentResult res = reassembler_->OnPacket(f.streams, d, p, sink);
+  if (cfg_.stream_bypass && (f.streams.dir[0].flags & reassembly::kDepth) &&
+      (f.streams.dir[1].flags & reassembly::kDepth)) {
+    f.bypassed = true;
+    ++stats_.bypassed_flows;
+  }
+  // As Suricata: a segment the stream took (new bytes) is inspected through the stream; a packet
+  // the stream did not take (retransmission, not tracked, past the depth) is inspected on its
+  // own. The sensor also inspects a taken packet on its own (offsets and depths of rules then
+  // count from the packet start, as Suricata's inspection windows mostly do), unless the stream
+  // kept other bytes than the packet carries for some of its range (an overlap with different
+  // data: what the receiver sees is the stream).
+  if (res.verdict == reassembly::Verdict::kAdded && res.overlap_different) {
+    ++stats_.stream_only_packets;
+    return false;
+  }
+  return true;
+}
+
+void Worker::EndStreams(flow::Flow& f) {
+  if (reassembler_ == nullptr || f.proto != 6) return;
+  const patterns::PatternSet* set = shared_->patterns.load(std::memory_order_acquire);
+  StreamSink sink{this, set, &f, true};
+  reassembler_->Release(f.streams, /*flush=*/!f.bypassed, sink);
+  if (f.stream_slot == 0) return;
+  scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
+  for (int d = 0; d < 2; ++d) {
+    scanner_->StreamClose(set, ctx, d, /*flush=*/true);
+    sink.Report(d);
+  }
+  scanner_->DropPending();
+  stream_pool_->Release(f.stream_slot);
+  f.stream_slot = 0;
+}
+
+void Worker::EmitFlowEnd(flow::Flow& f, flow::EndReason r) {
+  EndStreams(f);
   Event e;
   e.kind = Event::Kind::kFlowEnd;
   e.worker = cfg_.index;
@@ -126,7 +241,7 @@ void Worker::EmitFlowEnd(const flow::Flow& f, flow::EndReason r) {
 }
 
 void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
-  if (p.depth == 0) {
+  if (p.depth == 0 && !p.reassembled) {
     ++stats_.rx_packets;
     stats_.rx_bytes += p.caplen;
     if (p.ts_us > stats_.last_ts_us) stats_.last_ts_us = p.ts_us;
@@ -136,11 +251,11 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     if (p.layer == decode::Layer::kL3Fragment || p.layer == decode::Layer::kL3Other) {
       MatchIndicators(p, nullptr, flow::Dir::kToServer);
     }
+    if (p.layer == decode::Layer::kL3Fragment) HandleFragment(p);
     return;
   }
 
-  auto r =
-      flows_->Update(p, [this](const flow::Flow& f, flow::EndReason why) { EmitFlowEnd(f, why); });
+  auto r = flows_->Update(p, [this](flow::Flow& f, flow::EndReason why) { EmitFlowEnd(f, why); });
   if (r.flow == nullptr) return;
   flow::Flow* f = r.flow;
 #if FS_HAVE_CONDITIONS
@@ -152,18 +267,49 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
 
   const patterns::PatternSet* set = shared_->patterns.load(std::memory_order_acquire);
   if (set == nullptr) return;
-  stats_.payload_bytes_scanned += p.payload_len;
-  scanner_->ScanPacket(*set, p, *f, r.dir, *rule_state_, [&](uint32_t rule_index) {
-    const auto& rule = set->rules()[rule_index];
-    Event e = AlertFor(p, f, r.dir);
-    AlertEvent& a = e.alert;
-    a.rule_index = rule_index;
-    a.sid = rule.sid;
-    a.gid = rule.gid;
-    a.rev = rule.rev;
-    a.pattern_generation = set->generation();
-    Emit(e);
-  });
+  if (f->bypassed) {
+    ++stats_.bypassed_packets;
+    return;
+  }
+  bool own_payload = true;
+  if (reassembler_ != nullptr && p.proto == 6 && f->proto == 6 && p.layer == decode::Layer::kL4 &&
+      set->stats().stream_rules > 0) {
+    own_payload = Reassemble(*set, p, *f, r.dir);
+  }
+  scan::StreamCtx* ctx = f->stream_slot != 0 ? &stream_pool_->At(f->stream_slot) : nullptr;
+  auto alert = [&](uint32_t rule_index) {
+    if (ctx != nullptr) ctx->NoteAlerted(rule_index);
+    EmitRuleAlert(*set, rule_index, p, f, r.dir);
+  };
+  if (own_payload) {
+    stats_.payload_bytes_scanned += p.payload_len;
+    scanner_->ScanPacket(*set, p, *f, r.dir, *rule_state_, alert);
+  } else {
+    // Header-only rules still see the packet; its payload is not what the receiver got.
+    decode::Packet headers = p;
+    headers.payload_len = 0;
+    scanner_->ScanPacket(*set, headers, *f, r.dir, *rule_state_, alert);
+  }
+  if (ctx != nullptr && scanner_->stream_pending()) {
+    scanner_->ReportStream(*set, p, *f, r.dir, *rule_state_, *ctx, [&](uint32_t rule_index) {
+      EmitRuleAlert(*set, rule_index, p, f, r.dir);
+    });
+  } else {
+    scanner_->DropPending();  // and forget this packet's matches (ReportStream does both)
+  }
+}
+
+void Worker::EmitRuleAlert(const patterns::PatternSet& set, uint32_t rule_index,
+                           const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
+  const auto& rule = set.rules()[rule_index];
+  Event e = AlertFor(p, f, dir);
+  AlertEvent& a = e.alert;
+  a.rule_index = rule_index;
+  a.sid = rule.sid;
+  a.gid = rule.gid;
+  a.rev = rule.rev;
+  a.pattern_generation = set.generation();
+  Emit(e);
 }
 
 Event Worker::AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
@@ -250,6 +396,10 @@ uint8_t Worker::OwnerOf(const decode::Packet& p, uint32_t nworkers) const {
 
 void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring) {
   MbufMeta* meta = Meta(m);
+  if (from_ring && meta->reassembled) return ProcessReassembled(m);
+  // Mbufs from a distributor had their fragments reassembled there (Distribute).
+  defrag_upstream_ = from_ring;
+  cur_pool_ = m->pool;
   if (!(from_ring && meta->predecoded)) {
     if (!DecodeMbuf(m, &meta->pkt, wall_us_)) {
       ++stats_.drops[static_cast<int>(DropReason::kOversize)];
@@ -301,8 +451,18 @@ void Worker::Distribute(rte_mbuf** bufs, uint16_t n) {
     }
     // A chained frame was decoded from this worker's linear buffer: the owner re-decodes it.
     meta->predecoded = m->nb_segs == 1;
+    meta->reassembled = 0;
     decode::Packet* layers[decode::kMaxTunnelDepth + 1];
     meta->nlayers = DecodeLayers(&meta->pkt, layers);
+    // Fragments are reassembled here, in input order, so that a rebuilt datagram reaches its
+    // flow's owner behind the packets that preceded it, as with one worker.
+    rte_mempool* pool = m->pool;
+    decode::Packet frag;
+    bool rebuilt = false;
+    if (layers[meta->nlayers - 1]->layer == decode::Layer::kL3Fragment) {
+      frag = *layers[meta->nlayers - 1];
+      rebuilt = defrag_->Add(frag, &stats_.decode);
+    }
     uint64_t targets = 0;
     for (uint8_t l = 0; l < meta->nlayers; ++l) {
       meta->owner[l] = OwnerOf(*layers[l], nworkers);
@@ -317,6 +477,7 @@ void Worker::Distribute(rte_mbuf** bufs, uint16_t n) {
       Enqueue(shared_->workers[w], m);
     }
     if (targets & (uint64_t{1} << cfg_.index)) ProcessMbuf(m, true);
+    if (rebuilt) DeliverDatagram(frag, defrag_->TakeDatagram(&stats_.decode), pool);
   }
 }
 
@@ -330,10 +491,22 @@ uint16_t Worker::DrainInbox() {
 
 void Worker::Publish() {
   stats_.flow = flows_ ? flows_->counters() : flow::Counters{};
+  if (defrag_) stats_.defrag = defrag_->counters();
+  if (scanner_) stats_.scan = scanner_->counters();
+  if (reassembler_) {
+    stats_.reassembly = reassembler_->counters();
+    stats_.reassembly_slots_in_use = reassembler_->pool_slots_in_use();
+  }
+  if (stream_pool_) {
+    stats_.stream_pool = stream_pool_->counters();
+    stats_.stream_contexts_in_use = stream_pool_->in_use();
+  }
   published_.Publish(stats_);
 }
 
 int Worker::Run() {
+  // Hyperscan stream state of this worker's flows comes from its own pool.
+  if (stream_pool_) stream_pool_->Bind();
   const uint64_t hz = rte_get_tsc_hz();
   const uint64_t publish_every = hz / 20;  // 50 ms
   uint64_t next_publish = rte_rdtsc() + publish_every;
@@ -374,11 +547,13 @@ int Worker::Run() {
     // Flow timeouts run on packet time (captures) or wall time once idle (live inputs).
     if (got > 0) {
       flows_->Expire(stats_.last_ts_us, kExpireBudget,
-                     [this](const flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
+                     [this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
+      defrag_->Expire(stats_.last_ts_us, kExpireBudget);
     } else if (!shared_->offline && wall_us_ - last_wall_expire_us > 100000) {
       last_wall_expire_us = wall_us_;
       flows_->Expire(std::max(wall_us_, stats_.last_ts_us), kExpireBudget,
-                     [this](const flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
+                     [this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
+      defrag_->Expire(std::max(wall_us_, stats_.last_ts_us), kExpireBudget);
     }
 
     const uint64_t t1 = rte_rdtsc();
@@ -416,12 +591,134 @@ void Worker::Finish() {
   // Flows idle past their timeout at the end of input have timed out; the rest end with the
   // sensor. (Suricata reports the former as "shutdown" when its flow manager did not run in time;
   // ours does not depend on timing or on the worker count: see docs/design-notes.md.)
-  while (flows_->Expire(end_ts, kExpireBudget, [this](const flow::Flow& f, flow::EndReason r) {
-    EmitFlowEnd(f, r);
-  }) > 0) {
+  while (flows_->Expire(end_ts, kExpireBudget,
+                        [this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); }) > 0) {
   }
-  flows_->Flush([this](const flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
+  flows_->Flush([this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
+  // Datagrams still missing pieces: past their timeout they timed out, the rest are discarded.
+  defrag_->Expire(end_ts, UINT32_MAX);
+  defrag_->Flush();
   Publish();
+  if (stream_pool_) stream_pool_->Unbind();
+}
+
+namespace {
+
+// Decodes a rebuilt datagram and the tunnelled packets inside it into layers[]; returns the count.
+uint8_t DecodeDatagram(const decode::Packet& frag, const uint8_t* data, uint32_t len, uint16_t l3,
+                       decode::Packet* layers) {
+  decode::DecodeReassembled(frag, data, len, l3, &layers[0]);
+  uint8_t n = 1;
+  while (n <= decode::kMaxTunnelDepth && layers[n - 1].inner_kind != decode::InnerKind::kNone) {
+    decode::DecodeInner(layers[n - 1], &layers[n]);
+    if (layers[n].depth == 0) break;
+    ++n;
+  }
+  return n;
+}
+
+// A copy of data[0, len) in a (chained) mbuf from pool; nullptr when the pool is empty.
+rte_mbuf* CopyToMbuf(rte_mempool* pool, const uint8_t* data, uint32_t len) {
+  rte_mbuf* head = nullptr;
+  uint32_t done = 0;
+  while (done < len) {
+    rte_mbuf* seg = rte_pktmbuf_alloc(pool);
+    if (seg == nullptr) {
+      if (head != nullptr) rte_pktmbuf_free(head);
+      return nullptr;
+    }
+    const uint32_t n = std::min<uint32_t>(rte_pktmbuf_tailroom(seg), len - done);
+    std::memcpy(rte_pktmbuf_mtod(seg, uint8_t*), data + done, n);
+    seg->data_len = static_cast<uint16_t>(n);
+    seg->pkt_len = n;
+    done += n;
+    if (head == nullptr) {
+      head = seg;
+    } else if (rte_pktmbuf_chain(head, seg) != 0) {
+      rte_pktmbuf_free(seg);
+      rte_pktmbuf_free(head);
+      return nullptr;
+    }
+  }
+  return head;
+}
+
+}  // namespace
+
+void Worker::HandleFragment(const decode::Packet& p) {
+  if (defrag_upstream_) return;  // a distributing worker reassembles (Distribute)
+  if (!defrag_->Add(p, &stats_.decode)) return;
+  const decode::Packet frag = p;
+  DeliverDatagram(frag, defrag_->TakeDatagram(&stats_.decode), cur_pool_);
+}
+
+void Worker::DeliverDatagram(const decode::Packet& frag, const defrag::Datagram& d,
+                             rte_mempool* pool) {
+  if (d.data == nullptr) return;
+  decode::Packet layers[decode::kMaxTunnelDepth + 1];
+  const uint8_t n = DecodeDatagram(frag, d.data, d.len, d.l3_offset, layers);
+  const uint32_t nworkers = static_cast<uint32_t>(shared_->workers.size());
+  uint8_t owner[decode::kMaxTunnelDepth + 1] = {};
+  uint64_t others = 0;
+  for (uint8_t l = 0; l < n; ++l) {
+    owner[l] = nworkers > 1 ? OwnerOf(layers[l], nworkers) : static_cast<uint8_t>(cfg_.index);
+    if (owner[l] != cfg_.index) others |= uint64_t{1} << owner[l];
+  }
+  // A fragmented packet inside a fragmented tunnel packet: its pieces meet here too. Taken in
+  // before anything below can reuse the defragmenter's output buffer.
+  decode::Packet nested;
+  bool rebuilt = false;
+  if (layers[n - 1].layer == decode::Layer::kL3Fragment) {
+    nested = layers[n - 1];
+    rebuilt = defrag_->Add(nested, &stats_.decode);
+  }
+  if (others != 0) {
+    // The flow (with ports) of a layer belongs to another worker: hand it a copy, as Distribute
+    // hands on frames. Its owner decodes it again from the copy.
+    rte_mbuf* m = pool != nullptr ? CopyToMbuf(pool, d.data, d.len) : nullptr;
+    if (m == nullptr) {
+      ++stats_.drops[static_cast<int>(DropReason::kDefragNoMbuf)];
+    } else {
+      MbufMeta* meta = Meta(m);
+      meta->pkt = frag;
+      meta->predecoded = 0;
+      meta->reassembled = 1;
+      meta->reassembled_l3 = d.l3_offset;
+      meta->nlayers = n;
+      for (uint8_t l = 0; l < n; ++l) meta->owner[l] = owner[l];
+      const int refs = __builtin_popcountll(others);
+      if (refs > 1) rte_mbuf_refcnt_update(m, static_cast<int16_t>(refs - 1));
+      for (uint32_t w = 0; w < nworkers; ++w) {
+        if (others & (uint64_t{1} << w)) Enqueue(shared_->workers[w], m);
+      }
+    }
+  }
+  const bool upstream = defrag_upstream_;
+  defrag_upstream_ = true;  // the nested fragment, if any, is taken care of below
+  for (uint8_t l = 0; l < n; ++l) {
+    if (owner[l] == cfg_.index) HandlePacket(layers[l], l + 1 == n);
+  }
+  defrag_upstream_ = upstream;
+  if (rebuilt) DeliverDatagram(nested, defrag_->TakeDatagram(&stats_.decode), pool);
+}
+
+void Worker::ProcessReassembled(rte_mbuf* m) {
+  const MbufMeta* meta = Meta(m);
+  const uint32_t len = rte_pktmbuf_pkt_len(m);
+  const auto* data = len <= kLinearBytes
+                         ? static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, rebuilt_.get()))
+                         : nullptr;
+  if (data != nullptr) {
+    decode::Packet layers[decode::kMaxTunnelDepth + 1];
+    const uint8_t n = DecodeDatagram(meta->pkt, data, len, meta->reassembled_l3, layers);
+    const bool upstream = defrag_upstream_;
+    defrag_upstream_ = true;  // the sender reassembled any fragment inside
+    for (uint8_t l = 0; l < n && l < meta->nlayers; ++l) {
+      if (meta->owner[l] == cfg_.index) HandlePacket(layers[l], l + 1 == n);
+    }
+    defrag_upstream_ = upstream;
+  }
+  rte_pktmbuf_free(m);
 }
 
 }  // namespace fs::worker

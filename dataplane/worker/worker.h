@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "dataplane/decode/packet.h"
+#include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
+#include "dataplane/reassembly/reassembly.h"
 #include "dataplane/worker/event_ring.h"
 #include "dataplane/worker/events.h"
 #include "dataplane/worker/stats.h"
@@ -26,7 +28,11 @@ namespace fs::scan {
 class Scanner;
 class IpMatcher;
 class RuleState;
+class StreamPool;
 }  // namespace fs::scan
+namespace fs::reassembly {
+class Reassembler;
+}
 
 namespace fs::worker {
 
@@ -56,6 +62,11 @@ struct MbufMeta {
   uint8_t predecoded = 0;
   uint8_t nlayers = 0;
   uint8_t owner[decode::kMaxTunnelDepth + 1] = {};
+  // A datagram rebuilt from IP fragments by another worker (Worker::DeliverDatagram): the mbuf
+  // holds its bytes, pkt one of its fragments (for what lies below the IP header), reassembled_l3
+  // where its IP header starts. Always written by whoever enqueues an mbuf.
+  uint8_t reassembled = 0;
+  uint16_t reassembled_l3 = 0;
 };
 
 struct RxSource {
@@ -71,6 +82,14 @@ struct WorkerConfig {
   uint32_t inbox_size = 4096;           // software distribution ring (mbufs)
   uint32_t event_ring_size = 65536;     // events to the control plane
   uint32_t threshold_capacity = 65536;  // threshold/detection_filter tracking entries
+  defrag::Config defrag;                // IP fragment reassembly: trackers, pool, timeout
+  // TCP reassembly (depth, midstream, out-of-order caps, segment memory) and stream scanning.
+  reassembly::Config stream;
+  bool stream_enabled = true;  // reassemble and stream-scan TCP (rules with plan().stream)
+  // Flows that may hold Hyperscan stream state at once; 0 = the flow capacity. Memory:
+  // contexts x (2 x the stream databases' hs_stream_size + 64 bytes), reserved at start-up.
+  uint32_t stream_contexts = 0;
+  bool stream_bypass = false;  // stop inspecting a flow whose two directions reached the depth
 };
 
 class Worker {
@@ -109,7 +128,25 @@ class Worker {
   void MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
   // An alert event for packet p (marks the flow alerted); the caller fills in the signature.
   Event AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
-  void EmitFlowEnd(const flow::Flow& f, flow::EndReason r);
+  void EmitFlowEnd(flow::Flow& f, flow::EndReason r);
+  // Reassembly and stream scanning of one TCP packet; returns whether the packet's own payload
+  // is to be inspected too (false when the stream holds other bytes than the packet for it).
+  bool Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
+                  flow::Dir dir);
+  // Flow end: delivers what reassembly still holds, closes the flow's streams (end-of-data
+  // matches), reports their alerts and returns the memory.
+  void EndStreams(flow::Flow& f);
+  void EmitRuleAlert(const patterns::PatternSet& set, uint32_t rule_index, const decode::Packet& p,
+                     flow::Flow* f, flow::Dir dir);
+  struct StreamSink;
+  // IP fragments (see docs/design-notes.md, "IP fragment reassembly"). HandleFragment: a fragment
+  // reached HandlePacket; it is reassembled here unless a distributing worker already took it.
+  void HandleFragment(const decode::Packet& p);
+  // Decodes a rebuilt datagram and hands each of its layers to the worker that owns its flow
+  // (an mbuf copy for other workers); fragments inside it go to this worker's defragmenter.
+  void DeliverDatagram(const decode::Packet& frag, const defrag::Datagram& d, rte_mempool* pool);
+  // The receiving side: a datagram another worker rebuilt (MbufMeta::reassembled).
+  void ProcessReassembled(rte_mbuf* m);
   void Emit(const Event& e);
   uint16_t DrainInbox();
   void Finish();
@@ -122,9 +159,15 @@ class Worker {
   std::unique_ptr<flow::FlowTable> flows_;
   std::unique_ptr<scan::Scanner> scanner_;
   std::unique_ptr<scan::RuleState> rule_state_;  // thresholds; kept across pattern reloads
+  std::unique_ptr<reassembly::Reassembler> reassembler_;
+  std::unique_ptr<scan::StreamPool> stream_pool_;
   std::unique_ptr<SpscRing<Event>> events_;
   std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
   decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame
+  std::unique_ptr<defrag::Defragmenter> defrag_;
+  std::unique_ptr<uint8_t[]> rebuilt_;  // linear copy of a rebuilt datagram another worker sent
+  bool defrag_upstream_ = false;        // fragments now in HandlePacket were already defragmented
+  rte_mempool* cur_pool_ = nullptr;     // pool of the mbuf being processed (datagram copies)
   WorkerStats stats_;
   Published<WorkerStats> published_;
   uint64_t wall_us_ = 0;  // wall clock at the top of the current loop iteration

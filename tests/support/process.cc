@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,9 +78,11 @@ BackgroundProcess::~BackgroundProcess() {
 
 bool BackgroundProcess::Running() {
   if (reaped_) return false;
-  pid_t r = waitpid(pid_, &status_, WNOHANG);
+  rusage usage{};
+  pid_t r = wait4(pid_, &status_, WNOHANG, &usage);
   if (r == pid_) {
     reaped_ = true;
+    max_rss_kb_ = usage.ru_maxrss;
     return false;
   }
   return true;
@@ -103,6 +106,7 @@ ProcessResult BackgroundProcess::Wait(int timeout_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   res.exit_code = reaped_ ? Decode(status_) : -1;
+  res.max_rss_kb = max_rss_kb_;
   res.out = ReadFile(out_path_);
   res.err = ReadFile(err_path_);
   return res;

@@ -13,6 +13,7 @@ struct ProcessResult {
   int exit_code = -1;  // exit status, or 128+signal when killed by a signal
   bool timed_out = false;
   std::string out, err;
+  long max_rss_kb = -1;  // peak resident set size of the process (wait4 ru_maxrss); -1: unknown
 };
 
 // Runs argv[0] with the arguments; kills it after timeout_s seconds (timed_out = true).
@@ -37,6 +38,7 @@ class BackgroundProcess {
   std::string out_path_, err_path_;
   int status_ = -1;
   bool reaped_ = false;
+  long max_rss_kb_ = -1;
 };
 
 // Path helpers.

@@ -383,12 +383,12 @@ TEST(ConditionsParseTest, UnsupportedFormsAreSkippedNotRejected) {
   } cases[] = {
       {{"flow", "to_server,only_stream"},
        "flow:only_stream",
-       "flow:only_stream is not supported yet: the sensor matches packets only (no TCP "
-       "reassembly), so the rule could never match"},
+       "flow:only_stream is not supported yet: the sensor inspects TCP packets and their "
+        "reassembled stream together and cannot restrict a rule to the stream alone"},
       {{"flow", "only_frag"},
        "flow:only_frag",
-       "flow:only_frag is not supported yet: the sensor does not reassemble IP fragments, so the "
-       "rule could never match"},
+       "flow:only_frag is not supported yet: the sensor cannot restrict a rule to "
+        "reassembled IP fragments"},
       {{"flowbits", "isset,a&b"},
        "flowbits:&",
        "flowbits: \"isset,a&b\": '&' (an AND of flowbits) is not supported: Suricata 7 reads "

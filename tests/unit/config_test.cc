@@ -21,7 +21,69 @@ TEST(ConfigTest, ExampleFileLoadsAndEqualsTheDefaults) {
   EXPECT_EQ(c.metrics_listen, d.metrics_listen);
   EXPECT_EQ(c.ring_size, d.ring_size);
   EXPECT_EQ(c.event_ring_size, d.event_ring_size);
+  EXPECT_EQ(c.stream_enabled, d.stream_enabled);
+  EXPECT_EQ(c.stream_depth, d.stream_depth);
+  EXPECT_EQ(c.stream_midstream, d.stream_midstream);
+  EXPECT_EQ(c.stream_ooo_segments, d.stream_ooo_segments);
+  EXPECT_EQ(c.stream_memory_mb, d.stream_memory_mb);
+  EXPECT_EQ(c.stream_contexts, d.stream_contexts);
+  EXPECT_EQ(c.stream_bypass, d.stream_bypass);
+  EXPECT_EQ(c.defrag_ipv4_policy, d.defrag_ipv4_policy);
+  EXPECT_EQ(c.defrag_ipv6_policy, d.defrag_ipv6_policy);
+  EXPECT_EQ(c.defrag_max_datagrams, d.defrag_max_datagrams);
+  EXPECT_EQ(c.defrag_memory_kb, d.defrag_memory_kb);
+  EXPECT_EQ(c.defrag_timeout, d.defrag_timeout);
+  EXPECT_EQ(c.defrag_max_fragments, d.defrag_max_fragments);
   EXPECT_TRUE(c.pcaps.empty());
+}
+
+TEST(ConfigTest, StreamSection) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadYamlString(R"(
+stream: {enabled: false, depth: 0, midstream: true, max-ooo-segments: 16,
+         segment-memory-mb: 8, contexts: 1000, bypass: true}
+)",
+                             "t.yaml", &c, &err))
+      << err;
+  EXPECT_FALSE(c.stream_enabled);
+  EXPECT_EQ(c.stream_depth, 0u);
+  EXPECT_TRUE(c.stream_midstream);
+  EXPECT_EQ(c.stream_ooo_segments, 16u);
+  EXPECT_EQ(c.stream_memory_mb, 8u);
+  EXPECT_EQ(c.stream_contexts, 1000u);
+  EXPECT_TRUE(c.stream_bypass);
+}
+
+TEST(ConfigTest, DefragSection) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(
+      LoadYamlString("defrag: {ipv4-policy: bsd, ipv6-policy: windows, max-datagrams: 10,"
+                     " memory-kb: 128, timeout: 5, max-fragments: 16}",
+                     "t.yaml", &c, &err))
+      << err;
+  EXPECT_EQ(c.defrag_ipv4_policy, "bsd");
+  EXPECT_EQ(c.defrag_ipv6_policy, "windows");
+  EXPECT_EQ(c.defrag_max_datagrams, 10u);
+  EXPECT_EQ(c.defrag_memory_kb, 128u);
+  EXPECT_EQ(c.defrag_timeout, 5u);
+  EXPECT_EQ(c.defrag_max_fragments, 16u);
+  EXPECT_FALSE(LoadYamlString("defrag: {ipv4-policy: linux}", "t.yaml", &c, &err));
+  EXPECT_EQ(err, "t.yaml: defrag.ipv4-policy: must be bsd or windows, got 'linux'");
+  EXPECT_FALSE(LoadYamlString("defrag: {memory-kb: 1}", "t.yaml", &c, &err));
+  EXPECT_NE(err.find("defrag.memory-kb"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, StreamSectionErrorsNameTheKey) {
+  for (const char* bad :
+       {"stream: {depth: -1}", "stream: {max-ooo-segments: 0}", "stream: {midstream: maybe}",
+        "stream: {segment-memory: 8}", "stream: {bypass: [1]}"}) {
+    Config c;
+    std::string err;
+    EXPECT_FALSE(LoadYamlString(bad, "t.yaml", &c, &err)) << bad;
+    EXPECT_NE(err.find("stream."), std::string::npos) << bad << " -> " << err;
+  }
 }
 
 TEST(ConfigTest, ValuesAreApplied) {
@@ -78,9 +140,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"workers: 0\n", "bad.yaml: workers: must be between 1 and 64, got 0"},
         BadYaml{"workers: two\n", "bad.yaml: workers: must be a whole number, got 'two'"},
         BadYaml{"workers: [1]\n", "bad.yaml: workers: must be a number"},
-        BadYaml{"wrkers: 2\n",
-                "bad.yaml: wrkers: unknown key (known here: classification-file, dpdk, flow, "
-                "indicators, inputs, log-level, outputs, rules, vars, workers)"},
+        BadYaml{
+            "wrkers: 2\n",
+            "bad.yaml: wrkers: unknown key (known here: classification-file, defrag, dpdk, flow, "
+            "indicators, inputs, log-level, outputs, rules, stream, vars, workers)"},
         BadYaml{"flow: {timeouts: {tcp: {closed: -1}}}\n",
                 "bad.yaml: flow.timeouts.tcp.closed: must be between 0 and 86400, got -1"},
         BadYaml{"flow: {timeouts: {udp: {closed: 3}}}\n",

@@ -15,20 +15,8 @@
 #include <string>
 #include <tuple>
 #include <vector>
+#include "tests/support/alloc_counter.h"
 
-// Counts every allocation in this binary, so tests can assert the table allocates nothing after
-// construction.
-namespace {
-uint64_t g_allocations = 0;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace fs::flow {
 namespace {
@@ -833,12 +821,12 @@ TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
       tf::kSyn, tf::kSyn | tf::kAck, tf::kAck, tf::kAck | tf::kPsh, tf::kFin | tf::kAck, tf::kRst};
   uint64_t ts = kT0;
   {  // the counter is live in this build (sanitizers included)
-    const uint64_t probe = g_allocations;
+    const uint64_t probe = fs::test_support::Allocations();
     int* volatile q = new int(1);
     delete q;
-    ASSERT_GT(g_allocations, probe);
+    ASSERT_GT(fs::test_support::Allocations(), probe);
   }
-  const uint64_t allocs_before = g_allocations;
+  const uint64_t allocs_before = fs::test_support::Allocations();
   for (int i = 0; i < 200000; ++i) {
     // Mostly a hot set, sometimes a cold flow; time advances ~1 ms per packet.
     const size_t pick = (rng() % 4 == 0) ? rng() % pool.size() : rng() % 300;
@@ -862,7 +850,7 @@ TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
       break;
     }
   }
-  const uint64_t allocs_during = g_allocations - allocs_before;
+  const uint64_t allocs_during = fs::test_support::Allocations() - allocs_before;
   EXPECT_TRUE(t.Validate());
   const Counters c = t.counters();
   EXPECT_EQ(c.created - c.ended, c.active);

@@ -3,10 +3,6 @@
 // length, both families, several lists), a 1M-entry build, the real ET Open compromised-ips list,
 // the domain matcher (exact, suffix, case) and that lookups never allocate.
 //
-// The allocation counter replaces global operator new with malloc; GCC cannot see that the pair
-// matches once inlined.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
 #include "patterns/indicators.h"
 
 #include <gmock/gmock.h>
@@ -26,18 +22,8 @@
 #include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
 #include "patterns/range_set.h"
+#include "tests/support/alloc_counter.h"
 
-namespace {
-uint64_t g_allocations = 0;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace fs::patterns {
 namespace {
@@ -935,11 +921,11 @@ TEST(DomainMatcher, MatchesReferenceOnRandomNames) {
 
 TEST(Indicators, LookupsDoNotAllocate) {
   {
-    const uint64_t probe = g_allocations;
+    const uint64_t probe = fs::test_support::Allocations();
     // A direct call: the compiler may elide a new-expression's allocation, never this.
     void* p = ::operator new(16);
     ::operator delete(p);
-    ASSERT_GT(g_allocations, probe);  // the counter works
+    ASSERT_GT(fs::test_support::Allocations(), probe);  // the counter works
   }
   std::vector<IndicatorList> lists = {
       ParseIndicatorList("10.0.0.0/8\n192.0.2.1\n2001:db8::/32\n", "ips.txt",
@@ -952,7 +938,7 @@ TEST(Indicators, LookupsDoNotAllocate) {
   const IpAddr addrs[4] = {Addr("10.1.2.3"), Addr("192.0.2.1"), Addr("2001:db8::1"),
                            Addr("198.51.100.1")};
   ListMask out[4];
-  const uint64_t before = g_allocations;
+  const uint64_t before = fs::test_support::Allocations();
   ListMask sum = 0;
   for (int i = 0; i < 100; ++i) {
     sum += ips->Lookup(addrs[i % 4]);
@@ -961,7 +947,7 @@ TEST(Indicators, LookupsDoNotAllocate) {
     sum += out[3];
     sum += domains->Match("WWW.Evil.Example.");
   }
-  EXPECT_EQ(g_allocations, before);
+  EXPECT_EQ(fs::test_support::Allocations(), before);
   EXPECT_GT(sum, 0u);
 }
 

@@ -19,27 +19,8 @@
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
 #include "tests/unit/scanner_test_util.h"
+#include "tests/support/alloc_counter.h"
 
-// Counts every allocation in this binary, so a test can assert that scanning allocates nothing.
-namespace {
-uint64_t g_allocations = 0;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  ++g_allocations;
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return operator new(n, t); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace fs::scan {
 namespace {
@@ -408,12 +389,12 @@ alert tcp any any -> any any (msg:"header"; sid:6;))");
   Scanner& scanner = h.scanner();
   auto state = testing::MakeRuleState();
   uint32_t matches = 0;
-  const uint64_t before = g_allocations;
+  const uint64_t before = fs::test_support::Allocations();
   for (int i = 0; i < 100; ++i) {
     scanner.ScanPacket(*set, p.packet(), h.flow(), flow::Dir::kToServer, *state,
                        [&](uint32_t) { ++matches; });
   }
-  EXPECT_EQ(g_allocations, before);
+  EXPECT_EQ(fs::test_support::Allocations(), before);
   EXPECT_EQ(matches, 100u * 6u);
   EXPECT_GE(scanner.counters().confirmations, 300u);
 }

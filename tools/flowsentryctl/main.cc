@@ -147,6 +147,9 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       c["confirmed_unfiltered_rules"] = st.confirm_unfiltered;
       c["never_matching_rules"] = st.never;
       c["demoted_rules"] = st.demoted;
+      c["stream_rules"] = st.stream_rules;
+      c["stream_refused_rules"] = st.stream_refused;
+      c["stream_state_bytes"] = st.stream_state_bytes;
       c["pcres"] = {{"total", st.pcres},
                     {"exact", st.pcre_exact},
                     {"prefilter", st.pcre_prefilter},
@@ -206,6 +209,10 @@ int RunRulesCheck(const RulesCheckArgs& args) {
         st.exact, st.confirm, st.confirm_unfiltered, st.header_only, st.ip_only, st.never);
     fmt::print("            pcre: {} total, {} exact, {} pre-filtered, {} software only\n",
                st.pcres, st.pcre_exact, st.pcre_prefilter, st.pcre_software);
+    fmt::print(
+        "            stream: {} rules also match across TCP segments ({} refused in stream mode), "
+        "{} bytes of Hyperscan state per stream\n",
+        st.stream_rules, st.stream_refused, st.stream_state_bytes);
   } else {
     fmt::print("compile:    FAILED after {:.3f} s: {}\n", compile.seconds, compile.error);
   }

@@ -7,12 +7,14 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "tools/pcapgen/bench_profiles.h"
 #include "tools/pcapgen/district.h"
+#include "tools/pcapgen/evasion.h"
 #include "tools/pcapgen/replay.h"
 
 namespace {
@@ -211,6 +213,115 @@ void RegisterReplayCommand(CLI::App& app, ReplayArgs* args, int* rc) {
   });
 }
 
+struct EvasionArgs {
+  std::string out;
+};
+
+bool WriteTextFile(const std::string& path, const std::string& text, std::string* error) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    *error = fmt::format("cannot write {}", path);
+    return false;
+  }
+  return true;
+}
+
+// One pcap per case, the rule file, and evasion.json: what each case is and what is expected of
+// it (the integration test reads it).
+int RunEvasion(const EvasionArgs& args) {
+  std::error_code ec;
+  std::filesystem::create_directories(args.out, ec);
+  if (ec) {
+    fmt::print(stderr, "flowsentry-pcapgen evasion: cannot create {}: {}\n", args.out,
+               ec.message());
+    return 1;
+  }
+  const std::vector<fs::pcapgen::EvasionCase> cases = fs::pcapgen::BuildEvasionCases();
+  nlohmann::ordered_json j;
+  j["profile"] = "evasion";
+  j["rules"] = "evasion.rules";
+  j["sids"] = {{"tcp_marker", fs::pcapgen::kEvasionTcpSid},
+               {"tcp_decoy", fs::pcapgen::kEvasionTcpDecoySid},
+               {"udp_marker", fs::pcapgen::kEvasionUdpSid},
+               {"udp_decoy", fs::pcapgen::kEvasionUdpDecoySid}};
+  j["patterns"] = {{"tcp_marker", fs::pcapgen::kEvasionTcpPattern},
+                   {"tcp_decoy", fs::pcapgen::kEvasionTcpDecoy},
+                   {"udp_marker", fs::pcapgen::kEvasionUdpPattern},
+                   {"udp_decoy", fs::pcapgen::kEvasionUdpDecoy}};
+  j["cases"] = nlohmann::ordered_json::array();
+  std::string error;
+  size_t packets = 0;
+  for (const fs::pcapgen::EvasionCase& c : cases) {
+    const std::string file = c.name + ".pcap";
+    if (!fs::pcapgen::WriteEvasionCapture(args.out + "/" + file, c, &error)) {
+      fmt::print(stderr, "flowsentry-pcapgen evasion: {}\n", error);
+      return 1;
+    }
+    packets += c.capture.size();
+    j["cases"].push_back({{"name", c.name},
+                          {"file", file},
+                          {"description", c.description},
+                          {"proto", c.proto},
+                          {"ip_version", c.ip_version},
+                          {"client_ip", c.client_ip},
+                          {"client_port", c.client_port},
+                          {"server_ip", c.server_ip},
+                          {"server_port", c.server_port},
+                          {"packets", c.capture.size()},
+                          {"pattern_whole_in_packet", c.pattern_whole_in_packet},
+                          {"delivered", c.delivered},
+                          {"must_alert_sids", c.must_alert},
+                          {"suricata_sids", c.suricata_sids},
+                          {"suricata_note", c.suricata_note}});
+  }
+  if (!WriteTextFile(args.out + "/evasion.rules", fs::pcapgen::EvasionRules(), &error) ||
+      !WriteTextFile(args.out + "/evasion.json", j.dump(2) + "\n", &error)) {
+    fmt::print(stderr, "flowsentry-pcapgen evasion: {}\n", error);
+    return 1;
+  }
+  fmt::print("evasion: wrote {} captures ({} packets), evasion.rules and evasion.json to {}\n",
+             cases.size(), packets, args.out);
+  return 0;
+}
+
+void RegisterEvasionCommand(CLI::App& app, EvasionArgs* args, int* rc) {
+  CLI::App* cmd = app.add_subcommand(
+      "evasion", "one capture per TCP/IP evasion technique, with rules and expected verdicts");
+  cmd->add_option("--out", args->out, "directory to write the captures into")->required();
+  cmd->callback([args, rc] { *rc = RunEvasion(*args); });
+}
+
+struct SynFloodArgs {
+  std::string out;
+  fs::pcapgen::SynFloodOptions options;
+};
+
+void RegisterSynFloodCommand(CLI::App& app, SynFloodArgs* args, int* rc) {
+  CLI::App* cmd = app.add_subcommand(
+      "syn-flood", "SYNs to distinct destination addresses/ports: every packet is a new flow");
+  cmd->add_option("--out", args->out, "pcap file to write")->required();
+  cmd->add_option("--packets", args->options.packets, "number of SYNs")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32))
+      ->capture_default_str();
+  cmd->add_option("--sources", args->options.sources, "distinct source addresses (1-254)")
+      ->check(CLI::Range(1u, 254u))
+      ->capture_default_str();
+  cmd->add_option("--gap-us", args->options.gap_us, "microseconds between SYNs")
+      ->capture_default_str();
+  cmd->callback([args, rc] {
+    std::string error;
+    if (!fs::pcapgen::WriteSynFloodCapture(args->out, args->options, &error)) {
+      fmt::print(stderr, "flowsentry-pcapgen syn-flood: {}\n", error);
+      *rc = 1;
+      return;
+    }
+    fmt::print("syn-flood: wrote {} ({} SYNs from {} sources)\n", args->out, args->options.packets,
+               args->options.sources);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,6 +334,10 @@ int main(int argc, char** argv) {
   RegisterBenchCommands(app, &bench, &rc);
   ReplayArgs replay;
   RegisterReplayCommand(app, &replay, &rc);
+  EvasionArgs evasion;
+  RegisterEvasionCommand(app, &evasion, &rc);
+  SynFloodArgs syn_flood;
+  RegisterSynFloodCommand(app, &syn_flood, &rc);
   CLI11_PARSE(app, argc, argv);
   return rc;
 }

@@ -1,0 +1,109 @@
+// Per-worker memory for Hyperscan stream scanning: a fixed pool of per-flow stream contexts and a
+// fixed slab for the Hyperscan stream states they open, both reserved at construction, so opening
+// a stream at a flow's first payload byte never reaches the heap.
+//
+// Hyperscan allocates stream state through one process-wide allocator (hs_set_stream_allocator).
+// StreamPool installs a pair of functions that serve the pool bound to the calling thread
+// (Bind(), once on the worker lcore) from its slab and fall back to malloc/free on threads without
+// a pool (control plane, tools). A slab that is full makes hs_open_stream fail (HS_NOMEM): the
+// flow is then inspected per packet only, and the failure is counted.
+//
+// Owned by one worker; Acquire/Release/At and every stream operation run on that worker's thread.
+#pragma once
+
+#include <hs/hs.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace fs::scan {
+
+// Rules that alerted on one flow, remembered so that a stream match does not repeat an alert the
+// flow already has (from the packet scan or an earlier stream match).
+inline constexpr int kStreamAlertedCap = 6;
+
+// One flow's stream-scan state. Zeroed when acquired.
+struct StreamCtx {
+  hs_stream_t* hs[2] = {nullptr, nullptr};  // per flow direction (0 to-server); opened lazily
+  uint64_t generation = 0;                  // pattern set the streams and `alerted` belong to
+  uint32_t alerted[kStreamAlertedCap] = {};
+  uint8_t n_alerted = 0;
+  bool alerted_overflow = false;  // more rules alerted than kStreamAlertedCap: later stream
+                                  // matches of unremembered rules may alert again
+  uint8_t failed = 0;             // bit d: direction d could not open a stream (counted once)
+  uint32_t next_free = 0;         // free list link while unused
+
+  bool HasAlerted(uint32_t rule) const {
+    for (uint8_t i = 0; i < n_alerted; ++i) {
+      if (alerted[i] == rule) return true;
+    }
+    return false;
+  }
+  void NoteAlerted(uint32_t rule) {
+    if (HasAlerted(rule)) return;
+    if (n_alerted < kStreamAlertedCap) {
+      alerted[n_alerted++] = rule;
+    } else {
+      alerted_overflow = true;
+    }
+  }
+};
+
+struct StreamPoolCounters {
+  uint64_t acquired = 0;
+  uint64_t exhausted = 0;     // no free context: a flow was inspected per packet only
+  uint64_t slab_full = 0;     // Hyperscan asked for stream state the slab could not give
+  uint64_t oversize = 0;      // ... larger than a slab block (a database with a bigger stream)
+  uint64_t streams_open = 0;  // gauge: Hyperscan streams open now
+};
+
+class StreamPool {
+ public:
+  // contexts: flows that may be stream-scanned at once (>= 1); stream_bytes: the largest
+  // Hyperscan stream state to serve (hs_stream_size of the databases, 0 = no stream scanning).
+  // Reserves contexts x (sizeof(StreamCtx) + 2 x stream_bytes).
+  StreamPool(uint32_t contexts, size_t stream_bytes);
+  ~StreamPool();
+  StreamPool(const StreamPool&) = delete;
+  StreamPool& operator=(const StreamPool&) = delete;
+
+  // Makes this pool serve Hyperscan stream allocations of the calling thread.
+  void Bind();
+  // Back to malloc for the calling thread (a pool is unbound before it is destroyed).
+  void Unbind();
+
+  // A zeroed context, or 0 when none is free (counted). Indices start at 1.
+  uint32_t Acquire();
+  // Returns a context; its streams must be closed already.
+  void Release(uint32_t idx);
+  StreamCtx& At(uint32_t idx) { return ctx_[idx]; }
+
+  uint32_t contexts() const { return contexts_; }
+  uint32_t in_use() const { return in_use_; }
+  size_t block_bytes() const { return block_; }
+  size_t reserved_bytes() const;
+  const StreamPoolCounters& counters() const { return counters_; }
+
+ private:
+  static void* HsAlloc(size_t size);
+  static void HsFree(void* p);
+
+  // Memory is reserved (allocated, not touched) at construction and handed out first by a bump
+  // index, then from free lists, so resident memory grows with the flows actually scanned and
+  // never beyond the reservation.
+  uint32_t contexts_;
+  uint32_t free_head_ = 0;
+  uint32_t next_unused_ = 1;  // contexts [next_unused_, contexts_] were never handed out
+  uint32_t in_use_ = 0;
+  std::unique_ptr<std::byte[]> ctx_bytes_;  // (contexts_ + 1) StreamCtx; [0] unused
+  StreamCtx* ctx_ = nullptr;
+  size_t block_;  // slab block size (stream_bytes rounded up to 64)
+  size_t blocks_;
+  size_t blocks_unused_from_ = 0;  // blocks [blocks_unused_from_, blocks_) never handed out
+  std::unique_ptr<std::byte[]> slab_;
+  void* slab_free_ = nullptr;  // returned blocks, linked through their first word
+  StreamPoolCounters counters_;
+};
+
+}  // namespace fs::scan

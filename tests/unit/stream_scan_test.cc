@@ -1,0 +1,266 @@
+// Stream scanning: Hyperscan stream mode over reassembled bytes, per flow direction, with the
+// worker's stream pool (dataplane/scan/stream_pool.h). A pattern split over several deliveries
+// matches; a gap restarts the stream; a rule is reported once per flow; a pattern-set swap resets
+// the flow's streams (the reload rule of docs/reassembly.md); the pool bounds memory.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "dataplane/scan/scanner.h"
+#include "dataplane/scan/stream_pool.h"
+#include "scanner_test_util.h"
+#include "tests/support/alloc_counter.h"
+
+namespace fs::scan {
+namespace {
+
+using testing::Build;
+using testing::MakeRuleState;
+using testing::TestPacket;
+
+class StreamScan : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    set_ = Build(
+        "alert tcp any any -> any any (msg:\"marker\"; content:\"EternalBlue\"; sid:1;)\n"
+        "alert tcp any any -> any any (msg:\"chain\"; content:\"AAA\"; content:\"ZZZ\"; "
+        "distance:0; within:20; sid:2;)\n"
+        "alert tcp any any -> any 445 (msg:\"port\"; content:\"PORTONLY\"; sid:3;)\n"
+        "alert tcp any any -> any any (msg:\"neg\"; content:\"NEG1\"; content:!\"NEG2\"; sid:4;)\n"
+        "alert tcp any any -> any any (msg:\"dsize\"; content:\"DSZ\"; dsize:>1; sid:5;)\n"
+        "alert tcp any any -> any any (msg:\"start\"; content:\"HEAD\"; depth:4; sid:6;)\n");
+    ASSERT_NE(set_, nullptr);
+    ASSERT_TRUE(scanner_.Prepare(*set_)) << scanner_.error();
+    size_t bytes = 0;
+    for (int d = 0; d < 2; ++d) {
+      bytes = std::max(bytes,
+                       set_->stream_database(static_cast<patterns::ScanDir>(d)).stream_state_bytes);
+    }
+    pool_ = std::make_unique<StreamPool>(4, bytes);
+    pool_->Bind();
+    slot_ = pool_->Acquire();
+    ASSERT_NE(slot_, 0u);
+    flow_.proto = patterns::kIpProtoTcp;
+    flow_.state = flow::State::kEstablished;
+  }
+  void TearDown() override {
+    if (slot_ != 0) {
+      for (int d = 0; d < 2; ++d) scanner_.StreamClose(nullptr, pool_->At(slot_), d, false);
+      pool_->Release(slot_);
+    }
+    EXPECT_EQ(pool_->counters().streams_open, 0u);
+    pool_->Unbind();
+  }
+
+  // Feeds the pieces as consecutive deliveries of direction 0 and returns the sids reported.
+  std::vector<uint32_t> Feed(const std::vector<std::string>& pieces, uint16_t dport = 80) {
+    std::vector<uint32_t> sids;
+    TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", dport);
+    for (const std::string& piece : pieces) {
+      scanner_.StreamData(*set_, pool_->At(slot_), 0,
+                          reinterpret_cast<const uint8_t*>(piece.data()),
+                          static_cast<uint32_t>(piece.size()));
+      scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                            pool_->At(slot_),
+                            [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+    }
+    return sids;
+  }
+
+  std::shared_ptr<const patterns::PatternSet> set_;
+  Scanner scanner_;
+  std::unique_ptr<RuleState> state_ = MakeRuleState();
+  std::unique_ptr<StreamPool> pool_;
+  uint32_t slot_ = 0;
+  flow::Flow flow_;
+};
+
+TEST_F(StreamScan, OnlyExactStreamableRulesAreInTheStreamDatabase) {
+  std::vector<uint32_t> stream_sids;
+  for (uint32_t r = 0; r < set_->size(); ++r) {
+    if (set_->plan(r).stream) stream_sids.push_back(set_->rules()[r].sid);
+  }
+  std::sort(stream_sids.begin(), stream_sids.end());
+  // sid 4 has a negated content, sid 5 a dsize: packet-only.
+  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6}));
+  EXPECT_EQ(set_->stats().stream_rules, 4u);
+  EXPECT_GT(set_->stream_database(patterns::ScanDir::kToServer).stream_state_bytes, 0u);
+}
+
+TEST_F(StreamScan, PatternSplitAcrossDeliveriesMatches) {
+  EXPECT_EQ(Feed({"xxEter", "nal", "Bluexx"}), (std::vector<uint32_t>{1}));
+}
+
+TEST_F(StreamScan, OneByteDeliveries) {
+  std::vector<std::string> bytes;
+  for (char c : std::string("..EternalBlue..")) bytes.emplace_back(1, c);
+  EXPECT_EQ(Feed(bytes), (std::vector<uint32_t>{1}));
+}
+
+TEST_F(StreamScan, RelativeChainAcrossDeliveries) {
+  EXPECT_EQ(Feed({"AA", "A-----", "ZZ", "Z"}), (std::vector<uint32_t>{2}));
+}
+
+TEST_F(StreamScan, ReportedOncePerFlow) {
+  EXPECT_EQ(Feed({"EternalBlue", "EternalBlue", "Eternal", "Blue"}), (std::vector<uint32_t>{1}));
+  EXPECT_EQ(scanner_.counters().stream_matches, 1u);
+}
+
+TEST_F(StreamScan, AlertNotedByThePacketScanIsNotRepeated) {
+  pool_->At(slot_).NoteAlerted(0);  // rule index of sid 1 in evaluation order
+  ASSERT_EQ(set_->rules()[0].sid, 1u);
+  EXPECT_TRUE(Feed({"Eternal", "Blue"}).empty());
+}
+
+TEST_F(StreamScan, HeaderIsCheckedAgainstThePacket) {
+  EXPECT_TRUE(Feed({"PORT", "ONLY"}, 80).empty());
+}
+
+TEST_F(StreamScan, HeaderMatchOnTheRightPort) {
+  EXPECT_EQ(Feed({"PORT", "ONLY"}, 445), (std::vector<uint32_t>{3}));
+}
+
+TEST_F(StreamScan, DepthCountsFromTheStreamStart) {
+  EXPECT_EQ(Feed({"HE", "AD"}), (std::vector<uint32_t>{6}));
+}
+
+TEST_F(StreamScan, DepthDoesNotMatchLaterInTheStream) {
+  EXPECT_TRUE(Feed({"xxxx", "HEAD"}).empty());
+}
+
+TEST_F(StreamScan, GapRestartsTheStream) {
+  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
+  std::vector<uint32_t> sids;
+  auto report = [&] {
+    scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                          pool_->At(slot_),
+                          [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+  };
+  const std::string a = "Eternal", b = "Blue";
+  scanner_.StreamData(*set_, pool_->At(slot_), 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
+  scanner_.StreamGap(pool_->At(slot_), 0);
+  scanner_.StreamData(*set_, pool_->At(slot_), 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
+  report();
+  EXPECT_TRUE(sids.empty());
+  EXPECT_EQ(scanner_.counters().stream_resets, 1u);
+}
+
+TEST_F(StreamScan, DirectionsAreSeparateStreams) {
+  const std::string a = "Eternal", b = "Blue";
+  scanner_.StreamData(*set_, pool_->At(slot_), 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
+  scanner_.StreamData(*set_, pool_->At(slot_), 1, reinterpret_cast<const uint8_t*>(b.data()), 4);
+  EXPECT_FALSE(scanner_.stream_pending());
+}
+
+TEST_F(StreamScan, PatternSetSwapResetsTheFlowsStreams) {
+  // Build() gives every set generation 7; a reload gives the next one.
+  auto r = patterns::ParseRules(
+      "alert tcp any any -> any any (msg:\"new\"; content:\"Wanna\"; sid:9;)\n"
+      "alert tcp any any -> any any (msg:\"m\"; content:\"EternalBlue\"; sid:1;)\n",
+      "next.rules", patterns::ParseOptions{});
+  auto compiled = patterns::PatternSet::Compile(std::move(r.rules), 8);
+  ASSERT_TRUE(compiled.ok()) << compiled.error().message;
+  std::shared_ptr<const patterns::PatternSet> set2 = std::move(compiled).value();
+  ASSERT_TRUE(scanner_.Prepare(*set2)) << scanner_.error();
+
+  const std::string a = "Eternal", b = "Blue";
+  StreamCtx& ctx = pool_->At(slot_);
+  scanner_.StreamData(*set_, ctx, 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
+  // The worker adopts set2 here: the flow's old stream is discarded, the new one starts fresh,
+  // so the half-pattern seen under the old set does not complete under the new one.
+  scanner_.StreamData(*set2, ctx, 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
+  EXPECT_EQ(ctx.generation, 8u);
+  EXPECT_FALSE(scanner_.stream_pending());
+  EXPECT_EQ(scanner_.counters().stream_resets, 1u);
+  const std::string w = "xWannax";
+  scanner_.StreamData(*set2, ctx, 0, reinterpret_cast<const uint8_t*>(w.data()), 7);
+  std::vector<uint32_t> sids;
+  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
+  scanner_.ReportStream(*set2, tp.packet(), flow_, flow::Dir::kToServer, *state_, ctx,
+                        [&](uint32_t i) { sids.push_back(set2->rules()[i].sid); });
+  EXPECT_EQ(sids, (std::vector<uint32_t>{9}));
+  for (int d = 0; d < 2; ++d) scanner_.StreamClose(set2.get(), ctx, d, false);
+}
+
+TEST_F(StreamScan, MatchInsideOnePacketIsEvaluatedOnceByThePacketScan) {
+  // The worker streams a segment's bytes, then scans the packet, then reports stream matches.
+  // A detection_filter that lets the second match through shows whether the stream counted the
+  // same occurrence again: it must not.
+  auto set = Build(
+      "alert tcp any any -> any any (msg:\"df\"; content:\"EternalBlue\"; "
+      "detection_filter:track by_src, count 1, seconds 60; sid:7;)\n");
+  ASSERT_NE(set, nullptr);
+  ASSERT_TRUE(scanner_.Prepare(*set)) << scanner_.error();
+  StreamCtx& ctx = pool_->At(slot_);
+  TestPacket tp("..EternalBlue..", "10.0.0.1", 40000, "10.0.0.2", 80);
+  flow_.pkts[0] = 2;
+  int alerts = 0;
+  auto once = [&](const decode::Packet& p) {
+    scanner_.StreamData(*set, ctx, 0, p.payload(), p.payload_len);
+    scanner_.ScanPacket(*set, p, flow_, flow::Dir::kToServer, *state_, [&](uint32_t) { ++alerts; });
+    scanner_.ReportStream(*set, p, flow_, flow::Dir::kToServer, *state_, ctx,
+                          [&](uint32_t) { ++alerts; });
+  };
+  once(tp.packet());
+  EXPECT_EQ(alerts, 0);  // first match: the filter holds it back, and nothing counts it twice
+  once(tp.packet());
+  EXPECT_EQ(alerts, 1);  // second match, from the packet scan
+  // A pattern split over two segments is seen by the stream only, and counts there.
+  TestPacket a("..Eternal", "10.0.0.1", 40000, "10.0.0.2", 80);
+  TestPacket b("Blue..", "10.0.0.1", 40000, "10.0.0.2", 80);
+  once(a.packet());
+  once(b.packet());
+  EXPECT_EQ(alerts, 2);
+  EXPECT_EQ(scanner_.counters().stream_matches, 1u);
+}
+
+TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
+  // Opening, scanning, reporting and closing streams take memory from the pool only.
+  Feed({"warm", "up"});
+  const std::string a = "EternalBlue and more";
+  uint32_t slot = pool_->Acquire();
+  const uint64_t before = fs::test_support::Allocations();
+  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
+  const uint64_t after_packet = fs::test_support::Allocations();
+  uint32_t alerts = 0;
+  for (int d = 0; d < 2; ++d) {
+    scanner_.StreamData(*set_, pool_->At(slot), d, reinterpret_cast<const uint8_t*>(a.data()),
+                        static_cast<uint32_t>(a.size()));
+    scanner_.ReportStream(*set_, tp.packet(), flow_, static_cast<flow::Dir>(d), *state_,
+                          pool_->At(slot), [&](uint32_t) { ++alerts; });
+    scanner_.StreamGap(pool_->At(slot), d);
+    scanner_.StreamClose(set_.get(), pool_->At(slot), d, true);
+  }
+  scanner_.DropPending();
+  pool_->Release(slot);
+  EXPECT_EQ(fs::test_support::Allocations() - after_packet, 0u)
+      << (after_packet - before) << " allocations making the packet";
+  EXPECT_EQ(alerts, 1u);  // to-server only: the rule's header is any -> any, once per flow
+  EXPECT_EQ(pool_->counters().streams_open, 1u);  // the fixture's own (to-server) stream
+}
+
+TEST_F(StreamScan, PoolBoundsStreamsAndCountsExhaustion) {
+  std::vector<uint32_t> slots;
+  for (int i = 0; i < 3; ++i) slots.push_back(pool_->Acquire());
+  for (uint32_t s : slots) EXPECT_NE(s, 0u);
+  EXPECT_EQ(pool_->Acquire(), 0u);
+  EXPECT_EQ(pool_->counters().exhausted, 1u);
+  const std::string a = "abc";
+  for (uint32_t s : slots) {
+    for (int d = 0; d < 2; ++d) {
+      scanner_.StreamData(*set_, pool_->At(s), d, reinterpret_cast<const uint8_t*>(a.data()), 3);
+    }
+  }
+  EXPECT_EQ(pool_->counters().streams_open, 6u);
+  EXPECT_EQ(scanner_.counters().stream_open_failures, 0u);
+  for (uint32_t s : slots) {
+    for (int d = 0; d < 2; ++d) scanner_.StreamClose(set_.get(), pool_->At(s), d, true);
+    pool_->Release(s);
+  }
+  scanner_.DropPending();
+  EXPECT_EQ(pool_->counters().streams_open, 0u);
+}
+
+}  // namespace
+}  // namespace fs::scan
