@@ -280,6 +280,23 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                  return r.Bool(kk, vv, &c->summary);
                }}});
        }},
+      {"api",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(
+             k, v,
+             {{"listen", [&](const std::string& kk,
+                             const YAML::Node& vv) { return r.Str(kk, vv, &c->api_listen); }},
+              {"token-file", [&](const std::string& kk, const YAML::Node& vv) {
+                 if (!r.Str(kk, vv, &c->api_token_file)) return false;
+                 // Relative to the config file, like indicator lists.
+                 if (!c->api_token_file.empty() && !base_dir.empty() &&
+                     std::filesystem::path(c->api_token_file).is_relative()) {
+                   c->api_token_file =
+                       (std::filesystem::path(base_dir) / c->api_token_file).string();
+                 }
+                 return true;
+               }}});
+       }},
       {"log-level",
        [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
       {"indicators",
@@ -299,6 +316,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
 bool ValidListen(const std::string& s) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= s.size()) return false;
+  if (s.size() - colon - 1 > 5) return false;  // std::stol would throw on a huge number
   for (size_t i = colon + 1; i < s.size(); ++i) {
     if (s[i] < '0' || s[i] > '9') return false;
   }
@@ -365,6 +383,24 @@ bool Validate(const Config& c, std::string* error) {
     *error = fmt::format("metrics-listen: expected ADDRESS:PORT (e.g. 127.0.0.1:9580), got '{}'",
                          c.metrics_listen);
     return false;
+  }
+  if (!c.api_listen.empty() && !ValidListen(c.api_listen)) {
+    *error = fmt::format("api.listen: expected ADDRESS:PORT (e.g. 127.0.0.1:9581), got '{}'",
+                         c.api_listen);
+    return false;
+  }
+  if (!c.api_token_file.empty()) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(c.api_token_file, ec);
+    if (ec) {
+      *error = fmt::format("api.token-file: cannot read '{}': {}", c.api_token_file, ec.message());
+      return false;
+    }
+    if (size == 0) {
+      *error = fmt::format("api.token-file: '{}' is empty; put the token on its first line",
+                           c.api_token_file);
+      return false;
+    }
   }
   static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warning",
                                                 "error", "critical", "off"};

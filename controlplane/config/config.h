@@ -62,6 +62,9 @@ struct Config {
   std::string log_level = "info";
   bool summary = true;
   std::string summary_json;  // the summary as JSON, for scripts and the bench harness
+  // operator API (controlplane/api, docs/operator-guide.md "Operator API")
+  std::string api_listen = "127.0.0.1:9581";  // "" = off
+  std::string api_token_file;  // bearer token for mutating calls; "" = those calls are refused
 };
 
 // Loads a YAML file over `cfg`. Unknown keys, wrong types and out-of-range values are errors

@@ -9,7 +9,9 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 namespace fs::metrics {
 
@@ -39,11 +41,81 @@ struct FamilyBuilder {
   }
 };
 
+double SteadySeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+size_t TopSources::Hash::operator()(const IpAddr& a) const {
+  // FNV-1a over the 16 bytes: addresses come from the network, but the table is bounded by
+  // max_tracked, so a crafted collision costs lookup time on the output thread, not memory.
+  uint64_t h = 1469598103934665603ull;
+  for (uint8_t b : a.bytes) h = (h ^ b) * 1099511628211ull;
+  return size_t(h);
+}
+
+TopSources::TopSources(double window_s, size_t top_n, size_t max_tracked)
+    : window_s_(window_s), top_n_(top_n), max_tracked_(max_tracked) {}
+
+void TopSources::Roll(double now_s) {
+  if (window_start_ < 0) {
+    window_start_ = now_s;
+    return;
+  }
+  if (now_s < window_start_ + window_s_) return;
+  // One window passed: the current one becomes the previous. Two or more: both are stale.
+  if (now_s < window_start_ + 2 * window_s_) {
+    previous_.swap(current_);
+  } else {
+    previous_.clear();
+  }
+  current_.clear();
+  const double windows = std::floor((now_s - window_start_) / window_s_);
+  window_start_ += windows * window_s_;
+}
+
+void TopSources::Add(const IpAddr& src, double now_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Roll(now_s);
+  auto it = current_.find(src);
+  if (it != current_.end()) {
+    ++it->second;
+  } else if (current_.size() < max_tracked_) {
+    current_.emplace(src, 1);
+  } else {
+    ++untracked_;
+  }
+}
+
+std::vector<TopSources::Entry> TopSources::Top(double now_s) {
+  std::vector<Entry> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Roll(now_s);
+    Table merged = previous_;
+    for (const auto& [src, n] : current_) merged[src] += n;
+    all.reserve(merged.size());
+    for (const auto& [src, n] : merged) all.push_back({src, n});
+  }
+  const size_t n = std::min(top_n_, all.size());
+  auto better = [](const Entry& a, const Entry& b) {
+    return a.alerts != b.alerts ? a.alerts > b.alerts : a.src < b.src;
+  };
+  std::partial_sort(all.begin(), all.begin() + n, all.end(), better);
+  all.resize(n);
+  return all;
+}
+
+uint64_t TopSources::untracked() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return untracked_;
+}
 
 class Metrics::WorkerCollectable : public prometheus::Collectable {
  public:
-  explicit WorkerCollectable(Sources s) : s_(std::move(s)) {
+  explicit WorkerCollectable(Sources s)
+      : s_(std::move(s)), top_sources_(std::make_shared<TopSources>()) {
     start_ =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   }
@@ -187,6 +259,8 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                [](const auto& s) { return s.flow.created; });
     per_worker("flowsentry_flows_active", "Flows currently tracked.", C::Gauge,
                [](const auto& s) { return s.flow.active; });
+    per_worker("flowsentry_flows_ended_total", "Flows ended, for any reason.", C::Counter,
+               [](const auto& s) { return s.flow.ended; });
     per_worker("flowsentry_flows_evicted_total",
                "Flows ended early because the flow table was full (raise flow.capacity).",
                C::Counter, [](const auto& s) { return s.flow.evicted; });
@@ -259,6 +333,22 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       out.push_back(std::move(drop.f));
     }
     {
+      FamilyBuilder b("flowsentry_alert_source_top",
+                      "Alerts over the last 1-2 minutes from each of the 20 source addresses that "
+                      "raised the most (a bounded top-N, not every source).",
+                      C::Gauge);
+      for (const auto& e : top_sources_->Top(SteadySeconds())) {
+        b.Add({{"src_ip", e.src.ToString()}}, double(e.alerts));
+      }
+      out.push_back(std::move(b.f));
+      FamilyBuilder u("flowsentry_alert_sources_untracked_total",
+                      "Alerts not attributed to a source for flowsentry_alert_source_top because "
+                      "too many distinct sources alerted in one window (a scan or spoofed flood).",
+                      C::Counter);
+      u.Add({}, double(top_sources_->untracked()));
+      out.push_back(std::move(u.f));
+    }
+    {
       FamilyBuilder b("flowsentry_start_time_seconds", "Sensor start time (Unix seconds).",
                       C::Gauge);
       b.Add({}, start_);
@@ -267,8 +357,11 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
     return out;
   }
 
+  const std::shared_ptr<TopSources>& top_sources() const { return top_sources_; }
+
  private:
   Sources s_;
+  std::shared_ptr<TopSources> top_sources_;
   double start_ = 0;
 };
 
@@ -298,6 +391,30 @@ Metrics::Metrics(Sources sources)
                  .Help("Rules in the pattern set in use.")
                  .Register(*registry_);
   rules_ = &pr.Add({});
+  // Pattern-set reloads (docs/operator-guide.md, "Reloading rules").
+  reloads_ = &prometheus::BuildCounter()
+                  .Name("flowsentry_reloads_total")
+                  .Help("Pattern-set reloads by result (ok, failed, unchanged).")
+                  .Register(*registry_);
+  for (const char* r : {"ok", "failed", "unchanged"}) reloads_->Add({{"result", r}});
+  compile_seconds_ = &prometheus::BuildGauge()
+                          .Name("flowsentry_pattern_set_compile_seconds")
+                          .Help("Seconds the last pattern-set reload (parse and compile) took.")
+                          .Register(*registry_)
+                          .Add({});
+  set_info_ = &prometheus::BuildGauge()
+                   .Name("flowsentry_pattern_set_info")
+                   .Help("1 for the content hash of the pattern set in use.")
+                   .Register(*registry_);
+  top_sources_ = collectable_->top_sources();
+  auto& ended = prometheus::BuildCounter()
+                    .Name("flowsentry_flows_ended_by_protocol_total")
+                    .Help("Flow records (flow ends) by IP protocol, counted by the output thread.")
+                    .Register(*registry_);
+  const char* const kProtos[] = {"tcp", "udp", "icmp", "icmpv6", "other"};
+  for (size_t i = 0; i < flows_ended_by_proto_.size(); ++i) {
+    flows_ended_by_proto_[i] = &ended.Add({{"protocol", kProtos[i]}});
+  }
 }
 
 Metrics::~Metrics() = default;
@@ -341,6 +458,41 @@ void Metrics::CountSignatureAlert(uint32_t gid, uint32_t sid) {
              .first;
   }
   it->second->Increment();
+}
+
+void Metrics::CountAlertSource(const IpAddr& src) { top_sources_->Add(src, SteadySeconds()); }
+
+void Metrics::CountFlowEnd(uint8_t proto) {
+  size_t i = 4;
+  switch (proto) {
+    case 6:
+      i = 0;
+      break;
+    case 17:
+      i = 1;
+      break;
+    case 1:
+      i = 2;
+      break;
+    case 58:
+      i = 3;
+      break;
+    default:
+      break;
+  }
+  flows_ended_by_proto_[i]->Increment();
+}
+
+void Metrics::CountReload(const char* result, double compile_seconds) {
+  reloads_->Add({{"result", result}}).Increment();
+  compile_seconds_->Set(compile_seconds);
+}
+
+void Metrics::SetPatternSetHash(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(reload_mu_);
+  if (set_info_current_ != nullptr) set_info_->Remove(set_info_current_);
+  set_info_current_ = &set_info_->Add({{"hash", hash}});
+  set_info_current_->Set(1);
 }
 
 void Metrics::SetPatternSet(uint64_t generation, size_t rules) {

@@ -5,6 +5,7 @@
 // Owned by main(); Collect() runs on the exposer's HTTP threads; Count* on the output thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dataplane/common/ip_addr.h"
 #include "dataplane/worker/stats.h"
 
 namespace prometheus {
@@ -36,6 +38,51 @@ struct Sources {
   std::function<std::vector<PortCounters>()> ports;  // called at scrape time
 };
 
+// The sources that raised the most alerts recently, for the "top alerting sources" panel.
+// A counter labelled by source address would grow without bound (a scan or a spoofed flood
+// brings millions of addresses, and Prometheus keeps every series it ever saw), so only the
+// kTopN busiest sources are exported, as a gauge of their alerts over the last one to two
+// windows. Memory is bounded too: at most max_tracked addresses are counted per window; alerts
+// from further addresses are counted as untracked instead of growing the table.
+// Owned by Metrics; Add() runs on the output thread, Top() on scrape threads (a mutex, never
+// taken on the packet path).
+class TopSources {
+ public:
+  static constexpr size_t kTopN = 20;
+  static constexpr size_t kMaxTracked = 65536;
+  static constexpr double kWindowSeconds = 60;
+
+  struct Entry {
+    IpAddr src;
+    uint64_t alerts = 0;
+  };
+
+  explicit TopSources(double window_s = kWindowSeconds, size_t top_n = kTopN,
+                      size_t max_tracked = kMaxTracked);
+
+  // now_s: any monotonic clock in seconds (tests pass their own).
+  void Add(const IpAddr& src, double now_s);
+  // The top_n sources of the previous and the current window together, most alerts first
+  // (ties: lower address first). Sources quiet for two windows drop out.
+  std::vector<Entry> Top(double now_s);
+  // Alerts not attributed because max_tracked addresses were already counted in the window.
+  uint64_t untracked() const;
+
+ private:
+  struct Hash {
+    size_t operator()(const IpAddr& a) const;
+  };
+  using Table = std::unordered_map<IpAddr, uint64_t, Hash>;
+  void Roll(double now_s);  // mu_ held
+
+  const double window_s_;
+  const size_t top_n_, max_tracked_;
+  mutable std::mutex mu_;
+  double window_start_ = -1;  // start of the current window; < 0 before the first call
+  Table current_, previous_;
+  uint64_t untracked_ = 0;
+};
+
 class Metrics {
  public:
   explicit Metrics(Sources sources);
@@ -50,7 +97,16 @@ class Metrics {
   void CountEveRecord(const char* event_type);
   void CountEveWriteError();
   void CountSignatureAlert(uint32_t gid, uint32_t sid);
+  // The alert's source address (EVE src_ip), for flowsentry_alert_source_top.
+  void CountAlertSource(const IpAddr& src);
+  // A flow record (flow end) of this IP protocol, for flowsentry_flows_ended_by_protocol_total.
+  void CountFlowEnd(uint8_t proto);
   void SetPatternSet(uint64_t generation, size_t rules);
+  // Pattern-set reloads (any control thread; prometheus-cpp metrics are thread-safe).
+  // result: "ok", "failed" or "unchanged". hash: the running set's content hash, exported as
+  // flowsentry_pattern_set_info{hash} 1 (the previous hash's series is removed).
+  void CountReload(const char* result, double compile_seconds);
+  void SetPatternSetHash(const std::string& hash);
 
  private:
   class WorkerCollectable;
@@ -62,8 +118,16 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* signature_alerts_ = nullptr;
   prometheus::Gauge* generation_ = nullptr;
   prometheus::Gauge* rules_ = nullptr;
+  prometheus::Family<prometheus::Counter>* reloads_ = nullptr;
+  prometheus::Gauge* compile_seconds_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* set_info_ = nullptr;
+  prometheus::Gauge* set_info_current_ = nullptr;
+  std::mutex reload_mu_;  // set_info_current_
   std::unordered_map<uint64_t, prometheus::Counter*> by_signature_;
   std::unordered_map<std::string, prometheus::Counter*> by_type_;
+  std::shared_ptr<TopSources> top_sources_;
+  // tcp, udp, icmp, icmpv6, other: created at start so that every series exists at 0.
+  std::array<prometheus::Counter*, 5> flows_ended_by_proto_{};
 };
 
 }  // namespace fs::metrics

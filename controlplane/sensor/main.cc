@@ -18,6 +18,7 @@
 namespace {
 
 void OnSignal(int) { fs::sensor::RequestStop(); }
+void OnHangup(int) { fs::sensor::RequestReload(); }
 
 }  // namespace
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   std::string config_file;
   std::vector<std::string> pcaps, ifaces, ports, rules;
   uint32_t workers = 0;
-  std::string eve, metrics_listen, metrics_out, classification, log_level;
+  std::string eve, metrics_listen, metrics_out, classification, log_level, api_listen;
   uint32_t flow_capacity = 0;
   bool no_summary = false, replay_forever = false;
   double duration_s = 0;
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
   auto* o_listen =
       app.add_option("--metrics-listen", metrics_listen,
                      "Prometheus endpoint ADDRESS:PORT ('' to disable); default 127.0.0.1:9580");
+  auto* o_api = app.add_option(
+      "--api-listen", api_listen,
+      "Operator API ADDRESS:PORT ('' to disable); default 127.0.0.1:9581 (flowsentryctl)");
   auto* o_mout =
       app.add_option("--metrics-out", metrics_out,
                      "Write the final metrics (Prometheus text format) to this file at exit");
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
   if (o_workers->count()) cfg.workers = workers;
   if (o_eve->count()) cfg.eve = eve;
   if (o_listen->count()) cfg.metrics_listen = metrics_listen;
+  if (o_api->count()) cfg.api_listen = api_listen;
   if (o_mout->count()) cfg.metrics_out = metrics_out;
   if (o_cap->count()) cfg.flow_capacity = flow_capacity;
   if (o_log->count()) cfg.log_level = log_level;
@@ -124,6 +129,10 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  struct sigaction hup = {};
+  hup.sa_handler = OnHangup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   return fs::sensor::RunSensor(cfg);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -20,7 +21,9 @@
 
 #include "controlplane/metrics/metrics.h"
 #include "controlplane/output/eve.h"
+#include "controlplane/sensor/api_glue.h"
 #include "controlplane/sensor/capture_probe.h"
+#include "controlplane/sensor/reloader.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
 #include "dataplane/scan/ip_match.h"
@@ -38,6 +41,7 @@ namespace fs::sensor {
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_reload_requested{false};
 
 using Clock = std::chrono::steady_clock;
 
@@ -45,7 +49,14 @@ using Clock = std::chrono::steady_clock;
 struct RunTotals {
   uint64_t alerts = 0, flows = 0;
   std::map<uint8_t, uint64_t> flows_by_proto;
-  std::map<uint32_t, uint64_t> alerts_by_rule;       // rule index -> count
+  // (gid << 32 | sid) -> count, and the rule's gid/sid/rev/msg as of its first alert: rule
+  // indices differ between pattern-set generations, signatures do not.
+  std::map<uint64_t, uint64_t> alerts_by_rule;
+  struct RuleLabel {
+    uint32_t gid = 1, sid = 0, rev = 0;
+    std::string msg;
+  };
+  std::map<uint64_t, RuleLabel> rule_labels;
   std::map<uint32_t, uint64_t> alerts_by_indicator;  // list index -> count
   uint64_t alerted_flows = 0;
 };
@@ -97,6 +108,12 @@ class Output {
   static constexpr uint32_t kBatch = 256;
   static constexpr uint32_t kMaxPerCall = 16 * kBatch;
 
+  // Alerts also go to the operator API's recent-alerts ring (api_glue.h).
+  void WriteAlert(const std::string& line) {
+    if (alert_log_ != nullptr) alert_log_->Add(line);
+    Write(line, "alert");
+  }
+
   void Write(const std::string& line, const char* type) {
     if (eve_ == nullptr) return;
     if (eve_->Write(line)) {
@@ -111,6 +128,7 @@ class Output {
     ++totals_.alerts;
     ++totals_.alerts_by_indicator[a.indicator];
     metrics_->CountSignatureAlert(list.config.gid, list.config.sid);
+    metrics_->CountAlertSource(a.src);
     output::RuleInfo info;
     info.sid = list.config.sid;
     info.gid = list.config.gid;
@@ -125,7 +143,14 @@ class Output {
       if (auto entry = list.LongestMatch(*addr))
         info.metadata.push_back({"indicator_entry", entry->ToString()});
     }
-    if (eve_ != nullptr) Write(output::FormatAlert(a, info), "alert");
+    // Every alert names the pattern set in use (indicator lists are not part of it, yet an
+    // operator correlating alerts with reloads wants one key on all of them).
+    if (reloader_ != nullptr) cur_ = reloader_->current();
+    if (const patterns::PatternSet* set = cur_ != nullptr ? cur_.get() : set_) {
+      info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
+      info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
+    }
+    if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(a, info));
   }
 
   void Handle(const worker::Event& e) {
@@ -133,10 +158,21 @@ class Output {
         e.alert.indicator != worker::AlertEvent::kNoIndicator) {
       HandleIndicator(e.alert);
     } else if (e.kind == worker::Event::Kind::kAlert) {
-      const auto& rule = set_->rules()[e.alert.rule_index];
+      // The alert's own generation: after a reload, alerts of the old set may still be queued.
+      const patterns::PatternSet* set = SetFor(e.alert.pattern_generation);
+      if (set == nullptr || e.alert.rule_index >= set->rules().size()) {
+        spdlog::error("alert of unknown pattern-set generation {} dropped",
+                      e.alert.pattern_generation);
+        return;
+      }
+      const auto& rule = set->rules()[e.alert.rule_index];
       ++totals_.alerts;
-      ++totals_.alerts_by_rule[e.alert.rule_index];
+      const uint64_t key = uint64_t{rule.gid} << 32 | rule.sid;
+      if (++totals_.alerts_by_rule[key] == 1) {
+        totals_.rule_labels[key] = {rule.gid, rule.sid, rule.rev, rule.msg};
+      }
       metrics_->CountSignatureAlert(e.alert.gid, e.alert.sid);
+      metrics_->CountAlertSource(e.alert.src);
       output::RuleInfo info;
       info.sid = rule.sid;
       info.gid = rule.gid;
@@ -144,17 +180,38 @@ class Output {
       info.msg = rule.msg;
       info.category = rule.category;
       info.severity = rule.severity;
-      if (eve_ != nullptr) Write(output::FormatAlert(e.alert, info), "alert");
+      info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
+      info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
+      if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(e.alert, info));
     } else {
       ++totals_.flows;
       ++totals_.flows_by_proto[e.flow_end.proto];
+      metrics_->CountFlowEnd(e.flow_end.proto);
       if (e.flow_end.alerted) ++totals_.alerted_flows;
       // Formatting is most of the output thread's work: none without an EVE file.
       if (eve_ != nullptr) Write(output::FormatFlow(e.flow_end), "flow");
     }
   }
 
+  // The set of an alert's generation: the initial one, or from the reloader (kept alive here
+  // while its alerts are handled; the reloader frees sets only after their alerts left the rings).
+  const patterns::PatternSet* SetFor(uint64_t generation) {
+    if (cur_ != nullptr && cur_->generation() == generation) return cur_.get();
+    if (set_ != nullptr && set_->generation() == generation) return set_;
+    if (reloader_ == nullptr) return nullptr;
+    cur_ = reloader_->SetOf(generation);
+    return cur_.get();
+  }
+
+ public:
+  void set_reloader(Reloader* r) { reloader_ = r; }
+  void set_alert_log(api::AlertLog* log) { alert_log_ = log; }
+
+ private:
   const patterns::PatternSet* set_;
+  Reloader* reloader_ = nullptr;
+  api::AlertLog* alert_log_ = nullptr;
+  std::shared_ptr<const patterns::PatternSet> cur_;
   const std::vector<patterns::IndicatorList>* lists_;
   output::EveFile* eve_;
   metrics::Metrics* metrics_;
@@ -179,6 +236,8 @@ std::string Human(uint64_t n) {
 }  // namespace
 
 void RequestStop() { g_stop_requested.store(true); }
+
+void RequestReload() { g_reload_requested.store(true); }
 
 int RunSensor(const config::Config& cfg) {
   // Logs go to stderr; stdout carries the summary only.
@@ -433,7 +492,29 @@ int RunSensor(const config::Config& cfg) {
       spdlog::info("metrics on http://{}/metrics", cfg.metrics_listen);
     }
 
+    // Live reload: the same rule paths and variables as above, re-read on SIGHUP (or the API).
+    Reloader reloader(
+        ReloadSources{rule_paths, popts}, set, &shared,
+        [&workers] {
+          std::vector<worker::Worker*> ws;
+          for (auto& w : workers) ws.push_back(w.get());
+          return ws;
+        }(),
+        &metrics);
     Output out(set.get(), &indicator_lists, eve.get(), &metrics);
+    out.set_reloader(&reloader);
+    // Operator API (api_glue.h): answers on its own threads; the main loop serves its EVE reopen
+    // requests. A port in use is logged, not fatal: detection matters more than the API.
+    ApiService api_service;
+    out.set_alert_log(api_service.alert_log());
+    api_service.SetReload([&reloader] { return ReloadResultJson(reloader.Reload()); });
+    if (!api_service.Start(
+            {&cfg, t_start, msrc, [&reloader] { return reloader.current(); }, &indicator_lists},
+            &error)) {
+      spdlog::error("{}; running without the API", error);
+    }
+    // A SIGHUP reload runs on its own thread: this one keeps draining the event rings meanwhile.
+    std::future<ReloadResult> sighup_reload;
     {
       size_t i = 0;
       unsigned lcore;
@@ -451,6 +532,29 @@ int RunSensor(const config::Config& cfg) {
     auto last_flush = Clock::now();
     for (;;) {
       const size_t handled = out.Drain(workers);
+      reloader.Reclaim();
+      if (g_reload_requested.exchange(false)) {
+        // logrotate: the EVE file is reopened here, on the thread that writes it, so that no
+        // record is lost (what was buffered goes to the old file first).
+        if (eve) {
+          std::string reopen_error;
+          if (eve->Reopen(&reopen_error)) {
+            spdlog::info("SIGHUP: EVE file '{}' reopened", cfg.eve);
+          } else {
+            spdlog::error("SIGHUP: cannot reopen the EVE file: {}", reopen_error);
+          }
+        }
+        if (sighup_reload.valid()) {
+          spdlog::warn("SIGHUP: a reload is still running; this one is skipped");
+        } else {
+          spdlog::info("SIGHUP: reloading the rules");
+          sighup_reload = std::async(std::launch::async, [&reloader] { return reloader.Reload(); });
+        }
+      }
+      if (sighup_reload.valid() &&
+          sighup_reload.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        sighup_reload.get();  // logged and counted by the reloader
+      }
       if (!shared.stop.load()) {
         const double running_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
         uint64_t processed = 0;
@@ -496,8 +600,10 @@ int RunSensor(const config::Config& cfg) {
         eve->Flush();
         last_flush = Clock::now();
       }
+      api_service.ServeEveReopen(eve.get());  // the output thread owns the EVE file
       if (handled == 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
+    api_service.Stop();  // before the workers and the reloader it reads stop or go away
     rte_eal_mp_wait_lcore();
     const double processing_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
     while (out.Drain(workers) > 0) {
@@ -572,10 +678,11 @@ int RunSensor(const config::Config& cfg) {
                      {"stream_matches", sum.scan.stream_matches},
                      {"stream_open_failures", sum.scan.stream_open_failures},
                      {"bypassed_flows", sum.bypassed_flows}};
-      j["rules"] = set->rules().size();
+      j["rules"] = reloader.current()->rules().size();
+      j["pattern_set_generation"] = reloader.current()->generation();
       nlohmann::json sigs = nlohmann::json::object();
-      for (const auto& [idx, n] : t.alerts_by_rule) {
-        const auto& r = set->rules()[idx];
+      for (const auto& [key, n] : t.alerts_by_rule) {
+        const auto& r = t.rule_labels.at(key);
         sigs[fmt::format("{}:{}", r.gid, r.sid)] = n;
       }
       j["alerts_by_signature"] = sigs;
@@ -604,11 +711,11 @@ int RunSensor(const config::Config& cfg) {
                      : "");
       fmt::print("  alerts    {} in {} flow{}\n", Human(t.alerts), Human(t.alerted_flows),
                  t.alerted_flows == 1 ? "" : "s");
-      std::vector<std::pair<uint64_t, uint32_t>> order;
-      for (const auto& [idx, n] : t.alerts_by_rule) order.push_back({n, idx});
+      std::vector<std::pair<uint64_t, uint64_t>> order;
+      for (const auto& [key, n] : t.alerts_by_rule) order.push_back({n, key});
       std::sort(order.rbegin(), order.rend());
       for (const auto& [n, idx] : order) {
-        const auto& r = set->rules()[idx];
+        const auto& r = t.rule_labels.at(idx);
         fmt::print("    {:>8}  [{}:{}:{}] {}\n", Human(n), r.gid, r.sid, r.rev, r.msg);
       }
       for (const auto& [idx, n] : t.alerts_by_indicator) {

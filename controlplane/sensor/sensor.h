@@ -15,4 +15,8 @@ int RunSensor(const config::Config& cfg);
 // Set from a signal handler: stop reading inputs, flush and exit.
 void RequestStop();
 
+// Set from a signal handler (SIGHUP): reload the rule files (docs/operator-guide.md, "Reloading
+// rules") and reopen the EVE file (logrotate).
+void RequestReload();
+
 }  // namespace fs::sensor

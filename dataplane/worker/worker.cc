@@ -36,6 +36,24 @@ uint64_t WallClockUs() {
 
 MbufMeta* Meta(rte_mbuf* m) { return static_cast<MbufMeta*>(rte_mbuf_to_priv(m)); }
 
+// A worker's scan counters survive the scanner swaps of pattern reloads.
+void AddCounters(scan::ScanCounters& to, const scan::ScanCounters& c) {
+  to.packets += c.packets;
+  to.bytes += c.bytes;
+  to.rule_matches += c.rule_matches;
+  to.confirmations += c.confirmations;
+  to.confirmed += c.confirmed;
+  to.passed += c.passed;
+  to.scan_errors += c.scan_errors;
+  to.unprepared += c.unprepared;
+  to.stream_bytes += c.stream_bytes;
+  to.stream_opens += c.stream_opens;
+  to.stream_open_failures += c.stream_open_failures;
+  to.stream_resets += c.stream_resets;
+  to.stream_matches += c.stream_matches;
+  to.stream_pending_overflow += c.stream_pending_overflow;
+}
+
 }  // namespace
 
 const char* DropReasonName(DropReason r) {
@@ -54,6 +72,8 @@ const char* DropReasonName(DropReason r) {
 Worker::Worker(const WorkerConfig& cfg, Shared* shared) : cfg_(cfg), shared_(shared) {}
 
 Worker::~Worker() {
+  delete offered_scanner_.exchange(nullptr);
+  delete retired_scanner_.exchange(nullptr);
   if (inbox_ != nullptr) {
     // Return any mbuf still queued (only after an aborted start-up).
     rte_mbuf* m;
@@ -79,6 +99,8 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   flows_ = std::make_unique<flow::FlowTable>(cfg_.flow_capacity, cfg_.timeouts);
   scanner_ = std::make_unique<scan::Scanner>();
   rule_state_ = std::make_unique<scan::RuleState>(cfg_.threshold_capacity);
+  set_ = set;
+  if (set != nullptr) quiescent_generation_.store(set->generation(), std::memory_order_release);
   if (set != nullptr && !scanner_->Prepare(*set)) {
     *error = fmt::format("worker {}: cannot allocate Hyperscan scratch", cfg_.index);
     return false;
@@ -216,7 +238,7 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
 
 void Worker::EndStreams(flow::Flow& f) {
   if (reassembler_ == nullptr || f.proto != 6) return;
-  const patterns::PatternSet* set = shared_->patterns.load(std::memory_order_acquire);
+  const patterns::PatternSet* set = set_;
   StreamSink sink{this, set, &f, true};
   reassembler_->Release(f.streams, /*flush=*/!f.bypassed, sink);
   if (f.stream_slot == 0) return;
@@ -265,7 +287,7 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
   MatchIndicators(p, f, r.dir);
   if (!scan_payload) return;
 
-  const patterns::PatternSet* set = shared_->patterns.load(std::memory_order_acquire);
+  const patterns::PatternSet* set = set_;
   if (set == nullptr) return;
   if (f->bypassed) {
     ++stats_.bypassed_packets;
@@ -489,10 +511,44 @@ uint16_t Worker::DrainInbox() {
   return static_cast<uint16_t>(n);
 }
 
+bool Worker::OfferScanner(std::unique_ptr<scan::Scanner> next) {
+  scan::Scanner* expected = nullptr;
+  if (!offered_scanner_.compare_exchange_strong(expected, next.get(), std::memory_order_acq_rel)) {
+    return false;
+  }
+  next.release();
+  return true;
+}
+
+std::unique_ptr<scan::Scanner> Worker::TakeRetiredScanner() {
+  return std::unique_ptr<scan::Scanner>(
+      retired_scanner_.exchange(nullptr, std::memory_order_acq_rel));
+}
+
+void Worker::AdoptPatterns() {
+  const patterns::PatternSet* next = shared_->patterns.load(std::memory_order_acquire);
+  if (next != set_) {
+    // The reloader offers the scanner before it publishes the set: it is there. Pending stream
+    // reports are empty between packets, so nothing is lost with the old scanner. The retired
+    // slot is empty too: the reloader collects it before it starts the next reload.
+    if (scan::Scanner* s = offered_scanner_.exchange(nullptr, std::memory_order_acq_rel)) {
+      AddCounters(scan_base_, scanner_->counters());
+      retired_scanner_.store(scanner_.release(), std::memory_order_release);
+      scanner_.reset(s);
+    }
+    set_ = next;
+  }
+  // One release store per iteration: the epoch the reloader waits on before freeing a set.
+  quiescent_generation_.store(set_ != nullptr ? set_->generation() : 0, std::memory_order_release);
+}
+
 void Worker::Publish() {
   stats_.flow = flows_ ? flows_->counters() : flow::Counters{};
   if (defrag_) stats_.defrag = defrag_->counters();
-  if (scanner_) stats_.scan = scanner_->counters();
+  if (scanner_) {
+    stats_.scan = scan_base_;
+    AddCounters(stats_.scan, scanner_->counters());
+  }
   if (reassembler_) {
     stats_.reassembly = reassembler_->counters();
     stats_.reassembly_slots_in_use = reassembler_->pool_slots_in_use();
@@ -520,6 +576,7 @@ int Worker::Run() {
   for (;;) {
     const uint64_t t0 = rte_rdtsc();
     wall_us_ = WallClockUs();
+    AdoptPatterns();
     const bool stopping = shared_->stop.load(std::memory_order_acquire);
     uint32_t got = 0;
     if (!inputs_done) {
@@ -600,6 +657,8 @@ void Worker::Finish() {
   defrag_->Flush();
   Publish();
   if (stream_pool_) stream_pool_->Unbind();
+  // References no set any more: a reload need not wait for this worker.
+  quiescent_generation_.store(UINT64_MAX, std::memory_order_release);
 }
 
 namespace {

@@ -13,6 +13,7 @@
 #include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
 #include "dataplane/reassembly/reassembly.h"
+#include "dataplane/scan/scanner.h"
 #include "dataplane/worker/event_ring.h"
 #include "dataplane/worker/events.h"
 #include "dataplane/worker/stats.h"
@@ -112,6 +113,23 @@ class Worker {
   const Published<WorkerStats>& published() const { return published_; }
   uint16_t index() const { return cfg_.index; }
 
+  // Pattern-set reload (controlplane/sensor/reloader.h), control thread only. A new set needs
+  // Hyperscan scratch and per-rule match state sized for it; allocating them is control-path
+  // work, so the reloader builds a whole Scanner for each worker (prepared for the running set
+  // and the next one) and offers it here BEFORE publishing the set in Shared::patterns. At the
+  // top of its next loop iteration the worker sees the new set, swaps the offered scanner in
+  // (pointer moves, no allocation) and leaves its old one in a retired slot. False when an
+  // earlier offer was not taken yet (the offer is then not made).
+  bool OfferScanner(std::unique_ptr<scan::Scanner> next);
+  // The scanner the worker gave up at its last adoption (nullptr if none): freed by the caller.
+  std::unique_ptr<scan::Scanner> TakeRetiredScanner();
+  // Quiescence report, an epoch counter per worker: the generation of the set this worker uses
+  // from its current loop iteration on. A set older than every worker's report is no longer
+  // referenced by any worker. UINT64_MAX once the worker has finished (it references none).
+  uint64_t quiescent_generation() const {
+    return quiescent_generation_.load(std::memory_order_acquire);
+  }
+
  private:
   // from_ring: the mbuf came from a distributor, which decoded it and assigned layer owners.
   void ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring);
@@ -148,6 +166,9 @@ class Worker {
   // The receiving side: a datagram another worker rebuilt (MbufMeta::reassembled).
   void ProcessReassembled(rte_mbuf* m);
   void Emit(const Event& e);
+  // Top of a burst: takes the newest published pattern set (and the scanner offered for it) and
+  // reports quiescence. Every use of the set during the iteration goes through set_.
+  void AdoptPatterns();
   uint16_t DrainInbox();
   void Finish();
   void Publish();
@@ -171,6 +192,12 @@ class Worker {
   WorkerStats stats_;
   Published<WorkerStats> published_;
   uint64_t wall_us_ = 0;  // wall clock at the top of the current loop iteration
+  // The pattern set of this loop iteration (Shared::patterns as of its top).
+  const patterns::PatternSet* set_ = nullptr;
+  std::atomic<scan::Scanner*> offered_scanner_{nullptr};  // control thread -> worker
+  std::atomic<scan::Scanner*> retired_scanner_{nullptr};  // worker -> control thread
+  std::atomic<uint64_t> quiescent_generation_{0};
+  scan::ScanCounters scan_base_;  // counters of the scanners retired by reloads
 };
 
 }  // namespace fs::worker

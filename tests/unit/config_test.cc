@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 namespace fs::config {
@@ -34,6 +35,8 @@ TEST(ConfigTest, ExampleFileLoadsAndEqualsTheDefaults) {
   EXPECT_EQ(c.defrag_memory_kb, d.defrag_memory_kb);
   EXPECT_EQ(c.defrag_timeout, d.defrag_timeout);
   EXPECT_EQ(c.defrag_max_fragments, d.defrag_max_fragments);
+  EXPECT_EQ(c.api_listen, d.api_listen);
+  EXPECT_EQ(c.api_token_file, d.api_token_file);
   EXPECT_TRUE(c.pcaps.empty());
 }
 
@@ -142,8 +145,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"workers: [1]\n", "bad.yaml: workers: must be a number"},
         BadYaml{
             "wrkers: 2\n",
-            "bad.yaml: wrkers: unknown key (known here: classification-file, defrag, dpdk, flow, "
-            "indicators, inputs, log-level, outputs, rules, stream, vars, workers)"},
+            "bad.yaml: wrkers: unknown key (known here: api, classification-file, defrag, dpdk, "
+            "flow, indicators, inputs, log-level, outputs, rules, stream, vars, workers)"},
         BadYaml{"flow: {timeouts: {tcp: {closed: -1}}}\n",
                 "bad.yaml: flow.timeouts.tcp.closed: must be between 0 and 86400, got -1"},
         BadYaml{"flow: {timeouts: {udp: {closed: 3}}}\n",
@@ -170,6 +173,69 @@ indicators:
   EXPECT_FALSE(LoadYamlString(
       "indicators:\n  - {name: x, type: ip, file: f, msg: m, severity: 2}\n", "t.yaml", &c, &err));
   EXPECT_EQ(err, "t.yaml: indicators[0].sid: missing");
+}
+
+// The operator API section: values applied, token file relative to the config file, and every
+// refusal naming its key.
+TEST(ConfigTest, ApiSection) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadYamlString("api: {listen: \"0.0.0.0:9999\", token-file: /etc/fs/token}\n",
+                             "t.yaml", &c, &err))
+      << err;
+  EXPECT_EQ(c.api_listen, "0.0.0.0:9999");
+  EXPECT_EQ(c.api_token_file, "/etc/fs/token");
+  ASSERT_TRUE(LoadYamlString("api: {listen: \"\"}\n", "t.yaml", &c, &err)) << err;
+  EXPECT_EQ(c.api_listen, "");
+
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  for (const Case& t : {
+           Case{"api: {port: 1}\n",
+                "t.yaml: api.port: unknown key (known here: listen, token-file)"},
+           Case{"api: {listen: [a]}\n", "t.yaml: api.listen: must be a string"},
+           Case{"api: 3\n", "t.yaml: api: must be a mapping"},
+       }) {
+    Config bad;
+    EXPECT_FALSE(LoadYamlString(t.yaml, "t.yaml", &bad, &err)) << t.yaml;
+    EXPECT_EQ(err, t.error);
+  }
+}
+
+TEST(ConfigTest, ApiValidation) {
+  const std::string dir = ::testing::TempDir();
+  const std::string empty = dir + "/fs_config_empty_token";
+  const std::string good = dir + "/fs_config_good_token";
+  { std::ofstream(empty).flush(); }
+  { std::ofstream(good) << "s3cret\n"; }
+  struct Case {
+    std::string listen, token_file;
+    const char* error_part;  // nullptr: valid
+  };
+  for (const Case& t : {
+           Case{"127.0.0.1:9581", "", nullptr},
+           Case{"", "", nullptr},
+           Case{"127.0.0.1:0", "", "api.listen"},
+           Case{"localhost", "", "api.listen"},
+           Case{"127.0.0.1:99999999999999999999999", "", "api.listen"},
+           Case{"127.0.0.1:9581", good, nullptr},
+           Case{"127.0.0.1:9581", empty, "api.token-file"},
+           Case{"127.0.0.1:9581", dir + "/fs_config_no_such_token", "api.token-file"},
+       }) {
+    Config c;
+    c.pcaps = {"a.pcap"};
+    c.api_listen = t.listen;
+    c.api_token_file = t.token_file;
+    std::string err;
+    if (t.error_part == nullptr) {
+      EXPECT_TRUE(Validate(c, &err)) << t.listen << " " << t.token_file << ": " << err;
+    } else {
+      EXPECT_FALSE(Validate(c, &err)) << t.listen << " " << t.token_file;
+      EXPECT_NE(err.find(t.error_part), std::string::npos) << err;
+    }
+  }
 }
 
 TEST(ConfigTest, ValidateCrossChecks) {

@@ -1,18 +1,21 @@
 // flowsentryctl: the operator's command-line tool. Each subcommand group registers itself on the
 // CLI11 app and leaves the function to run in `command`; main() parses, runs it and maps the
-// outcome to the exit code. Later subcommands (status, reload, ...) talk to the sensor's API and
-// register the same way.
+// outcome to the exit code. The online subcommands (status, reload, rules list/show, alerts tail,
+// eve reopen) talk to the sensor's operator API (controlplane/api/api.h) over HTTP.
 //
 // Exit codes: 0 ok (warnings allowed), 1 the command failed (rule errors, compile failure,
-// unreadable files), 2 usage error (reported by CLI11).
+// unreadable files; the sensor answered with an error or the reload failed), 2 usage error
+// (reported by CLI11), 3 cannot connect to the sensor's API.
 #include <fmt/format.h>
 #include <hs/hs.h>
+#include <httplib.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +36,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitConnect = 3;
 constexpr size_t kTopSkipReasons = 20;
 
 using Command = std::function<int()>;
@@ -220,8 +224,8 @@ int RunRulesCheck(const RulesCheckArgs& args) {
   return ok ? kExitOk : kExitFailure;
 }
 
-void AddRulesCommands(CLI::App& app, Command* command) {
-  CLI::App* rules = app.add_subcommand("rules", "Work with rule files");
+CLI::App* AddRulesCommands(CLI::App& app, Command* command) {
+  CLI::App* rules = app.add_subcommand("rules", "Work with rule files and the running rules");
   rules->require_subcommand(1);
 
   auto args = std::make_shared<RulesCheckArgs>();
@@ -237,6 +241,254 @@ void AddRulesCommands(CLI::App& app, Command* command) {
   check->add_option("--classification", args->classification,
                     "classification.config giving classtype categories and priorities");
   check->callback([args, command] { *command = [args] { return RunRulesCheck(*args); }; });
+  return rules;
+}
+
+// ---- online commands: the sensor's operator API ----------------------------------------------
+
+struct ApiOptions {
+  std::string url = "http://127.0.0.1:9581";
+  std::string token_file;
+  bool json = false;
+};
+
+// One API call: the parsed JSON answer, or the exit code to return (message already printed).
+struct ApiAnswer {
+  int exit_code = kExitOk;
+  nlohmann::json body;
+};
+
+ApiAnswer CallApi(const ApiOptions& o, const std::string& method, const std::string& path) {
+  ApiAnswer a;
+  httplib::Headers headers;
+  if (!o.token_file.empty()) {
+    std::ifstream in(o.token_file);
+    std::string line;
+    if (!in || !std::getline(in, line) || line.find_first_not_of(" \t\r") == std::string::npos) {
+      fmt::print(stderr, "flowsentryctl: cannot read a token from '{}'\n", o.token_file);
+      a.exit_code = kExitUsage;
+      return a;
+    }
+    const auto first = line.find_first_not_of(" \t\r");
+    const auto last = line.find_last_not_of(" \t\r");
+    headers.insert({"Authorization", "Bearer " + line.substr(first, last - first + 1)});
+  }
+  httplib::Client client(o.url);
+  if (!client.is_valid()) {
+    fmt::print(stderr, "flowsentryctl: --url: expected http://HOST:PORT, got '{}'\n", o.url);
+    a.exit_code = kExitUsage;
+    return a;
+  }
+  client.set_connection_timeout(5);
+  client.set_read_timeout(60);  // a reload compiles the rules before it answers
+  auto res = method == "POST" ? client.Post(path.c_str(), headers, "", "application/json")
+                              : client.Get(path.c_str(), headers);
+  if (!res) {
+    fmt::print(stderr, "flowsentryctl: cannot connect to the sensor's API at {} ({} error)\n",
+               o.url, httplib::to_string(res.error()));
+    a.exit_code = kExitConnect;
+    return a;
+  }
+  a.body = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  if (a.body.is_discarded()) {
+    fmt::print(stderr, "flowsentryctl: {} answered HTTP {} with something that is not JSON\n",
+               o.url, res->status);
+    a.exit_code = kExitFailure;
+    return a;
+  }
+  if (res->status >= 400) {
+    a.exit_code = kExitFailure;
+    if (o.json) {
+      fmt::print("{}\n", a.body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    fmt::print(stderr, "flowsentryctl: {} {}: HTTP {}: {}{}\n", method, path, res->status,
+               a.body.value("error", std::string("(no message)")),
+               res->status == 401 && o.token_file.empty()
+                   ? " (give the token with --token-file FILE)"
+                   : "");
+  }
+  return a;
+}
+
+void PrintJson(const nlohmann::json& j) {
+  fmt::print("{}\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// Readable field access for the human tables: a missing field prints as "-".
+std::string Field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return "-";
+  const auto& v = j[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float()) return fmt::format("{:.3f}", v.get<double>());
+  return v.dump();
+}
+
+int RunStatus(const ApiOptions& o) {
+  ApiAnswer a = CallApi(o, "GET", "/api/v1/status");
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+    return kExitOk;
+  }
+  const auto& j = a.body;
+  const double up = j.value("uptime_seconds", 0.0);
+  fmt::print("flowsentry {}, up {}h {:02}m {:02}s\n", Field(j, "version"), int(up) / 3600,
+             int(up) / 60 % 60, int(up) % 60);
+  if (j.contains("pattern_set")) {
+    const auto& p = j["pattern_set"];
+    fmt::print("pattern set  generation {}, hash {}, {} rules\n", Field(p, "generation"),
+               Field(p, "content_hash"), Field(p, "rules"));
+  }
+  if (j.contains("totals")) {
+    const auto& t = j["totals"];
+    fmt::print("totals       {} packets, {} bytes, {} alerts\n", Field(t, "packets"),
+               Field(t, "bytes"), Field(t, "alerts"));
+    fmt::print("drops        {} by workers, {} by ports, {} events lost\n",
+               Field(t, "worker_drops"), Field(t, "port_drops"), Field(t, "events_dropped"));
+  }
+  if (j.contains("workers") && j["workers"].is_array()) {
+    fmt::print("\n{:>6}  {:>14}  {:>16}  {:>10}  {:>8}  {:>5}\n", "WORKER", "PACKETS", "BYTES",
+               "DROPS", "ALERTS", "BUSY");
+    for (const auto& w : j["workers"]) {
+      uint64_t drops = 0;
+      if (w.contains("drops") && w["drops"].is_object()) {
+        for (const auto& [reason, n] : w["drops"].items()) drops += n.get<uint64_t>();
+      }
+      fmt::print("{:>6}  {:>14}  {:>16}  {:>10}  {:>8}  {:>4.0f}%\n", Field(w, "index"),
+                 Field(w, "packets"), Field(w, "bytes"), drops, Field(w, "alerts"),
+                 100.0 * w.value("busy_ratio", 0.0));
+    }
+  }
+  if (j.contains("ports") && j["ports"].is_array() && !j["ports"].empty()) {
+    fmt::print("\n{:<40}  {:>14}  {:>10}  {:>8}  {:>8}\n", "INPUT", "PACKETS", "MISSED", "ERRORS",
+               "NO_MBUF");
+    for (const auto& p : j["ports"]) {
+      fmt::print("{:<40}  {:>14}  {:>10}  {:>8}  {:>8}\n", Field(p, "name"), Field(p, "packets"),
+                 Field(p, "missed"), Field(p, "errors"), Field(p, "no_mbuf"));
+    }
+  }
+  return kExitOk;
+}
+
+int RunReload(const ApiOptions& o) {
+  ApiAnswer a = CallApi(o, "POST", "/api/v1/reload");
+  // A failed reload answers 500 with the errors: print them whatever the exit code.
+  if (a.exit_code != kExitOk && !a.body.is_object()) return a.exit_code;
+  if (o.json) {
+    if (a.exit_code == kExitOk) PrintJson(a.body);
+    return a.exit_code;
+  }
+  const auto& j = a.body;
+  if (j.value("ok", false)) {
+    fmt::print("reload ok: generation {}, hash {}, {} rules, compiled in {} s ({})\n",
+               Field(j, "generation"), Field(j, "content_hash"), Field(j, "rules"),
+               Field(j, "compile_seconds"),
+               j.value("changed", false) ? "swapped in" : "unchanged, kept the running set");
+    return kExitOk;
+  }
+  if (j.contains("errors") && j["errors"].is_array()) {
+    for (const auto& e : j["errors"]) {
+      if (e.is_string()) fmt::print(stderr, "  {}\n", e.get<std::string>());
+    }
+  }
+  return kExitFailure;
+}
+
+int RunRulesList(const ApiOptions& o, const std::string& query) {
+  ApiAnswer a = CallApi(o, "GET", "/api/v1/rules?q=" + httplib::detail::encode_query_param(query));
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+    return kExitOk;
+  }
+  fmt::print("{:>10}  {:>3}  {:>3}  {:>3}  {}\n", "SID", "GID", "REV", "SEV", "MSG");
+  for (const auto& r : a.body.value("rules", nlohmann::json::array())) {
+    fmt::print("{:>10}  {:>3}  {:>3}  {:>3}  {}\n", Field(r, "sid"), Field(r, "gid"),
+               Field(r, "rev"), Field(r, "severity"), Field(r, "msg"));
+  }
+  fmt::print("{} rule{}{}\n", Field(a.body, "count"), a.body.value("count", 0) == 1 ? "" : "s",
+             a.body.value("truncated", false) ? " (more match: narrow the query)" : "");
+  return kExitOk;
+}
+
+int RunRulesShow(const ApiOptions& o, uint32_t sid) {
+  ApiAnswer a = CallApi(o, "GET", "/api/v1/rules/" + std::to_string(sid));
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+    return kExitOk;
+  }
+  for (const char* key : {"sid", "gid", "rev", "msg", "action", "classtype", "category", "severity",
+                          "location", "generation"}) {
+    fmt::print("{:<11} {}\n", key, Field(a.body, key));
+  }
+  fmt::print("\n{}\n", Field(a.body, "text"));
+  return kExitOk;
+}
+
+int RunAlertsTail(const ApiOptions& o, size_t n) {
+  ApiAnswer a = CallApi(o, "GET", "/api/v1/alerts?limit=" + std::to_string(n));
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+    return kExitOk;
+  }
+  for (const auto& e : a.body.value("alerts", nlohmann::json::array())) {
+    const nlohmann::json alert = e.value("alert", nlohmann::json::object());
+    fmt::print("{}  [{}:{}:{}] {}  {}:{} -> {}:{} {}\n", Field(e, "timestamp"), Field(alert, "gid"),
+               Field(alert, "signature_id"), Field(alert, "rev"), Field(alert, "signature"),
+               Field(e, "src_ip"), Field(e, "src_port"), Field(e, "dest_ip"), Field(e, "dest_port"),
+               Field(e, "proto"));
+  }
+  return kExitOk;
+}
+
+int RunEveReopen(const ApiOptions& o) {
+  ApiAnswer a = CallApi(o, "POST", "/api/v1/eve/reopen");
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+  } else {
+    fmt::print("EVE file {} reopened\n", Field(a.body, "path"));
+  }
+  return kExitOk;
+}
+
+void AddOnlineCommands(CLI::App& app, CLI::App* rules, Command* command) {
+  auto o = std::make_shared<ApiOptions>();
+  app.add_option("--url", o->url, "The sensor's operator API")->capture_default_str();
+  app.add_option("--token-file", o->token_file,
+                 "File whose first line is the API token (needed by reload, eve reopen)");
+  app.add_flag("--json", o->json, "Print the API's JSON answer instead of a table");
+
+  app.add_subcommand("status", "Version, uptime, workers, pattern set, drop counters")
+      ->callback([o, command] { *command = [o] { return RunStatus(*o); }; });
+  app.add_subcommand("reload", "Recompile the rule files and swap them in (needs the token)")
+      ->callback([o, command] { *command = [o] { return RunReload(*o); }; });
+
+  auto query = std::make_shared<std::string>();
+  CLI::App* list = rules->add_subcommand("list", "Running rules whose sid is QUERY or msg has it");
+  list->add_option("query", *query, "sid, or text in the msg (case-insensitive); none: all");
+  list->callback(
+      [o, query, command] { *command = [o, query] { return RunRulesList(*o, *query); }; });
+  auto sid = std::make_shared<uint32_t>(0);
+  CLI::App* show = rules->add_subcommand("show", "One running rule in full");
+  show->add_option("sid", *sid, "Signature id")->required()->check(CLI::Range(1u, UINT32_MAX));
+  show->callback([o, sid, command] { *command = [o, sid] { return RunRulesShow(*o, *sid); }; });
+
+  CLI::App* alerts = app.add_subcommand("alerts", "Recent alerts");
+  alerts->require_subcommand(1);
+  auto n = std::make_shared<size_t>(20);
+  CLI::App* tail = alerts->add_subcommand("tail", "The newest alerts, oldest first");
+  tail->add_option("-n", *n, "How many (1-1000)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  tail->callback([o, n, command] { *command = [o, n] { return RunAlertsTail(*o, *n); }; });
+
+  CLI::App* eve = app.add_subcommand("eve", "The sensor's EVE output");
+  eve->require_subcommand(1);
+  eve->add_subcommand("reopen", "Reopen the EVE file after logrotate moved it (needs the token)")
+      ->callback([o, command] { *command = [o] { return RunEveReopen(*o); }; });
 }
 
 std::string VersionString() {
@@ -251,7 +503,18 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   Command command;
-  AddRulesCommands(app, &command);
+  CLI::App* rules = AddRulesCommands(app, &command);
+  AddOnlineCommands(app, rules, &command);
+  // --url, --token-file and --json may also follow the subcommand.
+  app.fallthrough();
+  for (CLI::App* sub : app.get_subcommands({})) {
+    sub->fallthrough();
+    for (CLI::App* subsub : sub->get_subcommands({})) subsub->fallthrough();
+  }
+  app.footer(
+      "Online commands talk to the sensor's API (api.listen, default 127.0.0.1:9581).\n"
+      "Exit codes: 0 ok, 1 the command or request failed (server error, reload failed, rule "
+      "errors),\n2 usage error, 3 cannot connect to the sensor.");
 
   try {
     app.parse(argc, argv);

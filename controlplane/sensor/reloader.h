@@ -1,0 +1,94 @@
+// Live pattern-set reload (ARCHITECTURE.md §3, docs/operator-guide.md "Reloading rules"). The
+// reloader re-reads the configured rule files, compiles a new immutable PatternSet off the packet
+// path, prepares each worker's Hyperscan scratch for it, publishes it through
+// worker::Shared::patterns and keeps the old set alive until no worker and no queued alert refers
+// to it any more.
+//
+// Owned by RunSensor (main thread), created after the workers were launched and destroyed after
+// they stopped. Reload() may be called from any control thread (signal handling in the main loop,
+// the operator API); calls are serialised. SetOf() and Reclaim() belong to the output thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "patterns/pattern_set.h"
+#include "patterns/rule_parser.h"
+
+namespace fs::worker {
+struct Shared;
+class Worker;
+}  // namespace fs::worker
+namespace fs::metrics {
+class Metrics;
+}
+
+namespace fs::sensor {
+
+struct ReloadResult {
+  bool ok = false;           // the running set is the one the files describe (swapped or unchanged)
+  bool changed = false;      // a new set was swapped in
+  uint64_t generation = 0;   // of the set running after the call
+  std::string content_hash;  // of the set running after the call
+  size_t rules = 0;          // of the set running after the call
+  double compile_seconds = 0;
+  std::vector<std::string> errors;  // "FILE:LINE:COL: reason" lines; empty when ok
+};
+
+// What a reload re-reads: the same rule paths and variables the sensor started with.
+struct ReloadSources {
+  std::vector<std::string> rule_paths;
+  patterns::ParseOptions options;
+};
+
+class Reloader {
+ public:
+  // initial: the set the workers were started with (already in shared->patterns).
+  // metrics may be nullptr (tests).
+  Reloader(ReloadSources sources, std::shared_ptr<const patterns::PatternSet> initial,
+           worker::Shared* shared, std::vector<worker::Worker*> workers, metrics::Metrics* metrics);
+  ~Reloader();
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
+
+  // Parses and compiles the rule files, and on success with a different content hash swaps the
+  // new set in; returns after the swap (not after the old set was freed). A failure leaves the
+  // running set untouched and returns the errors (also logged and counted). Thread-safe.
+  ReloadResult Reload();
+
+  std::shared_ptr<const patterns::PatternSet> current() const;
+  // The set an alert of this generation was raised with; nullptr if unknown (never for a
+  // generation a worker used: those stay until Reclaim() saw their alerts drained).
+  std::shared_ptr<const patterns::PatternSet> SetOf(uint64_t generation) const;
+
+  // Output thread, after each drain of the event rings: frees the retired sets that no worker
+  // uses any more and whose alerts have left the rings (each ring seen empty since then).
+  void Reclaim();
+
+ private:
+  // Waits (bounded) until every worker uses the running set, then frees the scanners the
+  // workers retired. False when a worker did not report in time.
+  bool WaitQuiescent(std::string* error);
+
+  const ReloadSources sources_;
+  worker::Shared* const shared_;
+  const std::vector<worker::Worker*> workers_;
+  metrics::Metrics* const metrics_;
+
+  std::mutex reload_mu_;  // serialises Reload()
+  mutable std::mutex sets_mu_;
+  std::shared_ptr<const patterns::PatternSet> current_;  // sets_mu_
+  struct Retired {
+    std::shared_ptr<const patterns::PatternSet> set;
+    bool quiescent = false;             // no worker uses it any more
+    std::vector<bool> ring_seen_empty;  // per worker, since it became quiescent
+  };
+  std::map<uint64_t, Retired> retired_;  // by generation; sets_mu_
+};
+
+}  // namespace fs::sensor
