@@ -510,7 +510,8 @@ bool WriteSynFloodCapture(const std::string& path, const SynFloodOptions& option
   constexpr uint64_t kPortsPerAddr = 64000;
   for (uint64_t i = 0; i < options.packets; ++i) {
     const uint64_t addr = i / kPortsPerAddr;
-    char src[16], dst[16];
+    // Room for any unsigned in each field: GCC's format check cannot see the ranges above.
+    char src[48], dst[48];
     std::snprintf(src, sizeof(src), "10.66.0.%u", unsigned(1 + i % sources));
     std::snprintf(dst, sizeof(dst), "172.%u.%u.%u", unsigned(16 + ((addr >> 16) & 0x0f)),
                   unsigned((addr >> 8) & 0xff), unsigned(addr & 0xff));
