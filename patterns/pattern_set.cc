@@ -185,15 +185,7 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
     if (stream) f &= ~static_cast<unsigned>(HS_FLAG_SINGLEMATCH);
     flags.push_back(f);
     hs_ids.push_back(static_cast<unsigned>(i));
-    ext[i] = hs_expr_ext_t{};
-    if (e.min_offset != 0) {
-      ext[i].flags |= HS_EXT_FLAG_MIN_OFFSET;
-      ext[i].min_offset = e.min_offset;
-    }
-    if (e.max_offset != 0) {
-      ext[i].flags |= HS_EXT_FLAG_MAX_OFFSET;
-      ext[i].max_offset = e.max_offset;
-    }
+    ext[i] = e.Ext();
     ext_ptrs.push_back(ext[i].flags != 0 ? &ext[i] : nullptr);
   }
   hs_database_t* db = nullptr;

@@ -347,15 +347,7 @@ bool CombinationCompiles(const std::vector<ExprSpec>& require) {
     regexes.push_back(e.regex);
     flags.push_back(e.flags | HS_FLAG_QUIET);
     ids.push_back(static_cast<unsigned>(i));
-    ext[i] = hs_expr_ext_t{};
-    if (e.min_offset != 0) {
-      ext[i].flags |= HS_EXT_FLAG_MIN_OFFSET;
-      ext[i].min_offset = e.min_offset;
-    }
-    if (e.max_offset != 0) {
-      ext[i].flags |= HS_EXT_FLAG_MAX_OFFSET;
-      ext[i].max_offset = e.max_offset;
-    }
+    ext[i] = e.Ext();
     ext_ptrs.push_back(ext[i].flags != 0 ? &ext[i] : nullptr);
     if (!comb.empty()) comb += " & ";
     comb += std::to_string(i);
@@ -383,6 +375,19 @@ bool HasPcreSpec(const std::vector<ExprSpec>& v) {
 }  // namespace
 
 bool ExprSpec::prefilter() const { return (flags & HS_FLAG_PREFILTER) != 0; }
+
+hs_expr_ext_t ExprSpec::Ext() const {
+  hs_expr_ext_t ext{};
+  if (min_offset != 0) {
+    ext.flags |= HS_EXT_FLAG_MIN_OFFSET;
+    ext.min_offset = min_offset;
+  }
+  if (max_offset != 0) {
+    ext.flags |= HS_EXT_FLAG_MAX_OFFSET;
+    ext.max_offset = max_offset;
+  }
+  return ext;
+}
 
 std::string ExprSpec::Key() const {
   return fmt::format("{}\x01{}\x01{}\x01{}", regex, flags, min_offset, max_offset);

@@ -13,6 +13,8 @@
 // decided by the confirmation program.
 #pragma once
 
+#include <hs/hs.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +32,9 @@ struct ExprSpec {
   bool from_pcre = false;  // a rule's pcre (the others are generated from contents)
 
   bool prefilter() const;
+  // Hyperscan's extended parameters for the offsets; flags == 0 when there are none (pass
+  // nullptr to Hyperscan then).
+  hs_expr_ext_t Ext() const;
   // Identity for de-duplication across rules.
   std::string Key() const;
 };

@@ -85,11 +85,8 @@ int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned 
                              unsigned /*flags*/, void* ctx) {
   auto* self = static_cast<Scanner*>(ctx);
   for (const patterns::PatternSet::Target& t : self->scanning_->TargetsOf(id)) {
+    // pending_ holds each rule at most once (pending_flag_) and has a slot per rule.
     if (self->pending_flag_[t.rule] != 0 || self->stream_ctx_->HasAlerted(t.rule)) continue;
-    if (self->pending_count_ >= self->pending_.size()) {
-      ++self->counters_.stream_pending_overflow;
-      continue;
-    }
     self->pending_flag_[t.rule] = 1;
     self->pending_[self->pending_count_++] = t.rule;
   }

@@ -60,7 +60,6 @@ struct ScanCounters {
   uint64_t stream_open_failures = 0;  // ... that could not be (stream memory full): per packet only
   uint64_t stream_resets = 0;         // streams restarted after a gap or a pattern-set swap
   uint64_t stream_matches = 0;        // rules reported from stream matches (after de-duplication)
-  uint64_t stream_pending_overflow = 0;  // stream matches lost: more rules than the per-packet list
 };
 
 class Scanner {
@@ -129,6 +128,9 @@ class Scanner {
   void DropPending();
 
   const ScanCounters& counters() const { return counters_; }
+  // A scanner that replaces `from` on its worker (pattern reload) continues its counters. Call
+  // before this one scans.
+  void InheritCounters(const Scanner& from) { counters_ = from.counters_; }
 
  private:
   static constexpr uint8_t kSatisfied = 1;  // the rule's required expressions all matched

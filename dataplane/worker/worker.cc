@@ -36,22 +36,18 @@ uint64_t WallClockUs() {
 
 MbufMeta* Meta(rte_mbuf* m) { return static_cast<MbufMeta*>(rte_mbuf_to_priv(m)); }
 
-// A worker's scan counters survive the scanner swaps of pattern reloads.
-void AddCounters(scan::ScanCounters& to, const scan::ScanCounters& c) {
-  to.packets += c.packets;
-  to.bytes += c.bytes;
-  to.rule_matches += c.rule_matches;
-  to.confirmations += c.confirmations;
-  to.confirmed += c.confirmed;
-  to.passed += c.passed;
-  to.scan_errors += c.scan_errors;
-  to.unprepared += c.unprepared;
-  to.stream_bytes += c.stream_bytes;
-  to.stream_opens += c.stream_opens;
-  to.stream_open_failures += c.stream_open_failures;
-  to.stream_resets += c.stream_resets;
-  to.stream_matches += c.stream_matches;
-  to.stream_pending_overflow += c.stream_pending_overflow;
+// layers[0] = first, then the packets tunnelled inside it, decoded into storage (at least
+// kMaxTunnelDepth packets); returns the layer count (>= 1).
+uint8_t DecodeInnerChain(decode::Packet* first, decode::Packet* storage, decode::Packet** layers) {
+  uint8_t n = 1;
+  layers[0] = first;
+  while (n <= decode::kMaxTunnelDepth && layers[n - 1]->inner_kind != decode::InnerKind::kNone) {
+    decode::Packet* inner = &storage[n - 1];
+    decode::DecodeInner(*layers[n - 1], inner);
+    if (inner->depth == 0) break;
+    layers[n++] = inner;
+  }
+  return n;
 }
 
 }  // namespace
@@ -237,8 +233,10 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
 }
 
 void Worker::EndStreams(flow::Flow& f) {
-  if (reassembler_ == nullptr || f.proto != 6) return;
+  if (reassembler_ == nullptr || f.proto != patterns::kIpProtoTcp) return;
   const patterns::PatternSet* set = set_;
+  // Flow-end reports come from no packet scan: forget the last packet's matches first.
+  scanner_->DropPending();
   StreamSink sink{this, set, &f, true};
   reassembler_->Release(f.streams, /*flush=*/!f.bypassed, sink);
   if (f.stream_slot == 0) return;
@@ -294,7 +292,8 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     return;
   }
   bool own_payload = true;
-  if (reassembler_ != nullptr && p.proto == 6 && f->proto == 6 && p.layer == decode::Layer::kL4 &&
+  if (reassembler_ != nullptr && p.proto == patterns::kIpProtoTcp &&
+      f->proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4 &&
       set->stats().stream_rules > 0) {
     own_payload = Reassemble(*set, p, *f, r.dir);
   }
@@ -316,8 +315,6 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     scanner_->ReportStream(*set, p, *f, r.dir, *rule_state_, *ctx, [&](uint32_t rule_index) {
       EmitRuleAlert(*set, rule_index, p, f, r.dir);
     });
-  } else {
-    scanner_->DropPending();  // and forget this packet's matches (ReportStream does both)
   }
 }
 
@@ -389,15 +386,7 @@ void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir d
 }
 
 uint8_t Worker::DecodeLayers(decode::Packet* outer, decode::Packet** layers) {
-  uint8_t n = 1;
-  layers[0] = outer;
-  while (n <= decode::kMaxTunnelDepth && layers[n - 1]->inner_kind != decode::InnerKind::kNone) {
-    decode::Packet* inner = &inner_[n - 1];
-    decode::DecodeInner(*layers[n - 1], inner);
-    if (inner->depth == 0) break;
-    layers[n++] = inner;
-  }
-  return n;
+  return DecodeInnerChain(outer, inner_, layers);
 }
 
 uint8_t Worker::OwnerOf(const decode::Packet& p, uint32_t nworkers) const {
@@ -532,7 +521,7 @@ void Worker::AdoptPatterns() {
     // reports are empty between packets, so nothing is lost with the old scanner. The retired
     // slot is empty too: the reloader collects it before it starts the next reload.
     if (scan::Scanner* s = offered_scanner_.exchange(nullptr, std::memory_order_acq_rel)) {
-      AddCounters(scan_base_, scanner_->counters());
+      s->InheritCounters(*scanner_);  // the worker's counters go on across reloads
       retired_scanner_.store(scanner_.release(), std::memory_order_release);
       scanner_.reset(s);
     }
@@ -545,10 +534,7 @@ void Worker::AdoptPatterns() {
 void Worker::Publish() {
   stats_.flow = flows_ ? flows_->counters() : flow::Counters{};
   if (defrag_) stats_.defrag = defrag_->counters();
-  if (scanner_) {
-    stats_.scan = scan_base_;
-    AddCounters(stats_.scan, scanner_->counters());
-  }
+  if (scanner_) stats_.scan = scanner_->counters();
   if (reassembler_) {
     stats_.reassembly = reassembler_->counters();
     stats_.reassembly_slots_in_use = reassembler_->pool_slots_in_use();
@@ -665,15 +651,9 @@ namespace {
 
 // Decodes a rebuilt datagram and the tunnelled packets inside it into layers[]; returns the count.
 uint8_t DecodeDatagram(const decode::Packet& frag, const uint8_t* data, uint32_t len, uint16_t l3,
-                       decode::Packet* layers) {
-  decode::DecodeReassembled(frag, data, len, l3, &layers[0]);
-  uint8_t n = 1;
-  while (n <= decode::kMaxTunnelDepth && layers[n - 1].inner_kind != decode::InnerKind::kNone) {
-    decode::DecodeInner(layers[n - 1], &layers[n]);
-    if (layers[n].depth == 0) break;
-    ++n;
-  }
-  return n;
+                       decode::Packet* storage, decode::Packet** layers) {
+  decode::DecodeReassembled(frag, data, len, l3, &storage[0]);
+  return DecodeInnerChain(&storage[0], storage + 1, layers);
 }
 
 // A copy of data[0, len) in a (chained) mbuf from pool; nullptr when the pool is empty.
@@ -714,21 +694,22 @@ void Worker::HandleFragment(const decode::Packet& p) {
 void Worker::DeliverDatagram(const decode::Packet& frag, const defrag::Datagram& d,
                              rte_mempool* pool) {
   if (d.data == nullptr) return;
-  decode::Packet layers[decode::kMaxTunnelDepth + 1];
-  const uint8_t n = DecodeDatagram(frag, d.data, d.len, d.l3_offset, layers);
+  decode::Packet storage[decode::kMaxTunnelDepth + 1];
+  decode::Packet* layers[decode::kMaxTunnelDepth + 1];
+  const uint8_t n = DecodeDatagram(frag, d.data, d.len, d.l3_offset, storage, layers);
   const uint32_t nworkers = static_cast<uint32_t>(shared_->workers.size());
   uint8_t owner[decode::kMaxTunnelDepth + 1] = {};
   uint64_t others = 0;
   for (uint8_t l = 0; l < n; ++l) {
-    owner[l] = nworkers > 1 ? OwnerOf(layers[l], nworkers) : static_cast<uint8_t>(cfg_.index);
+    owner[l] = nworkers > 1 ? OwnerOf(*layers[l], nworkers) : static_cast<uint8_t>(cfg_.index);
     if (owner[l] != cfg_.index) others |= uint64_t{1} << owner[l];
   }
   // A fragmented packet inside a fragmented tunnel packet: its pieces meet here too. Taken in
   // before anything below can reuse the defragmenter's output buffer.
   decode::Packet nested;
   bool rebuilt = false;
-  if (layers[n - 1].layer == decode::Layer::kL3Fragment) {
-    nested = layers[n - 1];
+  if (layers[n - 1]->layer == decode::Layer::kL3Fragment) {
+    nested = *layers[n - 1];
     rebuilt = defrag_->Add(nested, &stats_.decode);
   }
   if (others != 0) {
@@ -755,7 +736,7 @@ void Worker::DeliverDatagram(const decode::Packet& frag, const defrag::Datagram&
   const bool upstream = defrag_upstream_;
   defrag_upstream_ = true;  // the nested fragment, if any, is taken care of below
   for (uint8_t l = 0; l < n; ++l) {
-    if (owner[l] == cfg_.index) HandlePacket(layers[l], l + 1 == n);
+    if (owner[l] == cfg_.index) HandlePacket(*layers[l], l + 1 == n);
   }
   defrag_upstream_ = upstream;
   if (rebuilt) DeliverDatagram(nested, defrag_->TakeDatagram(&stats_.decode), pool);
@@ -768,12 +749,13 @@ void Worker::ProcessReassembled(rte_mbuf* m) {
                          ? static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, rebuilt_.get()))
                          : nullptr;
   if (data != nullptr) {
-    decode::Packet layers[decode::kMaxTunnelDepth + 1];
-    const uint8_t n = DecodeDatagram(meta->pkt, data, len, meta->reassembled_l3, layers);
+    decode::Packet storage[decode::kMaxTunnelDepth + 1];
+    decode::Packet* layers[decode::kMaxTunnelDepth + 1];
+    const uint8_t n = DecodeDatagram(meta->pkt, data, len, meta->reassembled_l3, storage, layers);
     const bool upstream = defrag_upstream_;
     defrag_upstream_ = true;  // the sender reassembled any fragment inside
     for (uint8_t l = 0; l < n && l < meta->nlayers; ++l) {
-      if (meta->owner[l] == cfg_.index) HandlePacket(layers[l], l + 1 == n);
+      if (meta->owner[l] == cfg_.index) HandlePacket(*layers[l], l + 1 == n);
     }
     defrag_upstream_ = upstream;
   }

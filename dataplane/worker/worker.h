@@ -197,7 +197,6 @@ class Worker {
   std::atomic<scan::Scanner*> offered_scanner_{nullptr};  // control thread -> worker
   std::atomic<scan::Scanner*> retired_scanner_{nullptr};  // worker -> control thread
   std::atomic<uint64_t> quiescent_generation_{0};
-  scan::ScanCounters scan_base_;  // counters of the scanners retired by reloads
 };
 
 }  // namespace fs::worker
