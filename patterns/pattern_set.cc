@@ -279,9 +279,9 @@ size_t PatternSet::database_bytes() const {
   return n;
 }
 
-Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(std::vector<Rule> rules,
-                                                                uint64_t generation,
-                                                                const PatternSet* previous) {
+Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
+    std::vector<Rule> rules, uint64_t generation, const PatternSet* previous,
+    std::vector<IndicatorList> indicators) {
   try {
     const auto start = std::chrono::steady_clock::now();
     std::shared_ptr<PatternSet> set(new PatternSet());
@@ -352,6 +352,22 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(std::vector<Rule
             allows_ip_only && !HasNegation(r.src_addr.expr) && !HasNegation(r.dst_addr.expr);
         if (plan.ip_only) ++stats.ip_only;
       }
+    }
+    if (!indicators.empty()) {
+      Fnv1a64 lists;
+      for (const IndicatorList& l : indicators) {
+        const IndicatorListConfig& c = l.config;
+        lists.Add(fmt::format("{}|{}|{}|{}|{}|{}\n", c.name, static_cast<int>(c.type), c.msg, c.gid,
+                              c.sid, c.severity));
+        for (const IpPrefix& p : l.prefixes) {
+          lists.Add({reinterpret_cast<const char*>(p.addr.bytes.data()), p.addr.bytes.size()});
+          lists.Add({reinterpret_cast<const char*>(&p.len), 1});
+        }
+        for (const DomainEntry& d : l.domains) lists.Add(d.ToString() + "\n");
+      }
+      set->indicators_digest_ = lists.value();
+      hash.Add(fmt::format("indicators {:016x}", set->indicators_digest_));
+      set->indicators_ = std::move(indicators);
     }
     set->content_hash_ = fmt::format("{:016x}", hash.value());
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "patterns/expected.h"
+#include "patterns/indicators.h"
 #include "patterns/payload_plan.h"
 #include "patterns/pcre.h"
 #include "patterns/range_set.h"
@@ -171,9 +172,11 @@ class PatternSet {
   // priority, then sid): rules() and every rule index follow that order. Zero rules is a valid,
   // empty set. Errors name the rule's FILE:LINE and sid. generation is the caller's reload
   // counter (EVE/metrics); previous is the running set (keeps flowbit ids stable), or nullptr.
-  static Expected<std::shared_ptr<const PatternSet>> Compile(std::vector<Rule> rules,
-                                                             uint64_t generation,
-                                                             const PatternSet* previous = nullptr);
+  // indicators: the loaded indicator lists that belong to this generation (kept as given: bit i
+  // of an IP match is indicators()[i]); they are part of the content hash.
+  static Expected<std::shared_ptr<const PatternSet>> Compile(
+      std::vector<Rule> rules, uint64_t generation, const PatternSet* previous = nullptr,
+      std::vector<IndicatorList> indicators = {});
 
   PatternSet(const PatternSet&) = delete;
   PatternSet& operator=(const PatternSet&) = delete;
@@ -206,7 +209,12 @@ class PatternSet {
   uint64_t generation() const { return generation_; }
   // 16 hex digits: FNV-1a 64 over the canonical rule texts and their resolved headers, so the
   // same rules with the same variables give the same hash (reload "no change" detection).
+  // Indicator lists are folded in when there are any (rules alone keep their hash).
   const std::string& content_hash() const { return content_hash_; }
+  // The indicator lists of this generation, and a digest of their configs and entries alone
+  // (equal digests: the IP matcher built for one serves the other; 0 without lists).
+  const std::vector<IndicatorList>& indicators() const { return indicators_; }
+  uint64_t indicators_digest() const { return indicators_digest_; }
   size_t database_bytes() const;
 
  private:
@@ -228,6 +236,8 @@ class PatternSet {
 #endif
   uint64_t generation_ = 0;
   std::string content_hash_;
+  std::vector<IndicatorList> indicators_;
+  uint64_t indicators_digest_ = 0;
 };
 
 // Canonical one-line form of a rule (normalised blanks, options as name:value;), the input of

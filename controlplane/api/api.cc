@@ -285,6 +285,9 @@ bool Server::Start(const std::string& listen, const std::string& token, Backend 
     im.Guard(r, [&] { im.Mutate(q, r, im.backend.reopen_eve, "EVE reopen"); });
   });
   h.set_exception_handler([](Req, Res r, std::exception_ptr) { Error(r, 500, "internal error"); });
+  h.set_logger([&im](Req, const httplib::Response& r) {
+    if (im.backend.observe) im.backend.observe(r.status);
+  });
   // httplib's own refusals (no route, body too large, unparsable request) come with an empty
   // body: give them the API's JSON error form, and 405 where only the method was wrong.
   h.set_error_handler(httplib::Server::HandlerWithResponse([](Req q, Res r) {

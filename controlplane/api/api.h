@@ -29,6 +29,8 @@ struct Backend {
   // Mutating. An object with "ok": false (and "error") is a failed call: answered with 500.
   std::function<nlohmann::json()> reload;
   std::function<nlohmann::json()> reopen_eve;
+  // Called after every answer with its HTTP status (metrics); optional.
+  std::function<void(int status)> observe;
 };
 
 inline constexpr size_t kMaxRuleResults = 200;

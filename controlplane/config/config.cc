@@ -115,6 +115,12 @@ class Reader {
   std::string* error_;
 };
 
+// A path the config file names, made absolute against the file's folder when relative.
+std::string RelativeTo(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / path).string();
+}
+
 bool Apply(const YAML::Node& root, const std::string& origin, const std::string& base_dir,
            Config* c, std::string* error) {
   Reader r(origin, error);
@@ -152,10 +158,19 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                  return r.Bool(kk, vv, &c->replay_forever);
                }}});
        }},
+      // Files the config names are relative to its folder (like indicator lists and the token).
       {"rules",
-       [&](const std::string& k, const YAML::Node& v) { return r.StrList(k, v, &c->rules); }},
+       [&](const std::string& k, const YAML::Node& v) {
+         if (!r.StrList(k, v, &c->rules)) return false;
+         for (auto& path : c->rules) path = RelativeTo(base_dir, path);
+         return true;
+       }},
       {"classification-file",
-       [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->classification); }},
+       [&](const std::string& k, const YAML::Node& v) {
+         if (!r.Str(k, v, &c->classification)) return false;
+         c->classification = RelativeTo(base_dir, c->classification);
+         return true;
+       }},
       {"vars",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,
@@ -288,12 +303,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                              const YAML::Node& vv) { return r.Str(kk, vv, &c->api_listen); }},
               {"token-file", [&](const std::string& kk, const YAML::Node& vv) {
                  if (!r.Str(kk, vv, &c->api_token_file)) return false;
-                 // Relative to the config file, like indicator lists.
-                 if (!c->api_token_file.empty() && !base_dir.empty() &&
-                     std::filesystem::path(c->api_token_file).is_relative()) {
-                   c->api_token_file =
-                       (std::filesystem::path(base_dir) / c->api_token_file).string();
-                 }
+                 c->api_token_file = RelativeTo(base_dir, c->api_token_file);
                  return true;
                }}});
        }},

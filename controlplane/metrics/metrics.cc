@@ -397,6 +397,16 @@ Metrics::Metrics(Sources sources)
                   .Help("Pattern-set reloads by result (ok, failed, unchanged).")
                   .Register(*registry_);
   for (const char* r : {"ok", "failed", "unchanged"}) reloads_->Add({{"result", r}});
+  auto& api = prometheus::BuildCounter()
+                  .Name("flowsentry_api_requests_total")
+                  .Help(
+                      "Operator-API answers by HTTP status: 401 = a mutating call refused for a "
+                      "missing or wrong token, 400/404/405/413 = malformed requests.")
+                  .Register(*registry_);
+  for (int code : {200, 400, 401, 403, 404, 405, 409, 413, 500, 503}) {
+    api_by_code_[code] = &api.Add({{"code", std::to_string(code)}});
+  }
+  api_other_ = &api.Add({{"code", "other"}});
   compile_seconds_ = &prometheus::BuildGauge()
                           .Name("flowsentry_pattern_set_compile_seconds")
                           .Help("Seconds the last pattern-set reload (parse and compile) took.")
@@ -498,6 +508,11 @@ void Metrics::SetPatternSetHash(const std::string& hash) {
 void Metrics::SetPatternSet(uint64_t generation, size_t rules) {
   generation_->Set(double(generation));
   rules_->Set(double(rules));
+}
+
+void Metrics::CountApiResponse(int status) {
+  auto it = api_by_code_.find(status);
+  (it != api_by_code_.end() ? it->second : api_other_)->Increment();
 }
 
 }  // namespace fs::metrics

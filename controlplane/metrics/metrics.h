@@ -107,6 +107,9 @@ class Metrics {
   // flowsentry_pattern_set_info{hash} 1 (the previous hash's series is removed).
   void CountReload(const char* result, double compile_seconds);
   void SetPatternSetHash(const std::string& hash);
+  // An operator-API answer (API threads): flowsentry_api_requests_total{code}. 401 counts the
+  // mutating calls refused for a missing or wrong token.
+  void CountApiResponse(int status);
 
  private:
   class WorkerCollectable;
@@ -123,6 +126,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* set_info_ = nullptr;
   prometheus::Gauge* set_info_current_ = nullptr;
   std::mutex reload_mu_;  // set_info_current_
+  // By status code, created at start (a bounded label set: other codes count as "other").
+  std::unordered_map<int, prometheus::Counter*> api_by_code_;
+  prometheus::Counter* api_other_ = nullptr;
   std::unordered_map<uint64_t, prometheus::Counter*> by_signature_;
   std::unordered_map<std::string, prometheus::Counter*> by_type_;
   std::shared_ptr<TopSources> top_sources_;

@@ -107,6 +107,9 @@ bool ApiService::Start(ApiSources sources, std::string* error) {
     return false;
   }
   api::Backend b;
+  if (src_.metrics != nullptr) {
+    b.observe = [m = src_.metrics](int status) { m->CountApiResponse(status); };
+  }
   b.status = [this] { return Status(); };
   b.rules = [this](const std::string& q) {
     auto set = Patterns();
@@ -278,9 +281,13 @@ Json ApiService::Status() {
                           {"compile_seconds", st.seconds}}}};
   }
   Json lists = Json::array();
-  if (src_.indicators != nullptr) {
-    for (const auto& l : *src_.indicators) {
-      lists.push_back({{"name", l.config.name}, {"sid", l.config.sid}, {"file", l.config.file}});
+  if (auto running = Patterns()) {
+    for (const auto& l : running->indicators()) {
+      lists.push_back({{"name", l.config.name},
+                       {"type", patterns::IndicatorTypeName(l.config.type)},
+                       {"sid", l.config.sid},
+                       {"file", l.config.file},
+                       {"entries", l.stats.entries}});
     }
   }
   j["indicator_lists"] = lists;

@@ -34,7 +34,7 @@ struct ApiSources {
   std::chrono::steady_clock::time_point start;
   metrics::Sources stats;  // workers' published stats and the port counters (any thread)
   std::function<std::shared_ptr<const patterns::PatternSet>()> patterns;  // the running set
-  const std::vector<patterns::IndicatorList>* indicators = nullptr;
+  metrics::Metrics* metrics = nullptr;  // counts the answers; optional
 };
 
 // Owned by RunSensor on the main thread, which calls Start, ServeEveReopen (each loop turn) and

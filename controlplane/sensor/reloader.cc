@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "controlplane/metrics/metrics.h"
+#include "dataplane/scan/ip_match.h"
 #include "dataplane/scan/scanner.h"
 #include "dataplane/worker/worker.h"
 
@@ -22,30 +23,89 @@ constexpr auto kQuiescentTimeout = std::chrono::seconds(10);
 
 }  // namespace
 
-Reloader::Reloader(ReloadSources sources, std::shared_ptr<const patterns::PatternSet> initial,
-                   worker::Shared* shared, std::vector<worker::Worker*> workers,
-                   metrics::Metrics* metrics)
+bool LoadDetection(const ReloadSources& sources, uint64_t generation, const Detection* running,
+                   const char* log_prefix, Detection* out, std::vector<std::string>* errors,
+                   size_t* skipped) {
+  patterns::ParseResult parsed = patterns::LoadRules(sources.rule_paths, sources.options);
+  for (const auto& w : parsed.warnings) spdlog::warn("{}rules: {}", log_prefix, w.ToString());
+  if (!parsed.errors.empty()) {
+    for (const auto& e : parsed.errors) errors->push_back(e.ToString());
+    return false;
+  }
+  if (skipped != nullptr) *skipped = parsed.stats.skipped;
+
+  // Indicator lists: a missing file is an error; bad lines are reported and skipped.
+  std::vector<patterns::IndicatorList> lists;
+  for (const auto& lc : sources.indicators) {
+    auto list = patterns::LoadIndicatorList(lc);
+    if (!list.ok()) {
+      errors->push_back(fmt::format("indicator list '{}': {}", lc.name, list.error().message));
+      continue;
+    }
+    for (const auto& d : list.value().errors)
+      spdlog::warn("{}indicators: {} (line skipped)", log_prefix, d.ToString());
+    for (const auto& r : parsed.rules) {
+      if (r.sid == lc.sid && r.gid == lc.gid) {
+        errors->push_back(
+            fmt::format("indicator list '{}' uses sid {}:{}, which rule {}:{} also uses", lc.name,
+                        lc.gid, lc.sid, r.file, r.pos.line));
+      }
+    }
+    spdlog::info("{}indicator list '{}': {} entries from {}", log_prefix, lc.name,
+                 list.value().stats.entries, lc.file);
+    lists.push_back(std::move(list.value()));
+  }
+  if (!errors->empty()) return false;
+
+  const patterns::PatternSet* previous = running != nullptr ? running->set.get() : nullptr;
+  auto compiled = patterns::PatternSet::Compile(std::move(parsed.rules), generation, previous,
+                                                std::move(lists));
+  if (!compiled.ok()) {
+    errors->push_back(compiled.error().message);
+    return false;
+  }
+  Detection d;
+  d.set = std::move(compiled.value());
+  if (!d.set->indicators().empty()) {
+    if (running != nullptr && running->ip_matcher != nullptr &&
+        running->set->indicators_digest() == d.set->indicators_digest()) {
+      d.ip_matcher = running->ip_matcher;  // same lists, same bits: no rebuild, no re-lookups
+    } else {
+      auto built = scan::IpMatcher::Build(d.set->indicators());
+      if (!built.ok()) {
+        errors->push_back(fmt::format("indicator lists: {}", built.error().message));
+        return false;
+      }
+      d.ip_matcher = std::make_shared<const scan::IpMatcher>(std::move(built.value()));
+    }
+  }
+  *out = std::move(d);
+  return true;
+}
+
+Reloader::Reloader(ReloadSources sources, Detection initial, worker::Shared* shared,
+                   std::vector<worker::Worker*> workers, metrics::Metrics* metrics)
     : sources_(std::move(sources)),
       shared_(shared),
       workers_(std::move(workers)),
       metrics_(metrics),
       current_(std::move(initial)) {
-  if (metrics_ != nullptr && current_ != nullptr)
-    metrics_->SetPatternSetHash(current_->content_hash());
+  if (metrics_ != nullptr && current_.set != nullptr)
+    metrics_->SetPatternSetHash(current_.set->content_hash());
 }
 
 Reloader::~Reloader() = default;
 
 std::shared_ptr<const patterns::PatternSet> Reloader::current() const {
   std::lock_guard<std::mutex> lock(sets_mu_);
-  return current_;
+  return current_.set;
 }
 
 std::shared_ptr<const patterns::PatternSet> Reloader::SetOf(uint64_t generation) const {
   std::lock_guard<std::mutex> lock(sets_mu_);
-  if (current_ != nullptr && current_->generation() == generation) return current_;
+  if (current_.set != nullptr && current_.set->generation() == generation) return current_.set;
   auto it = retired_.find(generation);
-  return it == retired_.end() ? nullptr : it->second.set;
+  return it == retired_.end() ? nullptr : it->second.detection.set;
 }
 
 bool Reloader::WaitQuiescent(std::string* error) {
@@ -99,7 +159,12 @@ void Reloader::Reclaim() {
 ReloadResult Reloader::Reload() {
   std::lock_guard<std::mutex> serial(reload_mu_);
   ReloadResult res;
-  const std::shared_ptr<const patterns::PatternSet> running = current();
+  Detection running_detection;
+  {
+    std::lock_guard<std::mutex> lock(sets_mu_);
+    running_detection = current_;
+  }
+  const std::shared_ptr<const patterns::PatternSet> running = running_detection.set;
   auto fill_running = [&res](const patterns::PatternSet& s) {
     res.generation = s.generation();
     res.content_hash = s.content_hash();
@@ -118,18 +183,17 @@ ReloadResult Reloader::Reload() {
     return res;
   };
 
-  // 1. Parse and compile: the slow part, on this (control) thread; workers keep scanning.
-  patterns::ParseResult parsed = patterns::LoadRules(sources_.rule_paths, sources_.options);
-  for (const auto& w : parsed.warnings) spdlog::warn("reload: rules: {}", w.ToString());
-  if (!parsed.ok()) {
+  // 1. Parse, load the lists and compile: the slow part, on this (control) thread; workers keep
+  // scanning.
+  Detection next_detection;
+  {
     std::vector<std::string> errors;
-    for (const auto& e : parsed.errors) errors.push_back(e.ToString());
-    return fail(std::move(errors));
+    if (!LoadDetection(sources_, running->generation() + 1, &running_detection,
+                       "reload: ", &next_detection, &errors)) {
+      return fail(std::move(errors));
+    }
   }
-  auto compiled = patterns::PatternSet::Compile(std::move(parsed.rules), running->generation() + 1,
-                                                running.get());
-  if (!compiled.ok()) return fail({compiled.error().message});
-  std::shared_ptr<const patterns::PatternSet> next = std::move(compiled.value());
+  std::shared_ptr<const patterns::PatternSet> next = next_detection.set;
   res.compile_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   if (next->content_hash() == running->content_hash()) {
     res.ok = true;
@@ -161,12 +225,15 @@ ReloadResult Reloader::Reload() {
     }
   }
 
-  // 4. Publish: workers adopt it at the top of their next burst.
+  // 4. Publish: workers adopt it at the top of their next burst. The matcher goes first: a worker
+  // that sees the new set reads the matcher after it (Worker::AdoptPatterns), and none is still
+  // adopting an older set (WaitQuiescent above).
   {
     std::lock_guard<std::mutex> lock(sets_mu_);
-    retired_[running->generation()].set = running;
-    current_ = next;
+    retired_[running->generation()].detection = running_detection;
+    current_ = next_detection;
   }
+  shared_->ip_matcher.store(next_detection.ip_matcher.get(), std::memory_order_release);
   shared_->patterns.store(next.get(), std::memory_order_release);
   res.ok = true;
   res.changed = true;

@@ -1,8 +1,8 @@
 // Live pattern-set reload (ARCHITECTURE.md §3, docs/operator-guide.md "Reloading rules"). The
-// reloader re-reads the configured rule files, compiles a new immutable PatternSet off the packet
-// path, prepares each worker's Hyperscan scratch for it, publishes it through
-// worker::Shared::patterns and keeps the old set alive until no worker and no queued alert refers
-// to it any more.
+// reloader re-reads the configured rule files and indicator lists, compiles a new immutable
+// PatternSet (which carries the lists) and builds its IP matcher off the packet path, prepares
+// each worker's Hyperscan scratch for it, publishes both through worker::Shared and keeps the old
+// generation alive until no worker and no queued alert refers to it any more.
 //
 // Owned by RunSensor (main thread), created after the workers were launched and destroyed after
 // they stopped. Reload() may be called from any control thread (signal handling in the main loop,
@@ -17,9 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "patterns/indicators.h"
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
 
+namespace fs::scan {
+class IpMatcher;
+}
 namespace fs::worker {
 struct Shared;
 class Worker;
@@ -40,18 +44,35 @@ struct ReloadResult {
   std::vector<std::string> errors;  // "FILE:LINE:COL: reason" lines; empty when ok
 };
 
-// What a reload re-reads: the same rule paths and variables the sensor started with.
+// What a reload re-reads: the same rule paths, variables and indicator lists the sensor
+// started with.
 struct ReloadSources {
   std::vector<std::string> rule_paths;
   patterns::ParseOptions options;
+  std::vector<patterns::IndicatorListConfig> indicators;
 };
+
+// One generation of what the workers detect with.
+struct Detection {
+  std::shared_ptr<const patterns::PatternSet> set;    // rules + indicator lists
+  std::shared_ptr<const scan::IpMatcher> ip_matcher;  // of set->indicators(); nullptr: no lists
+};
+
+// Reads and compiles everything `sources` names (start-up and reload share it). running: the
+// generation in use (flowbit ids stay stable; an unchanged list digest reuses its IP matcher),
+// or nullptr. False with "FILE:LINE:COL: reason" lines in *errors when anything is wrong: a rule
+// error, a missing indicator file, a list sid that a rule also uses, a failed compile. Warnings
+// are logged with log_prefix. *skipped: rules skipped as unsupported.
+bool LoadDetection(const ReloadSources& sources, uint64_t generation, const Detection* running,
+                   const char* log_prefix, Detection* out, std::vector<std::string>* errors,
+                   size_t* skipped = nullptr);
 
 class Reloader {
  public:
-  // initial: the set the workers were started with (already in shared->patterns).
-  // metrics may be nullptr (tests).
-  Reloader(ReloadSources sources, std::shared_ptr<const patterns::PatternSet> initial,
-           worker::Shared* shared, std::vector<worker::Worker*> workers, metrics::Metrics* metrics);
+  // initial: the generation the workers were started with (already in shared->patterns and
+  // shared->ip_matcher). metrics may be nullptr (tests).
+  Reloader(ReloadSources sources, Detection initial, worker::Shared* shared,
+           std::vector<worker::Worker*> workers, metrics::Metrics* metrics);
   ~Reloader();
   Reloader(const Reloader&) = delete;
   Reloader& operator=(const Reloader&) = delete;
@@ -82,9 +103,9 @@ class Reloader {
 
   std::mutex reload_mu_;  // serialises Reload()
   mutable std::mutex sets_mu_;
-  std::shared_ptr<const patterns::PatternSet> current_;  // sets_mu_
+  Detection current_;  // sets_mu_
   struct Retired {
-    std::shared_ptr<const patterns::PatternSet> set;
+    Detection detection;
     bool quiescent = false;             // no worker uses it any more
     std::vector<bool> ring_seen_empty;  // per worker, since it became quiescent
   };

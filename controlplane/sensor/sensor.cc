@@ -57,7 +57,13 @@ struct RunTotals {
     std::string msg;
   };
   std::map<uint64_t, RuleLabel> rule_labels;
-  std::map<uint32_t, uint64_t> alerts_by_indicator;  // list index -> count
+  // By list name (list indices differ between generations), with the list's config as of its
+  // latest alert.
+  struct ListLabel {
+    uint64_t count = 0;
+    patterns::IndicatorListConfig config;
+  };
+  std::map<std::string, ListLabel> alerts_by_indicator;
   uint64_t alerted_flows = 0;
 };
 
@@ -81,9 +87,8 @@ std::string DefaultPack() { return std::string(FS_DEFAULT_PACK_DIR) + "/district
 // The control-plane side of the event rings: turns events into EVE lines and metrics.
 class Output {
  public:
-  Output(const patterns::PatternSet* set, const std::vector<patterns::IndicatorList>* lists,
-         output::EveFile* eve, metrics::Metrics* m)
-      : set_(set), lists_(lists), eve_(eve), metrics_(m) {}
+  Output(const patterns::PatternSet* set, output::EveFile* eve, metrics::Metrics* m)
+      : set_(set), eve_(eve), metrics_(m) {}
 
   // Drains every worker's ring once; returns the number of events handled.
   // At most kMaxPerCall events per worker, so that the main loop still checks its stop
@@ -124,9 +129,18 @@ class Output {
   }
 
   void HandleIndicator(const worker::AlertEvent& a) {
-    const patterns::IndicatorList& list = (*lists_)[a.indicator];
+    // The lists of the alert's own generation: a reload may have changed them since.
+    const patterns::PatternSet* set = SetFor(a.pattern_generation);
+    if (set == nullptr || a.indicator >= set->indicators().size()) {
+      spdlog::error("indicator alert of unknown pattern-set generation {} dropped",
+                    a.pattern_generation);
+      return;
+    }
+    const patterns::IndicatorList& list = set->indicators()[a.indicator];
     ++totals_.alerts;
-    ++totals_.alerts_by_indicator[a.indicator];
+    RunTotals::ListLabel& label = totals_.alerts_by_indicator[list.config.name];
+    ++label.count;
+    label.config = list.config;
     metrics_->CountSignatureAlert(list.config.gid, list.config.sid);
     metrics_->CountAlertSource(a.src);
     output::RuleInfo info;
@@ -143,13 +157,9 @@ class Output {
       if (auto entry = list.LongestMatch(*addr))
         info.metadata.push_back({"indicator_entry", entry->ToString()});
     }
-    // Every alert names the pattern set in use (indicator lists are not part of it, yet an
-    // operator correlating alerts with reloads wants one key on all of them).
-    if (reloader_ != nullptr) cur_ = reloader_->current();
-    if (const patterns::PatternSet* set = cur_ != nullptr ? cur_.get() : set_) {
-      info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
-      info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
-    }
+    // The lists are part of the pattern set: its generation and hash name them too.
+    info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
+    info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
     if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(a, info));
   }
 
@@ -212,7 +222,6 @@ class Output {
   Reloader* reloader_ = nullptr;
   api::AlertLog* alert_log_ = nullptr;
   std::shared_ptr<const patterns::PatternSet> cur_;
-  const std::vector<patterns::IndicatorList>* lists_;
   output::EveFile* eve_;
   metrics::Metrics* metrics_;
   RunTotals totals_;
@@ -256,56 +265,25 @@ int RunSensor(const config::Config& cfg) {
   if (popts.classification_file.empty() && cfg.rules.empty()) {
     popts.classification_file = std::string(FS_DEFAULT_PACK_DIR) + "/classification.config";
   }
-  patterns::ParseResult parsed = patterns::LoadRules(rule_paths, popts);
-  for (const auto& w : parsed.warnings) spdlog::warn("rules: {}", w.ToString());
-  if (!parsed.errors.empty()) {
-    for (const auto& e : parsed.errors) fmt::print(stderr, "flowsentry: {}\n", e.ToString());
-    fmt::print(stderr, "flowsentry: {} error(s) in the rule files; not starting\n",
-               parsed.errors.size());
-    return 1;
-  }
-  const size_t skipped = parsed.stats.skipped;
-  auto compiled = patterns::PatternSet::Compile(std::move(parsed.rules), 1);
-  if (!compiled.ok()) {
-    fmt::print(stderr, "flowsentry: {}\n", compiled.error().message);
-    return 1;
-  }
-  std::shared_ptr<const patterns::PatternSet> set = compiled.value();
-  for (const auto& w : set->warnings()) spdlog::warn("rules: {}", w.ToString());
-  spdlog::info("pattern set generation {} ({} rules, {} skipped, hash {})", set->generation(),
-               set->rules().size(), skipped, set->content_hash());
-
-  // Indicator lists: a missing file stops the start; bad lines are reported and skipped.
-  std::vector<patterns::IndicatorList> indicator_lists;
-  for (const auto& lc : cfg.indicators) {
-    auto list = patterns::LoadIndicatorList(lc);
-    if (!list.ok()) {
-      fmt::print(stderr, "flowsentry: indicator list '{}': {}\n", lc.name, list.error().message);
+  ReloadSources sources{rule_paths, popts, cfg.indicators};
+  Detection detection;
+  {
+    std::vector<std::string> errors;
+    size_t skipped = 0;
+    if (!LoadDetection(sources, 1, nullptr, "", &detection, &errors, &skipped)) {
+      for (const auto& e : errors) fmt::print(stderr, "flowsentry: {}\n", e);
+      fmt::print(stderr,
+                 "flowsentry: {} error(s) in the rule files or indicator lists; not starting\n",
+                 errors.size());
       return 1;
     }
-    for (const auto& d : list.value().errors)
-      spdlog::warn("indicators: {} (line skipped)", d.ToString());
-    for (const auto& r : set->rules()) {
-      if (r.sid == lc.sid && r.gid == lc.gid) {
-        fmt::print(stderr,
-                   "flowsentry: indicator list '{}' uses sid {}:{}, which rule {}:{} also uses\n",
-                   lc.name, lc.gid, lc.sid, r.file, r.pos.line);
-        return 1;
-      }
-    }
-    spdlog::info("indicator list '{}': {} entries from {}", lc.name, list.value().stats.entries,
-                 lc.file);
-    indicator_lists.push_back(std::move(list.value()));
+    const patterns::PatternSet& s = *detection.set;
+    for (const auto& w : s.warnings()) spdlog::warn("rules: {}", w.ToString());
+    spdlog::info("pattern set generation {} ({} rules, {} skipped, {} indicator list(s), hash {})",
+                 s.generation(), s.rules().size(), skipped, s.indicators().size(),
+                 s.content_hash());
   }
-  std::unique_ptr<scan::IpMatcher> ip_matcher;
-  if (!indicator_lists.empty()) {
-    auto built = scan::IpMatcher::Build(indicator_lists);
-    if (!built.ok()) {
-      fmt::print(stderr, "flowsentry: indicator lists: {}\n", built.error().message);
-      return 1;
-    }
-    ip_matcher = std::make_unique<scan::IpMatcher>(std::move(built.value()));
-  }
+  const std::shared_ptr<const patterns::PatternSet> set = detection.set;
 
   // 2. Inputs.
   std::vector<port::Input> inputs;
@@ -445,6 +423,8 @@ int RunSensor(const config::Config& cfg) {
         ++next_owner;
       }
     }
+    // Before Init: a worker takes the matcher together with its first set.
+    shared.ip_matcher.store(detection.ip_matcher.get(), std::memory_order_release);
     for (auto& w : workers) {
       if (!w->Init(set.get(), &error)) {
         fmt::print(stderr, "flowsentry: {}\n", error);
@@ -457,7 +437,6 @@ int RunSensor(const config::Config& cfg) {
       if (w->distributes()) shared.distributors.fetch_add(1);
     }
     shared.patterns.store(set.get(), std::memory_order_release);
-    shared.ip_matcher.store(ip_matcher.get(), std::memory_order_release);
 
     metrics::Sources msrc;
     for (auto& w : workers) msrc.workers.push_back(&w->published());
@@ -494,14 +473,14 @@ int RunSensor(const config::Config& cfg) {
 
     // Live reload: the same rule paths and variables as above, re-read on SIGHUP (or the API).
     Reloader reloader(
-        ReloadSources{rule_paths, popts}, set, &shared,
+        sources, detection, &shared,
         [&workers] {
           std::vector<worker::Worker*> ws;
           for (auto& w : workers) ws.push_back(w.get());
           return ws;
         }(),
         &metrics);
-    Output out(set.get(), &indicator_lists, eve.get(), &metrics);
+    Output out(set.get(), eve.get(), &metrics);
     out.set_reloader(&reloader);
     // Operator API (api_glue.h): answers on its own threads; the main loop serves its EVE reopen
     // requests. A port in use is logged, not fatal: detection matters more than the API.
@@ -509,8 +488,7 @@ int RunSensor(const config::Config& cfg) {
     out.set_alert_log(api_service.alert_log());
     api_service.SetReload([&reloader] { return ReloadResultJson(reloader.Reload()); });
     if (!api_service.Start(
-            {&cfg, t_start, msrc, [&reloader] { return reloader.current(); }, &indicator_lists},
-            &error)) {
+            {&cfg, t_start, msrc, [&reloader] { return reloader.current(); }, &metrics}, &error)) {
       spdlog::error("{}; running without the API", error);
     }
     // A SIGHUP reload runs on its own thread: this one keeps draining the event rings meanwhile.
@@ -718,10 +696,10 @@ int RunSensor(const config::Config& cfg) {
         const auto& r = t.rule_labels.at(idx);
         fmt::print("    {:>8}  [{}:{}:{}] {}\n", Human(n), r.gid, r.sid, r.rev, r.msg);
       }
-      for (const auto& [idx, n] : t.alerts_by_indicator) {
-        const auto& c = indicator_lists[idx].config;
-        fmt::print("    {:>8}  [{}:{}:1] {} (indicator list {})\n", Human(n), c.gid, c.sid, c.msg,
-                   c.name);
+      for (const auto& [name, label] : t.alerts_by_indicator) {
+        const auto& c = label.config;
+        fmt::print("    {:>8}  [{}:{}:1] {} (indicator list {})\n", Human(label.count), c.gid,
+                   c.sid, c.msg, name);
       }
       if (sum.reassembly.bytes_delivered > 0) {
         std::string extra;

@@ -96,6 +96,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   scanner_ = std::make_unique<scan::Scanner>();
   rule_state_ = std::make_unique<scan::RuleState>(cfg_.threshold_capacity);
   set_ = set;
+  ip_matcher_ = shared_->ip_matcher.load(std::memory_order_acquire);
   if (set != nullptr) quiescent_generation_.store(set->generation(), std::memory_order_release);
   if (set != nullptr && !scanner_->Prepare(*set)) {
     *error = fmt::format("worker {}: cannot allocate Hyperscan scratch", cfg_.index);
@@ -356,13 +357,13 @@ Event Worker::AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
 }
 
 void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
-  const scan::IpMatcher* m = shared_->ip_matcher.load(std::memory_order_acquire);
+  const scan::IpMatcher* m = ip_matcher_;
   if (m == nullptr || m->lists() == 0) return;
   uint64_t fresh;
   scan::IpMatch hit;
   if (f != nullptr) {
     // A flow's addresses never change: one lookup per flow (and per indicator generation).
-    const uint64_t gen = shared_->indicator_generation.load(std::memory_order_acquire);
+    const uint64_t gen = indicator_epoch_;
     if (f->indicator_generation == gen) return;
     if (f->indicator_generation != 0) f->indicator_alerted = 0;
     f->indicator_generation = gen;
@@ -381,6 +382,8 @@ void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir d
     a.indicator = static_cast<uint8_t>(list);
     a.indicator_side =
         static_cast<uint8_t>(((hit.src >> list) & 1) | (((hit.dst >> list) & 1) << 1));
+    // The lists are those of the set adopted with the matcher: the output finds them by it.
+    a.pattern_generation = set_ != nullptr ? set_->generation() : 0;
     Emit(e);
   }
 }
@@ -526,6 +529,13 @@ void Worker::AdoptPatterns() {
       scanner_.reset(s);
     }
     set_ = next;
+    // Published before the set: this is the matcher of `next` (or of a newer set, whose lists
+    // are then equal: the reloader reuses a matcher only for identical lists).
+    const scan::IpMatcher* m = shared_->ip_matcher.load(std::memory_order_acquire);
+    if (m != ip_matcher_) {
+      ip_matcher_ = m;
+      ++indicator_epoch_;
+    }
   }
   // One release store per iteration: the epoch the reloader waits on before freeing a set.
   quiescent_generation_.store(set_ != nullptr ? set_->generation() : 0, std::memory_order_release);

@@ -46,9 +46,10 @@ struct Shared {
   std::atomic<uint32_t> drained{0};       // workers past their last packet (written by them)
   std::atomic<uint64_t> final_ts_us{0};   // newest packet time over all workers (by them)
   std::atomic<const patterns::PatternSet*> patterns{nullptr};
-  // IP indicator lists (immutable; nullptr or no IP lists = stage skipped) and their generation.
+  // IP indicator lists of `patterns` (immutable; nullptr or no IP lists = stage skipped). Stored
+  // before `patterns` (release): a worker reads it when it adopts a set (Init, AdoptPatterns),
+  // so the set and the matcher it uses always belong to the same generation.
   std::atomic<const scan::IpMatcher*> ip_matcher{nullptr};
-  std::atomic<uint64_t> indicator_generation{1};
   std::vector<Worker*> workers;  // fixed before launch
   int ts_dynfield_offset = -1;   // mbuf Rx timestamp field (pcap PMD), -1 if none
   uint64_t ts_dynflag = 0;
@@ -194,6 +195,10 @@ class Worker {
   uint64_t wall_us_ = 0;  // wall clock at the top of the current loop iteration
   // The pattern set of this loop iteration (Shared::patterns as of its top).
   const patterns::PatternSet* set_ = nullptr;
+  // The IP matcher adopted with set_, and a counter bumped whenever it changes: a flow looks its
+  // addresses up once per matcher (Flow::indicator_generation holds this counter).
+  const scan::IpMatcher* ip_matcher_ = nullptr;
+  uint64_t indicator_epoch_ = 1;
   std::atomic<scan::Scanner*> offered_scanner_{nullptr};  // control thread -> worker
   std::atomic<scan::Scanner*> retired_scanner_{nullptr};  // worker -> control thread
   std::atomic<uint64_t> quiescent_generation_{0};

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/support/process.h"
 
@@ -75,6 +76,31 @@ size_t Count(const std::string& text, const std::string& needle) {
   }
   return n;
 }
+
+// Follows a growing EVE file: each Poll() reads only what was appended since the last one (a
+// replay-forever run writes hundreds of MB; rereading it all per poll would dominate the test).
+class EveFollower {
+ public:
+  explicit EveFollower(std::string path) : path_(std::move(path)) {}
+  // Complete lines appended since the last call that contain needle.
+  std::vector<std::string> Poll(const std::string& needle) {
+    std::vector<std::string> out;
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) return out;
+    in.seekg(static_cast<std::streamoff>(offset_));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (in.eof()) break;  // a partial last line: read again next time
+      offset_ += line.size() + 1;
+      if (line.find(needle) != std::string::npos) out.push_back(line);
+    }
+    return out;
+  }
+
+ private:
+  std::string path_;
+  size_t offset_ = 0;
+};
 
 // Parameter: the worker count. With two, the swap waits for both workers' quiescence reports.
 class ReloadTest : public ::testing::TestWithParam<int> {};
@@ -161,6 +187,100 @@ TEST_P(ReloadTest, SighupSwapsRulesUnderTrafficAndKeepsThemOnABadFile) {
   if (workers == 1) {
     EXPECT_NE(r.out.find("dropped   0\n"), std::string::npos) << r.out;
   }
+  std::filesystem::remove_all(dir);
+}
+
+// Indicator lists are part of a generation: SIGHUP re-reads them with the rules. A new entry
+// alerts from the next generation; a missing list file fails the reload and the running lists
+// keep alerting.
+TEST(ReloadIndicatorsTest, SighupReloadsIndicatorListsAndKeepsThemWhenAFileIsMissing) {
+  const std::string dir = MakeTempDir("reload-ioc");
+  ASSERT_FALSE(dir.empty());
+  const std::string capture = dir + "/district.pcap";
+  auto g = RunProcess({Gen(), "district", "--out", capture});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  WriteText(dir + "/rules.txt", kRdpRule);
+  const std::string list = dir + "/bad-ips.txt";
+  WriteText(list, "# nothing of the capture yet\n192.0.2.77\n");
+  WriteText(
+      dir + "/c.yaml",
+      "rules: [rules.txt]\n"
+      "indicators:\n  - {name: attackers, type: ip, file: bad-ips.txt, msg: \"known attacker\","
+      " sid: 9100001, severity: 1}\n");
+  const std::string eve_path = dir + "/eve.json";
+  const int port = FreeLoopbackPort();
+  int api_port = FreeLoopbackPort();
+  while (api_port == port) api_port = FreeLoopbackPort();
+  BackgroundProcess p({Sensor(), "--config", dir + "/c.yaml", "--pcap", capture, "--replay-forever",
+                       "--workers", "1", "--eve", eve_path, "--metrics-listen",
+                       fmt::format("127.0.0.1:{}", port), "--api-listen",
+                       fmt::format("127.0.0.1:{}", api_port)});
+  auto scrape = [&] {
+    int status = 0;
+    std::string body = HttpGet(port, "/metrics", &status);
+    return status == 200 ? body : std::string();
+  };
+  // Only alert lines matter; the follower skips the flow records as it goes.
+  EveFollower follow(eve_path);
+  std::vector<std::string> rule_alerts, list_alerts;
+  auto poll = [&] {
+    for (auto& l : follow.Poll("\"event_type\":\"alert\"")) {
+      (l.find("\"signature_id\":9100001") != std::string::npos ? list_alerts : rule_alerts)
+          .push_back(std::move(l));
+    }
+  };
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        poll();
+        return !rule_alerts.empty();
+      },
+      60))
+      << p.ErrSoFar();
+  EXPECT_TRUE(list_alerts.empty());
+
+  // The attacker's range joins the list: its alerts come from generation 2.
+  WriteText(list, "192.0.2.77\n203.0.113.0/24\n");
+  p.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        poll();
+        return !list_alerts.empty();
+      },
+      60))
+      << p.ErrSoFar();
+  for (const auto& line : list_alerts) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    EXPECT_EQ(j["alert"]["metadata"]["indicator_list"][0], "attackers");
+    EXPECT_EQ(j["alert"]["metadata"]["indicator_entry"][0], "203.0.113.0/24");
+    EXPECT_EQ(j["alert"]["metadata"]["flowsentry_generation"][0], "2");
+  }
+  EXPECT_EQ(MetricSum(scrape(), "flowsentry_pattern_set_generation", ""), 2);
+
+  // The list file disappears (a broken deployment): the reload fails naming the list, and the
+  // running generation keeps its lists (a flow alerts once per list, and the replayed flows
+  // already did: the operator API shows what is loaded).
+  std::filesystem::remove(list);
+  p.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return MetricSum(scrape(), "flowsentry_reloads_total", R"(\{result="failed"\})") == 1;
+      },
+      60))
+      << p.ErrSoFar();
+  EXPECT_NE(p.ErrSoFar().find("indicator list 'attackers'"), std::string::npos) << p.ErrSoFar();
+  EXPECT_EQ(MetricSum(scrape(), "flowsentry_pattern_set_generation", ""), 2);
+  int status = 0;
+  auto st = nlohmann::json::parse(HttpGet(api_port, "/api/v1/status", &status), nullptr, false);
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(st["pattern_set"]["generation"], 2) << st.dump();
+  ASSERT_EQ(st["indicator_lists"].size(), 1u) << st.dump();
+  EXPECT_EQ(st["indicator_lists"][0]["entries"], 2) << st.dump();
+  const std::string body = scrape();
+  EXPECT_EQ(MetricSum(body, "flowsentry_worker_dropped_packets_total", R"(\{.*\})"), 0) << body;
+  p.Signal(SIGINT);
+  auto r = p.Wait(60);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   std::filesystem::remove_all(dir);
 }
 

@@ -35,8 +35,9 @@ class ReloaderTest : public ::testing::Test {
     ASSERT_TRUE(set.ok()) << set.error().message;
     initial_ = set.value();
     shared_.patterns.store(initial_.get());
-    reloader_ = std::make_unique<Reloader>(ReloadSources{{path_}, {}}, initial_, &shared_,
-                                           std::vector<worker::Worker*>{}, nullptr);
+    reloader_ =
+        std::make_unique<Reloader>(ReloadSources{{path_}, {}, {}}, Detection{initial_, nullptr},
+                                   &shared_, std::vector<worker::Worker*>{}, nullptr);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void Write(const std::string& text) { std::ofstream(path_, std::ios::trunc) << text; }
@@ -99,6 +100,64 @@ TEST_F(ReloaderTest, MissingFileFailsWithItsName) {
   ASSERT_FALSE(r.errors.empty());
   EXPECT_NE(r.errors[0].find(path_), std::string::npos) << r.errors[0];
   EXPECT_EQ(shared_.patterns.load(), initial_.get());
+}
+
+// Indicator lists belong to the generation: LoadDetection folds them into the content hash,
+// reuses the running IP matcher when the lists are equal and builds a new one when they differ;
+// a missing list file or a sid clash with a rule is an error.
+class DetectionTest : public ReloaderTest {
+ protected:
+  ReloadSources Sources(const std::string& list_text) {
+    const std::string list = (dir_ / "ips.txt").string();
+    std::ofstream(list, std::ios::trunc) << list_text;
+    patterns::IndicatorListConfig lc;
+    lc.name = "bad";
+    lc.file = list;
+    lc.msg = "bad ip";
+    lc.sid = 9100001;
+    lc.severity = 1;
+    return ReloadSources{{path_}, {}, {lc}};
+  }
+};
+
+TEST_F(DetectionTest, ListsArePartOfTheHashAndTheirMatcherIsReusedWhenEqual) {
+  Detection first, same, changed, rules_only;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(LoadDetection(Sources("192.0.2.1\n"), 1, nullptr, "", &first, &errors));
+  ASSERT_NE(first.ip_matcher, nullptr);
+  ASSERT_EQ(first.set->indicators().size(), 1u);
+  EXPECT_EQ(first.set->indicators()[0].stats.entries, 1u);
+  ASSERT_TRUE(LoadDetection(ReloadSources{{path_}, {}, {}}, 1, nullptr, "", &rules_only, &errors));
+  EXPECT_EQ(rules_only.ip_matcher, nullptr);
+  EXPECT_NE(first.set->content_hash(), rules_only.set->content_hash());
+
+  ASSERT_TRUE(LoadDetection(Sources("192.0.2.1\n"), 2, &first, "", &same, &errors));
+  EXPECT_EQ(same.set->content_hash(), first.set->content_hash());
+  EXPECT_EQ(same.ip_matcher, first.ip_matcher);  // shared: no rebuild, no re-lookups
+
+  ASSERT_TRUE(
+      LoadDetection(Sources("192.0.2.1\n198.51.100.0/24\n"), 2, &first, "", &changed, &errors));
+  EXPECT_NE(changed.set->content_hash(), first.set->content_hash());
+  EXPECT_NE(changed.ip_matcher, first.ip_matcher);
+  EXPECT_TRUE(errors.empty());
+}
+
+TEST_F(DetectionTest, MissingListAndSidClashAreErrors) {
+  ReloadSources src = Sources("192.0.2.1\n");
+  src.indicators[0].file = (dir_ / "gone.txt").string();
+  Detection d;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(LoadDetection(src, 1, nullptr, "", &d, &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("indicator list 'bad'"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("gone.txt"), std::string::npos) << errors[0];
+
+  src = Sources("192.0.2.1\n");
+  src.indicators[0].sid = 1;  // kRuleA's sid
+  errors.clear();
+  EXPECT_FALSE(LoadDetection(src, 1, nullptr, "", &d, &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("uses sid 1:1"), std::string::npos) << errors[0];
 }
 
 }  // namespace
