@@ -361,15 +361,15 @@ bool IsListName(std::string_view s) {
 std::string ParseOne(const YAML::Node& item, const std::string& where, std::string_view base_dir,
                      IndicatorListConfig* out) {
   if (!item.IsMap()) return where + ": must be a mapping (name, type, file, msg, sid, severity)";
-  static const std::set<std::string> kKnown = {"name", "type", "file",    "msg",
-                                               "sid",  "gid",  "severity"};
+  static const std::set<std::string> kKnown = {"name", "type",     "file",   "msg",      "sid",
+                                               "gid",  "severity", "action", "block-ttl"};
   std::map<std::string, YAML::Node> values;
   for (const auto& kv : item) {
     const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
     if (!kKnown.contains(key)) {
       return fmt::format(
-          "{}.{}: unknown key (known here: file, gid, msg, name, severity, sid, "
-          "type)",
+          "{}.{}: unknown key (known here: action, block-ttl, file, gid, msg, name, severity, "
+          "sid, type)",
           where, key);
     }
     if (values.contains(key)) return fmt::format("{}.{}: given twice", where, key);
@@ -419,6 +419,19 @@ std::string ParseOne(const YAML::Node& item, const std::string& where, std::stri
   if (!(err = number("sid", 1, UINT32_MAX, true, &out->sid)).empty()) return err;
   if (!(err = number("gid", 1, UINT32_MAX, false, &out->gid)).empty()) return err;
   if (!(err = number("severity", 1, 4, true, &out->severity)).empty()) return err;
+  if (values.contains("action")) {
+    std::string action;
+    if (!(err = text("action", &action)).empty()) return err;
+    if (action == "block") {
+      out->block = true;
+    } else if (action != "alert") {
+      return fmt::format("{}.action: must be alert or block, got {}", where, Quote(action));
+    }
+  }
+  if (!(err = number("block-ttl", 1, 31536000, false, &out->block_ttl)).empty()) return err;
+  if (out->block_ttl != 0 && !out->block) {
+    return fmt::format("{}.block-ttl: only meaningful with action: block", where);
+  }
   return "";
 }
 

@@ -54,6 +54,10 @@ struct IndicatorListConfig {
   uint32_t sid = 0;  // required, >= 1; (gid, sid) unique among the lists
   uint32_t gid = 1;
   uint32_t severity = 0;  // required, 1 (highest) .. 4
+  // action: block (docs/enforcement.md): a match also asks the block manager to block the listed
+  // side(s), for block_ttl seconds (0 = enforcement.default-ttl). Alerts either way.
+  bool block = false;
+  uint32_t block_ttl = 0;
 
   bool operator==(const IndicatorListConfig&) const = default;
 };

@@ -201,6 +201,11 @@ struct Rule {
   uint32_t severity = 3;  // priority keyword, else classtype priority, else 3
   std::vector<Reference> references;
   std::vector<std::string> metadata;  // "key value" entries, as written
+  // metadata flowsentry_block src|dst|both and flowsentry_block_ttl SECONDS (docs/enforcement.md):
+  // which side of an alerting packet to block (bits), and for how long (0 = the default TTL).
+  static constexpr uint8_t kBlockSrc = 1, kBlockDst = 2;
+  uint8_t block_side = 0;
+  uint32_t block_ttl = 0;
   std::vector<Content> contents;
   std::vector<Pcre> pcres;
   std::vector<PayloadItem> payload;  // contents and pcres in rule order

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -348,6 +349,41 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
         const std::string_view item = Trim(rest.substr(0, comma));
         if (!item.empty()) rule->metadata.emplace_back(item);
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        // flowsentry_block / flowsentry_block_ttl (docs/enforcement.md): a block request rides
+        // in metadata so the file stays loadable by Suricata; checked here so that a typo is a
+        // FILE:LINE error rather than a block that silently never happens.
+        const size_t sp = item.find(' ');
+        const std::string_view key = item.substr(0, sp);
+        const std::string_view value =
+            sp == std::string_view::npos ? std::string_view() : Trim(item.substr(sp + 1));
+        if (key == "flowsentry_block") {
+          if (value == "src") {
+            rule->block_side = Rule::kBlockSrc;
+          } else if (value == "dst") {
+            rule->block_side = Rule::kBlockDst;
+          } else if (value == "both") {
+            rule->block_side = Rule::kBlockSrc | Rule::kBlockDst;
+          } else {
+            return Fail(
+                o.value_offset,
+                fmt::format("metadata flowsentry_block: expected src, dst or both, got '{}'",
+                            value));
+          }
+        } else if (key == "flowsentry_block_ttl") {
+          uint64_t ttl = 0;
+          const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), ttl);
+          if (ec != std::errc() || end != value.data() + value.size() || ttl < 1 ||
+              ttl > 31536000) {
+            return Fail(o.value_offset,
+                        fmt::format("metadata flowsentry_block_ttl: expected seconds from 1 to "
+                                    "31536000, got '{}'",
+                                    value));
+          }
+          rule->block_ttl = static_cast<uint32_t>(ttl);
+        }
+      }
+      if (rule->block_ttl != 0 && rule->block_side == 0) {
+        return Fail(o.value_offset, "metadata flowsentry_block_ttl without flowsentry_block");
       }
     } else if (name == "content") {
       if (auto e = need_value()) return e;

@@ -13,7 +13,7 @@ PKGS=(
   prometheus-cpp-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libpcap-dev libnftables-dev zlib1g-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libcpp-httplib-dev curl iproute2 nftables prometheus
+  libcpp-httplib-dev curl iproute2 nftables prometheus exabgp bird2
 )
 WITH_SURICATA=0
 for a in "$@"; do

@@ -54,6 +54,44 @@ class Reader {
     return true;
   }
 
+  bool I32(const std::string& key, const YAML::Node& n, int lo, int hi, int* out) {
+    if (!n.IsScalar()) return Fail(key, "must be a number");
+    long long v;
+    try {
+      v = n.as<long long>();
+    } catch (const YAML::Exception&) {
+      return Fail(key, fmt::format("must be a whole number, got '{}'", n.Scalar()));
+    }
+    if (v < lo || v > hi) {
+      return Fail(key, fmt::format("must be between {} and {}, got {}", lo, hi, v));
+    }
+    *out = static_cast<int>(v);
+    return true;
+  }
+
+  // A list of addresses / CIDR blocks (an indicator-list entry each).
+  bool PrefixList(const std::string& key, const YAML::Node& n,
+                  std::vector<patterns::IpPrefix>* out) {
+    std::vector<std::string> texts;
+    if (!StrList(key, n, &texts)) return false;
+    out->clear();
+    for (size_t i = 0; i < texts.size(); ++i) {
+      patterns::IpPrefix p;
+      bool host_bits = false;
+      std::string why;
+      if (!patterns::ParseIpEntry(texts[i], &p, &host_bits, &why)) {
+        return Fail(fmt::format("{}[{}]", key, i), why);
+      }
+      if (host_bits) {
+        return Fail(
+            fmt::format("{}[{}]", key, i),
+            fmt::format("host bits set in '{}' (did you mean {}?)", texts[i], p.ToString()));
+      }
+      out->push_back(p);
+    }
+    return true;
+  }
+
   // 0 (meaning "computed") or a value in [lo, hi].
   bool U32Or0(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi,
               uint32_t* out) {
@@ -307,6 +345,109 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                  return true;
                }}});
        }},
+      {"enforcement",
+       [&](const std::string& k, const YAML::Node& v) {
+         EnforcementConfig& e = c->enforcement;
+         auto u32 = [&](uint32_t lo, uint32_t hi, uint32_t* out) {
+           return [&r, lo, hi, out](const std::string& kk, const YAML::Node& vv) {
+             return r.U32(kk, vv, lo, hi, out);
+           };
+         };
+         auto str = [&](std::string* out) {
+           return [&r, out](const std::string& kk, const YAML::Node& vv) {
+             return r.Str(kk, vv, out);
+           };
+         };
+         auto boolean = [&](bool* out) {
+           return [&r, out](const std::string& kk, const YAML::Node& vv) {
+             return r.Bool(kk, vv, out);
+           };
+         };
+         return r.Map(k, v,
+                      {{"enabled", boolean(&e.enabled)},
+                       {"dry-run", boolean(&e.dry_run)},
+                       {"allowlist",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.PrefixList(kk, vv, &e.allowlist);
+                        }},
+                       {"allow-internal", boolean(&e.allow_internal)},
+                       {"max-active", u32(1, 1000000, &e.max_active)},
+                       {"rate-per-minute", u32(1, 1000000, &e.rate_per_minute)},
+                       {"burst", u32(1, 1000000, &e.burst)},
+                       {"default-ttl", u32(1, 31536000, &e.default_ttl)},
+                       {"max-ttl", u32(1, 31536000, &e.max_ttl)},
+                       {"refresh-interval", u32(1, 86400, &e.refresh_interval)},
+                       {"state-file",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          if (!r.Str(kk, vv, &e.state_file)) return false;
+                          e.state_file = RelativeTo(base_dir, e.state_file);
+                          return true;
+                        }},
+                       {"nftables",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          auto& n = e.nftables;
+                          n.present = true;
+                          if (vv.IsNull()) return true;
+                          return r.Map(kk, vv,
+                                       {{"family", str(&n.family)},
+                                        {"table", str(&n.table)},
+                                        {"set4", str(&n.set4)},
+                                        {"set6", str(&n.set6)},
+                                        {"create-chains", boolean(&n.create_chains)},
+                                        {"chain-priority",
+                                         [&](const std::string& k3, const YAML::Node& v3) {
+                                           return r.I32(k3, v3, -1000, 1000, &n.chain_priority);
+                                         }},
+                                        {"command", str(&n.command)},
+                                        {"command-timeout", u32(1, 600, &n.command_timeout)}});
+                        }},
+                       {"bgp",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          auto& b = e.bgp;
+                          b.present = true;
+                          if (vv.IsNull()) return true;
+                          return r.Map(
+                              kk, vv,
+                              {{"socket",
+                                [&](const std::string& k3, const YAML::Node& v3) {
+                                  if (!r.Str(k3, v3, &b.socket)) return false;
+                                  b.socket = RelativeTo(base_dir, b.socket);
+                                  return true;
+                                }},
+                               {"socket-group", str(&b.socket_group)},
+                               {"next-hop4", str(&b.next_hop4)},
+                               {"next-hop6", str(&b.next_hop6)},
+                               {"communities",
+                                [&](const std::string& k3, const YAML::Node& v3) {
+                                  return r.StrList(k3, v3, &b.communities);
+                                }},
+                               {"command-timeout-ms", u32(100, 600000, &b.command_timeout_ms)}});
+                        }},
+                       {"webhook",
+                        [&](const std::string& kk, const YAML::Node& vv) {
+                          auto& w = e.webhook;
+                          w.present = true;
+                          if (!r.Map(kk, vv,
+                                     {{"url", str(&w.url)},
+                                      {"secret-file", str(&w.secret_file)},
+                                      {"ca-file", str(&w.ca_file)},
+                                      {"timeout-ms", u32(100, 600000, &w.timeout_ms)}})) {
+                            return false;
+                          }
+                          w.secret_file = RelativeTo(base_dir, w.secret_file);
+                          w.ca_file = RelativeTo(base_dir, w.ca_file);
+                          if (w.url.empty()) return r.Fail(kk + ".url", "missing");
+                          return true;
+                        }},
+                       {"nic", [&](const std::string& kk, const YAML::Node& vv) {
+                          auto& n = e.nic;
+                          n.present = true;
+                          if (vv.IsNull()) return true;
+                          return r.Map(kk, vv,
+                                       {{"port", u32(0, 1023, &n.port)},
+                                        {"max-rules", u32(2, 1u << 20, &n.max_rules)}});
+                        }}});
+       }},
       {"log-level",
        [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
       {"indicators",
@@ -387,6 +528,18 @@ bool Validate(const Config& c, std::string* error) {
   }
   if (c.workers < 1 || c.workers > 64) {
     *error = fmt::format("workers: must be between 1 and 64, got {}", c.workers);
+    return false;
+  }
+  const EnforcementConfig& e = c.enforcement;
+  if (e.default_ttl > e.max_ttl) {
+    *error = fmt::format("enforcement.default-ttl: {} s is more than enforcement.max-ttl ({} s)",
+                         e.default_ttl, e.max_ttl);
+    return false;
+  }
+  if (e.burst > e.max_active) {
+    // Not wrong, but a burst above the cap is the cap: say so rather than surprise.
+    *error = fmt::format("enforcement.burst: {} is more than enforcement.max-active ({})", e.burst,
+                         e.max_active);
     return false;
   }
   if (!c.metrics_listen.empty() && !ValidListen(c.metrics_listen)) {

@@ -18,6 +18,44 @@ struct FlowTimeouts {  // seconds; Suricata's defaults
   uint32_t other_new = 30, other_established = 300;
 };
 
+// enforcement: (docs/enforcement.md). Backends are used when their mapping is present.
+struct EnforcementConfig {
+  bool enabled = false;
+  bool dry_run = false;
+  std::vector<patterns::IpPrefix> allowlist;
+  bool allow_internal = false;
+  uint32_t max_active = 1000;
+  uint32_t rate_per_minute = 60;
+  uint32_t burst = 20;
+  uint32_t default_ttl = 3600, max_ttl = 604800, refresh_interval = 60;  // seconds
+  std::string state_file;
+  struct Nftables {
+    bool present = false;
+    std::string family = "inet", table = "flowsentry", set4 = "blocked4", set6 = "blocked6";
+    bool create_chains = true;
+    int chain_priority = -10;
+    std::string command;
+    uint32_t command_timeout = 10;  // seconds
+  } nftables;
+  struct Bgp {
+    bool present = false;
+    std::string socket = "/run/flowsentry/bgp.sock", socket_group;
+    std::string next_hop4 = "192.0.2.1", next_hop6 = "100::1";
+    std::vector<std::string> communities = {"65535:666"};
+    uint32_t command_timeout_ms = 5000;
+  } bgp;
+  struct Webhook {
+    bool present = false;
+    std::string url, secret_file, ca_file;
+    uint32_t timeout_ms = 5000;
+  } webhook;
+  struct Nic {
+    bool present = false;
+    uint32_t port = 0;
+    uint32_t max_rules = 1024;
+  } nic;
+};
+
 struct Config {
   // inputs
   std::vector<std::string> pcaps;
@@ -65,6 +103,7 @@ struct Config {
   // operator API (controlplane/api, docs/operator-guide.md "Operator API")
   std::string api_listen = "127.0.0.1:9581";  // "" = off
   std::string api_token_file;  // bearer token for mutating calls; "" = those calls are refused
+  EnforcementConfig enforcement;
 };
 
 // Loads a YAML file over `cfg`. Unknown keys, wrong types and out-of-range values are errors

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 
 namespace fs::metrics {
 
@@ -332,6 +333,26 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       out.push_back(std::move(rxb.f));
       out.push_back(std::move(drop.f));
     }
+    if (s_.enforcement) {
+      const EnforcementGauges g = s_.enforcement();
+      FamilyBuilder active("flowsentry_blocks_active",
+                           "Blocks in force now (dry run: 0, nothing is recorded as active).",
+                           C::Gauge);
+      active.Add({}, double(g.active));
+      out.push_back(std::move(active.f));
+      FamilyBuilder up("flowsentry_block_backend_up",
+                       "1 when the enforcement backend is started, synchronised and its last "
+                       "call succeeded; 0 while it is failing (blocks wait and are retried).",
+                       C::Gauge);
+      FamilyBuilder pending("flowsentry_block_backend_pending",
+                            "Block changes not yet applied by the backend.", C::Gauge);
+      for (const auto& b : g.backends) {
+        up.Add({{"backend", b.name}}, b.up ? 1 : 0);
+        pending.Add({{"backend", b.name}}, double(b.pending));
+      }
+      out.push_back(std::move(up.f));
+      out.push_back(std::move(pending.f));
+    }
     {
       FamilyBuilder b("flowsentry_alert_source_top",
                       "Alerts over the last 1-2 minutes from each of the 20 source addresses that "
@@ -407,6 +428,29 @@ Metrics::Metrics(Sources sources)
     api_by_code_[code] = &api.Add({{"code", std::to_string(code)}});
   }
   api_other_ = &api.Add({{"code", "other"}});
+  block_events_ = &prometheus::BuildCounter()
+                       .Name("flowsentry_block_events_total")
+                       .Help(
+                           "Block-manager changes by action (add, refresh, expire, remove, "
+                           "refused, dry_run, applied, failed, backend_up, backend_down).")
+                       .Register(*registry_);
+  for (const char* a : {"add", "refresh", "expire", "remove", "refused", "dry_run", "applied",
+                        "failed", "backend_up", "backend_down"}) {
+    block_events_->Add({{"action", a}});
+  }
+  blocks_refused_ = &prometheus::BuildCounter()
+                         .Name("flowsentry_blocks_refused_total")
+                         .Help(
+                             "Block requests refused by reason (allowlist, home_net, cap, rate, "
+                             "invalid): nothing was applied.")
+                         .Register(*registry_);
+  for (const char* r : {"allowlist", "home_net", "cap", "rate", "invalid"}) {
+    blocks_refused_->Add({{"reason", r}});
+  }
+  block_backend_ops_ = &prometheus::BuildCounter()
+                            .Name("flowsentry_block_backend_ops_total")
+                            .Help("Backend calls by backend and result (applied, failed).")
+                            .Register(*registry_);
   compile_seconds_ = &prometheus::BuildGauge()
                           .Name("flowsentry_pattern_set_compile_seconds")
                           .Help("Seconds the last pattern-set reload (parse and compile) took.")
@@ -513,6 +557,23 @@ void Metrics::SetPatternSet(uint64_t generation, size_t rules) {
 void Metrics::CountApiResponse(int status) {
   auto it = api_by_code_.find(status);
   (it != api_by_code_.end() ? it->second : api_other_)->Increment();
+}
+
+void Metrics::CountBlockEvent(const std::string& action, const std::string& backend,
+                              const std::string& detail) {
+  // Label values come from fixed sets (manager.h): unknown ones are not exported.
+  static const std::set<std::string> kActions = {"add",        "refresh",     "expire",  "remove",
+                                                 "refused",    "dry_run",     "applied", "failed",
+                                                 "backend_up", "backend_down"};
+  static const std::set<std::string> kReasons = {"allowlist", "home_net", "cap", "rate", "invalid"};
+  static const std::set<std::string> kBackends = {"nftables", "bgp", "webhook", "nic"};
+  if (kActions.contains(action)) block_events_->Add({{"action", action}}).Increment();
+  if (action == "refused" && kReasons.contains(detail)) {
+    blocks_refused_->Add({{"reason", detail}}).Increment();
+  }
+  if ((action == "applied" || action == "failed") && kBackends.contains(backend)) {
+    block_backend_ops_->Add({{"backend", backend}, {"result", action}}).Increment();
+  }
 }
 
 }  // namespace fs::metrics

@@ -33,9 +33,22 @@ struct PortCounters {
   uint64_t ipackets = 0, ibytes = 0, imissed = 0, ierrors = 0, rx_nombuf = 0;
 };
 
+// Enforcement state read at scrape time (controlplane/sensor/enforce_glue.h).
+struct EnforcementGauges {
+  bool enabled = false, dry_run = false;
+  size_t active = 0;
+  struct Backend {
+    std::string name;
+    bool up = false;
+    size_t pending = 0;
+  };
+  std::vector<Backend> backends;
+};
+
 struct Sources {
   std::vector<const worker::Published<worker::WorkerStats>*> workers;
   std::function<std::vector<PortCounters>()> ports;  // called at scrape time
+  std::function<EnforcementGauges()> enforcement;    // optional; called at scrape time
 };
 
 // The sources that raised the most alerts recently, for the "top alerting sources" panel.
@@ -107,6 +120,10 @@ class Metrics {
   // flowsentry_pattern_set_info{hash} 1 (the previous hash's series is removed).
   void CountReload(const char* result, double compile_seconds);
   void SetPatternSetHash(const std::string& hash);
+  // A block-manager event (output thread): flowsentry_block_events_total{action},
+  // flowsentry_blocks_refused_total{reason} and flowsentry_block_backend_ops_total{backend,result}.
+  void CountBlockEvent(const std::string& action, const std::string& backend,
+                       const std::string& detail);
   // An operator-API answer (API threads): flowsentry_api_requests_total{code}. 401 counts the
   // mutating calls refused for a missing or wrong token.
   void CountApiResponse(int status);
@@ -128,6 +145,9 @@ class Metrics {
   std::mutex reload_mu_;  // set_info_current_
   // By status code, created at start (a bounded label set: other codes count as "other").
   std::unordered_map<int, prometheus::Counter*> api_by_code_;
+  prometheus::Family<prometheus::Counter>* block_events_ = nullptr;
+  prometheus::Family<prometheus::Counter>* blocks_refused_ = nullptr;
+  prometheus::Family<prometheus::Counter>* block_backend_ops_ = nullptr;
   prometheus::Counter* api_other_ = nullptr;
   std::unordered_map<uint64_t, prometheus::Counter*> by_signature_;
   std::unordered_map<std::string, prometheus::Counter*> by_type_;

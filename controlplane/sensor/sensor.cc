@@ -23,6 +23,7 @@
 #include "controlplane/output/eve.h"
 #include "controlplane/sensor/api_glue.h"
 #include "controlplane/sensor/capture_probe.h"
+#include "controlplane/sensor/enforce_glue.h"
 #include "controlplane/sensor/reloader.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
@@ -128,6 +129,26 @@ class Output {
     }
   }
 
+  // A rule or list with a block action fired: ask the block manager (which applies the
+  // allowlist, HOME_NET, cap, rate and TTL rules, and dedupes repeated requests cheaply).
+  void RequestBlocks(const worker::AlertEvent& a, uint8_t sides, enforce::BlockSource source,
+                     uint32_t gid, uint32_t sid, const std::string& reason, uint32_t ttl) {
+    if (blocks_ == nullptr) return;
+    for (const auto& [bit, addr] : {std::pair{patterns::Rule::kBlockSrc, &a.src},
+                                    std::pair{patterns::Rule::kBlockDst, &a.dst}}) {
+      if ((sides & bit) == 0) continue;
+      enforce::BlockRequest r;
+      r.target.addr = *addr;
+      r.target.len = 128;
+      r.source = source;
+      r.gid = gid;
+      r.sid = sid;
+      r.reason = reason;
+      r.ttl_s = ttl;
+      blocks_->Request(r);
+    }
+  }
+
   void HandleIndicator(const worker::AlertEvent& a) {
     // The lists of the alert's own generation: a reload may have changed them since.
     const patterns::PatternSet* set = SetFor(a.pattern_generation);
@@ -161,6 +182,10 @@ class Output {
     info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
     info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
     if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(a, info));
+    if (list.config.block) {
+      RequestBlocks(a, a.indicator_side, enforce::BlockSource::kIndicator, list.config.gid,
+                    list.config.sid, list.config.msg, list.config.block_ttl);
+    }
   }
 
   void Handle(const worker::Event& e) {
@@ -193,6 +218,10 @@ class Output {
       info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
       info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
       if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(e.alert, info));
+      if (rule.block_side != 0) {
+        RequestBlocks(e.alert, rule.block_side, enforce::BlockSource::kRule, rule.gid, rule.sid,
+                      rule.msg, rule.block_ttl);
+      }
     } else {
       ++totals_.flows;
       ++totals_.flows_by_proto[e.flow_end.proto];
@@ -215,12 +244,27 @@ class Output {
 
  public:
   void set_reloader(Reloader* r) { reloader_ = r; }
+  void set_blocks(enforce::BlockManager* m) { blocks_ = m; }
+
+  // The block manager's events since the last call: EVE "block" records and metrics.
+  size_t DrainBlockEvents() {
+    if (blocks_ == nullptr) return 0;
+    block_events_.clear();
+    blocks_->TakeEvents(&block_events_);
+    for (const auto& ev : block_events_) {
+      metrics_->CountBlockEvent(ev.action, ev.backend, ev.detail);
+      if (eve_ != nullptr) Write(FormatBlockEvent(ev), "block");
+    }
+    return block_events_.size();
+  }
   void set_alert_log(api::AlertLog* log) { alert_log_ = log; }
 
  private:
   const patterns::PatternSet* set_;
   Reloader* reloader_ = nullptr;
   api::AlertLog* alert_log_ = nullptr;
+  enforce::BlockManager* blocks_ = nullptr;
+  std::vector<enforce::BlockEvent> block_events_;
   std::shared_ptr<const patterns::PatternSet> cur_;
   output::EveFile* eve_;
   metrics::Metrics* metrics_;
@@ -284,6 +328,17 @@ int RunSensor(const config::Config& cfg) {
                  s.content_hash());
   }
   const std::shared_ptr<const patterns::PatternSet> set = detection.set;
+
+  // Enforcement: built (and its settings checked) before DPDK, started once the inputs are up.
+  std::unique_ptr<enforce::BlockManager> blocks;
+  {
+    std::string block_error;
+    blocks = MakeBlockManager(cfg, popts.vars, &block_error);
+    if (blocks == nullptr && !block_error.empty()) {
+      fmt::print(stderr, "flowsentry: {}\n", block_error);
+      return 1;
+    }
+  }
 
   // 2. Inputs.
   std::vector<port::Input> inputs;
@@ -457,6 +512,22 @@ int RunSensor(const config::Config& cfg) {
       }
       return out;
     };
+    const bool dry_run = cfg.enforcement.dry_run;
+    if (blocks) {
+      msrc.enforcement = [&blocks, dry_run] { return GaugesOf(*blocks, dry_run); };
+      // Loads the state file (a corrupt one stops the start: silently forgetting blocks is
+      // worse) and starts the backends on their own threads.
+      if (!blocks->Start(&error)) {
+        fmt::print(stderr, "flowsentry: enforcement: {}\n", error);
+        workers.clear();
+        ports.Stop();
+        port::CleanupEal(plan);
+        cleanup_captures();
+        return 1;
+      }
+      spdlog::info("enforcement on{}: {} active block(s) restored", dry_run ? " (dry run)" : "",
+                   blocks->List().size());
+    }
     metrics::Metrics metrics(msrc);
     metrics.SetPatternSet(set->generation(), set->rules().size());
     if (!cfg.metrics_listen.empty()) {
@@ -482,6 +553,7 @@ int RunSensor(const config::Config& cfg) {
         &metrics);
     Output out(set.get(), eve.get(), &metrics);
     out.set_reloader(&reloader);
+    out.set_blocks(blocks.get());
     // Operator API (api_glue.h): answers on its own threads; the main loop serves its EVE reopen
     // requests. A port in use is logged, not fatal: detection matters more than the API.
     ApiService api_service;
@@ -509,7 +581,7 @@ int RunSensor(const config::Config& cfg) {
     uint64_t last_consumed = 0;
     auto last_flush = Clock::now();
     for (;;) {
-      const size_t handled = out.Drain(workers);
+      const size_t handled = out.Drain(workers) + out.DrainBlockEvents();
       reloader.Reclaim();
       if (g_reload_requested.exchange(false)) {
         // logrotate: the EVE file is reopened here, on the thread that writes it, so that no
@@ -585,6 +657,10 @@ int RunSensor(const config::Config& cfg) {
     rte_eal_mp_wait_lcore();
     const double processing_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
     while (out.Drain(workers) > 0) {
+    }
+    if (blocks) {
+      blocks->Stop();  // saves the state file; backends keep their entries (with timeouts)
+      out.DrainBlockEvents();
     }
     if (eve) eve->Flush();
     const double seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
@@ -743,6 +819,7 @@ int RunSensor(const config::Config& cfg) {
       rc = 1;
     }
     workers.clear();
+    blocks.reset();  // the NIC backend removes its rules while the port still exists
     ports.Stop();
   }
   port::CleanupEal(plan);

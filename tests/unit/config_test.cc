@@ -146,7 +146,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{
             "wrkers: 2\n",
             "bad.yaml: wrkers: unknown key (known here: api, classification-file, defrag, dpdk, "
-            "flow, indicators, inputs, log-level, outputs, rules, stream, vars, workers)"},
+            "enforcement, flow, indicators, inputs, log-level, outputs, rules, stream, vars, "
+            "workers)"},
+        BadYaml{"enforcement: {enabled: yes please}\n",
+                "bad.yaml: enforcement.enabled: must be true or false, got 'yes please'"},
+        BadYaml{"enforcement: {allowlist: [10.0.0.1, 10.1.0.0/33]}\n",
+                "bad.yaml: enforcement.allowlist[1]: bad prefix length '33' (0..32 for IPv4)"},
+        BadYaml{"enforcement: {allowlist: [10.0.0.1/8]}\n",
+                "bad.yaml: enforcement.allowlist[0]: host bits set in '10.0.0.1/8' (did you mean "
+                "10.0.0.0/8?)"},
+        BadYaml{"enforcement: {max-active: 0}\n",
+                "bad.yaml: enforcement.max-active: must be between 1 and 1000000, got 0"},
+        BadYaml{"enforcement: {nftables: {famly: inet}}\n",
+                "bad.yaml: enforcement.nftables.famly: unknown key (known here: chain-priority, "
+                "command, command-timeout, create-chains, family, set4, set6, table)"},
+        BadYaml{"enforcement: {webhook: {timeout-ms: 1000}}\n",
+                "bad.yaml: enforcement.webhook.url: missing"},
+        BadYaml{"enforcement: {bgp: {communities: {a: b}}}\n",
+                "bad.yaml: enforcement.bgp.communities: must be a string or a list of strings"},
         BadYaml{"flow: {timeouts: {tcp: {closed: -1}}}\n",
                 "bad.yaml: flow.timeouts.tcp.closed: must be between 0 and 86400, got -1"},
         BadYaml{"flow: {timeouts: {udp: {closed: 3}}}\n",
@@ -156,6 +173,64 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"inputs: {pcap: [[a]]}\n", "bad.yaml: inputs.pcap: must be a list of strings"},
         BadYaml{"workers: [\n", "bad.yaml:2:1: YAML syntax error: end of sequence flow not found"},
         BadYaml{"- a\n- b\n", "bad.yaml: (top level): must be a mapping"}));
+
+TEST(ConfigTest, EnforcementSectionWithBackends) {
+  Config c;
+  std::string err;
+  ASSERT_TRUE(LoadYamlString(R"(
+enforcement:
+  enabled: true
+  dry-run: true
+  allowlist: [192.0.2.1, 2001:db8::/32]
+  allow-internal: true
+  max-active: 50
+  rate-per-minute: 10
+  burst: 5
+  default-ttl: 600
+  max-ttl: 3600
+  refresh-interval: 30
+  state-file: /var/lib/flowsentry/blocks.json
+  nftables: {family: ip, command: "ssh fw nft -f -", chain-priority: -20}
+  bgp: {socket: /run/fs/bgp.sock, communities: ["65535:666", "64512:1"]}
+  webhook: {url: "https://soar.example/h", secret-file: /etc/fs/secret}
+  nic: {port: 1}
+)",
+                             "t.yaml", &c, &err))
+      << err;
+  const auto& e = c.enforcement;
+  EXPECT_TRUE(e.enabled);
+  EXPECT_TRUE(e.dry_run);
+  ASSERT_EQ(e.allowlist.size(), 2u);
+  EXPECT_EQ(e.allowlist[0].ToString(), "192.0.2.1");
+  EXPECT_EQ(e.allowlist[1].ToString(), "2001:db8::/32");
+  EXPECT_TRUE(e.allow_internal);
+  EXPECT_EQ(e.max_active, 50u);
+  EXPECT_EQ(e.rate_per_minute, 10u);
+  EXPECT_EQ(e.burst, 5u);
+  EXPECT_EQ(e.default_ttl, 600u);
+  EXPECT_EQ(e.max_ttl, 3600u);
+  EXPECT_EQ(e.refresh_interval, 30u);
+  EXPECT_EQ(e.state_file, "/var/lib/flowsentry/blocks.json");
+  EXPECT_TRUE(e.nftables.present);
+  EXPECT_EQ(e.nftables.family, "ip");
+  EXPECT_EQ(e.nftables.command, "ssh fw nft -f -");
+  EXPECT_EQ(e.nftables.chain_priority, -20);
+  EXPECT_EQ(e.nftables.table, "flowsentry");  // default kept
+  EXPECT_TRUE(e.bgp.present);
+  EXPECT_EQ(e.bgp.communities, (std::vector<std::string>{"65535:666", "64512:1"}));
+  EXPECT_TRUE(e.webhook.present);
+  EXPECT_EQ(e.webhook.secret_file, "/etc/fs/secret");
+  EXPECT_TRUE(e.nic.present);
+  EXPECT_EQ(e.nic.port, 1u);
+
+  // Cross-field checks happen in Validate.
+  Config bad;
+  bad.pcaps = {"x.pcap"};
+  bad.enforcement.default_ttl = 7200;
+  bad.enforcement.max_ttl = 3600;
+  EXPECT_FALSE(Validate(bad, &err));
+  EXPECT_EQ(err, "enforcement.default-ttl: 7200 s is more than enforcement.max-ttl (3600 s)");
+}
 
 TEST(ConfigTest, IndicatorListsAreReadWithPathsRelativeToTheFile) {
   Config c;

@@ -24,7 +24,6 @@
 #include "patterns/range_set.h"
 #include "tests/support/alloc_counter.h"
 
-
 namespace fs::patterns {
 namespace {
 
@@ -388,9 +387,15 @@ TEST(ParseIndicatorsConfig, Table) {
        "indicators[0].file: missing"},
       {"missing msg", "indicators:\n  - {name: a, type: ip, file: f, sid: 1, severity: 1}\n",
        "indicators[0].msg: missing"},
-      {"unknown key", "indicators:\n" + Item("a", "1", "    action: drop\n"),
-       "indicators[0].action: unknown key (known here: file, gid, msg, name, severity, sid, "
-       "type)"},
+      {"unknown key", "indicators:\n" + Item("a", "1", "    acton: block\n"),
+       "indicators[0].acton: unknown key (known here: action, block-ttl, file, gid, msg, name, "
+       "severity, sid, type)"},
+      {"bad action", "indicators:\n" + Item("a", "1", "    action: drop\n"),
+       "indicators[0].action: must be alert or block, got 'drop'"},
+      {"ttl without block", "indicators:\n" + Item("a", "1", "    block-ttl: 60\n"),
+       "indicators[0].block-ttl: only meaningful with action: block"},
+      {"ttl zero", "indicators:\n" + Item("a", "1", "    action: block\n    block-ttl: 0\n"),
+       "indicators[0].block-ttl: must be a whole number from 1 to 31536000, got '0'"},
       {"bad type", "indicators:\n  - {name: a, type: url, file: f, msg: m, sid: 1, severity: 1}\n",
        "indicators[0].type: must be ip or domain, got 'url'"},
       {"severity 5", "indicators:\n  - {name: a, type: ip, file: f, msg: m, sid: 1, severity: 5}\n",

@@ -230,6 +230,24 @@ TEST(RuleParserTest, KeepsEveryOptionWithPositions) {
   EXPECT_EQ(rule.contents[0].option_index, 1u);
 }
 
+// A block request rides in metadata (docs/enforcement.md): the side and TTL are parsed, the
+// metadata entries stay as written (EVE alert.metadata, Suricata loads the same file).
+TEST(RuleParserTest, BlockMetadataGivesSideAndTtl) {
+  ParseResult r = Parse(
+      R"(alert tcp any any -> any any (msg:"m"; metadata:created_at 2024, flowsentry_block both, flowsentry_block_ttl 600; sid:1;))"
+      "\n"
+      R"(alert tcp any any -> any any (msg:"m"; metadata:flowsentry_block dst; sid:2;))"
+      "\n"
+      R"(alert tcp any any -> any any (msg:"m"; metadata:deployment Perimeter; sid:3;))");
+  ASSERT_EQ(r.rules.size(), 3u) << Dump(r.errors);
+  EXPECT_EQ(r.rules[0].block_side, Rule::kBlockSrc | Rule::kBlockDst);
+  EXPECT_EQ(r.rules[0].block_ttl, 600u);
+  EXPECT_EQ(r.rules[0].metadata.size(), 3u);
+  EXPECT_EQ(r.rules[1].block_side, Rule::kBlockDst);
+  EXPECT_EQ(r.rules[1].block_ttl, 0u);
+  EXPECT_EQ(r.rules[2].block_side, 0);
+}
+
 TEST(RuleParserTest, ContentModifiersKeepWhatWasWritten) {
   ParseResult r = Parse(
       // depth counts from offset, in either order (Suricata's cd->depth = offset + depth)
@@ -347,6 +365,17 @@ INSTANTIATE_TEST_SUITE_P(
             R"(unterminated quote in the value of 'content' (a ';' inside quotes must be written \;))"},
         InvalidCase{"missing_semicolon_at_end", std::string(kHead) + R"(msg:"m"; sid:1))", 1, 45,
                     "missing ';' after option 'sid'"},
+        InvalidCase{"block_side_typo",
+                    std::string(kHead) + R"(msg:"m"; metadata:flowsentry_block source; sid:1;))", 1,
+                    49, "metadata flowsentry_block: expected src, dst or both, got 'source'"},
+        InvalidCase{
+            "block_ttl_not_a_number",
+            std::string(kHead) +
+                R"(msg:"m"; metadata:flowsentry_block src, flowsentry_block_ttl 1h; sid:1;))",
+            1, 49, "metadata flowsentry_block_ttl: expected seconds from 1 to 31536000, got '1h'"},
+        InvalidCase{"block_ttl_alone",
+                    std::string(kHead) + R"(msg:"m"; metadata:flowsentry_block_ttl 60; sid:1;))", 1,
+                    49, "metadata flowsentry_block_ttl without flowsentry_block"},
         InvalidCase{"missing_semicolon_after_quote",
                     std::string(kHead) + R"(msg:"m"; content:"abc" nocase; sid:1;))", 1, 54,
                     "unexpected 'nocase' after the closing quote of the content value (missing "
