@@ -66,6 +66,7 @@ struct RunTotals {
   };
   std::map<std::string, ListLabel> alerts_by_indicator;
   uint64_t alerted_flows = 0;
+  std::map<std::string, uint64_t> block_actions;  // block-manager events by action
 };
 
 const char* ProtoName(uint8_t p) {
@@ -252,6 +253,7 @@ class Output {
     block_events_.clear();
     blocks_->TakeEvents(&block_events_);
     for (const auto& ev : block_events_) {
+      ++totals_.block_actions[ev.action];
       metrics_->CountBlockEvent(ev.action, ev.backend, ev.detail);
       if (eve_ != nullptr) Write(FormatBlockEvent(ev), "block");
     }
@@ -811,6 +813,17 @@ int RunSensor(const config::Config& cfg) {
                  events_dropped
                      ? fmt::format(" (and {} events lost: output too slow)", Human(events_dropped))
                      : "");
+      if (cfg.enforcement.enabled) {
+        const auto& b = t.block_actions;
+        auto n = [&b](const char* a) { return b.contains(a) ? b.at(a) : uint64_t{0}; };
+        if (cfg.enforcement.dry_run) {
+          fmt::print("  blocks    {} would be added (dry run), {} refused\n", Human(n("dry_run")),
+                     Human(n("refused")));
+        } else {
+          fmt::print("  blocks    {} added, {} refused, {} applied, {} failed backend calls\n",
+                     Human(n("add")), Human(n("refused")), Human(n("applied")), Human(n("failed")));
+        }
+      }
       if (eve) fmt::print("  eve       {} ({} records)\n", cfg.eve, Human(eve->lines_written()));
       if (!cfg.metrics_out.empty()) fmt::print("  metrics   {}\n", cfg.metrics_out);
     }
