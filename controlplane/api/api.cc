@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <utility>
 
 namespace fs::api {
 
@@ -24,15 +26,20 @@ constexpr time_t kTimeoutSeconds = 5;       // a stalled client cannot hold a th
 constexpr size_t kKeepAliveRequests = 100;  // then the connection is closed
 constexpr auto kAuthLogInterval = std::chrono::seconds(10);  // refused-token log rate limit
 
-// The paths the API knows, for telling 405 (wrong method) from 404 (unknown path).
+// The paths the API knows, by method, for telling 405 (wrong method) from 404 (unknown path).
 bool KnownGetPath(const std::string& path) {
   return path == "/api/v1/status" || path == "/api/v1/rules" || path == "/api/v1/alerts" ||
+         path == "/api/v1/blocks" ||
          (path.starts_with("/api/v1/rules/") && path.size() > 14 && path.size() <= 14 + 32 &&
           path.find('/', 14) == std::string::npos);
 }
 bool KnownPostPath(const std::string& path) {
-  return path == "/api/v1/reload" || path == "/api/v1/eve/reopen";
+  return path == "/api/v1/reload" || path == "/api/v1/eve/reopen" || path == "/api/v1/blocks";
 }
+bool KnownDeletePath(const std::string& path) { return path == "/api/v1/blocks"; }
+
+constexpr char kEnforcementDisabled[] =
+    "enforcement is not enabled (enforcement.enabled in the config)";
 
 // Dumps without throwing on invalid UTF-8 (rule text and EVE payloads need not be UTF-8).
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
@@ -80,6 +87,113 @@ bool OnlyParams(const httplib::Request& req, std::initializer_list<std::string_v
     }
   }
   return true;
+}
+
+// Syntax only: the block manager parses the address and applies the policy. Refusing every
+// other byte here keeps host names, spaces and control characters out of its logs and events.
+bool CheckTarget(const std::string& target, std::string* error) {
+  if (target.empty()) {
+    *error = "target: must not be empty";
+    return false;
+  }
+  if (target.size() > kMaxBlockTargetBytes) {
+    *error = "target: at most " + std::to_string(kMaxBlockTargetBytes) + " bytes";
+    return false;
+  }
+  for (unsigned char c : target) {
+    if (!std::isxdigit(c) && c != '.' && c != ':' && c != '/') {
+      *error =
+          "target: expected an IPv4 or IPv6 address or CIDR (e.g. 203.0.113.5, 203.0.113.0/24, "
+          "2001:db8::1)";
+      return false;
+    }
+  }
+  return true;
+}
+
+// The POST /api/v1/blocks body -> the request handed to Backend::block_add, holding only the
+// checked fields. False with *error naming the field.
+bool ParseBlockRequest(const std::string& text, Json* request, std::string* error) {
+  if (text.empty()) {
+    *error = "the request body must be a JSON object such as {\"target\": \"203.0.113.5\"}";
+    return false;
+  }
+  const Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    *error = "the request body is not valid JSON";
+    return false;
+  }
+  if (!body.is_object()) {
+    *error = "the request body must be a JSON object";
+    return false;
+  }
+  for (const auto& [key, value] : body.items()) {
+    if (key != "target" && key != "ttl" && key != "reason") {
+      // The key is JSON-escaped in the answer; bound it so the message stays readable.
+      *error = "unknown field '" + key.substr(0, 64) + "' (expected target, ttl, reason)";
+      return false;
+    }
+  }
+  const auto target = body.find("target");
+  if (target == body.end()) {
+    *error = "target: required";
+    return false;
+  }
+  if (!target->is_string()) {
+    *error = "target: expected a string";
+    return false;
+  }
+  if (!CheckTarget(target->get<std::string>(), error)) return false;
+  Json out = {{"target", *target}};
+  if (const auto ttl = body.find("ttl"); ttl != body.end()) {
+    // Unsigned only: -5 is a signed integer, 5.0 a float, "5" a string, true a boolean.
+    if (!ttl->is_number_unsigned() || ttl->get<uint64_t>() < 1 ||
+        ttl->get<uint64_t>() > kMaxBlockTtlSeconds) {
+      *error = "ttl: expected an integer number of seconds between 1 and " +
+               std::to_string(kMaxBlockTtlSeconds);
+      return false;
+    }
+    out["ttl"] = ttl->get<uint64_t>();
+  }
+  if (const auto reason = body.find("reason"); reason != body.end()) {
+    if (!reason->is_string()) {
+      *error = "reason: expected a string";
+      return false;
+    }
+    const std::string& r = reason->get_ref<const std::string&>();
+    if (r.size() > kMaxBlockReasonBytes) {
+      *error = "reason: at most " + std::to_string(kMaxBlockReasonBytes) + " bytes";
+      return false;
+    }
+    if (!Printable(r)) {
+      *error = "reason: control characters are not allowed";
+      return false;
+    }
+    out["reason"] = r;
+  }
+  *request = std::move(out);
+  return true;
+}
+
+// A field of a backend answer, without throwing when the backend put the wrong type there.
+bool BoolField(const Json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+std::string StringField(const Json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// HTTP status for a block_add / block_del answer: a refusal by policy is the client's to act
+// on (409, the body says which policy), not a server failure.
+int BlockAnswerStatus(const Json& result) {
+  if (BoolField(result, "ok")) return 200;
+  if (BoolField(result, "not_found")) return 404;
+  const std::string outcome = StringField(result, "outcome");
+  if (outcome == "invalid") return 400;
+  if (outcome.starts_with("refused_")) return 409;
+  return 500;
 }
 
 }  // namespace
@@ -240,6 +354,54 @@ struct Server::Impl {
     if (!ok && !result.contains("error")) result["error"] = std::string(what) + " failed";
     Reply(res, ok ? 200 : 500, result);
   }
+
+  void Blocks(const httplib::Request& req, httplib::Response& res) {
+    if (!OnlyParams(req, {}, res)) return;
+    if (!backend.blocks) return Error(res, 503, kEnforcementDisabled);
+    Json body = backend.blocks();
+    if (!body.is_object()) return Error(res, 500, "internal error: blocks is not an object");
+    Reply(res, 200, body);
+  }
+
+  // The backend's answer with the status it maps to; a failure always carries an "error".
+  static void ReplyBlockAnswer(httplib::Response& res, Json result, const char* what) {
+    if (!result.is_object()) return Error(res, 500, "internal error: result is not an object");
+    const int status = BlockAnswerStatus(result);
+    if (status != 200 && StringField(result, "error").empty()) {
+      const std::string outcome = StringField(result, "outcome");
+      result["error"] = std::string(what) + " failed" + (outcome.empty() ? "" : ": " + outcome);
+    }
+    Reply(res, status, result);
+  }
+
+  void BlockAdd(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res)) return;
+    if (!OnlyParams(req, {}, res)) return;
+    Json request;
+    std::string error;
+    if (!ParseBlockRequest(req.body, &request, &error)) return Error(res, 400, error);
+    if (!backend.block_add) return Error(res, 503, kEnforcementDisabled);
+    spdlog::info("api: block {} requested from {}", request["target"].get<std::string>(),
+                 req.remote_addr);
+    ReplyBlockAnswer(res, backend.block_add(request), "block");
+  }
+
+  void BlockDel(const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res)) return;
+    if (!OnlyParams(req, {"target"}, res)) return;
+    if (!req.has_param("target")) {
+      return Error(res, 400, "target: required (DELETE /api/v1/blocks?target=ADDRESS[/LEN])");
+    }
+    if (!req.body.empty()) {
+      return Error(res, 400, "DELETE takes no body; name the block with ?target=ADDRESS[/LEN]");
+    }
+    const std::string target = req.get_param_value("target");
+    std::string error;
+    if (!CheckTarget(target, &error)) return Error(res, 400, error);
+    if (!backend.block_del) return Error(res, 503, kEnforcementDisabled);
+    spdlog::info("api: unblock {} requested from {}", target, req.remote_addr);
+    ReplyBlockAnswer(res, backend.block_del(target), "unblock");
+  }
 };
 
 Server::Server() : impl_(std::make_unique<Impl>()) {}
@@ -284,6 +446,9 @@ bool Server::Start(const std::string& listen, const std::string& token, Backend 
   h.Post("/api/v1/eve/reopen", [&im](Req q, Res r) {
     im.Guard(r, [&] { im.Mutate(q, r, im.backend.reopen_eve, "EVE reopen"); });
   });
+  h.Get("/api/v1/blocks", [&im](Req q, Res r) { im.Guard(r, [&] { im.Blocks(q, r); }); });
+  h.Post("/api/v1/blocks", [&im](Req q, Res r) { im.Guard(r, [&] { im.BlockAdd(q, r); }); });
+  h.Delete("/api/v1/blocks", [&im](Req q, Res r) { im.Guard(r, [&] { im.BlockDel(q, r); }); });
   h.set_exception_handler([](Req, Res r, std::exception_ptr) { Error(r, 500, "internal error"); });
   h.set_logger([&im](Req, const httplib::Response& r) {
     if (im.backend.observe) im.backend.observe(r.status);
@@ -294,13 +459,20 @@ bool Server::Start(const std::string& listen, const std::string& token, Backend 
     if (!r.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message;
     if (r.status == 404) {
-      const bool get = KnownGetPath(q.path), post = KnownPostPath(q.path);
-      if ((get && q.method != "GET" && q.method != "HEAD") || (post && q.method != "POST")) {
+      const bool get = KnownGetPath(q.path), post = KnownPostPath(q.path),
+                 del = KnownDeletePath(q.path);
+      const bool method_ok = (get && (q.method == "GET" || q.method == "HEAD")) ||
+                             (post && q.method == "POST") || (del && q.method == "DELETE");
+      if ((get || post || del) && !method_ok) {
+        std::string allow;
+        for (auto [known, name] : {std::pair{get, "GET"}, {post, "POST"}, {del, "DELETE"}}) {
+          if (known) allow += (allow.empty() ? "" : ", ") + std::string(name);
+        }
         r.status = 405;
-        r.set_header("Allow", get ? "GET" : "POST");
-        message = "method " + q.method + " not allowed here; use " + (get ? "GET" : "POST");
+        r.set_header("Allow", allow);
+        message = "method " + q.method + " not allowed here; use " + allow;
       } else {
-        message = "unknown path; see /api/v1/status, /api/v1/rules, /api/v1/alerts";
+        message = "unknown path; see /api/v1/status, /api/v1/rules, /api/v1/alerts, /api/v1/blocks";
       }
     } else if (r.status == 413) {
       message = "request body larger than " + std::to_string(kMaxBodyBytes) + " bytes";

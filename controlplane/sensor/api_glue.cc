@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "controlplane/output/eve.h"
+#include "controlplane/sensor/enforce_glue.h"
 #include "dataplane/worker/stats.h"
 
 #ifndef FS_VERSION
@@ -111,6 +112,12 @@ bool ApiService::Start(ApiSources sources, std::string* error) {
     b.observe = [m = src_.metrics](int status) { m->CountApiResponse(status); };
   }
   b.status = [this] { return Status(); };
+  if (enforce::BlockManager* m = src_.blocks) {
+    const bool dry_run = src_.dry_run;
+    b.blocks = [m, dry_run] { return BlocksJson(*m, dry_run); };
+    b.block_add = [m](const Json& request) { return BlockAddJson(m, request); };
+    b.block_del = [m](const std::string& target) { return BlockDelJson(m, target); };
+  }
   b.rules = [this](const std::string& q) {
     auto set = Patterns();
     return set ? SearchRules(*set, q, api::kMaxRuleResults + 1) : Json::array();
@@ -291,6 +298,15 @@ Json ApiService::Status() {
     }
   }
   j["indicator_lists"] = lists;
+  if (src_.blocks != nullptr) {
+    Json backends = Json::array();
+    for (const auto& bs : src_.blocks->Backends()) {
+      backends.push_back({{"name", bs.name}, {"available", bs.available}, {"pending", bs.pending}});
+    }
+    j["enforcement"] = {{"dry_run", src_.dry_run},
+                        {"active_blocks", src_.blocks->List().size()},
+                        {"backends", backends}};
+  }
   j["eve"] = cfg.eve;
   j["alerts_recorded"] = alerts_.total();
   return j;

@@ -26,6 +26,10 @@ namespace fs::output {
 class EveFile;
 }
 
+namespace fs::enforce {
+class BlockManager;
+}
+
 namespace fs::sensor {
 
 // What the API reports; every pointer must outlive the ApiService (Stop() it first).
@@ -35,6 +39,9 @@ struct ApiSources {
   metrics::Sources stats;  // workers' published stats and the port counters (any thread)
   std::function<std::shared_ptr<const patterns::PatternSet>()> patterns;  // the running set
   metrics::Metrics* metrics = nullptr;  // counts the answers; optional
+  // Enforcement (docs/enforcement.md): nullptr = off (the block routes answer 503).
+  enforce::BlockManager* blocks = nullptr;
+  bool dry_run = false;
 };
 
 // Owned by RunSensor on the main thread, which calls Start, ServeEveReopen (each loop turn) and

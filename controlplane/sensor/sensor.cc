@@ -561,8 +561,9 @@ int RunSensor(const config::Config& cfg) {
     ApiService api_service;
     out.set_alert_log(api_service.alert_log());
     api_service.SetReload([&reloader] { return ReloadResultJson(reloader.Reload()); });
-    if (!api_service.Start(
-            {&cfg, t_start, msrc, [&reloader] { return reloader.current(); }, &metrics}, &error)) {
+    if (!api_service.Start({&cfg, t_start, msrc, [&reloader] { return reloader.current(); },
+                            &metrics, blocks.get(), cfg.enforcement.dry_run},
+                           &error)) {
       spdlog::error("{}; running without the API", error);
     }
     // A SIGHUP reload runs on its own thread: this one keeps draining the event rings meanwhile.

@@ -9,8 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "controlplane/api/alert_log.h"
 
@@ -20,6 +26,16 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr char kToken[] = "t0ken-for-tests";
+
+// The answer must be JSON; errors must be {"error": "..."}.
+Json CheckedBody(const httplib::Result& r) {
+  Json j = Json::parse(r->body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r->body;
+  if (r->status >= 400) {
+    EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].is_string()) << r->body;
+  }
+  return j;
+}
 
 class ApiTest : public ::testing::Test {
  protected:
@@ -66,14 +82,7 @@ class ApiTest : public ::testing::Test {
   }
 
   // The answer must be JSON; errors must be {"error": "..."}.
-  static Json Body(const httplib::Result& r) {
-    Json j = Json::parse(r->body, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << r->body;
-    if (r->status >= 400) {
-      EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].is_string()) << r->body;
-    }
-    return j;
-  }
+  static Json Body(const httplib::Result& r) { return CheckedBody(r); }
 
   AlertLog log_{1000};
   std::atomic<size_t> last_limit_{0};
@@ -316,6 +325,393 @@ TEST_F(ApiTest, GarbageOnTheSocket) {
   auto r = Client().Get("/api/v1/status");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+// ---- enforcement blocks ----------------------------------------------------------------------
+
+const std::string kBearer = std::string("Bearer ") + kToken;
+
+// A fake block manager: answers by target so that each row of a table picks its outcome.
+class ApiBlocksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Backend b;
+    b.blocks = [] {
+      return Json{{"count", 1},
+                  {"dry_run", false},
+                  {"blocks",
+                   {{{"target", "203.0.113.5/32"},
+                     {"source", "rule"},
+                     {"gid", 1},
+                     {"signature_id", 9000001},
+                     {"reason", "RDP brute force"},
+                     {"created", "2026-11-29T12:00:00Z"},
+                     {"expires", "2026-11-29T13:00:00Z"},
+                     {"ttl_remaining", 3600}}}},
+                  {"backends",
+                   {{{"name", "nftables"},
+                     {"available", true},
+                     {"pending", 0},
+                     {"applied", 1},
+                     {"failures", 0},
+                     {"last_error", ""}}}}};
+    };
+    b.block_add = [this](const Json& request) -> Json {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        adds_.push_back(request);
+      }
+      const std::string t = request["target"];
+      if (t == "10.0.0.5") {
+        return {{"ok", false},
+                {"outcome", "refused_home_net"},
+                {"error", "10.0.0.5 is in HOME_NET (enforcement.allow-internal is false)"}};
+      }
+      if (t == "192.0.2.1") return {{"ok", false}, {"outcome", "refused_allowlist"}};
+      if (t == "1.2.3") return {{"ok", false}, {"outcome", "invalid"}, {"error", "bad address"}};
+      if (t == "203.0.113.7") return {{"ok", false}, {"outcome", "error"}, {"error", "state"}};
+      if (t == "203.0.113.8") return Json::array();
+      if (t == "203.0.113.9") throw std::runtime_error("boom");
+      if (t == "203.0.113.10") return {{"ok", "yes"}};  // wrong type: not ok, no crash
+      return {{"ok", true}, {"outcome", t == "198.51.100.0/24" ? "refreshed" : "added"}};
+    };
+    b.block_del = [this](const std::string& target) -> Json {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        dels_.push_back(target);
+      }
+      if (target == "203.0.113.5") return {{"ok", true}};
+      if (target == "203.0.113.7") return {{"ok", false}};
+      return {{"ok", false}, {"not_found", true}, {"error", target + " is not blocked"}};
+    };
+    b.observe = [this](int status) {
+      std::lock_guard<std::mutex> lock(mu_);
+      observed_.push_back(status);
+    };
+    std::string error;
+    ASSERT_TRUE(server_.Start("127.0.0.1:0", kToken, b, &error)) << error;
+  }
+
+  httplib::Client Client() {
+    httplib::Client c("127.0.0.1", server_.port());
+    c.set_connection_timeout(5);
+    c.set_read_timeout(5);
+    return c;
+  }
+
+  httplib::Result Send(const std::string& method, const std::string& path, const std::string& body,
+                       bool auth) {
+    httplib::Request req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    if (!body.empty()) req.set_header("Content-Type", "application/json");
+    if (auth) req.set_header("Authorization", kBearer);
+    auto c = Client();
+    return c.send(req);
+  }
+
+  size_t Calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return adds_.size() + dels_.size();
+  }
+
+  std::mutex mu_;
+  std::vector<Json> adds_;
+  std::vector<std::string> dels_;
+  std::vector<int> observed_;
+  Server server_;
+};
+
+TEST_F(ApiBlocksTest, ListPassesTheBackendThroughWithoutAToken) {
+  auto r = Send("GET", "/api/v1/blocks", "", false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  Json j = CheckedBody(r);
+  EXPECT_EQ(j["count"], 1);
+  EXPECT_EQ(j["blocks"][0]["signature_id"], 9000001);
+  EXPECT_EQ(j["backends"][0]["name"], "nftables");
+  r = Send("GET", "/api/v1/blocks?target=1.2.3.4", "", false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(CheckedBody(r)["error"].get<std::string>().find("target"), std::string::npos);
+}
+
+TEST_F(ApiBlocksTest, AddAndDeleteNeedTheToken) {
+  struct Case {
+    const char* method;
+    const char* path;
+    const char* body;
+  };
+  const Case cases[] = {
+      {"POST", "/api/v1/blocks", R"({"target":"203.0.113.5"})"},
+      {"DELETE", "/api/v1/blocks?target=203.0.113.5", ""},
+      // Authorization comes before validation: a malformed call without a token is a 401.
+      {"POST", "/api/v1/blocks", "{not json"},
+      {"DELETE", "/api/v1/blocks", ""},
+  };
+  for (const Case& t : cases) {
+    for (const char* auth : {"", "Bearer wrong"}) {
+      httplib::Headers h;
+      if (*auth) h.insert({"Authorization", auth});
+      httplib::Request req;
+      req.method = t.method;
+      req.path = t.path;
+      req.body = t.body;
+      req.headers = h;
+      auto c = Client();
+      auto r = c.send(req);
+      ASSERT_TRUE(r) << t.method << " " << t.path;
+      EXPECT_EQ(r->status, 401) << t.method << " " << t.path << " " << auth;
+      CheckedBody(r);
+    }
+  }
+  EXPECT_EQ(Calls(), 0u);
+  EXPECT_EQ(server_.unauthorized(), 8u);
+}
+
+TEST_F(ApiBlocksTest, MalformedAddBodiesAre400NamingTheField) {
+  struct Case {
+    std::string body;
+    const char* mentions;  // in the error message
+  };
+  const Case cases[] = {
+      {"", "JSON object"},
+      {"{not json", "not valid JSON"},
+      {R"(["203.0.113.5"])", "JSON object"},
+      {R"("203.0.113.5")", "JSON object"},
+      {"{}", "target"},
+      {R"({"ttl":60})", "target"},
+      {R"({"target":null})", "target"},
+      {R"({"target":12345})", "target"},
+      {R"({"target":""})", "target"},
+      {R"({"target":"evil.example.com"})", "target"},
+      {R"({"target":"203.0.113.5 "})", "target"},
+      {R"({"target":"203.0.113.5\n"})", "target"},
+      {R"({"target":"203.0.113.5;rm"})", "target"},
+      {R"({"target":")" + std::string(65, '1') + R"("})", "target"},
+      {R"({"target":"203.0.113.5","ttl":0})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":-1})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":1.5})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":60.0})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":"60"})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":true})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":31536001})", "ttl"},
+      {R"({"target":"203.0.113.5","ttl":18446744073709551616})", "ttl"},
+      {R"({"target":"203.0.113.5","reason":7})", "reason"},
+      {R"({"target":"203.0.113.5","reason":"a\u0001b"})", "reason"},
+      {R"({"target":"203.0.113.5","reason":"line\nbreak"})", "reason"},
+      {R"({"target":"203.0.113.5","reason":")" + std::string(257, 'r') + R"("})", "reason"},
+      {R"({"target":"203.0.113.5","comment":"x"})", "comment"},
+      {R"({"target":"203.0.113.5","TTL":60})", "TTL"},
+  };
+  for (const Case& t : cases) {
+    auto r = Send("POST", "/api/v1/blocks", t.body, true);
+    ASSERT_TRUE(r) << t.body;
+    EXPECT_EQ(r->status, 400) << t.body;
+    Json j = CheckedBody(r);
+    EXPECT_NE(j.value("error", "").find(t.mentions), std::string::npos) << t.body << " -> " << j;
+  }
+  // Query parameters are not taken on POST either.
+  auto r = Send("POST", "/api/v1/blocks?ttl=60", R"({"target":"203.0.113.5"})", true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(Calls(), 0u);
+}
+
+TEST_F(ApiBlocksTest, MalformedDeleteParamsAre400) {
+  struct Case {
+    std::string path;
+    std::string body;
+  };
+  const Case cases[] = {
+      {"/api/v1/blocks", ""},
+      {"/api/v1/blocks?target=", ""},
+      {"/api/v1/blocks?target=a.example", ""},
+      {"/api/v1/blocks?target=203.0.113.5%00", ""},
+      {"/api/v1/blocks?target=203.0.113.5&target=203.0.113.6", ""},
+      {"/api/v1/blocks?target=203.0.113.5&ttl=5", ""},
+      {"/api/v1/blocks?addr=203.0.113.5", ""},
+      {"/api/v1/blocks?target=" + std::string(65, '1'), ""},
+      {"/api/v1/blocks?target=203.0.113.5", R"({"target":"203.0.113.5"})"},
+  };
+  for (const Case& t : cases) {
+    auto r = Send("DELETE", t.path, t.body, true);
+    ASSERT_TRUE(r) << t.path;
+    EXPECT_EQ(r->status, 400) << t.path;
+    CheckedBody(r);
+  }
+  EXPECT_EQ(Calls(), 0u);
+}
+
+TEST_F(ApiBlocksTest, AddOutcomesMapToStatuses) {
+  struct Case {
+    const char* target;
+    int status;
+    const char* outcome;  // "" when the answer is the server's own error
+    const char* error;    // a substring of "error" ("" when ok)
+  };
+  const Case cases[] = {
+      {"203.0.113.5", 200, "added", ""},
+      {"198.51.100.0/24", 200, "refreshed", ""},
+      {"2001:db8::1", 200, "added", ""},
+      {"10.0.0.5", 409, "refused_home_net", "10.0.0.5 is in HOME_NET"},
+      {"192.0.2.1", 409, "refused_allowlist", "refused_allowlist"},  // no error: one is made
+      {"1.2.3", 400, "invalid", "bad address"},
+      {"203.0.113.7", 500, "error", "state"},
+      {"203.0.113.8", 500, "", "not an object"},
+      {"203.0.113.9", 500, "", "boom"},
+      {"203.0.113.10", 500, "", "failed"},
+  };
+  for (const Case& t : cases) {
+    const Json request = {{"target", t.target}};
+    auto r = Send("POST", "/api/v1/blocks", request.dump(), true);
+    ASSERT_TRUE(r) << t.target;
+    EXPECT_EQ(r->status, t.status) << t.target;
+    Json j = CheckedBody(r);
+    if (*t.outcome) {
+      EXPECT_EQ(j.value("outcome", ""), t.outcome) << t.target;
+    }
+    if (*t.error) {
+      EXPECT_NE(j.value("error", "").find(t.error), std::string::npos) << t.target << " " << j;
+    }
+  }
+  // The backend sees only the checked fields, ttl as an integer.
+  auto r =
+      Send("POST", "/api/v1/blocks",
+           R"({"reason":"seen in \"ransom\" note","ttl":600,"target":"203.0.113.0/24"})", true);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_FALSE(adds_.empty());
+  EXPECT_EQ(
+      adds_.back(),
+      (Json{{"target", "203.0.113.0/24"}, {"ttl", 600}, {"reason", "seen in \"ransom\" note"}}));
+  EXPECT_TRUE(adds_.back()["ttl"].is_number_unsigned());
+}
+
+TEST_F(ApiBlocksTest, DeleteOutcomesMapToStatuses) {
+  struct Case {
+    const char* query;
+    const char* target;  // as the backend receives it
+    int status;
+  };
+  const Case cases[] = {
+      {"203.0.113.5", "203.0.113.5", 200},
+      {"203.0.113.0%2F24", "203.0.113.0/24", 404},  // not blocked
+      {"203.0.113.0/24", "203.0.113.0/24", 404},
+      {"2001%3Adb8%3A%3A1", "2001:db8::1", 404},
+      {"203.0.113.7", "203.0.113.7", 500},  // failed without a message: one is made
+  };
+  for (const Case& t : cases) {
+    auto r = Send("DELETE", std::string("/api/v1/blocks?target=") + t.query, "", true);
+    ASSERT_TRUE(r) << t.query;
+    EXPECT_EQ(r->status, t.status) << t.query;
+    Json j = CheckedBody(r);
+    if (t.status == 404) {
+      EXPECT_EQ(j["error"], std::string(t.target) + " is not blocked");
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSERT_FALSE(dels_.empty());
+    EXPECT_EQ(dels_.back(), t.target);
+  }
+}
+
+TEST_F(ApiBlocksTest, WrongMethodsAre405WithAllow) {
+  struct Case {
+    const char* method;
+    const char* path;
+    const char* allow;
+  };
+  const Case cases[] = {
+      {"PUT", "/api/v1/blocks", "GET, POST, DELETE"},
+      {"PATCH", "/api/v1/blocks", "GET, POST, DELETE"},
+      {"DELETE", "/api/v1/reload", "POST"},
+      {"DELETE", "/api/v1/status", "GET"},
+      {"DELETE", "/api/v1/rules/5", "GET"},
+      {"POST", "/api/v1/alerts", "GET"},
+  };
+  for (const Case& t : cases) {
+    auto r = Send(t.method, t.path, "", true);
+    ASSERT_TRUE(r) << t.method << " " << t.path;
+    EXPECT_EQ(r->status, 405) << t.method << " " << t.path;
+    EXPECT_EQ(r->get_header_value("Allow"), t.allow) << t.method << " " << t.path;
+    CheckedBody(r);
+  }
+  // Only the exact path: sub-paths are unknown.
+  for (const char* method : {"GET", "POST", "DELETE"}) {
+    auto r = Send(method, "/api/v1/blocks/203.0.113.5", "", true);
+    ASSERT_TRUE(r) << method;
+    EXPECT_EQ(r->status, 404) << method;
+    CheckedBody(r);
+  }
+  EXPECT_EQ(Calls(), 0u);
+}
+
+TEST_F(ApiBlocksTest, ObserveSeesEveryAnswer) {
+  const std::vector<int> expected = {200, 200, 409, 404, 401, 400, 405};
+  Send("GET", "/api/v1/blocks", "", false);
+  Send("POST", "/api/v1/blocks", R"({"target":"203.0.113.5"})", true);
+  Send("POST", "/api/v1/blocks", R"({"target":"10.0.0.5"})", true);
+  Send("DELETE", "/api/v1/blocks?target=203.0.113.99", "", true);
+  Send("DELETE", "/api/v1/blocks?target=203.0.113.5", "", false);
+  Send("POST", "/api/v1/blocks", "{}", true);
+  Send("PUT", "/api/v1/blocks", "", true);
+  // The server reports after the answer is written: wait (bounded) for the last one.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::vector<int> seen;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      seen = observed_;
+    }
+    if (seen.size() >= expected.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::sort(seen.begin(), seen.end());
+  std::vector<int> want = expected;
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(seen, want);
+}
+
+TEST(ApiBlocksUnsetTest, EnforcementNotEnabledIs503AndNoTokenIs403) {
+  struct Case {
+    const char* token;  // configured on the server
+    const char* method;
+    const char* path;
+    const char* body;
+    int status;
+  };
+  const Case cases[] = {
+      {kToken, "GET", "/api/v1/blocks", "", 503},
+      {kToken, "POST", "/api/v1/blocks", R"({"target":"203.0.113.5"})", 503},
+      {kToken, "DELETE", "/api/v1/blocks?target=203.0.113.5", "", 503},
+      // Validation still answers first: the operator learns about the typo either way.
+      {kToken, "POST", "/api/v1/blocks", R"({"target":"x"})", 400},
+      {"", "GET", "/api/v1/blocks", "", 503},
+      {"", "POST", "/api/v1/blocks", R"({"target":"203.0.113.5"})", 403},
+      {"", "DELETE", "/api/v1/blocks?target=203.0.113.5", "", 403},
+  };
+  for (const Case& t : cases) {
+    Server s;
+    std::string error;
+    ASSERT_TRUE(s.Start("127.0.0.1:0", t.token, Backend{}, &error)) << error;
+    httplib::Client c("127.0.0.1", s.port());
+    c.set_connection_timeout(5);
+    c.set_read_timeout(5);
+    httplib::Request req;
+    req.method = t.method;
+    req.path = t.path;
+    req.body = t.body;
+    req.set_header("Authorization", kBearer);
+    auto r = c.send(req);
+    ASSERT_TRUE(r) << t.method << " " << t.path;
+    EXPECT_EQ(r->status, t.status) << t.method << " " << t.path;
+    Json j = CheckedBody(r);
+    if (t.status == 503) {
+      EXPECT_EQ(j["error"], "enforcement is not enabled (enforcement.enabled in the config)");
+    }
+  }
 }
 
 TEST(ApiStartTest, RefusesBadAddressesAndStopsTwice) {

@@ -1,10 +1,12 @@
 // flowsentryctl: the operator's command-line tool. Each subcommand group registers itself on the
 // CLI11 app and leaves the function to run in `command`; main() parses, runs it and maps the
 // outcome to the exit code. The online subcommands (status, reload, rules list/show, alerts tail,
-// eve reopen) talk to the sensor's operator API (controlplane/api/api.h) over HTTP.
+// eve reopen, blocks list/add/del) talk to the sensor's operator API (controlplane/api/api.h)
+// over HTTP.
 //
 // Exit codes: 0 ok (warnings allowed), 1 the command failed (rule errors, compile failure,
-// unreadable files; the sensor answered with an error or the reload failed), 2 usage error
+// unreadable files; the sensor answered with an error, the reload failed or the enforcement
+// policy refused a block), 2 usage error
 // (reported by CLI11), 3 cannot connect to the sensor's API.
 #include <fmt/format.h>
 #include <hs/hs.h>
@@ -258,7 +260,9 @@ struct ApiAnswer {
   nlohmann::json body;
 };
 
-ApiAnswer CallApi(const ApiOptions& o, const std::string& method, const std::string& path) {
+// method is GET, POST or DELETE; body is sent with a POST (empty: no body).
+ApiAnswer CallApi(const ApiOptions& o, const std::string& method, const std::string& path,
+                  const std::string& body = "") {
   ApiAnswer a;
   httplib::Headers headers;
   if (!o.token_file.empty()) {
@@ -281,8 +285,9 @@ ApiAnswer CallApi(const ApiOptions& o, const std::string& method, const std::str
   }
   client.set_connection_timeout(5);
   client.set_read_timeout(60);  // a reload compiles the rules before it answers
-  auto res = method == "POST" ? client.Post(path.c_str(), headers, "", "application/json")
-                              : client.Get(path.c_str(), headers);
+  httplib::Result res = method == "POST"     ? client.Post(path, headers, body, "application/json")
+                        : method == "DELETE" ? client.Delete(path, headers)
+                                             : client.Get(path, headers);
   if (!res) {
     fmt::print(stderr, "flowsentryctl: cannot connect to the sensor's API at {} ({} error)\n",
                o.url, httplib::to_string(res.error()));
@@ -301,11 +306,20 @@ ApiAnswer CallApi(const ApiOptions& o, const std::string& method, const std::str
     if (o.json) {
       fmt::print("{}\n", a.body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     }
-    fmt::print(stderr, "flowsentryctl: {} {}: HTTP {}: {}{}\n", method, path, res->status,
-               a.body.value("error", std::string("(no message)")),
-               res->status == 401 && o.token_file.empty()
-                   ? " (give the token with --token-file FILE)"
-                   : "");
+    std::string error = "(no message)";
+    if (a.body.is_object() && a.body.contains("error") && a.body["error"].is_string()) {
+      error = a.body["error"].get<std::string>();
+    }
+    if (res->status == 409) {
+      // The enforcement policy refused a block: the reason is the message, not the HTTP call.
+      fmt::print(stderr, "flowsentryctl: {}{}\n",
+                 error.starts_with("refused") ? "" : "refused: ", error);
+    } else {
+      fmt::print(stderr, "flowsentryctl: {} {}: HTTP {}: {}{}\n", method, path, res->status, error,
+                 res->status == 401 && o.token_file.empty()
+                     ? " (give the token with --token-file FILE)"
+                     : "");
+    }
   }
   return a;
 }
@@ -454,11 +468,140 @@ int RunEveReopen(const ApiOptions& o) {
   return kExitOk;
 }
 
+// ---- blocks: enforcement ----------------------------------------------------------------------
+
+// 3725 -> "1h02m": block lifetimes run from seconds to a year, two units are enough to read.
+std::string Duration(const nlohmann::json& seconds) {
+  if (!seconds.is_number()) return "-";
+  const int64_t s = seconds.get<int64_t>();
+  if (s <= 0) return "expired";
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 86400) return fmt::format("{}h{:02}m", s / 3600, s / 60 % 60);
+  return fmt::format("{}d{:02}h", s / 86400, s / 3600 % 24);
+}
+
+int RunBlocksList(const ApiOptions& o) {
+  ApiAnswer a = CallApi(o, "GET", "/api/v1/blocks");
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+    return kExitOk;
+  }
+  const auto& j = a.body;
+  const nlohmann::json blocks = j.value("blocks", nlohmann::json::array());
+  // IPv6 prefixes run up to 43 characters: size the column to what is listed.
+  size_t width = 18;
+  for (const auto& b : blocks) width = std::max(width, Field(b, "target").size());
+  fmt::print("{:<{}}  {:<9}  {:>10}  {:>10}  {}\n", "TARGET", width, "SOURCE", "SID", "EXPIRES IN",
+             "REASON");
+  for (const auto& b : blocks) {
+    std::string sid = Field(b, "signature_id");
+    if (sid == "0") sid = "-";  // operator blocks have no signature
+    fmt::print("{:<{}}  {:<9}  {:>10}  {:>10}  {}\n", Field(b, "target"), width, Field(b, "source"),
+               sid, Duration(b.value("ttl_remaining", nlohmann::json())), Field(b, "reason"));
+  }
+  fmt::print("{} block{}{}\n", blocks.size(), blocks.size() == 1 ? "" : "s",
+             j.value("dry_run", false)
+                 ? " (dry run: recorded, not enforced; enforcement.dry-run is true)"
+                 : "");
+  const nlohmann::json backends = j.value("backends", nlohmann::json::array());
+  if (!backends.empty()) {
+    fmt::print("\n{:<10}  {:<9}  {:>7}  {:>8}  {:>8}  {}\n", "BACKEND", "AVAILABLE", "PENDING",
+               "APPLIED", "FAILURES", "LAST ERROR");
+    for (const auto& b : backends) {
+      const std::string last = Field(b, "last_error");
+      fmt::print("{:<10}  {:<9}  {:>7}  {:>8}  {:>8}  {}\n", Field(b, "name"),
+                 b.value("available", false) ? "yes" : "NO", Field(b, "pending"),
+                 Field(b, "applied"), Field(b, "failures"), last.empty() ? "-" : last);
+    }
+  }
+  return kExitOk;
+}
+
+struct BlockAddArgs {
+  std::string target;
+  uint64_t ttl = 0;  // 0: the sensor's enforcement.ttl
+  std::string reason;
+};
+
+int RunBlocksAdd(const ApiOptions& o, const BlockAddArgs& args) {
+  nlohmann::json request = {{"target", args.target}};
+  if (args.ttl > 0) request["ttl"] = args.ttl;
+  if (!args.reason.empty()) request["reason"] = args.reason;
+  ApiAnswer a = CallApi(o, "POST", "/api/v1/blocks", request.dump());
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+    return kExitOk;
+  }
+  const auto& j = a.body;
+  const std::string target = j.contains("target") ? Field(j, "target") : args.target;
+  const std::string left = j.contains("ttl_remaining")
+                               ? " (expires in " + Duration(j["ttl_remaining"]) + ")"
+                               : std::string();
+  const std::string outcome = Field(j, "outcome");
+  if (outcome == "added") {
+    fmt::print("blocked {}{}\n", target, left);
+  } else if (outcome == "refreshed") {
+    fmt::print("{} was already blocked: expiry refreshed{}\n", target, left);
+  } else if (outcome == "duplicate") {
+    fmt::print("{} is already blocked{}\n", target, left);
+  } else if (outcome == "dry_run") {
+    fmt::print("dry run: {} would be blocked (enforcement.dry-run is true; nothing enforced)\n",
+               target);
+  } else {
+    fmt::print("{}: {}\n", outcome, target);
+  }
+  return kExitOk;
+}
+
+int RunBlocksDel(const ApiOptions& o, const std::string& target) {
+  ApiAnswer a =
+      CallApi(o, "DELETE", "/api/v1/blocks?target=" + httplib::detail::encode_query_param(target));
+  if (a.exit_code != kExitOk) return a.exit_code;
+  if (o.json) {
+    PrintJson(a.body);
+  } else {
+    fmt::print("unblocked {}\n", target);
+  }
+  return kExitOk;
+}
+
+void AddBlocksCommands(CLI::App& app, const std::shared_ptr<ApiOptions>& o, Command* command) {
+  CLI::App* blocks = app.add_subcommand("blocks", "Enforcement: active blocks, add and remove");
+  blocks->require_subcommand(1);
+  blocks->add_subcommand("list", "Active blocks and the enforcement backends' health")
+      ->callback([o, command] { *command = [o] { return RunBlocksList(*o); }; });
+
+  auto add_args = std::make_shared<BlockAddArgs>();
+  CLI::App* add = blocks->add_subcommand(
+      "add", "Block an address or CIDR on every enforcement point (needs the token)");
+  add->add_option("target", add_args->target, "IPv4/IPv6 address or CIDR, e.g. 203.0.113.0/24")
+      ->required();
+  add->add_option("--ttl", add_args->ttl,
+                  "Seconds until the block expires (default enforcement.default-ttl, at most "
+                  "enforcement.max-ttl)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{365} * 24 * 3600));
+  add->add_option("--reason", add_args->reason, "Why (recorded with the block, at most 256 bytes)");
+  add->callback(
+      [o, add_args, command] { *command = [o, add_args] { return RunBlocksAdd(*o, *add_args); }; });
+
+  auto del_target = std::make_shared<std::string>();
+  CLI::App* del =
+      blocks->add_subcommand("del", "Lift the block on an address or CIDR (needs the token)");
+  del->add_option("target", *del_target, "The blocked address or CIDR")->required();
+  del->callback([o, del_target, command] {
+    *command = [o, del_target] { return RunBlocksDel(*o, *del_target); };
+  });
+}
+
 void AddOnlineCommands(CLI::App& app, CLI::App* rules, Command* command) {
   auto o = std::make_shared<ApiOptions>();
   app.add_option("--url", o->url, "The sensor's operator API")->capture_default_str();
   app.add_option("--token-file", o->token_file,
-                 "File whose first line is the API token (needed by reload, eve reopen)");
+                 "File whose first line is the API token (needed by reload, eve reopen, blocks "
+                 "add/del)");
   app.add_flag("--json", o->json, "Print the API's JSON answer instead of a table");
 
   app.add_subcommand("status", "Version, uptime, workers, pattern set, drop counters")
@@ -489,6 +632,8 @@ void AddOnlineCommands(CLI::App& app, CLI::App* rules, Command* command) {
   eve->require_subcommand(1);
   eve->add_subcommand("reopen", "Reopen the EVE file after logrotate moved it (needs the token)")
       ->callback([o, command] { *command = [o] { return RunEveReopen(*o); }; });
+
+  AddBlocksCommands(app, o, command);
 }
 
 std::string VersionString() {
@@ -514,7 +659,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Online commands talk to the sensor's API (api.listen, default 127.0.0.1:9581).\n"
       "Exit codes: 0 ok, 1 the command or request failed (server error, reload failed, rule "
-      "errors),\n2 usage error, 3 cannot connect to the sensor.");
+      "errors,\nblock refused), 2 usage error, 3 cannot connect to the sensor.");
 
   try {
     app.parse(argc, argv);
