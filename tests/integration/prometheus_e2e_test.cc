@@ -151,8 +151,16 @@ TEST(PrometheusE2eTest, EveryDashboardQueryReturnsData) {
   auto gen = RunProcess({BinDir() + "/flowsentry-pcapgen", "district", "--out", capture});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
 
+  // Enforcement in dry run with a webhook backend (never called in a dry run), so that the
+  // dashboard's enforcement panels have their series.
+  {
+    std::ofstream cfg(dir + "/flowsentry.yaml");
+    cfg << "enforcement:\n  enabled: true\n  dry-run: true\n"
+        << "  webhook: {url: \"http://127.0.0.1:9/flowsentry\"}\n";
+  }
   const int metrics_port = FreeLoopbackPort();
-  BackgroundProcess sensor({BinDir() + "/flowsentry", "--pcap", capture, "--replay-forever",
+  BackgroundProcess sensor({BinDir() + "/flowsentry", "--config", dir + "/flowsentry.yaml",
+                            "--pcap", capture, "--replay-forever",
                             "--duration", "40", "--workers", "1", "--eve", dir + "/eve.json",
                             "--metrics-listen", fmt::format("127.0.0.1:{}", metrics_port),
                             "--no-summary"});
