@@ -59,15 +59,6 @@ double MetricSum(const std::string& body, const std::string& name, const std::st
   return found ? total : -1;
 }
 
-// Polls cond every 100 ms for up to seconds; true once it holds.
-bool WaitFor(const std::function<bool()>& cond, int seconds) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return cond();
-}
-
 size_t Count(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t pos = text.find(needle); pos != std::string::npos;

@@ -67,24 +67,6 @@ bool WriteText(const std::string& path, const std::string& text) {
   return static_cast<bool>(out);
 }
 
-// Deletes namespaces of labs whose test process is gone (it crashed before its destructor ran).
-void DeleteStaleNamespaces(const std::string& ip) {
-  const ProcessResult r = RunProcess({ip, "netns", "list"}, 20);
-  std::stringstream ss(r.out);
-  std::string line;
-  while (std::getline(ss, line)) {
-    const std::string name = line.substr(0, line.find(' '));
-    if (name.rfind(kPrefix, 0) != 0) continue;
-    const size_t x = name.find('x', 3);
-    if (x == std::string::npos || x == 3) continue;
-    const std::string pid_text = name.substr(3, x - 3);
-    if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    const pid_t pid = static_cast<pid_t>(std::atol(pid_text.c_str()));
-    if (kill(pid, 0) == 0 || errno == EPERM) continue;  // its test is still running
-    RunProcess({ip, "netns", "del", name}, 20);
-  }
-}
-
 }  // namespace
 
 std::string BgpLab::Unavailable() {
@@ -181,7 +163,7 @@ bool BgpLab::Start(std::string* error) {
     return false;
   }
   const std::string ip = FindProgram("ip");
-  DeleteStaleNamespaces(ip);
+  DeleteStaleNamespaces(ip, kPrefix);
 
   if (!Run({ip, "netns", "add", ns_exa_}, error)) return false;
   netns_created_ = true;

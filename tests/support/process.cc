@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,8 +24,12 @@ namespace fs::testing {
 namespace {
 
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& out, const std::string& err) {
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
+    // A test that crashes must not leave the sensor (or a daemon) running behind it.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);
     int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int in = open("/dev/null", O_RDONLY);
@@ -192,6 +197,32 @@ std::string HttpGet(int port, const std::string& path, int* status) {
     return plain;
   }
   return b;
+}
+
+bool WaitFor(const std::function<bool()>& pred, int timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+void DeleteStaleNamespaces(const std::string& ip, const std::string& prefix) {
+  const ProcessResult r = RunProcess({ip, "netns", "list"}, 20);
+  std::stringstream ss(r.out);
+  std::string line;
+  while (std::getline(ss, line)) {
+    const std::string name = line.substr(0, line.find(' '));
+    if (name.rfind(prefix, 0) != 0) continue;
+    const size_t x = name.find('x', prefix.size());
+    if (x == std::string::npos || x == prefix.size()) continue;
+    const std::string pid_text = name.substr(prefix.size(), x - prefix.size());
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::atol(pid_text.c_str()));
+    if (kill(pid, 0) == 0 || errno == EPERM) continue;  // its process is still running
+    RunProcess({ip, "netns", "del", name}, 20);
+  }
 }
 
 }  // namespace fs::testing

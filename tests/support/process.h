@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ class BackgroundProcess {
   bool reaped_ = false;
   long max_rss_kb_ = -1;
 };
+
+// Polls pred every 50 ms until it holds (true) or timeout_s passed (false); never longer.
+bool WaitFor(const std::function<bool()>& pred, int timeout_s);
+
+// Deletes the network namespaces named PREFIX<pid>x... whose creating process <pid> is gone (a
+// test that crashed before its destructor ran). ip: the `ip` program.
+void DeleteStaleNamespaces(const std::string& ip, const std::string& prefix);
 
 // Path helpers.
 std::string BinDir();  // the build's bin/ directory
