@@ -223,6 +223,51 @@ TEST_F(SensorTest, IpIndicatorListAlertsOncePerFlow) {
   EXPECT_NE(r.out.find("indicator list attackers"), std::string::npos) << r.out;
 }
 
+TEST_F(SensorTest, BlockingRuleAndListRequestBlocksThroughThePolicy) {
+  // Enforcement in dry run: the district pack's RDP rule (block src) and a list with action
+  // block both ask to block the external attacker: one dry_run record for it (a repeat within
+  // the refresh interval is free), none for the lists' HOME_NET entry (refused), nothing
+  // applied. The summary counts the decisions.
+  WriteFileForTest(dir_ + "/bad-ips.txt", "203.0.113.66\n10.20.0.0/16\n");
+  WriteFileForTest(dir_ + "/c.yaml",
+                   "indicators:\n  - {name: attackers, type: ip, file: bad-ips.txt, msg: \"known "
+                   "attacker\", sid: 9100001, severity: 1, action: block, block-ttl: 120}\n"
+                   "enforcement: {enabled: true, dry-run: true}\n");
+  Eve eve;
+  auto r = RunSensor({"--config", dir_ + "/c.yaml"}, &eve, "block");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> dry_run, refused;
+  for (const auto& j : eve.all) {
+    if (j.value("event_type", "") != "block") continue;
+    const auto& b = j["block"];
+    const std::string target = b.value("target", "");
+    if (b["action"] == "dry_run") {
+      ++dry_run[target];
+      if (target == "203.0.113.66") {
+        // Whichever asked first: the rule (1 h) or the list (120 s).
+        EXPECT_TRUE(b["source"] == "rule" || b["source"] == "indicator") << b.dump();
+      }
+    }
+    if (b["action"] == "refused") {
+      ++refused[target];
+      EXPECT_EQ(b["detail"], "home_net") << b.dump();
+    }
+    EXPECT_NE(b["action"], "add") << b.dump();
+    EXPECT_NE(b["action"], "applied") << b.dump();
+  }
+  EXPECT_EQ(dry_run["203.0.113.66"], 1);
+  // The C2 server the district capture's infected host checks in with (rule 9000031, dst).
+  EXPECT_EQ(dry_run["198.51.100.77"], 1);
+  EXPECT_EQ(dry_run.size(), 2u);
+  // Internal hosts on the list are refused (HOME_NET), once per address and refresh interval.
+  EXPECT_FALSE(refused.empty());
+  for (const auto& [target, n] : refused) {
+    EXPECT_EQ(target.rfind("10.20.", 0), 0u) << target;
+    EXPECT_EQ(n, 1) << target;
+  }
+  EXPECT_NE(r.out.find("blocks    2 would be added (dry run)"), std::string::npos) << r.out;
+}
+
 TEST_F(SensorTest, FlowbitsFlowKeywordsAndThresholdsEndToEnd) {
   // Counts checked against Suricata 7.0.10 on the same capture and rules: sid 2 once (flowbit set
   // by the noalert sid 1 on the ADMIN$ tree connect), sid 3 never, sid 4 limited to 5 per source
