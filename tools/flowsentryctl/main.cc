@@ -353,6 +353,32 @@ int RunStatus(const ApiOptions& o) {
     fmt::print("pattern set  generation {}, hash {}, {} rules\n", Field(p, "generation"),
                Field(p, "content_hash"), Field(p, "rules"));
   }
+  if (j.contains("indicator_lists") && j["indicator_lists"].is_array() &&
+      !j["indicator_lists"].empty()) {
+    std::string lists;
+    for (const auto& l : j["indicator_lists"]) {
+      lists += fmt::format("{}{} ({} entries)", lists.empty() ? "" : ", ", Field(l, "name"),
+                           Field(l, "entries"));
+    }
+    fmt::print("indicators   {}\n", lists);
+  }
+  if (j.contains("enforcement") && j["enforcement"].is_object()) {
+    const auto& e = j["enforcement"];
+    std::string backends;
+    const bool dry_run = e.value("dry_run", false);
+    if (e.contains("backends") && e["backends"].is_array()) {
+      for (const auto& b : e["backends"]) {
+        // A dry run never starts its backends.
+        backends += fmt::format("{}{} {}", backends.empty() ? "" : ", ", Field(b, "name"),
+                                dry_run                       ? "idle"
+                                : b.value("available", false) ? "up"
+                                                              : "DOWN");
+      }
+    }
+    fmt::print("enforcement  {} active block(s){}{}\n", Field(e, "active_blocks"),
+               dry_run ? " (dry run)" : "",
+               backends.empty() ? std::string(", no backend") : "; " + backends);
+  }
   if (j.contains("totals")) {
     const auto& t = j["totals"];
     fmt::print("totals       {} packets, {} bytes, {} alerts\n", Field(t, "packets"),
