@@ -43,18 +43,6 @@ std::string_view FirstToken(std::string_view s, std::string_view* rest) {
   return s.substr(0, end);
 }
 
-IpAddr Masked(const IpAddr& a, unsigned len) {
-  IpAddr out = a;
-  for (unsigned i = 0; i < 16; ++i) {
-    const unsigned bit = i * 8;
-    if (bit >= len) {
-      out.bytes[i] = 0;
-    } else if (bit + 8 > len) {
-      out.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (len - bit)));
-    }
-  }
-  return out;
-}
 
 bool LooksLikeDomain(std::string_view s) {
   bool letter = false, dot = false;
@@ -72,9 +60,22 @@ bool IsLdhu(char c) {
 
 }  // namespace
 
+IpAddr MaskedAddr(const IpAddr& a, unsigned len) {
+  IpAddr out = a;
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bit = i * 8;
+    if (bit >= len) {
+      out.bytes[i] = 0;
+    } else if (bit + 8 > len) {
+      out.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (len - bit)));
+    }
+  }
+  return out;
+}
+
 const char* IndicatorTypeName(IndicatorType t) { return t == IndicatorType::kIp ? "ip" : "domain"; }
 
-bool IpPrefix::Contains(const IpAddr& a) const { return Masked(a, len) == addr; }
+bool IpPrefix::Contains(const IpAddr& a) const { return MaskedAddr(a, len) == addr; }
 
 std::string IpPrefix::ToString() const {
   if (IsV4()) {
@@ -123,7 +124,7 @@ bool ParseIpEntry(std::string_view text, IpPrefix* out, bool* host_bits, std::st
   }
   if (v4_text) len += 96;
   out->len = static_cast<uint8_t>(len);
-  out->addr = Masked(*addr, len);
+  out->addr = MaskedAddr(*addr, len);
   *host_bits = out->addr != *addr;
   return true;
 }
@@ -337,7 +338,7 @@ Expected<IndicatorList> LoadIndicatorList(const IndicatorListConfig& config) {
 
 std::optional<IpPrefix> IndicatorList::LongestMatch(const IpAddr& a) const {
   for (int len = 128; len >= 0; --len) {
-    const IpPrefix want{Masked(a, static_cast<unsigned>(len)), static_cast<uint8_t>(len)};
+    const IpPrefix want{MaskedAddr(a, static_cast<unsigned>(len)), static_cast<uint8_t>(len)};
     if (std::binary_search(prefixes.begin(), prefixes.end(), want)) return want;
   }
   return std::nullopt;

@@ -73,6 +73,9 @@ Expected<std::vector<IndicatorListConfig>> ParseIndicatorsConfig(
 
 // An address block in the dataplane's 128-bit address space (fs::IpAddr): IPv4 a.b.c.d/n is
 // ::ffff:a.b.c.d/(96+n). Host bits are always zero.
+// a with every bit past the first len (of 128, IPv4 mapped) cleared.
+IpAddr MaskedAddr(const IpAddr& a, unsigned len);
+
 struct IpPrefix {
   IpAddr addr;
   uint8_t len = 0;  // 0..128

@@ -12,6 +12,12 @@ namespace fs::config {
 namespace {
 
 // Walks a YAML mapping, handing each known key to its handler; any other key is an error.
+// A path the config file names, made absolute against the file's folder when relative.
+std::string RelativeTo(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / path).string();
+}
+
 class Reader {
  public:
   Reader(std::string origin, std::string* error) : origin_(std::move(origin)), error_(error) {}
@@ -22,6 +28,35 @@ class Reader {
   }
 
   using Handler = std::function<bool(const std::string& key, const YAML::Node&)>;
+
+  // Handlers for Map() that read one value into *out (the common case of a key).
+  Handler U32At(uint32_t lo, uint32_t hi, uint32_t* out) {
+    return [this, lo, hi, out](const std::string& k, const YAML::Node& n) {
+      return U32(k, n, lo, hi, out);
+    };
+  }
+  Handler U32Or0At(uint32_t lo, uint32_t hi, uint32_t* out) {
+    return [this, lo, hi, out](const std::string& k, const YAML::Node& n) {
+      return U32Or0(k, n, lo, hi, out);
+    };
+  }
+  Handler BoolAt(bool* out) {
+    return [this, out](const std::string& k, const YAML::Node& n) { return Bool(k, n, out); };
+  }
+  Handler StrAt(std::string* out) {
+    return [this, out](const std::string& k, const YAML::Node& n) { return Str(k, n, out); };
+  }
+  // A file path; relative paths are made absolute against base_dir (the config file's folder).
+  Handler PathAt(const std::string& base_dir, std::string* out) {
+    return [this, base_dir, out](const std::string& k, const YAML::Node& n) {
+      if (!Str(k, n, out)) return false;
+      *out = RelativeTo(base_dir, *out);
+      return true;
+    };
+  }
+  Handler StrListAt(std::vector<std::string>* out) {
+    return [this, out](const std::string& k, const YAML::Node& n) { return StrList(k, n, out); };
+  }
   bool Map(const std::string& prefix, const YAML::Node& node,
            const std::map<std::string, Handler>& handlers) {
     if (!node.IsMap()) return Fail(prefix.empty() ? "(top level)" : prefix, "must be a mapping");
@@ -153,12 +188,6 @@ class Reader {
   std::string* error_;
 };
 
-// A path the config file names, made absolute against the file's folder when relative.
-std::string RelativeTo(const std::string& base_dir, const std::string& path) {
-  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
-  return (std::filesystem::path(base_dir) / path).string();
-}
-
 bool Apply(const YAML::Node& root, const std::string& origin, const std::string& base_dir,
            Config* c, std::string* error) {
   Reader r(origin, error);
@@ -184,17 +213,11 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
   std::map<std::string, H> top = {
       {"inputs",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(
-             k, v,
-             {{"pcap", [&](const std::string& kk,
-                           const YAML::Node& vv) { return r.StrList(kk, vv, &c->pcaps); }},
-              {"iface", [&](const std::string& kk,
-                            const YAML::Node& vv) { return r.StrList(kk, vv, &c->ifaces); }},
-              {"port", [&](const std::string& kk,
-                           const YAML::Node& vv) { return r.StrList(kk, vv, &c->ports); }},
-              {"replay-forever", [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.Bool(kk, vv, &c->replay_forever);
-               }}});
+         return r.Map(k, v,
+                      {{"pcap", r.StrListAt(&c->pcaps)},
+                       {"iface", r.StrListAt(&c->ifaces)},
+                       {"port", r.StrListAt(&c->ports)},
+                       {"replay-forever", r.BoolAt(&c->replay_forever)}});
        }},
       // Files the config names are relative to its folder (like indicator lists and the token).
       {"rules",
@@ -203,12 +226,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
          for (auto& path : c->rules) path = RelativeTo(base_dir, path);
          return true;
        }},
-      {"classification-file",
-       [&](const std::string& k, const YAML::Node& v) {
-         if (!r.Str(k, v, &c->classification)) return false;
-         c->classification = RelativeTo(base_dir, c->classification);
-         return true;
-       }},
+      {"classification-file", r.PathAt(base_dir, &c->classification)},
       {"vars",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,
@@ -220,15 +238,11 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                           return r.StrMap(kk, vv, &c->port_groups);
                         }}});
        }},
-      {"workers",
-       [&](const std::string& k, const YAML::Node& v) { return r.U32(k, v, 1, 64, &c->workers); }},
+      {"workers", r.U32At(1, 64, &c->workers)},
       {"flow",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,
-                      {{"capacity",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 1024, 1u << 26, &c->flow_capacity);
-                        }},
+                      {{"capacity", r.U32At(1024, 1u << 26, &c->flow_capacity)},
                        {"timeouts", [&](const std::string& kk, const YAML::Node& vv) {
                           return r.Map(
                               kk, vv,
@@ -240,33 +254,14 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
        }},
       {"stream",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(
-             k, v,
-             {{"enabled", [&](const std::string& kk,
-                              const YAML::Node& vv) { return r.Bool(kk, vv, &c->stream_enabled); }},
-              {"depth",
-               [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.U32(kk, vv, 0, 1u << 30, &c->stream_depth);
-               }},
-              {"midstream",
-               [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.Bool(kk, vv, &c->stream_midstream);
-               }},
-              {"max-ooo-segments",
-               [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.U32(kk, vv, 1, 65535, &c->stream_ooo_segments);
-               }},
-              {"segment-memory-mb",
-               [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.U32(kk, vv, 1, 1u << 16, &c->stream_memory_mb);
-               }},
-              {"contexts",
-               [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.U32Or0(kk, vv, 1, 1u << 26, &c->stream_contexts);
-               }},
-              {"bypass", [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.Bool(kk, vv, &c->stream_bypass);
-               }}});
+         return r.Map(k, v,
+                      {{"enabled", r.BoolAt(&c->stream_enabled)},
+                       {"depth", r.U32At(0, 1u << 30, &c->stream_depth)},
+                       {"midstream", r.BoolAt(&c->stream_midstream)},
+                       {"max-ooo-segments", r.U32At(1, 65535, &c->stream_ooo_segments)},
+                       {"segment-memory-mb", r.U32At(1, 1u << 16, &c->stream_memory_mb)},
+                       {"contexts", r.U32Or0At(1, 1u << 26, &c->stream_contexts)},
+                       {"bypass", r.BoolAt(&c->stream_bypass)}});
        }},
       {"defrag",
        [&](const std::string& k, const YAML::Node& v) {
@@ -282,156 +277,92 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
          return r.Map(k, v,
                       {{"ipv4-policy", policy(&c->defrag_ipv4_policy)},
                        {"ipv6-policy", policy(&c->defrag_ipv6_policy)},
-                       {"max-datagrams",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 1, 1u << 24, &c->defrag_max_datagrams);
-                        }},
-                       {"memory-kb",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 64, 1u << 22, &c->defrag_memory_kb);
-                        }},
-                       {"timeout",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 1, 3600, &c->defrag_timeout);
-                        }},
-                       {"max-fragments", [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 2, 8192, &c->defrag_max_fragments);
-                        }}});
+                       {"max-datagrams", r.U32At(1, 1u << 24, &c->defrag_max_datagrams)},
+                       {"memory-kb", r.U32At(64, 1u << 22, &c->defrag_memory_kb)},
+                       {"timeout", r.U32At(1, 3600, &c->defrag_timeout)},
+                       {"max-fragments", r.U32At(2, 8192, &c->defrag_max_fragments)}});
        }},
       {"dpdk",
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,
-                      {{"mbufs",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32Or0(kk, vv, 1023, 1u << 24, &c->mbufs);
-                        }},
-                       {"ring-size",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 64, 1u << 20, &c->ring_size);
-                        }},
-                       {"event-ring-size",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.U32(kk, vv, 64, 1u << 22, &c->event_ring_size);
-                        }},
-                       {"eal-args", [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.StrList(kk, vv, &c->eal_args);
-                        }}});
+                      {{"mbufs", r.U32Or0At(1023, 1u << 24, &c->mbufs)},
+                       {"ring-size", r.U32At(64, 1u << 20, &c->ring_size)},
+                       {"event-ring-size", r.U32At(64, 1u << 22, &c->event_ring_size)},
+                       {"eal-args", r.StrListAt(&c->eal_args)}});
        }},
       {"outputs",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(
-             k, v,
-             {{"eve",
-               [&](const std::string& kk, const YAML::Node& vv) { return r.Str(kk, vv, &c->eve); }},
-              {"metrics-listen",
-               [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.Str(kk, vv, &c->metrics_listen);
-               }},
-              {"metrics-out", [&](const std::string& kk,
-                                  const YAML::Node& vv) { return r.Str(kk, vv, &c->metrics_out); }},
-              {"summary", [&](const std::string& kk, const YAML::Node& vv) {
-                 return r.Bool(kk, vv, &c->summary);
-               }}});
+         return r.Map(k, v,
+                      {{"eve", r.StrAt(&c->eve)},
+                       {"metrics-listen", r.StrAt(&c->metrics_listen)},
+                       {"metrics-out", r.StrAt(&c->metrics_out)},
+                       {"summary", r.BoolAt(&c->summary)}});
        }},
       {"api",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(
-             k, v,
-             {{"listen", [&](const std::string& kk,
-                             const YAML::Node& vv) { return r.Str(kk, vv, &c->api_listen); }},
-              {"token-file", [&](const std::string& kk, const YAML::Node& vv) {
-                 if (!r.Str(kk, vv, &c->api_token_file)) return false;
-                 c->api_token_file = RelativeTo(base_dir, c->api_token_file);
-                 return true;
-               }}});
+         return r.Map(k, v,
+                      {{"listen", r.StrAt(&c->api_listen)},
+                       {"token-file", r.PathAt(base_dir, &c->api_token_file)}});
        }},
       {"enforcement",
        [&](const std::string& k, const YAML::Node& v) {
          EnforcementConfig& e = c->enforcement;
-         auto u32 = [&](uint32_t lo, uint32_t hi, uint32_t* out) {
-           return [&r, lo, hi, out](const std::string& kk, const YAML::Node& vv) {
-             return r.U32(kk, vv, lo, hi, out);
-           };
-         };
-         auto str = [&](std::string* out) {
-           return [&r, out](const std::string& kk, const YAML::Node& vv) {
-             return r.Str(kk, vv, out);
-           };
-         };
-         auto boolean = [&](bool* out) {
-           return [&r, out](const std::string& kk, const YAML::Node& vv) {
-             return r.Bool(kk, vv, out);
-           };
-         };
          return r.Map(k, v,
-                      {{"enabled", boolean(&e.enabled)},
-                       {"dry-run", boolean(&e.dry_run)},
+                      {{"enabled", r.BoolAt(&e.enabled)},
+                       {"dry-run", r.BoolAt(&e.dry_run)},
                        {"allowlist",
                         [&](const std::string& kk, const YAML::Node& vv) {
                           return r.PrefixList(kk, vv, &e.allowlist);
                         }},
-                       {"allow-internal", boolean(&e.allow_internal)},
-                       {"max-active", u32(1, 1000000, &e.max_active)},
-                       {"rate-per-minute", u32(1, 1000000, &e.rate_per_minute)},
-                       {"burst", u32(1, 1000000, &e.burst)},
-                       {"default-ttl", u32(1, 31536000, &e.default_ttl)},
-                       {"max-ttl", u32(1, 31536000, &e.max_ttl)},
-                       {"refresh-interval", u32(1, 86400, &e.refresh_interval)},
-                       {"state-file",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          if (!r.Str(kk, vv, &e.state_file)) return false;
-                          e.state_file = RelativeTo(base_dir, e.state_file);
-                          return true;
-                        }},
+                       {"allow-internal", r.BoolAt(&e.allow_internal)},
+                       {"max-active", r.U32At(1, 1000000, &e.max_active)},
+                       {"rate-per-minute", r.U32At(1, 1000000, &e.rate_per_minute)},
+                       {"burst", r.U32At(1, 1000000, &e.burst)},
+                       {"default-ttl", r.U32At(1, 31536000, &e.default_ttl)},
+                       {"max-ttl", r.U32At(1, 31536000, &e.max_ttl)},
+                       {"refresh-interval", r.U32At(1, 86400, &e.refresh_interval)},
+                       {"state-file", r.PathAt(base_dir, &e.state_file)},
                        {"nftables",
                         [&](const std::string& kk, const YAML::Node& vv) {
                           auto& n = e.nftables;
                           n.present = true;
                           if (vv.IsNull()) return true;
                           return r.Map(kk, vv,
-                                       {{"family", str(&n.family)},
-                                        {"table", str(&n.table)},
-                                        {"set4", str(&n.set4)},
-                                        {"set6", str(&n.set6)},
-                                        {"create-chains", boolean(&n.create_chains)},
+                                       {{"family", r.StrAt(&n.family)},
+                                        {"table", r.StrAt(&n.table)},
+                                        {"set4", r.StrAt(&n.set4)},
+                                        {"set6", r.StrAt(&n.set6)},
+                                        {"create-chains", r.BoolAt(&n.create_chains)},
                                         {"chain-priority",
                                          [&](const std::string& k3, const YAML::Node& v3) {
                                            return r.I32(k3, v3, -1000, 1000, &n.chain_priority);
                                          }},
-                                        {"command", str(&n.command)},
-                                        {"command-timeout", u32(1, 600, &n.command_timeout)}});
+                                        {"command", r.StrAt(&n.command)},
+                                        {"command-timeout", r.U32At(1, 600, &n.command_timeout)}});
                         }},
                        {"bgp",
                         [&](const std::string& kk, const YAML::Node& vv) {
                           auto& b = e.bgp;
                           b.present = true;
                           if (vv.IsNull()) return true;
-                          return r.Map(
-                              kk, vv,
-                              {{"socket",
-                                [&](const std::string& k3, const YAML::Node& v3) {
-                                  if (!r.Str(k3, v3, &b.socket)) return false;
-                                  b.socket = RelativeTo(base_dir, b.socket);
-                                  return true;
-                                }},
-                               {"socket-group", str(&b.socket_group)},
-                               {"next-hop4", str(&b.next_hop4)},
-                               {"next-hop6", str(&b.next_hop6)},
-                               {"communities",
-                                [&](const std::string& k3, const YAML::Node& v3) {
-                                  return r.StrList(k3, v3, &b.communities);
-                                }},
-                               {"command-timeout-ms", u32(100, 600000, &b.command_timeout_ms)}});
+                          return r.Map(kk, vv,
+                                       {{"socket", r.PathAt(base_dir, &b.socket)},
+                                        {"socket-group", r.StrAt(&b.socket_group)},
+                                        {"next-hop4", r.StrAt(&b.next_hop4)},
+                                        {"next-hop6", r.StrAt(&b.next_hop6)},
+                                        {"communities", r.StrListAt(&b.communities)},
+                                        {"command-timeout-ms",
+                                         r.U32At(100, 600000, &b.command_timeout_ms)}});
                         }},
                        {"webhook",
                         [&](const std::string& kk, const YAML::Node& vv) {
                           auto& w = e.webhook;
                           w.present = true;
                           if (!r.Map(kk, vv,
-                                     {{"url", str(&w.url)},
-                                      {"secret-file", str(&w.secret_file)},
-                                      {"ca-file", str(&w.ca_file)},
-                                      {"timeout-ms", u32(100, 600000, &w.timeout_ms)}})) {
+                                     {{"url", r.StrAt(&w.url)},
+                                      {"secret-file", r.StrAt(&w.secret_file)},
+                                      {"ca-file", r.StrAt(&w.ca_file)},
+                                      {"timeout-ms", r.U32At(100, 600000, &w.timeout_ms)}})) {
                             return false;
                           }
                           w.secret_file = RelativeTo(base_dir, w.secret_file);
@@ -444,12 +375,11 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                           n.present = true;
                           if (vv.IsNull()) return true;
                           return r.Map(kk, vv,
-                                       {{"port", u32(0, 1023, &n.port)},
-                                        {"max-rules", u32(2, 1u << 20, &n.max_rules)}});
+                                       {{"port", r.U32At(0, 1023, &n.port)},
+                                        {"max-rules", r.U32At(2, 1u << 20, &n.max_rules)}});
                         }}});
        }},
-      {"log-level",
-       [&](const std::string& k, const YAML::Node& v) { return r.Str(k, v, &c->log_level); }},
+      {"log-level", r.StrAt(&c->log_level)},
       {"indicators",
        [&](const std::string& k, const YAML::Node& v) {
          auto lists = patterns::ParseIndicatorsConfig(v, base_dir, k);

@@ -18,22 +18,9 @@ using patterns::IpPrefix;
 
 namespace {
 
-IpAddr MaskAddr(const IpAddr& a, unsigned len) {
-  IpAddr out = a;
-  for (unsigned i = 0; i < 16; ++i) {
-    const unsigned bit = i * 8;
-    if (bit >= len) {
-      out.bytes[i] = 0;
-    } else if (bit + 8 > len) {
-      out.bytes[i] &= static_cast<uint8_t>(0xff << (8 - (len - bit)));
-    }
-  }
-  return out;
-}
-
 IpPrefix Normalized(IpPrefix p) {
   p.len = std::min<uint8_t>(p.len, 128);
-  p.addr = MaskAddr(p.addr, p.len);
+  p.addr = patterns::MaskedAddr(p.addr, p.len);
   return p;
 }
 
@@ -49,7 +36,7 @@ bool Overlaps(const IpPrefix& a, const IpPrefix& b) {
 // included, may block everything (/0), and an IPv6 prefix that covers the whole IPv4-mapped
 // space is /0 for IPv4.
 bool ValidTarget(const IpPrefix& p, BlockSource source) {
-  if (p.len > 128 || MaskAddr(p.addr, p.len) != p.addr) return false;  // host bits set
+  if (p.len > 128 || patterns::MaskedAddr(p.addr, p.len) != p.addr) return false;  // host bits set
   const bool automatic = source != BlockSource::kOperator;
   if (p.IsV4()) {
     const unsigned len = p.len - 96u;
