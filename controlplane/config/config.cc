@@ -74,32 +74,31 @@ class Reader {
     return true;
   }
 
-  bool U32(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi, uint32_t* out) {
+  // A whole number in [lo, hi].
+  bool Integer(const std::string& key, const YAML::Node& n, long long lo, long long hi,
+               long long* out) {
     if (!n.IsScalar()) return Fail(key, "must be a number");
-    long long v;
     try {
-      v = n.as<long long>();
+      *out = n.as<long long>();
     } catch (const YAML::Exception&) {
       return Fail(key, fmt::format("must be a whole number, got '{}'", n.Scalar()));
     }
-    if (v < lo || v > hi) {
-      return Fail(key, fmt::format("must be between {} and {}, got {}", lo, hi, v));
+    if (*out < lo || *out > hi) {
+      return Fail(key, fmt::format("must be between {} and {}, got {}", lo, hi, *out));
     }
+    return true;
+  }
+
+  bool U32(const std::string& key, const YAML::Node& n, uint32_t lo, uint32_t hi, uint32_t* out) {
+    long long v = 0;
+    if (!Integer(key, n, lo, hi, &v)) return false;
     *out = static_cast<uint32_t>(v);
     return true;
   }
 
   bool I32(const std::string& key, const YAML::Node& n, int lo, int hi, int* out) {
-    if (!n.IsScalar()) return Fail(key, "must be a number");
-    long long v;
-    try {
-      v = n.as<long long>();
-    } catch (const YAML::Exception&) {
-      return Fail(key, fmt::format("must be a whole number, got '{}'", n.Scalar()));
-    }
-    if (v < lo || v > hi) {
-      return Fail(key, fmt::format("must be between {} and {}, got {}", lo, hi, v));
-    }
+    long long v = 0;
+    if (!Integer(key, n, lo, hi, &v)) return false;
     *out = static_cast<int>(v);
     return true;
   }

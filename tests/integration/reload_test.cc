@@ -36,6 +36,14 @@ constexpr const char* kSmbRule =
 constexpr const char* kBadRule =
     "alert tcp any any -> any any (msg:\"broken\"; content:\"x\"; frobnicate; sid:1000003;)\n";
 
+// The district capture in a fresh directory (the replayed input of every test here).
+void GenerateDistrict(const std::string& dir, std::string* capture) {
+  ASSERT_FALSE(dir.empty());
+  *capture = dir + "/district.pcap";
+  auto g = RunProcess({Gen(), "district", "--out", *capture});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+}
+
 void WriteText(const std::string& path, const std::string& text) {
   // Written aside and renamed, as an operator's editor or deployment tool would.
   std::ofstream(path + ".tmp", std::ios::binary) << text;
@@ -99,10 +107,8 @@ class ReloadTest : public ::testing::TestWithParam<int> {};
 TEST_P(ReloadTest, SighupSwapsRulesUnderTrafficAndKeepsThemOnABadFile) {
   const int workers = GetParam();
   const std::string dir = MakeTempDir("reload");
-  ASSERT_FALSE(dir.empty());
-  const std::string capture = dir + "/district.pcap";
-  auto g = RunProcess({Gen(), "district", "--out", capture});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  std::string capture;
+  ASSERT_NO_FATAL_FAILURE(GenerateDistrict(dir, &capture));
   const std::string rules = dir + "/rules.txt";
   WriteText(rules, kRdpRule);
   const std::string eve_path = dir + "/eve.json";
@@ -186,10 +192,8 @@ TEST_P(ReloadTest, SighupSwapsRulesUnderTrafficAndKeepsThemOnABadFile) {
 // keep alerting.
 TEST(ReloadIndicatorsTest, SighupReloadsIndicatorListsAndKeepsThemWhenAFileIsMissing) {
   const std::string dir = MakeTempDir("reload-ioc");
-  ASSERT_FALSE(dir.empty());
-  const std::string capture = dir + "/district.pcap";
-  auto g = RunProcess({Gen(), "district", "--out", capture});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  std::string capture;
+  ASSERT_NO_FATAL_FAILURE(GenerateDistrict(dir, &capture));
   WriteText(dir + "/rules.txt", kRdpRule);
   const std::string list = dir + "/bad-ips.txt";
   WriteText(list, "# nothing of the capture yet\n192.0.2.77\n");
@@ -279,10 +283,8 @@ TEST(ReloadIndicatorsTest, SighupReloadsIndicatorListsAndKeepsThemWhenAFileIsMis
 // to what the sensor says it wrote, and every line of both is a complete JSON record.
 TEST(EveReopenTest, SighupReopensTheFileWithoutLosingARecord) {
   const std::string dir = MakeTempDir("reopen");
-  ASSERT_FALSE(dir.empty());
-  const std::string capture = dir + "/district.pcap";
-  auto g = RunProcess({Gen(), "district", "--out", capture});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  std::string capture;
+  ASSERT_NO_FATAL_FAILURE(GenerateDistrict(dir, &capture));
   const std::string eve_path = dir + "/eve.json";
   BackgroundProcess p({Sensor(), "--pcap", capture, "--replay-forever", "--workers", "1", "--eve",
                        eve_path, "--metrics-listen", ""});
