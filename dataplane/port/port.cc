@@ -5,6 +5,9 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
 
 namespace fs::port {
 
@@ -64,16 +67,18 @@ bool Ports::Setup(const std::vector<Input>& inputs, const std::vector<std::strin
       return false;
     }
     rte_eth_conf conf{};
-    const uint64_t rss_hf =
-        info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
-    if (cfg.workers > 1 && info.max_rx_queues >= cfg.workers && rss_hf != 0 &&
-        info.hash_key_size == sizeof(kSymmetricRssKey)) {
+    const RssPlan rss =
+        PlanRss({info.driver_name != nullptr ? info.driver_name : "?", info.max_rx_queues,
+                 info.flow_type_rss_offloads, info.hash_key_size},
+                cfg.workers);
+    if (!rss.message.empty()) spdlog::info("input '{}': {}", p.input.value, rss.message);
+    if (rss.hw) {
       p.hw_rss = true;
-      p.rx_queues = static_cast<uint16_t>(cfg.workers);
+      p.rx_queues = rss.queues;
       conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
       conf.rx_adv_conf.rss_conf.rss_key = const_cast<uint8_t*>(kSymmetricRssKey);
       conf.rx_adv_conf.rss_conf.rss_key_len = sizeof(kSymmetricRssKey);
-      conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+      conf.rx_adv_conf.rss_conf.rss_hf = rss.rss_hf;
     }
     rc = rte_eth_dev_configure(p.port_id, p.rx_queues, 0, &conf);
     if (rc != 0) {
@@ -96,11 +101,71 @@ bool Ports::Setup(const std::vector<Input>& inputs, const std::vector<std::strin
       *error = fmt::format("input '{}': start failed: {}", p.input.value, rte_strerror(-rc));
       return false;
     }
+    if (p.hw_rss) {
+      uint8_t key[64] = {};
+      rte_eth_rss_conf got{};
+      got.rss_key = key;
+      got.rss_key_len = sizeof(key);
+      const int qrc = rte_eth_dev_rss_hash_conf_get(p.port_id, &got);
+      std::string why;
+      if (!CheckRssKey(key, qrc == 0 ? got.rss_key_len : 0, qrc, &why)) {
+        rte_eth_dev_stop(p.port_id);
+        *error = fmt::format("input '{}': {}", p.input.value, why);
+        return false;
+      }
+      if (!why.empty()) spdlog::warn("input '{}': {}", p.input.value, why);
+    }
     // A mirror port sees traffic for other hosts: promiscuous where the device supports it.
     rte_eth_promiscuous_enable(p.port_id);
     ports_.push_back(p);
   }
   started_ = true;
+  return true;
+}
+
+RssPlan PlanRss(const RssCaps& caps, uint32_t workers) {
+  RssPlan plan;
+  if (workers <= 1) return plan;  // one worker reads everything: nothing to spread
+  const std::string software = fmt::format(
+      "worker 0 spreads its packets over the {} workers in software (symmetric flow hash)",
+      workers);
+  plan.rss_hf = caps.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+  if (caps.max_rx_queues < workers) {
+    plan.message = fmt::format("driver {} has {} RX queue(s), {} needed for hardware RSS: {}",
+                               caps.driver, caps.max_rx_queues, workers, software);
+  } else if (plan.rss_hf == 0) {
+    plan.message = fmt::format("driver {} cannot hash IP/TCP/UDP (RSS): {}", caps.driver, software);
+  } else if (caps.hash_key_size != sizeof(kSymmetricRssKey)) {
+    plan.message =
+        fmt::format("driver {} takes a {}-byte RSS key, the symmetric key has {} bytes: {}",
+                    caps.driver, caps.hash_key_size, sizeof(kSymmetricRssKey), software);
+  } else {
+    plan.hw = true;
+    plan.queues = static_cast<uint16_t>(workers);
+    plan.message = fmt::format(
+        "hardware RSS over {} RX queues (driver {}, symmetric key 0x6D5A): one queue per worker",
+        workers, caps.driver);
+    return plan;
+  }
+  plan.rss_hf = 0;
+  return plan;
+}
+
+bool CheckRssKey(const uint8_t* key, uint8_t key_len, int query_rc, std::string* why) {
+  why->clear();
+  if (query_rc != 0) {
+    *why = fmt::format("cannot read the RSS key back ({}); assuming the symmetric key is in use",
+                       rte_strerror(-query_rc));
+    return true;
+  }
+  if (key_len != sizeof(kSymmetricRssKey) ||
+      std::memcmp(key, kSymmetricRssKey, sizeof(kSymmetricRssKey)) != 0) {
+    *why =
+        "the device did not keep the symmetric RSS key, so the two directions of a flow could "
+        "reach different workers; run with --workers 1 on this input, or use a NIC that accepts "
+        "a 40-byte Toeplitz key";
+    return false;
+  }
   return true;
 }
 

@@ -31,6 +31,28 @@ struct Port {
   bool hw_rss = false;
 };
 
+// How an input's packets reach the workers, decided from what the device reports
+// (rte_eth_dev_info): one RX queue per worker with the symmetric RSS key when the device can, else
+// one queue that worker 0 spreads in software. `message` says which and, when not in hardware, why
+// (logged at start: an operator with a multi-queue NIC should know when it is not used).
+struct RssCaps {
+  std::string driver;
+  uint16_t max_rx_queues = 1;
+  uint64_t flow_type_rss_offloads = 0;  // RTE_ETH_RSS_* the device can hash on
+  uint8_t hash_key_size = 0;            // bytes; 0 = not reported
+};
+struct RssPlan {
+  bool hw = false;
+  uint16_t queues = 1;
+  uint64_t rss_hf = 0;  // hash fields requested (IP, TCP, UDP as far as supported)
+  std::string message;
+};
+RssPlan PlanRss(const RssCaps& caps, uint32_t workers);
+// After start: the key the device reports must be the symmetric one, or the two directions of a
+// flow would reach different workers. False with *why when it differs; true when it matches or
+// the device cannot report it (*why then says so).
+bool CheckRssKey(const uint8_t* key, uint8_t key_len, int query_rc, std::string* why);
+
 // Mbuf pool size needed for the given ports/workers/rings (also used to size EAL memory).
 uint32_t MbufsNeeded(size_t ports, uint32_t workers, uint16_t rx_descriptors, uint32_t ring_size,
                      uint64_t preload_packets);

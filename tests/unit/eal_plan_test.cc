@@ -1,9 +1,11 @@
 // EAL argument planning: pure logic, no EAL is started here.
 #include <gtest/gtest.h>
+#include <rte_ethdev.h>
 
 #include <algorithm>
 
 #include "dataplane/port/eal.h"
+#include "dataplane/port/port.h"
 
 namespace fs::port {
 namespace {
@@ -74,6 +76,59 @@ TEST(EalPlanTest, PathsDpdkCannotCarryAreRefused) {
   EXPECT_NE(err.find("'/tmp/a,b.pcap' contains ','"), std::string::npos) << err;
   r.inputs = {{Input::Kind::kIface, "eth1,iface=lo"}};
   EXPECT_FALSE(PlanEal(r, &p, &err));
+}
+
+// Symmetric RSS set-up (issue 7): hardware spreading only where the device can do it with the
+// symmetric key, and a message that says why not otherwise.
+struct RssCase {
+  const char* name;
+  RssCaps caps;
+  uint32_t workers;
+  bool hw;
+  const char* message_part;
+};
+
+TEST(RssPlanTest, HardwareOnlyWhereTheDeviceCanUseTheSymmetricKey) {
+  const uint64_t kAll = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+  const RssCase cases[] = {
+      {"one worker", {"net_ice", 64, kAll, 40}, 1, false, ""},
+      {"multi-queue NIC", {"net_ice", 64, kAll, 40}, 4, true, "hardware RSS over 4 RX queues"},
+      {"too few queues", {"net_pcap", 1, 0, 0}, 2, false, "has 1 RX queue(s), 2 needed"},
+      {"no RSS", {"net_af_packet", 8, 0, 0}, 2, false, "cannot hash IP/TCP/UDP"},
+      {"52-byte key", {"net_i40e", 64, kAll, 52}, 2, false, "takes a 52-byte RSS key"},
+  };
+  for (const RssCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const RssPlan plan = PlanRss(c.caps, c.workers);
+    EXPECT_EQ(plan.hw, c.hw);
+    EXPECT_EQ(plan.queues, c.hw ? c.workers : 1u);
+    EXPECT_EQ(plan.rss_hf, c.hw ? kAll : 0u);
+    if (*c.message_part == '\0') {
+      EXPECT_EQ(plan.message, "");
+    } else {
+      EXPECT_NE(plan.message.find(c.message_part), std::string::npos) << plan.message;
+    }
+    if (!c.hw && c.workers > 1) {
+      EXPECT_NE(plan.message.find("in software"), std::string::npos) << plan.message;
+    }
+  }
+  // Only the hash fields the device supports are asked for.
+  EXPECT_EQ(PlanRss({"x", 8, RTE_ETH_RSS_IP, 40}, 2).rss_hf, uint64_t{RTE_ETH_RSS_IP});
+}
+
+TEST(RssPlanTest, KeyReadBackMustBeTheSymmetricKey) {
+  std::string why;
+  EXPECT_TRUE(CheckRssKey(kSymmetricRssKey, 40, 0, &why));
+  EXPECT_EQ(why, "");
+  uint8_t other[40];
+  std::copy(std::begin(kSymmetricRssKey), std::end(kSymmetricRssKey), other);
+  other[7] ^= 1;
+  EXPECT_FALSE(CheckRssKey(other, 40, 0, &why));
+  EXPECT_NE(why.find("did not keep the symmetric RSS key"), std::string::npos) << why;
+  EXPECT_FALSE(CheckRssKey(kSymmetricRssKey, 52, 0, &why));
+  // A device that cannot report its key: accepted, with a warning text.
+  EXPECT_TRUE(CheckRssKey(nullptr, 0, -ENOTSUP, &why));
+  EXPECT_NE(why.find("cannot read the RSS key back"), std::string::npos) << why;
 }
 
 }  // namespace
