@@ -43,7 +43,6 @@ std::string_view FirstToken(std::string_view s, std::string_view* rest) {
   return s.substr(0, end);
 }
 
-
 bool LooksLikeDomain(std::string_view s) {
   bool letter = false, dot = false;
   for (char c : s) {
@@ -126,6 +125,16 @@ bool ParseIpEntry(std::string_view text, IpPrefix* out, bool* host_bits, std::st
   out->len = static_cast<uint8_t>(len);
   out->addr = MaskedAddr(*addr, len);
   *host_bits = out->addr != *addr;
+  return true;
+}
+
+bool ParseExactPrefix(std::string_view text, IpPrefix* out, std::string* reason) {
+  bool host_bits = false;
+  if (!ParseIpEntry(text, out, &host_bits, reason)) return false;
+  if (host_bits) {
+    *reason = fmt::format("host bits set in '{}' (did you mean {}?)", text, out->ToString());
+    return false;
+  }
   return true;
 }
 

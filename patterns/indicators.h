@@ -140,6 +140,9 @@ Expected<IndicatorList> LoadIndicatorList(const IndicatorListConfig& config);
 // `flowsentryctl`-style checks. On success *out is masked and *host_bits tells whether masking
 // changed it; on failure *reason says why.
 bool ParseIpEntry(std::string_view text, IpPrefix* out, bool* host_bits, std::string* reason);
+// An address or CIDR block an operator wrote (allowlist, flowsentryctl blocks add): like
+// ParseIpEntry, but host bits set are an error, since the operator may have meant either.
+bool ParseExactPrefix(std::string_view text, IpPrefix* out, std::string* reason);
 // One line of a domain list, comment already removed and trimmed.
 bool ParseDomainEntry(std::string_view text, DomainEntry* out, std::string* reason);
 

@@ -111,15 +111,9 @@ class Reader {
     out->clear();
     for (size_t i = 0; i < texts.size(); ++i) {
       patterns::IpPrefix p;
-      bool host_bits = false;
       std::string why;
-      if (!patterns::ParseIpEntry(texts[i], &p, &host_bits, &why)) {
+      if (!patterns::ParseExactPrefix(texts[i], &p, &why)) {
         return Fail(fmt::format("{}[{}]", key, i), why);
-      }
-      if (host_bits) {
-        return Fail(
-            fmt::format("{}[{}]", key, i),
-            fmt::format("host bits set in '{}' (did you mean {}?)", texts[i], p.ToString()));
       }
       out->push_back(p);
     }

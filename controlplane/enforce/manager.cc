@@ -385,6 +385,11 @@ std::vector<Block> BlockManager::List() const {
   return ListLocked();
 }
 
+size_t BlockManager::ActiveCount() const {
+  std::lock_guard lk(mu_);
+  return active_.size();
+}
+
 std::vector<Block> BlockManager::ListLocked() const {
   std::vector<Block> out;
   out.reserve(active_.size());

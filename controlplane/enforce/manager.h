@@ -119,6 +119,7 @@ class BlockManager {
   // Operator removal of an active block (exact target). False with *error if it is not active.
   bool Remove(const patterns::IpPrefix& target, const std::string& who, std::string* error);
   std::vector<Block> List() const;  // active blocks, sorted by target
+  size_t ActiveCount() const;       // List().size() without the copy (metrics scrapes, status)
   std::vector<BackendStatus> Backends() const;
   // Appends the pending events to *out and clears them; returns how many were appended. Events
   // are kept up to kMaxPendingEvents if nobody drains them (then dropped and counted).

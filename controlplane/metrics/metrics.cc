@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <set>
 
 namespace fs::metrics {
 
@@ -41,6 +40,14 @@ struct FamilyBuilder {
     f.metric.push_back(std::move(m));
   }
 };
+
+// The block manager's event actions, refusal reasons and backend names (controlplane/enforce):
+// every series exists from start-up, and nothing else becomes a label.
+constexpr const char* kBlockActions[] = {"add",        "refresh",     "expire",  "remove",
+                                         "refused",    "dry_run",     "applied", "failed",
+                                         "backend_up", "backend_down"};
+constexpr const char* kBlockRefusals[] = {"allowlist", "home_net", "cap", "rate", "invalid"};
+constexpr const char* kBlockBackends[] = {"nftables", "bgp", "webhook", "nic"};
 
 double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -434,19 +441,14 @@ Metrics::Metrics(Sources sources)
                            "Block-manager changes by action (add, refresh, expire, remove, "
                            "refused, dry_run, applied, failed, backend_up, backend_down).")
                        .Register(*registry_);
-  for (const char* a : {"add", "refresh", "expire", "remove", "refused", "dry_run", "applied",
-                        "failed", "backend_up", "backend_down"}) {
-    block_events_->Add({{"action", a}});
-  }
+  for (const char* a : kBlockActions) block_events_->Add({{"action", a}});
   blocks_refused_ = &prometheus::BuildCounter()
                          .Name("flowsentry_blocks_refused_total")
                          .Help(
                              "Block requests refused by reason (allowlist, home_net, cap, rate, "
                              "invalid): nothing was applied.")
                          .Register(*registry_);
-  for (const char* r : {"allowlist", "home_net", "cap", "rate", "invalid"}) {
-    blocks_refused_->Add({{"reason", r}});
-  }
+  for (const char* r : kBlockRefusals) blocks_refused_->Add({{"reason", r}});
   block_backend_ops_ = &prometheus::BuildCounter()
                             .Name("flowsentry_block_backend_ops_total")
                             .Help("Backend calls by backend and result (applied, failed).")
@@ -562,16 +564,14 @@ void Metrics::CountApiResponse(int status) {
 void Metrics::CountBlockEvent(const std::string& action, const std::string& backend,
                               const std::string& detail) {
   // Label values come from fixed sets (manager.h): unknown ones are not exported.
-  static const std::set<std::string> kActions = {"add",        "refresh",     "expire",  "remove",
-                                                 "refused",    "dry_run",     "applied", "failed",
-                                                 "backend_up", "backend_down"};
-  static const std::set<std::string> kReasons = {"allowlist", "home_net", "cap", "rate", "invalid"};
-  static const std::set<std::string> kBackends = {"nftables", "bgp", "webhook", "nic"};
-  if (kActions.contains(action)) block_events_->Add({{"action", action}}).Increment();
-  if (action == "refused" && kReasons.contains(detail)) {
+  auto known = [](const auto& values, const std::string& v) {
+    return std::find(std::begin(values), std::end(values), v) != std::end(values);
+  };
+  if (known(kBlockActions, action)) block_events_->Add({{"action", action}}).Increment();
+  if (action == "refused" && known(kBlockRefusals, detail)) {
     blocks_refused_->Add({{"reason", detail}}).Increment();
   }
-  if ((action == "applied" || action == "failed") && kBackends.contains(backend)) {
+  if ((action == "applied" || action == "failed") && known(kBlockBackends, backend)) {
     block_backend_ops_->Add({{"backend", backend}, {"result", action}}).Increment();
   }
 }

@@ -299,13 +299,9 @@ Json ApiService::Status() {
   }
   j["indicator_lists"] = lists;
   if (src_.blocks != nullptr) {
-    Json backends = Json::array();
-    for (const auto& bs : src_.blocks->Backends()) {
-      backends.push_back({{"name", bs.name}, {"available", bs.available}, {"pending", bs.pending}});
-    }
     j["enforcement"] = {{"dry_run", src_.dry_run},
-                        {"active_blocks", src_.blocks->List().size()},
-                        {"backends", backends}};
+                        {"active_blocks", src_.blocks->ActiveCount()},
+                        {"backends", BackendsJson(*src_.blocks)}};
   }
   j["eve"] = cfg.eve;
   j["alerts_recorded"] = alerts_.total();

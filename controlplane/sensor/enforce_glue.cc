@@ -199,9 +199,22 @@ metrics::EnforcementGauges GaugesOf(const enforce::BlockManager& m, bool dry_run
   metrics::EnforcementGauges g;
   g.enabled = true;
   g.dry_run = dry_run;
-  g.active = m.List().size();
+  g.active = m.ActiveCount();
   for (const auto& b : m.Backends()) g.backends.push_back({b.name, b.available, b.pending});
   return g;
+}
+
+Json BackendsJson(const enforce::BlockManager& m) {
+  Json backends = Json::array();
+  for (const auto& b : m.Backends()) {
+    backends.push_back({{"name", b.name},
+                        {"available", b.available},
+                        {"pending", b.pending},
+                        {"applied", b.applied},
+                        {"failures", b.failures},
+                        {"last_error", b.last_error}});
+  }
+  return backends;
 }
 
 Json BlocksJson(const enforce::BlockManager& m, bool dry_run) {
@@ -218,34 +231,18 @@ Json BlocksJson(const enforce::BlockManager& m, bool dry_run) {
               {"ttl_remaining", b.RemainingSeconds(now)}};
     blocks.push_back(std::move(j));
   }
-  Json backends = Json::array();
-  for (const auto& b : m.Backends()) {
-    backends.push_back({{"name", b.name},
-                        {"available", b.available},
-                        {"pending", b.pending},
-                        {"applied", b.applied},
-                        {"failures", b.failures},
-                        {"last_error", b.last_error}});
-  }
   Json out = {{"count", blocks.size()}, {"dry_run", dry_run}};
   out["blocks"] = std::move(blocks);
-  out["backends"] = std::move(backends);
+  out["backends"] = BackendsJson(m);
   return out;
 }
 
 Json BlockAddJson(enforce::BlockManager* m, const Json& request) {
   enforce::BlockRequest r;
   const std::string target = request.value("target", std::string());
-  bool host_bits = false;
   std::string why;
-  if (!patterns::ParseIpEntry(target, &r.target, &host_bits, &why)) {
+  if (!patterns::ParseExactPrefix(target, &r.target, &why)) {
     return {{"ok", false}, {"outcome", "invalid"}, {"error", "target: " + why}};
-  }
-  if (host_bits) {
-    return {{"ok", false},
-            {"outcome", "invalid"},
-            {"error", fmt::format("target: host bits set in '{}' (did you mean {}?)", target,
-                                  r.target.ToString())}};
   }
   r.source = enforce::BlockSource::kOperator;
   r.reason = request.value("reason", std::string("operator"));

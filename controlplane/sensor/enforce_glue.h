@@ -33,7 +33,8 @@ std::string FormatBlockEvent(const enforce::BlockEvent& e);
 // The gauges the metrics read at scrape time.
 metrics::EnforcementGauges GaugesOf(const enforce::BlockManager& m, bool dry_run);
 
-// Operator API (api::Backend::blocks / block_add / block_del).
+// Operator API (api::Backend::blocks / block_add / block_del, and the status's enforcement part).
+nlohmann::json BackendsJson(const enforce::BlockManager& m);
 nlohmann::json BlocksJson(const enforce::BlockManager& m, bool dry_run);
 nlohmann::json BlockAddJson(enforce::BlockManager* m, const nlohmann::json& request);
 nlohmann::json BlockDelJson(enforce::BlockManager* m, const std::string& target);

@@ -130,8 +130,21 @@ class Output {
     }
   }
 
+  // What every alert gets, rule or indicator list: metrics, the generation and hash of the set
+  // that raised it in its metadata, the EVE line and the API's recent-alerts ring.
+  void Record(const worker::AlertEvent& a, const patterns::PatternSet& set,
+              output::RuleInfo* info) {
+    metrics_->CountSignatureAlert(info->gid, info->sid);
+    metrics_->CountAlertSource(a.src);
+    info->metadata.push_back({"flowsentry_generation", std::to_string(set.generation())});
+    info->metadata.push_back({"flowsentry_ruleset_hash", set.content_hash()});
+    if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(a, *info));
+  }
+
   // A rule or list with a block action fired: ask the block manager (which applies the
   // allowlist, HOME_NET, cap, rate and TTL rules, and dedupes repeated requests cheaply).
+  // sides: Rule::kBlockSrc/kBlockDst bits, the same bits as AlertEvent::indicator_side.
+  static_assert(patterns::Rule::kBlockSrc == 1 && patterns::Rule::kBlockDst == 2);
   void RequestBlocks(const worker::AlertEvent& a, uint8_t sides, enforce::BlockSource source,
                      uint32_t gid, uint32_t sid, const std::string& reason, uint32_t ttl) {
     if (blocks_ == nullptr) return;
@@ -163,8 +176,6 @@ class Output {
     RunTotals::ListLabel& label = totals_.alerts_by_indicator[list.config.name];
     ++label.count;
     label.config = list.config;
-    metrics_->CountSignatureAlert(list.config.gid, list.config.sid);
-    metrics_->CountAlertSource(a.src);
     output::RuleInfo info;
     info.sid = list.config.sid;
     info.gid = list.config.gid;
@@ -180,9 +191,7 @@ class Output {
         info.metadata.push_back({"indicator_entry", entry->ToString()});
     }
     // The lists are part of the pattern set: its generation and hash name them too.
-    info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
-    info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
-    if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(a, info));
+    Record(a, *set, &info);
     if (list.config.block) {
       RequestBlocks(a, a.indicator_side, enforce::BlockSource::kIndicator, list.config.gid,
                     list.config.sid, list.config.msg, list.config.block_ttl);
@@ -207,8 +216,6 @@ class Output {
       if (++totals_.alerts_by_rule[key] == 1) {
         totals_.rule_labels[key] = {rule.gid, rule.sid, rule.rev, rule.msg};
       }
-      metrics_->CountSignatureAlert(e.alert.gid, e.alert.sid);
-      metrics_->CountAlertSource(e.alert.src);
       output::RuleInfo info;
       info.sid = rule.sid;
       info.gid = rule.gid;
@@ -216,9 +223,7 @@ class Output {
       info.msg = rule.msg;
       info.category = rule.category;
       info.severity = rule.severity;
-      info.metadata.push_back({"flowsentry_generation", std::to_string(set->generation())});
-      info.metadata.push_back({"flowsentry_ruleset_hash", set->content_hash()});
-      if (eve_ != nullptr || alert_log_ != nullptr) WriteAlert(output::FormatAlert(e.alert, info));
+      Record(e.alert, *set, &info);
       if (rule.block_side != 0) {
         RequestBlocks(e.alert, rule.block_side, enforce::BlockSource::kRule, rule.gid, rule.sid,
                       rule.msg, rule.block_ttl);
