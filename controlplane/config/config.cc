@@ -35,6 +35,11 @@ class Reader {
       return U32(k, n, lo, hi, out);
     };
   }
+  Handler I32At(int lo, int hi, int* out) {
+    return [this, lo, hi, out](const std::string& k, const YAML::Node& n) {
+      return I32(k, n, lo, hi, out);
+    };
+  }
   Handler U32Or0At(uint32_t lo, uint32_t hi, uint32_t* out) {
     return [this, lo, hi, out](const std::string& k, const YAML::Node& n) {
       return U32Or0(k, n, lo, hi, out);
@@ -300,77 +305,73 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
       {"enforcement",
        [&](const std::string& k, const YAML::Node& v) {
          EnforcementConfig& e = c->enforcement;
-         return r.Map(k, v,
-                      {{"enabled", r.BoolAt(&e.enabled)},
-                       {"dry-run", r.BoolAt(&e.dry_run)},
-                       {"allowlist",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.PrefixList(kk, vv, &e.allowlist);
-                        }},
-                       {"allow-internal", r.BoolAt(&e.allow_internal)},
-                       {"max-active", r.U32At(1, 1000000, &e.max_active)},
-                       {"rate-per-minute", r.U32At(1, 1000000, &e.rate_per_minute)},
-                       {"burst", r.U32At(1, 1000000, &e.burst)},
-                       {"default-ttl", r.U32At(1, 31536000, &e.default_ttl)},
-                       {"max-ttl", r.U32At(1, 31536000, &e.max_ttl)},
-                       {"refresh-interval", r.U32At(1, 86400, &e.refresh_interval)},
-                       {"state-file", r.PathAt(base_dir, &e.state_file)},
-                       {"nftables",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          auto& n = e.nftables;
-                          n.present = true;
-                          if (vv.IsNull()) return true;
-                          return r.Map(kk, vv,
-                                       {{"family", r.StrAt(&n.family)},
-                                        {"table", r.StrAt(&n.table)},
-                                        {"set4", r.StrAt(&n.set4)},
-                                        {"set6", r.StrAt(&n.set6)},
-                                        {"create-chains", r.BoolAt(&n.create_chains)},
-                                        {"chain-priority",
-                                         [&](const std::string& k3, const YAML::Node& v3) {
-                                           return r.I32(k3, v3, -1000, 1000, &n.chain_priority);
-                                         }},
-                                        {"command", r.StrAt(&n.command)},
-                                        {"command-timeout", r.U32At(1, 600, &n.command_timeout)}});
-                        }},
-                       {"bgp",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          auto& b = e.bgp;
-                          b.present = true;
-                          if (vv.IsNull()) return true;
-                          return r.Map(kk, vv,
-                                       {{"socket", r.PathAt(base_dir, &b.socket)},
-                                        {"socket-group", r.StrAt(&b.socket_group)},
-                                        {"next-hop4", r.StrAt(&b.next_hop4)},
-                                        {"next-hop6", r.StrAt(&b.next_hop6)},
-                                        {"communities", r.StrListAt(&b.communities)},
-                                        {"command-timeout-ms",
-                                         r.U32At(100, 600000, &b.command_timeout_ms)}});
-                        }},
-                       {"webhook",
-                        [&](const std::string& kk, const YAML::Node& vv) {
-                          auto& w = e.webhook;
-                          w.present = true;
-                          if (!r.Map(kk, vv,
-                                     {{"url", r.StrAt(&w.url)},
-                                      {"secret-file", r.StrAt(&w.secret_file)},
-                                      {"ca-file", r.StrAt(&w.ca_file)},
-                                      {"timeout-ms", r.U32At(100, 600000, &w.timeout_ms)}})) {
-                            return false;
-                          }
-                          w.secret_file = RelativeTo(base_dir, w.secret_file);
-                          w.ca_file = RelativeTo(base_dir, w.ca_file);
-                          if (w.url.empty()) return r.Fail(kk + ".url", "missing");
-                          return true;
-                        }},
-                       {"nic", [&](const std::string& kk, const YAML::Node& vv) {
-                          auto& n = e.nic;
-                          n.present = true;
-                          if (vv.IsNull()) return true;
-                          return r.Map(kk, vv,
-                                       {{"port", r.U32At(0, 1023, &n.port)},
-                                        {"max-rules", r.U32At(2, 1u << 20, &n.max_rules)}});
-                        }}});
+         return r.Map(
+             k, v,
+             {{"enabled", r.BoolAt(&e.enabled)},
+              {"dry-run", r.BoolAt(&e.dry_run)},
+              {"allowlist",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.PrefixList(kk, vv, &e.allowlist);
+               }},
+              {"allow-internal", r.BoolAt(&e.allow_internal)},
+              {"max-active", r.U32At(1, 1000000, &e.max_active)},
+              {"rate-per-minute", r.U32At(1, 1000000, &e.rate_per_minute)},
+              {"burst", r.U32At(1, 1000000, &e.burst)},
+              {"default-ttl", r.U32At(1, 31536000, &e.default_ttl)},
+              {"max-ttl", r.U32At(1, 31536000, &e.max_ttl)},
+              {"refresh-interval", r.U32At(1, 86400, &e.refresh_interval)},
+              {"state-file", r.PathAt(base_dir, &e.state_file)},
+              {"nftables",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 auto& n = e.nftables;
+                 n.present = true;
+                 if (vv.IsNull()) return true;
+                 return r.Map(kk, vv,
+                              {{"family", r.StrAt(&n.family)},
+                               {"table", r.StrAt(&n.table)},
+                               {"set4", r.StrAt(&n.set4)},
+                               {"set6", r.StrAt(&n.set6)},
+                               {"create-chains", r.BoolAt(&n.create_chains)},
+                               {"chain-priority", r.I32At(-1000, 1000, &n.chain_priority)},
+                               {"command", r.StrAt(&n.command)},
+                               {"command-timeout", r.I32At(1, 600, &n.command_timeout_s)}});
+               }},
+              {"bgp",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 auto& b = e.bgp;
+                 b.present = true;
+                 if (vv.IsNull()) return true;
+                 return r.Map(
+                     kk, vv,
+                     {{"socket", r.PathAt(base_dir, &b.socket_path)},
+                      {"socket-group", r.StrAt(&b.socket_group)},
+                      {"next-hop4", r.StrAt(&b.next_hop4)},
+                      {"next-hop6", r.StrAt(&b.next_hop6)},
+                      {"communities", r.StrListAt(&b.communities)},
+                      {"command-timeout-ms", r.I32At(100, 600000, &b.command_timeout_ms)}});
+               }},
+              {"webhook",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 auto& w = e.webhook;
+                 w.present = true;
+                 if (!r.Map(kk, vv,
+                            {{"url", r.StrAt(&w.url)},
+                             {"secret-file", r.PathAt(base_dir, &w.secret_file)},
+                             {"ca-file", r.PathAt(base_dir, &w.ca_file)},
+                             {"timeout-ms", r.I32At(100, 600000, &w.timeout_ms)}})) {
+                   return false;
+                 }
+                 if (w.url.empty()) return r.Fail(kk + ".url", "missing");
+                 return true;
+               }},
+              {"nic", [&](const std::string& kk, const YAML::Node& vv) {
+                 auto& n = e.nic;
+                 n.present = true;
+                 if (vv.IsNull()) return true;
+                 return r.Map(kk, vv,
+                              {{"port", r.U32At(0, 1023, &n.port)},
+                               {"max-rules", r.U32At(2, 1u << 20, &n.max_rules)}});
+               }}});
        }},
       {"log-level", r.StrAt(&c->log_level)},
       {"indicators",

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "controlplane/enforce/backend_config.h"
 #include "patterns/indicators.h"
 
 namespace fs::config {
@@ -29,25 +30,16 @@ struct EnforcementConfig {
   uint32_t burst = 20;
   uint32_t default_ttl = 3600, max_ttl = 604800, refresh_interval = 60;  // seconds
   std::string state_file;
-  struct Nftables {
+  // A backend is used when its mapping is present; its settings are the backend's own.
+  struct Nftables : enforce::NftConfig {
     bool present = false;
-    std::string family = "inet", table = "flowsentry", set4 = "blocked4", set6 = "blocked6";
-    bool create_chains = true;
-    int chain_priority = -10;
-    std::string command;
-    uint32_t command_timeout = 10;  // seconds
   } nftables;
-  struct Bgp {
+  struct Bgp : enforce::BgpConfig {
     bool present = false;
-    std::string socket = "/run/flowsentry/bgp.sock", socket_group;
-    std::string next_hop4 = "192.0.2.1", next_hop6 = "100::1";
-    std::vector<std::string> communities = {"65535:666"};
-    uint32_t command_timeout_ms = 5000;
   } bgp;
-  struct Webhook {
+  struct Webhook : enforce::WebhookConfig {
     bool present = false;
-    std::string url, secret_file, ca_file;
-    uint32_t timeout_ms = 5000;
+    std::string secret_file;  // the HMAC key (WebhookConfig::secret) is read from it at start
   } webhook;
   struct Nic {
     bool present = false;

@@ -25,18 +25,10 @@
 #include <thread>
 #include <vector>
 
+#include "controlplane/enforce/backend_config.h"
 #include "controlplane/enforce/block.h"
 
 namespace fs::enforce {
-
-struct BgpConfig {
-  std::string socket_path;   // unix socket the bridge connects to (e.g. /run/flowsentry/bgp.sock)
-  std::string socket_group;  // group the socket (0660) is given to, e.g. "exabgp"; "" = ours
-  std::string next_hop4 = "192.0.2.1";  // discard next hops the routers route to null (RFC 6666
-  std::string next_hop6 = "100::1";     // for IPv6; TEST-NET-1 by convention for IPv4)
-  std::vector<std::string> communities = {"65535:666"};  // BLACKHOLE (RFC 7999) first
-  int command_timeout_ms = 5000;  // how long ExaBGP may take to ack one command
-};
 
 // Checks the settings Start relies on; *error names the setting ("bgp.communities[1]: ...").
 bool ValidateBgpConfig(const BgpConfig& config, std::string* error);

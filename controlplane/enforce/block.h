@@ -24,12 +24,12 @@ enum class BlockSource : uint8_t {
 const char* BlockSourceName(BlockSource s);  // "rule", "indicator", "operator"
 
 struct Block {
-  patterns::IpPrefix target;   // a host (/32, /128) for rule and indicator blocks
+  patterns::IpPrefix target;  // a host (/32, /128) for rule and indicator blocks
   BlockSource source = BlockSource::kOperator;
-  uint32_t gid = 0, sid = 0;   // the signature that asked (0 for operator blocks)
-  std::string reason;          // signature msg, or the operator's comment
-  uint64_t created_ms = 0;     // Unix epoch milliseconds (wall clock: survives restarts)
-  uint64_t expires_ms = 0;     // Unix epoch milliseconds; always set (every block has a TTL)
+  uint32_t gid = 0, sid = 0;  // the signature that asked (0 for operator blocks)
+  std::string reason;         // signature msg, or the operator's comment
+  uint64_t created_ms = 0;    // Unix epoch milliseconds (wall clock: survives restarts)
+  uint64_t expires_ms = 0;    // Unix epoch milliseconds; always set (every block has a TTL)
 
   // Seconds left at now_ms (0 when expired); what an nft element timeout is set to.
   uint64_t RemainingSeconds(uint64_t now_ms) const {

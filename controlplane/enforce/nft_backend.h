@@ -65,27 +65,12 @@
 #include <utility>
 #include <vector>
 
+#include "controlplane/enforce/backend_config.h"
 #include "controlplane/enforce/block.h"
 
 struct nft_ctx;
 
 namespace fs::enforce {
-
-struct NftConfig {
-  std::string family = "inet";  // inet, ip or ip6 (see the file comment)
-  // The sensor's own table; names are [A-Za-z_][A-Za-z0-9_]* (nft's grammar reads a leading
-  // digit as a number).
-  std::string table = "flowsentry";
-  std::string set4 = "blocked4", set6 = "blocked6";  // ipv4_addr / ipv6_addr, interval,timeout
-  // Add chains block_forward and block_input in our table (hooks forward and input) that drop
-  // traffic from and to the sets; false when the operator references the sets from their own rules.
-  bool create_chains = true;
-  int chain_priority = -10;  // before the usual filter chains (priority 0)
-  // "" = apply locally through libnftables; else a shell command (run with /bin/sh -c) that reads
-  // an nft script on stdin, e.g. "ssh fw1 nft -f -" or "ip netns exec rtr nft -f -".
-  std::string command;
-  int command_timeout_s = 10;  // >= 1
-};
 
 // Owned by the block manager's dispatcher; all calls come from that backend's own control thread,
 // serialised (block.h). Holds one libnftables context (local mode) and the live blocks it was last

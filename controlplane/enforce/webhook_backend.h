@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "controlplane/enforce/backend_config.h"
 #include "controlplane/enforce/block.h"
 
 namespace httplib {
@@ -41,16 +42,6 @@ class SSLClient;
 }  // namespace httplib
 
 namespace fs::enforce {
-
-struct WebhookConfig {
-  std::string url;          // http://host:port/path or https://...
-  std::string secret;       // HMAC key (the sensor reads it from a secret file); empty = unsigned
-  int timeout_ms = 5000;    // applies to connect, read and write separately
-  std::string sensor_name;  // included in every event; empty = this host's name
-  // https only: PEM file of the CA(s) to trust instead of the system store (a district's
-  // internal CA). The server certificate is always verified, host name included.
-  std::string ca_file;
-};
 
 // Pure helpers (any thread).
 // The JSON body of a "block" or "unblock" event. Never throws: invalid UTF-8 in the reason is

@@ -103,42 +103,25 @@ std::unique_ptr<enforce::BlockManager> MakeBlockManager(const config::Config& cf
 
   std::vector<std::unique_ptr<enforce::Backend>> backends;
   if (e.nftables.present) {
-    enforce::NftConfig n;
-    n.family = e.nftables.family;
-    n.table = e.nftables.table;
-    n.set4 = e.nftables.set4;
-    n.set6 = e.nftables.set6;
-    n.create_chains = e.nftables.create_chains;
-    n.chain_priority = e.nftables.chain_priority;
-    n.command = e.nftables.command;
-    n.command_timeout_s = static_cast<int>(e.nftables.command_timeout);
+    const enforce::NftConfig& n = e.nftables;
     std::string why;
     if (!enforce::NftBackend::ValidateConfig(n, &why)) {
       *error = "enforcement.nftables: " + why;
       return nullptr;
     }
-    backends.push_back(std::make_unique<enforce::NftBackend>(std::move(n)));
+    backends.push_back(std::make_unique<enforce::NftBackend>(n));
   }
   if (e.bgp.present) {
-    enforce::BgpConfig b;
-    b.socket_path = e.bgp.socket;
-    b.socket_group = e.bgp.socket_group;
-    b.next_hop4 = e.bgp.next_hop4;
-    b.next_hop6 = e.bgp.next_hop6;
-    b.communities = e.bgp.communities;
-    b.command_timeout_ms = static_cast<int>(e.bgp.command_timeout_ms);
+    const enforce::BgpConfig& b = e.bgp;
     std::string why;
     if (!enforce::ValidateBgpConfig(b, &why)) {
       *error = "enforcement." + why;
       return nullptr;
     }
-    backends.push_back(std::make_unique<enforce::BgpBackend>(std::move(b)));
+    backends.push_back(std::make_unique<enforce::BgpBackend>(b));
   }
   if (e.webhook.present) {
-    enforce::WebhookConfig w;
-    w.url = e.webhook.url;
-    w.timeout_ms = static_cast<int>(e.webhook.timeout_ms);
-    w.ca_file = e.webhook.ca_file;
+    enforce::WebhookConfig w = e.webhook;
     enforce::WebhookUrl parsed;
     std::string why;
     if (!enforce::ParseWebhookUrl(w.url, &parsed, &why)) {
