@@ -27,16 +27,6 @@ namespace {
 constexpr const char* kPrefix = "fse";
 std::atomic<int> lab_counter{0};
 
-std::string FindProgram(const std::string& name) {
-  std::vector<std::string> dirs = {"/usr/sbin", "/sbin",           "/usr/bin",
-                                   "/bin",      "/usr/local/sbin", "/usr/local/bin"};
-  for (const std::string& d : dirs) {
-    const std::string p = d + "/" + name;
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
 std::string Join(const std::vector<std::string>& argv) {
   std::string s;
   for (const std::string& a : argv) s += (s.empty() ? "" : " ") + a;

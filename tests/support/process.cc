@@ -225,4 +225,21 @@ void DeleteStaleNamespaces(const std::string& ip, const std::string& prefix) {
   }
 }
 
+std::string FindProgram(const std::string& name) {
+  std::vector<std::string> dirs = {"/usr/sbin", "/sbin",           "/usr/bin",
+                                   "/bin",      "/usr/local/sbin", "/usr/local/bin"};
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream ss(path);
+    std::string d;
+    while (std::getline(ss, d, ':')) {
+      if (!d.empty()) dirs.insert(dirs.begin(), d);
+    }
+  }
+  for (const std::string& d : dirs) {
+    const std::string p = d + "/" + name;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
 }  // namespace fs::testing

@@ -49,6 +49,10 @@ bool WaitFor(const std::function<bool()>& pred, int timeout_s);
 // test that crashed before its destructor ran). ip: the `ip` program.
 void DeleteStaleNamespaces(const std::string& ip, const std::string& prefix);
 
+// The full path of an executable, searched in $PATH and the sbin/bin directories (tests run
+// as root from environments whose PATH may lack /usr/sbin); "" if absent.
+std::string FindProgram(const std::string& name);
+
 // Path helpers.
 std::string BinDir();  // the build's bin/ directory
 std::string SourceDir();
