@@ -138,30 +138,43 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
     const PayloadPlan& pp = payload[r];
     if (pp.require.empty()) {
       out.db.always.push_back(r);
-    } else {
-      uint32_t id = 0;
-      if (pp.require.size() == 1) {
-        id = intern(pp.require[0], r);
-      } else {
-        // All of them: a logical combination, reported once when the last one has matched.
-        std::string expr;
-        for (const ExprSpec& e : pp.require) {
-          if (!expr.empty()) expr += " & ";
-          expr += std::to_string(intern(e, r));
-        }
-        ExprSpec comb;
-        comb.regex = std::move(expr);
-        comb.flags =
-            HS_FLAG_COMBINATION | (stream ? 0u : static_cast<unsigned>(HS_FLAG_SINGLEMATCH));
-        id = intern(comb, r);
+    } else if (!stream || pp.require.size() == 1) {
+      // Every requirement is reported; the scanner counts the rule's distinct expressions that
+      // matched and the rule is satisfied when it has them all (`need`). Block mode only: each
+      // expression is single-match there, so a scan reports it at most once. (A Hyperscan
+      // logical combination would decide the same, but Hyperscan evaluates every combination at
+      // the end of every scan: with the ~1,700 of the accepted ET Open rules that cost 8 us a
+      // packet, whatever the packet.)
+      std::vector<uint32_t> mine;
+      for (const ExprSpec& e : pp.require) {
+        const uint32_t id = intern(e, r);
+        if (std::find(mine.begin(), mine.end(), id) == mine.end()) mine.push_back(id);
       }
-      targets[id].push_back(PatternSet::Target{r, false});
+      const auto need = static_cast<uint16_t>(mine.size());
+      for (uint32_t id : mine) {
+        targets[id].push_back(PatternSet::Target{r, false, need});
+        reported[id] = true;
+      }
+    } else {
+      // Stream mode: the rule's expressions may match in different segments, so the state of
+      // "which have matched" must live in the stream; Hyperscan keeps it for a logical
+      // combination, reported once when the last one has matched.
+      std::string expr;
+      for (const ExprSpec& e : pp.require) {
+        if (!expr.empty()) expr += " & ";
+        expr += std::to_string(intern(e, r));
+      }
+      ExprSpec comb;
+      comb.regex = std::move(expr);
+      comb.flags = HS_FLAG_COMBINATION;
+      const uint32_t id = intern(comb, r);
+      targets[id].push_back(PatternSet::Target{r, false, 1});
       reported[id] = true;
     }
     if (plan.mode == PayloadMode::kExact) {
       for (const ExprSpec& e : pp.veto) {
         const uint32_t id = intern(e, r);
-        targets[id].push_back(PatternSet::Target{r, true});
+        targets[id].push_back(PatternSet::Target{r, true, 0});
         reported[id] = true;
       }
     }
@@ -180,9 +193,15 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
   for (size_t i = 0; i < specs.size(); ++i) {
     const ExprSpec& e = specs[i];
     exprs.push_back(e.regex.c_str());
-    // Sub-expressions only combinations use are not reported themselves.
+    // Sub-expressions only combinations use are not reported themselves. Block mode only needs
+    // to know whether an expression matched: once is enough (and the scanner's counting of a
+    // rule's expressions relies on it).
     unsigned f = e.flags | (reported[i] ? 0u : static_cast<unsigned>(HS_FLAG_QUIET));
-    if (stream) f &= ~static_cast<unsigned>(HS_FLAG_SINGLEMATCH);
+    if (stream) {
+      f &= ~static_cast<unsigned>(HS_FLAG_SINGLEMATCH);
+    } else if ((f & HS_FLAG_COMBINATION) == 0) {
+      f |= HS_FLAG_SINGLEMATCH;
+    }
     flags.push_back(f);
     hs_ids.push_back(static_cast<unsigned>(i));
     ext[i] = e.Ext();

@@ -140,11 +140,14 @@ struct CompileStats {
 
 class PatternSet {
  public:
-  // What a Hyperscan report means: rule `rule` has its required expressions (satisfied), or an
-  // expression it must not contain matched (veto).
+  // What a Hyperscan report means for one rule: an expression it must not contain matched
+  // (veto), or one of the `need` distinct expressions it requires matched; the rule is satisfied
+  // once a scan has reported all `need` of them (each is single-match in block mode, so reports
+  // of one scan are distinct; stream databases report a rule once with need == 1).
   struct Target {
     uint32_t rule;
     bool veto;
+    uint16_t need;
   };
 
   // One direction's database and what its expression ids mean.

@@ -36,6 +36,7 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
   if (next != nullptr) scratch_.reset(next);
   if (set.size() > flags_.size()) {
     flags_.assign(set.size(), 0);
+    hits_.assign(set.size(), 0);
     touched_.assign(set.size(), 0);
   }
   if (set.size() > pending_flag_.size()) {
@@ -57,7 +58,14 @@ int Scanner::OnHsMatch(unsigned id, unsigned long long /*from*/, unsigned long l
   for (const patterns::PatternSet::Target& t : self->scanning_->TargetsOf(id)) {
     uint8_t& f = self->flags_[t.rule];
     if (f == 0) self->touched_[self->touched_count_++] = t.rule;
-    f |= t.veto ? kVeto : kSatisfied;
+    if (t.veto) {
+      f |= kVeto;
+    } else if (t.need <= 1) {
+      f |= kSatisfied;
+    } else {
+      f |= kCounting;
+      if (++self->hits_[t.rule] == t.need) f |= kSatisfied;
+    }
   }
   return 0;  // keep scanning: other rules may need later matches
 }
@@ -74,8 +82,7 @@ void Scanner::ScanPayload(const patterns::PatternSet::Database& db, const uint8_
   // every reportable expression was exhausted (all are single-match), so the scan is complete.
   if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
     ++counters_.scan_errors;
-    for (uint32_t i = 0; i < touched_count_; ++i) flags_[touched_[i]] = 0;
-    touched_count_ = 0;
+    ClearTouched();
     return;
   }
   std::sort(touched_.begin(), touched_.begin() + touched_count_);

@@ -135,6 +135,7 @@ class Scanner {
  private:
   static constexpr uint8_t kSatisfied = 1;  // the rule's required expressions all matched
   static constexpr uint8_t kVeto = 2;       // an expression the rule must not contain matched
+  static constexpr uint8_t kCounting = 4;   // some of its required expressions matched (hits_)
 
   template <class OnMatch>
   void Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
@@ -155,7 +156,10 @@ class Scanner {
   std::unique_ptr<pcre2_match_data, Pcre2MatchDataDeleter> match_data_;
   // Per-packet state, sized by Prepare(): flags_[rule] holds kSatisfied/kVeto for this payload;
   // touched_ lists the rules with flags_ != 0 so only those are cleared.
+  // hits_[rule]: how many of its required expressions this payload matched (rules with more than
+  // one; see PatternSet::Target).
   std::vector<uint8_t> flags_;
+  std::vector<uint16_t> hits_;
   std::vector<uint32_t> touched_;
   uint32_t touched_count_ = 0;
   const patterns::PatternSet::Database* scanning_ = nullptr;  // valid during hs_scan only
@@ -170,6 +174,13 @@ class Scanner {
   std::vector<uint8_t> packet_matched_;
   std::vector<uint32_t> packet_matched_list_;
   uint32_t packet_matched_count_ = 0;
+  void ClearTouched() {
+    for (uint32_t i = 0; i < touched_count_; ++i) {
+      flags_[touched_[i]] = 0;
+      hits_[touched_[i]] = 0;
+    }
+    touched_count_ = 0;
+  }
   void ClearPacketMatched() {
     for (uint32_t i = 0; i < packet_matched_count_; ++i)
       packet_matched_[packet_matched_list_[i]] = 0;
@@ -224,7 +235,7 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     if (r == kEnd) break;
     uint8_t f = 0;
     if (ra == r) {
-      f = flags_[r];
+      f = flags_[r] & (kSatisfied | kVeto);
       ++a;
     }
     if (rb == r) {
@@ -267,7 +278,7 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     ++counters_.rule_matches;
     on_match(r);
   }
-  for (uint32_t i = 0; i < touched_count_; ++i) flags_[touched_[i]] = 0;
+  ClearTouched();
 }
 
 template <class OnMatch>

@@ -98,20 +98,39 @@ alert tcp any any -> any any (msg:"d"; content:"shared"; nocase; sid:4;)
 alert tcp any any -> any any (msg:"e"; content:"|01 02|"; sid:5;)
 alert tcp any any -> any any (msg:"f"; content:"|01 02|"; nocase; sid:6;))");
   ASSERT_TRUE(set);
-  // "shared", "extra", their combination for sid 2, caseless "shared" (sid 3 and 4), and |01 02|
-  // (nocase means nothing without letters): one database serves both directions.
+  // "shared", "extra" (sid 2 needs both: the scanner counts them, no combination), caseless
+  // "shared" (sid 3 and 4), and |01 02| (nocase means nothing without letters): one database
+  // serves both directions.
   EXPECT_TRUE(set->stats().shared_database);
-  EXPECT_EQ(set->expression_count(), 5u);
+  EXPECT_EQ(set->expression_count(), 4u);
   const PatternSet::Database& db = set->database(ScanDir::kToServer);
   size_t most_targets = 0;
   for (uint32_t id = 0; id < db.expressions; ++id) {
     most_targets = std::max(most_targets, db.TargetsOf(id).size());
   }
-  EXPECT_EQ(most_targets, 2u);
+  EXPECT_EQ(most_targets, 2u);  // "shared": sid 1, and one of sid 2's two
   EXPECT_THAT(Scan(*set, TestPacket("xx shared xx", kExt, 1, kIn1, 2)), ElementsAre(1, 4));
   EXPECT_THAT(Scan(*set, TestPacket("SHARED extra", kExt, 1, kIn1, 2)), ElementsAre(4));
   EXPECT_THAT(Scan(*set, TestPacket("shared extra \x01\x02", kExt, 1, kIn1, 2)),
               ElementsAre(1, 2, 4, 5, 6));
+}
+
+TEST(ScannerTest, RulesNeedingSeveralExpressionsCountDistinctMatches) {
+  // The scanner decides "all of a rule's expressions matched" by counting reports: repeated
+  // occurrences of one expression, or an expression two rules share, must not count twice.
+  auto set = Build(R"(alert tcp any any -> any any (msg:"three"; content:"alpha"; content:"beta"; content:"gamma"; sid:1;)
+alert tcp any any -> any any (msg:"two"; content:"alpha"; content:"delta"; sid:2;)
+alert tcp any any -> any any (msg:"same twice"; content:"alpha"; content:"alpha"; content:"omega"; sid:3;))");
+  ASSERT_TRUE(set);
+  EXPECT_THAT(Scan(*set, TestPacket("alpha alpha alpha beta", kExt, 1, kIn1, 2)), IsEmpty());
+  EXPECT_THAT(Scan(*set, TestPacket("alpha alpha alpha omega", kExt, 1, kIn1, 2)), ElementsAre(3));
+  EXPECT_THAT(Scan(*set, TestPacket("gamma beta alpha", kExt, 1, kIn1, 2)), ElementsAre(1));
+  EXPECT_THAT(Scan(*set, TestPacket("delta alpha gamma", kExt, 1, kIn1, 2)), ElementsAre(2));
+  EXPECT_THAT(Scan(*set, TestPacket("beta delta gamma alpha", kExt, 1, kIn1, 2)),
+              ElementsAre(1, 2));
+  // Counts do not leak from one packet to the next.
+  EXPECT_THAT(Scan(*set, TestPacket("alpha beta", kExt, 1, kIn1, 2)), IsEmpty());
+  EXPECT_THAT(Scan(*set, TestPacket("gamma", kExt, 1, kIn1, 2)), IsEmpty());
 }
 
 TEST(ScannerTest, HomeNetAndExternalNet) {
