@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 #include <rte_byteorder.h>
-#include <rte_errno.h>
-#include <rte_ethdev.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,14 +23,6 @@ patterns::IpPrefix ProbeTarget(bool v6) {
     p.len = 128;
   }
   return p;
-}
-
-// The driver's message when it gave one, else the errno text.
-std::string FlowErrorText(int rc, const rte_flow_error& e) {
-  const int err = rc < 0 ? -rc : rte_errno;
-  std::string errno_text = err ? rte_strerror(err) : "unknown error";
-  if (e.message == nullptr || *e.message == '\0' || errno_text == e.message) return errno_text;
-  return fmt::format("{} ({})", e.message, errno_text);
 }
 
 const char* Side(bool match_source) { return match_source ? "source" : "destination"; }
@@ -107,20 +97,6 @@ FlowRuleSpec BuildDropRule(const patterns::IpPrefix& target, bool match_source,
   return r;
 }
 
-NicFlowOps RteFlowOps() {
-  NicFlowOps ops;
-  ops.port_valid = [](uint16_t port) { return rte_eth_dev_is_valid_port(port) != 0; };
-  ops.driver_name = [](uint16_t port) -> std::string {
-    rte_eth_dev_info info{};
-    if (rte_eth_dev_info_get(port, &info) != 0 || info.driver_name == nullptr) return "unknown";
-    return info.driver_name;
-  };
-  ops.validate = rte_flow_validate;
-  ops.create = rte_flow_create;
-  ops.destroy = rte_flow_destroy;
-  return ops;
-}
-
 NicBackend::NicBackend(NicConfig config, NicFlowOps ops) : config_(config), ops_(std::move(ops)) {}
 
 NicBackend::~NicBackend() {
@@ -161,7 +137,7 @@ bool NicBackend::Start(std::string* error) {
   rte_flow_error fe{};
   int rc = ops_.validate(config_.port_id, v4.attr(), v4.pattern(), v4.actions(), &fe);
   if (rc != 0) {
-    *error = fmt::format("{} refuses flow rules: {}", PortName(), FlowErrorText(rc, fe));
+    *error = fmt::format("{} refuses flow rules: {}", PortName(), port::FlowErrorText(rc, fe));
     return false;
   }
   // Some NICs take IPv4 rules only; IPv6 blocks then fail one by one at Add, with this reason.
@@ -170,7 +146,7 @@ bool NicBackend::Start(std::string* error) {
   rc = ops_.validate(config_.port_id, v6.attr(), v6.pattern(), v6.actions(), &fe);
   if (rc != 0) {
     spdlog::warn("nic: {} refuses IPv6 drop rules ({}); IPv6 blocks will not be enforced here",
-                 PortName(), FlowErrorText(rc, fe));
+                 PortName(), port::FlowErrorText(rc, fe));
   }
   started_ = true;
   return true;
@@ -183,14 +159,14 @@ bool NicBackend::CreateRule(const patterns::IpPrefix& target, bool match_source,
   int rc = ops_.validate(config_.port_id, spec.attr(), spec.pattern(), spec.actions(), &fe);
   if (rc != 0) {
     *error = fmt::format("{} refuses the drop rule for {} {}: {}", PortName(), Side(match_source),
-                         target.ToString(), FlowErrorText(rc, fe));
+                         target.ToString(), port::FlowErrorText(rc, fe));
     return false;
   }
   fe = rte_flow_error{};
   *out = ops_.create(config_.port_id, spec.attr(), spec.pattern(), spec.actions(), &fe);
   if (*out == nullptr) {
     *error = fmt::format("{} could not create the drop rule for {} {}: {}", PortName(),
-                         Side(match_source), target.ToString(), FlowErrorText(0, fe));
+                         Side(match_source), target.ToString(), port::FlowErrorText(0, fe));
     return false;
   }
   return true;
@@ -205,7 +181,7 @@ bool NicBackend::DestroyRules(const patterns::IpPrefix& target, Rules* r, std::s
     if (rc != 0) {
       if (ok) {
         *error = fmt::format("{} could not destroy the drop rule for {} {}: {}", PortName(),
-                             Side(h == &r->src), target.ToString(), FlowErrorText(rc, fe));
+                             Side(h == &r->src), target.ToString(), port::FlowErrorText(rc, fe));
       }
       ok = false;
       continue;

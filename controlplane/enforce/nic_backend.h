@@ -18,12 +18,12 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <span>
 #include <string>
 
 #include "controlplane/enforce/block.h"
+#include "dataplane/port/flow_ops.h"
 
 namespace fs::enforce {
 
@@ -67,20 +67,9 @@ class FlowRuleSpec {
 FlowRuleSpec BuildDropRule(const patterns::IpPrefix& target, bool match_source,
                            const NicConfig& config);
 
-// The rte_flow / ethdev calls the backend makes. RteFlowOps() is the real API; tests substitute
-// fakes to exercise the bookkeeping (cap, half-created rules, sync) without a NIC.
-struct NicFlowOps {
-  std::function<bool(uint16_t port)> port_valid;
-  std::function<std::string(uint16_t port)> driver_name;
-  std::function<int(uint16_t, const rte_flow_attr*, const rte_flow_item*, const rte_flow_action*,
-                    rte_flow_error*)>
-      validate;
-  std::function<rte_flow*(uint16_t, const rte_flow_attr*, const rte_flow_item*,
-                          const rte_flow_action*, rte_flow_error*)>
-      create;
-  std::function<int(uint16_t, rte_flow*, rte_flow_error*)> destroy;
-};
-NicFlowOps RteFlowOps();
+// The rte_flow calls the backend makes (tests substitute fakes); defined in dataplane/port, shared
+// with the flow-bypass offload.
+using NicFlowOps = port::FlowOps;
 
 // Owned by the block manager; every call comes from the manager's dispatcher thread for this
 // backend (calls serialised; the ethdev layer serialises rte_flow calls against other threads
@@ -89,7 +78,7 @@ NicFlowOps RteFlowOps();
 // rules it created.
 class NicBackend : public Backend {
  public:
-  explicit NicBackend(NicConfig config, NicFlowOps ops = RteFlowOps());
+  explicit NicBackend(NicConfig config, NicFlowOps ops = port::RteFlowOps());
   ~NicBackend() override;
   NicBackend(const NicBackend&) = delete;
   NicBackend& operator=(const NicBackend&) = delete;

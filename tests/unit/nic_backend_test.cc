@@ -243,8 +243,8 @@ struct FakeNic {
     return 0;
   }
 
-  NicFlowOps Ops() {
-    NicFlowOps ops;
+  port::FlowOps Ops() {
+    port::FlowOps ops;
     ops.port_valid = [this](uint16_t p) { return p == port; };
     ops.driver_name = [](uint16_t) { return std::string("net_fake"); };
     ops.validate = [this](uint16_t, const rte_flow_attr* attr, const rte_flow_item* p,
