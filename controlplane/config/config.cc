@@ -261,6 +261,17 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                        {"contexts", r.U32Or0At(1, 1u << 26, &c->stream_contexts)},
                        {"bypass", r.BoolAt(&c->stream_bypass)}});
        }},
+      {"bypass-offload",
+       [&](const std::string& k, const YAML::Node& v) {
+         offload::BypassConfig& b = c->bypass_offload;
+         return r.Map(k, v,
+                      {{"enabled", r.BoolAt(&b.enabled)},
+                       {"max-flows", r.U32At(1, 1u << 24, &b.max_flows)},
+                       {"idle-timeout", r.U32At(1, (1u << 24) - 1, &b.idle_timeout_s)},
+                       {"max-lifetime", r.U32At(1, 7 * 86400, &b.max_lifetime_s)},
+                       {"priority", r.U32At(0, 65535, &b.priority)},
+                       {"group", r.U32At(0, 65535, &b.group)}});
+       }},
       {"defrag",
        [&](const std::string& k, const YAML::Node& v) {
          auto policy = [&](std::string* out) {

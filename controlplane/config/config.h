@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "controlplane/enforce/backend_config.h"
+#include "dataplane/offload/bypass_config.h"
 #include "patterns/indicators.h"
 
 namespace fs::config {
@@ -74,6 +75,8 @@ struct Config {
   uint32_t stream_memory_mb = 64;      // memory for buffered out-of-order segments
   uint32_t stream_contexts = 0;        // flows with Hyperscan stream state; 0 = flow capacity
   bool stream_bypass = false;          // stop inspecting flows past the depth both ways
+  // Bypassed flows (pass rule, stream.bypass) dropped by the NIC (rte_flow), where it can.
+  offload::BypassConfig bypass_offload;
   // IP fragment reassembly, per worker (docs/design-notes.md "IP fragments").
   std::string defrag_ipv4_policy = "windows";  // bsd | windows (Suricata's shipped config)
   std::string defrag_ipv6_policy = "bsd";

@@ -225,8 +225,13 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                "the stream kept.",
                C::Counter, [](const auto& s) { return s.stream_only_packets; });
     per_worker("flowsentry_flows_bypassed_total",
-               "Flows whose inspection stopped at the stream depth (stream.bypass).", C::Counter,
-               [](const auto& s) { return s.bypassed_flows; });
+               "Flows whose inspection stopped: both directions at the stream depth "
+               "(stream.bypass), or a pass rule matched (flowsentry_flows_passed_total).",
+               C::Counter, [](const auto& s) { return s.bypassed_flows; });
+    per_worker("flowsentry_flows_passed_total",
+               "Flows a pass rule exempted from further inspection (IP-only pass rules, and pass "
+               "rules matching TCP payload, as Suricata).",
+               C::Counter, [](const auto& s) { return s.passed_flows; });
     per_worker("flowsentry_bypassed_packets_total",
                "Packets of bypassed flows: counted, not inspected.", C::Counter,
                [](const auto& s) { return s.bypassed_packets; });
@@ -359,6 +364,32 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       }
       out.push_back(std::move(up.f));
       out.push_back(std::move(pending.f));
+    }
+    if (s_.bypass_offload) {
+      const BypassOffloadGauges g = s_.bypass_offload();
+      FamilyBuilder active("flowsentry_bypass_offload_active",
+                           "Bypassed flows the NIC drops by rte_flow rules (two rules each).",
+                           C::Gauge);
+      active.Add({}, double(g.active));
+      out.push_back(std::move(active.f));
+      FamilyBuilder req("flowsentry_bypass_offload_requests_total",
+                        "Bypassed flows offered to the NIC, by result: installed, duplicate, "
+                        "refused_capacity (bypass-offload.max-flows reached), refused_unavailable "
+                        "(the port takes no flow rules), failed (the driver refused the rule).",
+                        C::Counter);
+      req.Add({{"result", "installed"}}, double(g.installed));
+      req.Add({{"result", "duplicate"}}, double(g.duplicates));
+      req.Add({{"result", "refused_capacity"}}, double(g.refused_capacity));
+      req.Add({{"result", "refused_unavailable"}}, double(g.refused_unavailable));
+      req.Add({{"result", "failed"}}, double(g.failed));
+      out.push_back(std::move(req.f));
+      FamilyBuilder removed("flowsentry_bypass_offload_removed_total",
+                            "Offloaded flows whose NIC rules were removed: aged (idle, AGE "
+                            "action) or expired (max-lifetime on ports without AGE).",
+                            C::Counter);
+      removed.Add({{"reason", "aged"}}, double(g.aged));
+      removed.Add({{"reason", "expired"}}, double(g.expired));
+      out.push_back(std::move(removed.f));
     }
     {
       FamilyBuilder b("flowsentry_alert_source_top",

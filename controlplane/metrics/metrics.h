@@ -45,10 +45,18 @@ struct EnforcementGauges {
   std::vector<Backend> backends;
 };
 
+// Flow-bypass offload counters read at scrape time (controlplane/sensor/offload_glue.h).
+struct BypassOffloadGauges {
+  size_t active = 0;  // flows whose NIC drop rules are in place
+  uint64_t installed = 0, duplicates = 0, refused_capacity = 0, refused_unavailable = 0, failed = 0,
+           aged = 0, expired = 0;
+};
+
 struct Sources {
   std::vector<const worker::Published<worker::WorkerStats>*> workers;
-  std::function<std::vector<PortCounters>()> ports;  // called at scrape time
-  std::function<EnforcementGauges()> enforcement;    // optional; called at scrape time
+  std::function<std::vector<PortCounters>()> ports;     // called at scrape time
+  std::function<EnforcementGauges()> enforcement;       // optional; called at scrape time
+  std::function<BypassOffloadGauges()> bypass_offload;  // optional (offload enabled)
 };
 
 // The sources that raised the most alerts recently, for the "top alerting sources" panel.

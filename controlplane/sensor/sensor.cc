@@ -24,6 +24,7 @@
 #include "controlplane/sensor/api_glue.h"
 #include "controlplane/sensor/capture_probe.h"
 #include "controlplane/sensor/enforce_glue.h"
+#include "controlplane/sensor/offload_glue.h"
 #include "controlplane/sensor/reloader.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
@@ -228,6 +229,8 @@ class Output {
         RequestBlocks(e.alert, rule.block_side, enforce::BlockSource::kRule, rule.gid, rule.sid,
                       rule.msg, rule.block_ttl);
       }
+    } else if (e.kind == worker::Event::Kind::kBypass) {
+      if (offload_ != nullptr) offload_->Handle(e.bypass);
     } else {
       ++totals_.flows;
       ++totals_.flows_by_proto[e.flow_end.proto];
@@ -251,6 +254,7 @@ class Output {
  public:
   void set_reloader(Reloader* r) { reloader_ = r; }
   void set_blocks(enforce::BlockManager* m) { blocks_ = m; }
+  void set_offload(BypassOffloadService* o) { offload_ = o; }
 
   // The block manager's events since the last call: EVE "block" records and metrics.
   size_t DrainBlockEvents() {
@@ -271,6 +275,7 @@ class Output {
   Reloader* reloader_ = nullptr;
   api::AlertLog* alert_log_ = nullptr;
   enforce::BlockManager* blocks_ = nullptr;
+  BypassOffloadService* offload_ = nullptr;
   std::vector<enforce::BlockEvent> block_events_;
   std::shared_ptr<const patterns::PatternSet> cur_;
   output::EveFile* eve_;
@@ -464,6 +469,7 @@ int RunSensor(const config::Config& cfg) {
       wc.stream.pool_bytes = uint64_t{cfg.stream_memory_mb} << 20;
       wc.stream_contexts = cfg.stream_contexts;
       wc.stream_bypass = cfg.stream_bypass;
+      wc.bypass_offload = cfg.bypass_offload.enabled;
       auto policy = [](const std::string& name) {
         return name == "bsd" ? defrag::Policy::kBsd : defrag::Policy::kWindows;
       };
@@ -535,11 +541,29 @@ int RunSensor(const config::Config& cfg) {
       spdlog::info("enforcement on{}: {} active block(s) restored", dry_run ? " (dry run)" : "",
                    blocks->List().size());
     }
+    // The NIC offload of bypassed flows, on the started input ports.
+    std::unique_ptr<BypassOffloadService> offload;
+    if (cfg.bypass_offload.enabled) {
+      std::vector<uint16_t> port_ids;
+      for (const auto& p : ports.ports()) port_ids.push_back(p.port_id);
+      offload = BypassOffloadService::Start(cfg.bypass_offload, port_ids, &error);
+      if (offload == nullptr) {
+        fmt::print(stderr, "flowsentry: bypass-offload: {}\n", error);
+        if (blocks) blocks->Stop();
+        workers.clear();
+        ports.Stop();
+        port::CleanupEal(plan);
+        cleanup_captures();
+        return 1;
+      }
+      msrc.bypass_offload = [&offload] { return offload->Gauges(); };
+    }
     metrics::Metrics metrics(msrc);
     metrics.SetPatternSet(set->generation(), set->rules().size());
     if (!cfg.metrics_listen.empty()) {
       if (!metrics.Listen(cfg.metrics_listen, &error)) {
         fmt::print(stderr, "flowsentry: {}\n", error);
+        if (offload) offload->Shutdown();
         workers.clear();
         ports.Stop();
         port::CleanupEal(plan);
@@ -561,6 +585,7 @@ int RunSensor(const config::Config& cfg) {
     Output out(set.get(), eve.get(), &metrics);
     out.set_reloader(&reloader);
     out.set_blocks(blocks.get());
+    out.set_offload(offload.get());
     // Operator API (api_glue.h): answers on its own threads; the main loop serves its EVE reopen
     // requests. A port in use is logged, not fatal: detection matters more than the API.
     ApiService api_service;
@@ -590,6 +615,7 @@ int RunSensor(const config::Config& cfg) {
     auto last_flush = Clock::now();
     for (;;) {
       const size_t handled = out.Drain(workers) + out.DrainBlockEvents();
+      if (offload) offload->Poll();
       reloader.Reclaim();
       if (g_reload_requested.exchange(false)) {
         // logrotate: the EVE file is reopened here, on the thread that writes it, so that no
@@ -695,6 +721,8 @@ int RunSensor(const config::Config& cfg) {
       sum.scan.stream_matches += s.scan.stream_matches;
       sum.scan.stream_open_failures += s.scan.stream_open_failures + s.stream_pool.exhausted;
       sum.bypassed_flows += s.bypassed_flows;
+      sum.passed_flows += s.passed_flows;
+      sum.bypassed_packets += s.bypassed_packets;
     }
     uint64_t port_drops = 0;
     for (const auto& p : ports.ports()) {
@@ -739,7 +767,16 @@ int RunSensor(const config::Config& cfg) {
                      {"depth_reached", sum.reassembly.depth_reached},
                      {"stream_matches", sum.scan.stream_matches},
                      {"stream_open_failures", sum.scan.stream_open_failures},
-                     {"bypassed_flows", sum.bypassed_flows}};
+                     {"bypassed_flows", sum.bypassed_flows},
+                     {"passed_flows", sum.passed_flows},
+                     {"bypassed_packets", sum.bypassed_packets}};
+      if (offload) {
+        const metrics::BypassOffloadGauges g = offload->Gauges();
+        j["bypass_offload"] = {{"installed", g.installed},
+                               {"refused_unavailable", g.refused_unavailable},
+                               {"refused_capacity", g.refused_capacity},
+                               {"failed", g.failed}};
+      }
       j["rules"] = reloader.current()->rules().size();
       j["pattern_set_generation"] = reloader.current()->generation();
       nlohmann::json sigs = nlohmann::json::object();
@@ -807,6 +844,14 @@ int RunSensor(const config::Config& cfg) {
         fmt::print("  streams   {} bytes reassembled{}\n", Human(sum.reassembly.bytes_delivered),
                    extra);
       }
+      if (sum.bypassed_flows > 0) {
+        fmt::print(
+            "  bypassed  {} flow{} ({} by pass rules), {} packets not inspected{}\n",
+            Human(sum.bypassed_flows), sum.bypassed_flows == 1 ? "" : "s", Human(sum.passed_flows),
+            Human(sum.bypassed_packets),
+            offload ? fmt::format(", {} offloaded to the NIC", Human(offload->Gauges().installed))
+                    : "");
+      }
       if (!decode_events.empty()) {
         std::string ev;
         for (const auto& [e, n] : decode_events) {
@@ -839,6 +884,7 @@ int RunSensor(const config::Config& cfg) {
     }
     workers.clear();
     blocks.reset();  // the NIC backend removes its rules while the port still exists
+    if (offload) offload->Shutdown();  // so does the bypass offload
     ports.Stop();
   }
   port::CleanupEal(plan);

@@ -31,18 +31,10 @@
 #include <vector>
 
 #include "dataplane/common/ip_addr.h"
+#include "dataplane/offload/bypass_config.h"
 #include "dataplane/port/flow_ops.h"
 
 namespace fs::offload {
-
-struct BypassConfig {
-  bool enabled = false;
-  uint32_t max_flows = 16384;     // flows offloaded at once (two NIC rules each)
-  uint32_t idle_timeout_s = 30;   // AGE timeout of each rule (24 bits; larger values are capped)
-  uint32_t max_lifetime_s = 600;  // hard lifetime on ports without AGE
-  uint32_t priority = 1;          // rte_flow_attr.priority
-  uint32_t group = 0;             // rte_flow_attr.group
-};
 
 // One bypassed flow as the worker knows it. Addresses as IpAddr (IPv4-mapped for IPv4); ports in
 // host byte order. Client and server may be given either way round: the rules are the same pair.

@@ -88,6 +88,13 @@ class Scanner {
   void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
                   flow::Dir dir, RuleState& state, OnMatch&& on_match);
 
+  // After ScanPacket with a flow: whether the pass rule that matched applies to the rest of the
+  // flow, so the worker stops inspecting it (bypass). As Suricata 7 (PacketAlertFinalize), a pass
+  // applies to the flow when the rule is IP-only, or when it matched on the stream, which is how
+  // Suricata inspects the payload of a TCP flow: here, a pass rule with contents on a TCP packet.
+  // Otherwise (UDP payload, header-only rules that are not IP-only) it passes the packet only.
+  bool pass_flow() const { return pass_flow_; }
+
   // A packet without a flow (fragments, protocols without flows): it counts as to-server and as
   // the first packet of its direction, and flowbits tests never hold (as in Suricata).
   template <class OnMatch>
@@ -187,6 +194,7 @@ class Scanner {
     packet_matched_count_ = 0;
   }
   StreamCtx* stream_ctx_ = nullptr;
+  bool pass_flow_ = false;  // the last ScanPacket's pass rule applies to its flow
   ScanCounters counters_;
   std::string error_;
 };
@@ -206,6 +214,7 @@ void Scanner::ScanPacket(const patterns::PatternSet& set, const decode::Packet& 
 template <class OnMatch>
 void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
                        flow::Dir dir, RuleState* state, OnMatch& on_match) {
+  pass_flow_ = false;
   if (set.size() > flags_.size() || match_data_ == nullptr) {
     ++counters_.unprepared;
     return;
@@ -273,6 +282,8 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     if (plan.pass) {
       passed = true;
       ++counters_.passed;
+      pass_flow_ = flow != nullptr && (plan.ip_only || (plan.mode != patterns::PayloadMode::kNone &&
+                                                        p.proto == patterns::kIpProtoTcp));
       continue;
     }
     ++counters_.rule_matches;

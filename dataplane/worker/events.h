@@ -45,12 +45,24 @@ struct AlertEvent {
   FlowSnapshot flow;
 };
 
+// Why a worker stopped inspecting a flow (Flow::bypassed).
+enum class BypassReason : uint8_t { kDepth, kPass };
+
+// A flow the worker bypassed, for the NIC offload (dataplane/offload): only flows seen on the
+// outer frame (not tunnelled) and untagged, whose 5-tuple a NIC rule can match.
+struct BypassEvent {
+  FlowSnapshot flow;
+  uint16_t port = 0;  // the DPDK port its packet arrived on
+  BypassReason reason = BypassReason::kDepth;
+};
+
 struct Event {
-  enum class Kind : uint8_t { kAlert, kFlowEnd } kind = Kind::kAlert;
+  enum class Kind : uint8_t { kAlert, kFlowEnd, kBypass } kind = Kind::kAlert;
   uint16_t worker = 0;
   union {
     AlertEvent alert;
     FlowSnapshot flow_end;
+    BypassEvent bypass;
   };
   Event() : alert() {}
 };

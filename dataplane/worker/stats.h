@@ -49,7 +49,8 @@ struct WorkerStats {
   scan::StreamPoolCounters stream_pool;
   uint64_t reassembly_slots_in_use = 0;  // gauge: out-of-order segment slots held
   uint64_t stream_contexts_in_use = 0;   // gauge: flows with stream-scan state
-  uint64_t bypassed_flows = 0;           // flows whose inspection stopped at the stream depth
+  uint64_t bypassed_flows = 0;           // flows whose inspection stopped (either reason below)
+  uint64_t passed_flows = 0;             // ... because a pass rule matched (the rest: stream depth)
   uint64_t bypassed_packets = 0;         // packets of bypassed flows (counted, not inspected)
   uint64_t stream_only_packets = 0;      // TCP packets inspected through the stream only (their
                                          // bytes differ from what the stream kept: overlaps)

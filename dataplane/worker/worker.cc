@@ -217,8 +217,7 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
   const reassembly::SegmentResult res = reassembler_->OnPacket(f.streams, d, p, sink);
   if (cfg_.stream_bypass && (f.streams.dir[0].flags & reassembly::kDepth) &&
       (f.streams.dir[1].flags & reassembly::kDepth)) {
-    f.bypassed = true;
-    ++stats_.bypassed_flows;
+    Bypass(f, p, BypassReason::kDepth);
   }
   // As Suricata: a segment the stream took (new bytes) is inspected through the stream; a packet
   // the stream did not take (retransmission, not tracked, past the depth) is inspected on its
@@ -249,6 +248,38 @@ void Worker::EndStreams(flow::Flow& f) {
   scanner_->DropPending();
   stream_pool_->Release(f.stream_slot);
   f.stream_slot = 0;
+}
+
+void Worker::Bypass(flow::Flow& f, const decode::Packet& p, BypassReason why) {
+  if (f.bypassed) return;
+  f.bypassed = true;
+  ++stats_.bypassed_flows;
+  if (why == BypassReason::kPass) {
+    ++stats_.passed_flows;
+    if (reassembler_ != nullptr && f.proto == patterns::kIpProtoTcp) {
+      // Nothing more of this flow is inspected or reported: drop what the stream holds without
+      // delivering it, and close its Hyperscan streams without their end-of-data matches.
+      scanner_->DropPending();
+      StreamSink sink{this, nullptr, &f};
+      reassembler_->Release(f.streams, /*flush=*/false, sink);
+      if (f.stream_slot != 0) {
+        scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
+        for (int d = 0; d < 2; ++d) scanner_->StreamClose(nullptr, ctx, d, /*flush=*/false);
+        stream_pool_->Release(f.stream_slot);
+        f.stream_slot = 0;
+      }
+    }
+  }
+  if (!cfg_.bypass_offload || p.depth != 0 || f.key.vlan[0] != 0) return;
+  if (f.proto != patterns::kIpProtoTcp && f.proto != patterns::kIpProtoUdp) return;
+  Event e;
+  e.kind = Event::Kind::kBypass;
+  e.worker = cfg_.index;
+  e.bypass = BypassEvent{};
+  e.bypass.flow = FlowSnapshot::Of(f);
+  e.bypass.port = cur_port_;
+  e.bypass.reason = why;
+  Emit(e);
 }
 
 void Worker::EmitFlowEnd(flow::Flow& f, flow::EndReason r) {
@@ -311,6 +342,11 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     decode::Packet headers = p;
     headers.payload_len = 0;
     scanner_->ScanPacket(*set, headers, *f, r.dir, *rule_state_, alert);
+  }
+  if (scanner_->pass_flow()) {
+    // A pass for the whole flow (Suricata 7): its stream matches of this packet are passed too.
+    Bypass(*f, p, BypassReason::kPass);
+    return;
   }
   if (ctx != nullptr && scanner_->stream_pending()) {
     scanner_->ReportStream(*set, p, *f, r.dir, *rule_state_, *ctx, [&](uint32_t rule_index) {
@@ -414,6 +450,7 @@ void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring) {
   // Mbufs from a distributor had their fragments reassembled there (Distribute).
   defrag_upstream_ = from_ring;
   cur_pool_ = m->pool;
+  cur_port_ = m->port;
   if (!(from_ring && meta->predecoded)) {
     if (!DecodeMbuf(m, &meta->pkt, wall_us_)) {
       ++stats_.drops[static_cast<int>(DropReason::kOversize)];

@@ -92,6 +92,8 @@ struct WorkerConfig {
   // contexts x (2 x the stream databases' hs_stream_size + 64 bytes), reserved at start-up.
   uint32_t stream_contexts = 0;
   bool stream_bypass = false;  // stop inspecting a flow whose two directions reached the depth
+  // Hand bypassed flows to the control plane for the NIC offload (Event::Kind::kBypass).
+  bool bypass_offload = false;
 };
 
 class Worker {
@@ -155,6 +157,11 @@ class Worker {
   // Flow end: delivers what reassembly still holds, closes the flow's streams (end-of-data
   // matches), reports their alerts and returns the memory.
   void EndStreams(flow::Flow& f);
+  // Stops inspecting f (Flow::bypassed, counted); p is the packet that decided it. A pass frees
+  // the flow's stream memory at once (nothing of it will be inspected or reported); at the depth
+  // there is none left to free. With the offload on, an untagged outer flow goes to the control
+  // plane for a NIC rule.
+  void Bypass(flow::Flow& f, const decode::Packet& p, BypassReason why);
   void EmitRuleAlert(const patterns::PatternSet& set, uint32_t rule_index, const decode::Packet& p,
                      flow::Flow* f, flow::Dir dir);
   struct StreamSink;
@@ -190,6 +197,7 @@ class Worker {
   std::unique_ptr<uint8_t[]> rebuilt_;  // linear copy of a rebuilt datagram another worker sent
   bool defrag_upstream_ = false;        // fragments now in HandlePacket were already defragmented
   rte_mempool* cur_pool_ = nullptr;     // pool of the mbuf being processed (datagram copies)
+  uint16_t cur_port_ = 0;               // port of the mbuf being processed (bypass offload)
   WorkerStats stats_;
   Published<WorkerStats> published_;
   uint64_t wall_us_ = 0;  // wall clock at the top of the current loop iteration

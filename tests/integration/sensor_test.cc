@@ -268,6 +268,51 @@ TEST_F(SensorTest, BlockingRuleAndListRequestBlocksThroughThePolicy) {
   EXPECT_NE(r.out.find("blocks    2 would be added (dry run)"), std::string::npos) << r.out;
 }
 
+TEST_F(SensorTest, PassRuleExemptsTheRestOfATcpFlowAndOffersItToTheNic) {
+  // The district pack plus a pass rule for the PsExec flow's tree connect to ADMIN$: as in
+  // Suricata 7, a pass matching TCP payload passes the whole flow, so neither that packet's alert
+  // (9000010) nor the later ones of the flow (PSEXESVC 9000011, svcctl 9000012) are raised, and
+  // the flow is not inspected further (bypassed). Every other alert of the story stays. With the
+  // offload on, the bypassed flow is offered to the NIC, which net_pcap refuses (counted).
+  const std::string rules = dir_ + "/pass.rules";
+  WriteFileForTest(rules, ReadFile(std::string(FS_SOURCE_DIR) + "/patterns/packs/district.rules") +
+                              "pass tcp any any -> any 445 (msg:\"trusted admin share\"; "
+                              "content:\"|5c 00|A|00|D|00|M|00|I|00|N|00 24 00|\"; sid:1;)\n");
+  WriteFileForTest(dir_ + "/offload.yaml", "bypass-offload:\n  enabled: true\n");
+  Eve eve;
+  const std::string summary = dir_ + "/summary.json";
+  auto r = RunSensor({"-S", rules, "--classification",
+                      std::string(FS_SOURCE_DIR) + "/patterns/packs/classification.config",
+                      "--config", dir_ + "/offload.yaml", "--summary-json", summary},
+                     &eve, "pass");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<AlertKey> want;
+  Tuple psexec;
+  for (const auto& [sid, t] : TruthPairs(truth_)) {
+    if (sid == 9000010) psexec = t;
+    if (sid != 9000010 && sid != 9000011 && sid != 9000012) want.insert({sid, t});
+  }
+  ASSERT_FALSE(psexec.src_ip.empty());
+  EXPECT_EQ(AlertPairs(eve), want) << "got:\n" << Describe(AlertPairs(eve));
+  size_t bypassed = 0;
+  for (const auto& j : eve.all) {
+    if (j.value("event_type", "") != "flow" || j["flow"]["state"] != "bypassed") continue;
+    ++bypassed;
+    EXPECT_EQ(j["dest_port"], 445);
+    EXPECT_EQ(j["src_ip"], psexec.src_ip);
+  }
+  EXPECT_EQ(bypassed, 1u);
+  const auto s = nlohmann::json::parse(ReadFile(summary));
+  EXPECT_EQ(s["stream"]["passed_flows"], 1);
+  EXPECT_EQ(s["stream"]["bypassed_flows"], 1);
+  EXPECT_GT(s["stream"]["bypassed_packets"].get<uint64_t>(), 10u);
+  EXPECT_EQ(s["bypass_offload"]["refused_unavailable"], 1);
+  EXPECT_EQ(s["bypass_offload"]["installed"], 0);
+  EXPECT_NE(r.err.find("bypass offload: unavailable on port 0 (driver net_pcap)"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(SensorTest, FlowbitsFlowKeywordsAndThresholdsEndToEnd) {
   // Counts checked against Suricata 7.0.10 on the same capture and rules: sid 2 once (flowbit set
   // by the noalert sid 1 on the ADMIN$ tree connect), sid 3 never, sid 4 limited to 5 per source

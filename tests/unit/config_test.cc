@@ -78,6 +78,23 @@ TEST(ConfigTest, DefragSection) {
   EXPECT_NE(err.find("defrag.memory-kb"), std::string::npos) << err;
 }
 
+TEST(ConfigTest, BypassOffloadSection) {
+  Config c;
+  EXPECT_FALSE(c.bypass_offload.enabled);
+  std::string err;
+  ASSERT_TRUE(
+      LoadYamlString("bypass-offload: {enabled: true, max-flows: 1000, idle-timeout: 5,"
+                     " max-lifetime: 120, priority: 3, group: 2}",
+                     "t.yaml", &c, &err))
+      << err;
+  EXPECT_TRUE(c.bypass_offload.enabled);
+  EXPECT_EQ(c.bypass_offload.max_flows, 1000u);
+  EXPECT_EQ(c.bypass_offload.idle_timeout_s, 5u);
+  EXPECT_EQ(c.bypass_offload.max_lifetime_s, 120u);
+  EXPECT_EQ(c.bypass_offload.priority, 3u);
+  EXPECT_EQ(c.bypass_offload.group, 2u);
+}
+
 TEST(ConfigTest, StreamSectionErrorsNameTheKey) {
   for (const char* bad :
        {"stream: {depth: -1}", "stream: {max-ooo-segments: 0}", "stream: {midstream: maybe}",
@@ -145,9 +162,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"workers: [1]\n", "bad.yaml: workers: must be a number"},
         BadYaml{
             "wrkers: 2\n",
-            "bad.yaml: wrkers: unknown key (known here: api, classification-file, defrag, dpdk, "
-            "enforcement, flow, indicators, inputs, log-level, outputs, rules, stream, vars, "
-            "workers)"},
+            "bad.yaml: wrkers: unknown key (known here: api, bypass-offload, classification-file, "
+            "defrag, dpdk, enforcement, flow, indicators, inputs, log-level, outputs, rules, "
+            "stream, vars, workers)"},
+        BadYaml{"bypass-offload: {max-flows: 0}\n",
+                "bad.yaml: bypass-offload.max-flows: must be between 1 and 16777216, got 0"},
+        BadYaml{"bypass-offload: {idle-timeout: 16777216}\n",
+                "bad.yaml: bypass-offload.idle-timeout: must be between 1 and 16777215, got "
+                "16777216"},
+        BadYaml{"bypass-offload: {enable: true}\n",
+                "bad.yaml: bypass-offload.enable: unknown key (known here: enabled, group, "
+                "idle-timeout, max-flows, max-lifetime, priority)"},
         BadYaml{"enforcement: {enabled: yes please}\n",
                 "bad.yaml: enforcement.enabled: must be true or false, got 'yes please'"},
         BadYaml{"enforcement: {allowlist: [10.0.0.1, 10.1.0.0/33]}\n",

@@ -18,9 +18,8 @@
 
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
-#include "tests/unit/scanner_test_util.h"
 #include "tests/support/alloc_counter.h"
-
+#include "tests/unit/scanner_test_util.h"
 
 namespace fs::scan {
 namespace {
@@ -118,7 +117,8 @@ alert tcp any any -> any any (msg:"f"; content:"|01 02|"; nocase; sid:6;))");
 TEST(ScannerTest, RulesNeedingSeveralExpressionsCountDistinctMatches) {
   // The scanner decides "all of a rule's expressions matched" by counting reports: repeated
   // occurrences of one expression, or an expression two rules share, must not count twice.
-  auto set = Build(R"(alert tcp any any -> any any (msg:"three"; content:"alpha"; content:"beta"; content:"gamma"; sid:1;)
+  auto set = Build(
+      R"(alert tcp any any -> any any (msg:"three"; content:"alpha"; content:"beta"; content:"gamma"; sid:1;)
 alert tcp any any -> any any (msg:"two"; content:"alpha"; content:"delta"; sid:2;)
 alert tcp any any -> any any (msg:"same twice"; content:"alpha"; content:"alpha"; content:"omega"; sid:3;))");
   ASSERT_TRUE(set);
@@ -247,6 +247,50 @@ alert tcp any any -> any any (msg:"other"; content:"zz"; sid:3;))");
   EXPECT_THAT(h.Sids(TestPacket("update zz", "10.20.0.6", 1, kExt, 80)), ElementsAre(1, 3));
   EXPECT_THAT(h.Sids(TestPacket("zz", "10.20.0.5", 1, kExt, 80)), ElementsAre(3));
   EXPECT_EQ(h.scanner().counters().passed, 1u);
+}
+
+TEST(ScannerTest, PassAppliesToTheFlowForIpOnlyRulesAndTcpPayloadMatches) {
+  // Suricata 7 passes the whole flow when the pass rule is IP-only or matched on the stream
+  // (TCP payload); a UDP payload match or a header rule that is not IP-only passes the packet.
+  auto set = Build(R"(pass tcp any any -> any 445 (msg:"tcp payload"; content:"trusted"; sid:1;)
+pass udp any any -> any 53 (msg:"udp payload"; content:"trusted"; sid:2;)
+pass ip 10.20.0.99 any -> any any (msg:"ip-only"; sid:3;)
+pass tcp any any -> any 8080 (msg:"header, not ip-only"; flow:to_server; sid:4;)
+alert tcp any any -> any any (msg:"any"; content:"x"; sid:5;))");
+  ASSERT_TRUE(set);
+  struct Case {
+    const char* what;
+    const char* payload;
+    const char* src;
+    uint16_t dport;
+    uint8_t proto;
+    bool passed, flow;
+  };
+  const Case cases[] = {
+      {"tcp payload pass", "trusted x", kExt, 445, patterns::kIpProtoTcp, true, true},
+      {"udp payload pass", "trusted x", kExt, 53, patterns::kIpProtoUdp, true, false},
+      {"ip-only pass", "x", "10.20.0.99", 1234, patterns::kIpProtoTcp, true, true},
+      {"header pass, not ip-only", "x", kExt, 8080, patterns::kIpProtoTcp, true, false},
+      {"no pass", "x", kExt, 446, patterns::kIpProtoTcp, false, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Harness h(*set);
+    h.flow().proto = c.proto;
+    const auto sids = h.Sids(TestPacket(c.payload, c.src, 1000, kIn1, c.dport, c.proto));
+    EXPECT_EQ(sids.empty(), c.passed);
+    EXPECT_EQ(h.scanner().pass_flow(), c.flow);
+    // The next packet without a pass match resets the decision.
+    h.Sids(TestPacket("y", kExt, 1000, kIn1, 446), flow::Dir::kToServer, 2);
+    EXPECT_FALSE(h.scanner().pass_flow());
+  }
+  // Without a flow nothing can be passed beyond the packet.
+  Scanner scanner;
+  ASSERT_TRUE(scanner.Prepare(*set));
+  auto state = testing::MakeRuleState();
+  TestPacket tp("trusted", kExt, 1000, kIn1, 445);
+  scanner.ScanPacket(*set, tp.packet(), *state, [](uint32_t) {});
+  EXPECT_FALSE(scanner.pass_flow());
 }
 
 TEST(ScannerTest, EvaluationOrderIsPrioritySidAndReportsFollowIt) {
