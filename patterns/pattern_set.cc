@@ -96,6 +96,39 @@ PayloadPlan LiteralOnlyPlan(const Rule& rule, int dsize_ne_edge) {
   return plan;
 }
 
+// Suricata's plan for a rule with several contents or pcres: one literal, the fast pattern (the
+// content marked fast_pattern, else the longest positive one, as Suricata picks it), pre-filters
+// in Hyperscan and the confirmation program (Suricata's content inspection) decides. Hyperscan
+// could decide most such rules alone, as chains and logical combinations, but a database of
+// thousands of chains costs far more per scan than one of literals (accepted ET Open: see
+// docs/PERFORMANCE.md), while the fast patterns of benign traffic rarely match, so
+// confirmations are rare. Returns false (plan untouched) for a rule without a positive content.
+bool FastPatternPlan(const Rule& rule, int dsize_ne_edge, PayloadPlan* out) {
+  const Content* fp = nullptr;
+  for (const Content& c : rule.contents) {
+    if (c.negated || c.bytes.empty()) continue;
+    if (c.fast_pattern) {
+      fp = &c;
+      break;
+    }
+    if (fp == nullptr || c.bytes.size() > fp->bytes.size()) fp = &c;
+  }
+  if (fp == nullptr) return false;
+  PayloadPlan plan = BuildSteps(rule, dsize_ne_edge);
+  plan.confirm_reason = "fast pattern, then content inspection";
+  ExprSpec e;
+  for (unsigned char b : fp->bytes) {
+    if (fp->nocase && b >= 'A' && b <= 'Z') b = static_cast<unsigned char>(b - 'A' + 'a');
+    e.regex += fmt::format("\\x{:02x}", b);
+  }
+  e.flags = HS_FLAG_SINGLEMATCH;
+  if (fp->nocase) e.flags |= HS_FLAG_CASELESS;
+  plan.require.push_back(std::move(e));
+  plan.pcre_software = static_cast<uint32_t>(rule.pcres.size());
+  *out = std::move(plan);
+  return true;
+}
+
 // One direction's database under construction.
 struct DbBuild {
   PatternSet::Database db;
@@ -300,7 +333,7 @@ size_t PatternSet::database_bytes() const {
 
 Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     std::vector<Rule> rules, uint64_t generation, const PatternSet* previous,
-    std::vector<IndicatorList> indicators) {
+    std::vector<IndicatorList> indicators, const CompileOptions& options) {
   try {
     const auto start = std::chrono::steady_clock::now();
     std::shared_ptr<PatternSet> set(new PatternSet());
@@ -390,6 +423,21 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     }
     set->content_hash_ = fmt::format("{:016x}", hash.value());
 
+    // The stream databases keep the exact plans (a match may straddle segments there, and the
+    // confirmation program sees one packet); the packet databases pre-filter rules with several
+    // contents or pcres by their fast pattern.
+    const std::vector<PayloadPlan> stream_payload = payload;
+    const std::vector<RulePlan> stream_plans = set->plans_;
+    for (uint32_t ri = 0; options.fast_pattern_prefilter && ri < n_rules; ++ri) {
+      const Rule& r = set->rules_[ri];
+      const PayloadMode m = set->plans_[ri].mode;
+      if (m != PayloadMode::kExact && m != PayloadMode::kConfirm) continue;
+      if (r.contents.size() + r.pcres.size() < 2) continue;
+      if (FastPatternPlan(r, dsize_edge[ri], &payload[ri])) {
+        set->plans_[ri].mode = PayloadMode::kConfirm;
+      }
+    }
+
     // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
     // to confirmation behind its plain literals, and the databases are compiled again.
     bool shared = true;
@@ -459,21 +507,21 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
 
     // Stream-mode databases (TCP reassembled streams). A rule whose expressions Hyperscan refuses
     // in stream mode stays packet-only; the others are compiled again without it.
-    std::vector<bool> stream_ok = StreamEligible(set->rules_, set->plans_, payload);
+    std::vector<bool> stream_ok = StreamEligible(set->rules_, stream_plans, stream_payload);
     for (int attempt = 0;; ++attempt) {
       DbBuild built[kScanDirs];
       if (shared) {
-        built[0] = BuildDatabase(set->plans_, payload, 0, true, &stream_ok);
+        built[0] = BuildDatabase(stream_plans, stream_payload, 0, true, &stream_ok);
       } else {
         std::exception_ptr failure;
         std::thread other([&] {
           try {
-            built[1] = BuildDatabase(set->plans_, payload, 1, true, &stream_ok);
+            built[1] = BuildDatabase(stream_plans, stream_payload, 1, true, &stream_ok);
           } catch (...) {
             failure = std::current_exception();
           }
         });
-        built[0] = BuildDatabase(set->plans_, payload, 0, true, &stream_ok);
+        built[0] = BuildDatabase(stream_plans, stream_payload, 0, true, &stream_ok);
         other.join();
         if (failure) std::rethrow_exception(failure);
       }

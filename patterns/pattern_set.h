@@ -5,12 +5,15 @@
 // path, then shared read-only by every worker (std::shared_ptr<const PatternSet>); workers never
 // copy the shared_ptr on the packet path, they hold a plain pointer to the set they adopted.
 //
-// Per rule (see payload_plan.h and docs/rules.md): a chain of contents linked by distance/within
-// is one regex; independent chains and exact pcres are ANDed with a Hyperscan logical
-// combination; negated contents are "veto" expressions the scanner checks at the end of the scan
-// (Hyperscan's NOT is evaluated at each match offset, not over the whole buffer, so it cannot
-// express Suricata's negation); whatever Hyperscan cannot decide exactly is confirmed by the
-// scanner with Suricata's content inspection and PCRE2.
+// Per rule (see payload_plan.h and docs/rules.md "How it runs"): in the packet databases a rule
+// with several contents/pcres is pre-filtered by its fast pattern (one literal) and confirmed by
+// the scanner with Suricata's content inspection and PCRE2 (CompileOptions). Otherwise, and in
+// the stream databases: a chain of contents linked by distance/within is one regex; independent
+// chains and exact pcres are ANDed (block mode: the scanner counts a rule's reported
+// expressions; stream mode: a Hyperscan logical combination); negated contents are "veto"
+// expressions the scanner checks at the end of the scan (Hyperscan's NOT is evaluated at each
+// match offset, not over the whole buffer, so it cannot express Suricata's negation); whatever
+// Hyperscan cannot decide exactly is confirmed in software.
 #pragma once
 
 #include <hs/hs.h>
@@ -138,6 +141,15 @@ struct CompileStats {
   double seconds = 0;
 };
 
+// How Compile plans rules (defaults are the sensor's; tests switch them to reach each path).
+struct CompileOptions {
+  // Rules with several contents or pcres: Hyperscan pre-filters them by their fast pattern and
+  // the confirmation program decides (Suricata's architecture), instead of Hyperscan deciding
+  // them alone with chains and combinations (much slower per scan with thousands of rules). The
+  // stream databases always use the exact plans.
+  bool fast_pattern_prefilter = true;
+};
+
 class PatternSet {
  public:
   // What a Hyperscan report means for one rule: an expression it must not contain matched
@@ -179,7 +191,7 @@ class PatternSet {
   // of an IP match is indicators()[i]); they are part of the content hash.
   static Expected<std::shared_ptr<const PatternSet>> Compile(
       std::vector<Rule> rules, uint64_t generation, const PatternSet* previous = nullptr,
-      std::vector<IndicatorList> indicators = {});
+      std::vector<IndicatorList> indicators = {}, const CompileOptions& options = {});
 
   PatternSet(const PatternSet&) = delete;
   PatternSet& operator=(const PatternSet&) = delete;

@@ -101,8 +101,8 @@ struct Content {
   bool nocase = false;
   bool negated = false;   // content:!"..."
   bool rawbytes = false;  // accepted; no effect (as in Suricata)
-  // fast_pattern (any form): validated as Suricata does, no effect on matching: Hyperscan scans
-  // for every content of every rule, so there is no fast-pattern choice to make.
+  // fast_pattern (any form): validated as Suricata does; a marked content is the rule's
+  // pre-filter in the packet databases (PatternSet, CompileOptions::fast_pattern_prefilter).
   bool fast_pattern = false;
   bool fast_pattern_only = false;  // fast_pattern:only
   bool fast_pattern_chop = false;  // fast_pattern:offset,length

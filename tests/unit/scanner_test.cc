@@ -30,6 +30,7 @@ using patterns::ScanDir;
 using testing::Build;
 using ::testing::ElementsAre;
 using testing::Harness;
+using testing::kExactPlans;
 using ::testing::IsEmpty;
 using testing::Scan;
 using testing::TestPacket;
@@ -79,7 +80,8 @@ alert udp any any -> any 53 (msg:"dns"; content:"|06|badcdn|07|example|00|"; noc
 TEST(ScannerTest, AllContentsOfARuleAreRequiredInAnyOrder) {
   auto set = Build(
       R"(alert tcp any any -> any any (msg:"both"; content:"abc"; content:"xyz"; sid:1;)
-alert tcp any any -> any any (msg:"twice"; content:"abc"; content:"abc"; sid:2;))");
+alert tcp any any -> any any (msg:"twice"; content:"abc"; content:"abc"; sid:2;))",
+      {}, kExactPlans);
   ASSERT_TRUE(set);
   EXPECT_EQ(set->plan(0).mode, PayloadMode::kExact);
   EXPECT_THAT(Scan(*set, TestPacket("abc-xyz", kExt, 1, kIn1, 2)), ElementsAre(1, 2));
@@ -95,7 +97,8 @@ alert tcp any any -> any any (msg:"b"; content:"shared"; content:"extra"; sid:2;
 alert udp any any -> any any (msg:"c"; content:"SHARED"; nocase; sid:3;)
 alert tcp any any -> any any (msg:"d"; content:"shared"; nocase; sid:4;)
 alert tcp any any -> any any (msg:"e"; content:"|01 02|"; sid:5;)
-alert tcp any any -> any any (msg:"f"; content:"|01 02|"; nocase; sid:6;))");
+alert tcp any any -> any any (msg:"f"; content:"|01 02|"; nocase; sid:6;))",
+                   {}, kExactPlans);
   ASSERT_TRUE(set);
   // "shared", "extra" (sid 2 needs both: the scanner counts them, no combination), caseless
   // "shared" (sid 3 and 4), and |01 02| (nocase means nothing without letters): one database
@@ -120,7 +123,8 @@ TEST(ScannerTest, RulesNeedingSeveralExpressionsCountDistinctMatches) {
   auto set = Build(
       R"(alert tcp any any -> any any (msg:"three"; content:"alpha"; content:"beta"; content:"gamma"; sid:1;)
 alert tcp any any -> any any (msg:"two"; content:"alpha"; content:"delta"; sid:2;)
-alert tcp any any -> any any (msg:"same twice"; content:"alpha"; content:"alpha"; content:"omega"; sid:3;))");
+alert tcp any any -> any any (msg:"same twice"; content:"alpha"; content:"alpha"; content:"omega"; sid:3;))",
+      {}, kExactPlans);
   ASSERT_TRUE(set);
   EXPECT_THAT(Scan(*set, TestPacket("alpha alpha alpha beta", kExt, 1, kIn1, 2)), IsEmpty());
   EXPECT_THAT(Scan(*set, TestPacket("alpha alpha alpha omega", kExt, 1, kIn1, 2)), ElementsAre(3));
@@ -131,6 +135,33 @@ alert tcp any any -> any any (msg:"same twice"; content:"alpha"; content:"alpha"
   // Counts do not leak from one packet to the next.
   EXPECT_THAT(Scan(*set, TestPacket("alpha beta", kExt, 1, kIn1, 2)), IsEmpty());
   EXPECT_THAT(Scan(*set, TestPacket("gamma", kExt, 1, kIn1, 2)), IsEmpty());
+}
+
+TEST(ScannerTest, SeveralContentsArePrefilteredByTheirFastPattern) {
+  // Default plans: one literal per rule in Hyperscan (the fast_pattern content, else the longest
+  // positive one), the confirmation program decides; single-content rules stay exact.
+  auto set =
+      Build(R"(alert tcp any any -> any any (msg:"longest"; content:"ab"; content:"wxyz"; sid:1;)
+alert tcp any any -> any any (msg:"marked"; content:"ab"; fast_pattern; content:"wxyz"; sid:2;)
+alert tcp any any -> any any (msg:"one"; content:"wxyz"; sid:3;)
+alert tcp any any -> any any (msg:"negated"; content:"wxyz"; content:!"ab"; sid:4;))");
+  ASSERT_TRUE(set);
+  for (uint32_t sid : {1u, 2u, 4u}) {
+    const auto& rules = set->rules();
+    const auto it =
+        std::find_if(rules.begin(), rules.end(), [&](const auto& r) { return r.sid == sid; });
+    EXPECT_EQ(set->plan(static_cast<uint32_t>(it - rules.begin())).mode, PayloadMode::kConfirm)
+        << sid;
+  }
+  EXPECT_EQ(set->expression_count(), 2u);  // "wxyz" and "ab"
+  Harness h(*set);
+  EXPECT_THAT(h.Sids(TestPacket("ab-wxyz", kExt, 1, kIn1, 2)), ElementsAre(1, 2, 3));
+  EXPECT_THAT(h.Sids(TestPacket("wxyz", kExt, 1, kIn1, 2)), ElementsAre(3, 4));
+  EXPECT_THAT(h.Sids(TestPacket("ab", kExt, 1, kIn1, 2)), IsEmpty());
+  // Confirmations run only where a fast pattern matched: "wxyz" for sids 1 and 4, "ab" for 2.
+  const uint64_t before = h.scanner().counters().confirmations;
+  EXPECT_THAT(h.Sids(TestPacket("nothing here", kExt, 1, kIn1, 2)), IsEmpty());
+  EXPECT_EQ(h.scanner().counters().confirmations, before);
 }
 
 TEST(ScannerTest, HomeNetAndExternalNet) {
@@ -442,7 +473,8 @@ alert tcp any any -> any any (msg:"neg"; content:"GET"; content:!"Host|3a|"; sid
 alert tcp any any -> any any (msg:"rel pcre"; content:"user="; pcre:"/^[a-z]{3,8}&/R"; sid:3;)
 alert tcp any any -> any any (msg:"backref"; pcre:"/(ab)\1/"; sid:4;)
 alert tcp any any -> any any (msg:"neg dist"; content:"min"; content:"adm"; distance:-5; within:3; sid:5;)
-alert tcp any any -> any any (msg:"header"; sid:6;))");
+alert tcp any any -> any any (msg:"header"; sid:6;))",
+      {}, kExactPlans);
   ASSERT_TRUE(set);
   EXPECT_GT(set->stats().exact, 0u);
   EXPECT_GT(set->stats().confirm, 0u);

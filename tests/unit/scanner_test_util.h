@@ -14,12 +14,17 @@
 
 namespace fs::scan::testing {
 
+// Hyperscan decides every rule it can alone (chains, combinations): what the stream databases
+// do, and what the tests of those plans need in the packet databases too.
+inline constexpr patterns::CompileOptions kExactPlans{.fast_pattern_prefilter = false};
+
 inline std::shared_ptr<const patterns::PatternSet> Build(
-    const std::string& rules_text, const patterns::ParseOptions& options = {}) {
+    const std::string& rules_text, const patterns::ParseOptions& options = {},
+    const patterns::CompileOptions& compile = {}) {
   patterns::ParseResult r = patterns::ParseRules(rules_text, "test.rules", options);
   for (const auto& e : r.errors) ADD_FAILURE() << e.ToString();
   for (const auto& w : r.warnings) ADD_FAILURE() << w.ToString();
-  auto set = patterns::PatternSet::Compile(std::move(r.rules), 7);
+  auto set = patterns::PatternSet::Compile(std::move(r.rules), 7, nullptr, {}, compile);
   if (!set) {
     ADD_FAILURE() << set.error().message;
     return nullptr;
