@@ -298,6 +298,95 @@ int DsizeNeEdge([[maybe_unused]] const Rule& r) {
 
 }  // namespace
 
+IpOnlyIndex::Side IpOnlyIndex::BuildSide(const std::vector<uint32_t>& rules,
+                                         const std::vector<RuleHeader>& headers, bool source,
+                                         uint32_t words, std::vector<uint64_t>* sets) {
+  // Sweep over the range ends: at each boundary the rules covering the address change.
+  struct Edge {
+    U128 at;
+    uint32_t pos;
+    bool add;
+  };
+  std::vector<Edge> edges;
+  for (uint32_t pos = 0; pos < rules.size(); ++pos) {
+    const RuleHeader& h = headers[rules[pos]];
+    const bool any = source ? h.src_any : h.dst_any;
+    const IpSet all = IpSet::All(kU128Max);
+    const IpSet& set = any ? all : (source ? h.src : h.dst);
+    for (const auto& r : set.ranges()) {
+      edges.push_back({r.lo, pos, true});
+      if (r.hi != kU128Max) edges.push_back({static_cast<U128>(r.hi + 1), pos, false});
+    }
+  }
+  std::sort(edges.begin(), edges.end(), [](const Edge& a, const Edge& b) { return a.at < b.at; });
+  Side side;
+  std::vector<uint64_t> cur(words, 0);
+  std::map<std::vector<uint64_t>, uint32_t> dedupe;
+  auto intern = [&]() {
+    auto [it, inserted] = dedupe.try_emplace(cur, static_cast<uint32_t>(dedupe.size()));
+    if (inserted) sets->insert(sets->end(), cur.begin(), cur.end());
+    return it->second;
+  };
+  // Bitsets are appended to the shared pool: remember where this side's start.
+  const auto base = static_cast<uint32_t>(sets->size() / std::max<uint32_t>(words, 1));
+  size_t i = 0;
+  U128 at = 0;
+  for (;;) {
+    while (i < edges.size() && edges[i].at == at) {
+      const Edge& e = edges[i++];
+      uint64_t& w = cur[e.pos / 64];
+      const uint64_t bit = uint64_t{1} << (e.pos % 64);
+      w = e.add ? (w | bit) : (w & ~bit);
+    }
+    side.starts.push_back(at);
+    side.set_of.push_back(base + intern());
+    if (i == edges.size()) break;
+    at = edges[i].at;
+  }
+  return side;
+}
+
+IpOnlyIndex IpOnlyIndex::Build(const std::vector<uint32_t>& rules,
+                               const std::vector<RuleHeader>& headers) {
+  IpOnlyIndex x;
+  if (rules.empty()) return x;
+  x.rules_ = rules;
+  x.words_ = static_cast<uint32_t>((rules.size() + 63) / 64);
+  x.src_ = BuildSide(rules, headers, true, x.words_, &x.sets_);
+  x.dst_ = BuildSide(rules, headers, false, x.words_, &x.sets_);
+  x.bidir_.assign(x.words_, 0);
+  for (uint32_t pos = 0; pos < rules.size(); ++pos) {
+    if (headers[rules[pos]].bidirectional) x.bidir_[pos / 64] |= uint64_t{1} << (pos % 64);
+  }
+  return x;
+}
+
+const uint64_t* IpOnlyIndex::Side::SetFor(U128 a, const std::vector<uint64_t>& sets,
+                                          uint32_t words) const {
+  // The last interval starting at or before a (starts[0] == 0, so there is one).
+  const auto it = std::upper_bound(starts.begin(), starts.end(), a);
+  const size_t i = static_cast<size_t>(it - starts.begin()) - 1;
+  return sets.data() + size_t{set_of[i]} * words;
+}
+
+uint32_t IpOnlyIndex::Candidates(U128 src, U128 dst, uint32_t* out) const {
+  if (rules_.empty()) return 0;
+  const uint64_t* s = src_.SetFor(src, sets_, words_);
+  const uint64_t* d = dst_.SetFor(dst, sets_, words_);
+  const uint64_t* s_rev = src_.SetFor(dst, sets_, words_);
+  const uint64_t* d_rev = dst_.SetFor(src, sets_, words_);
+  uint32_t n = 0;
+  for (uint32_t w = 0; w < words_; ++w) {
+    uint64_t bits = (s[w] & d[w]) | (bidir_[w] & s_rev[w] & d_rev[w]);
+    while (bits != 0) {
+      const uint32_t pos = w * 64 + static_cast<uint32_t>(__builtin_ctzll(bits));
+      bits &= bits - 1;
+      out[n++] = rules_[pos];
+    }
+  }
+  return n;
+}
+
 std::string CanonicalRuleText(const Rule& r) {
   std::string out =
       fmt::format("{} {} {} {} {} {} {} (", ActionName(r.action), ProtocolName(r.protocol),
@@ -497,6 +586,9 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         again = true;
       }
       if (again) continue;
+      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        built[d].db.ip_only_index = IpOnlyIndex::Build(built[d].db.ip_only, set->headers_);
+      }
       set->dbs_[0] = std::make_shared<const Database>(std::move(built[0].db));
       set->dbs_[1] =
           shared ? set->dbs_[0] : std::make_shared<const Database>(std::move(built[1].db));

@@ -37,6 +37,7 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
   if (set.size() > flags_.size()) {
     flags_.assign(set.size(), 0);
     hits_.assign(set.size(), 0);
+    ip_only_candidates_.assign(set.size(), 0);
     touched_.assign(set.size(), 0);
   }
   if (set.size() > pending_flag_.size()) {

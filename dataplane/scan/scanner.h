@@ -167,6 +167,7 @@ class Scanner {
   // one; see PatternSet::Target).
   std::vector<uint8_t> flags_;
   std::vector<uint16_t> hits_;
+  std::vector<uint32_t> ip_only_candidates_;  // IpOnlyIndex::Candidates output, one per rule
   std::vector<uint32_t> touched_;
   uint32_t touched_count_ = 0;
   const patterns::PatternSet::Database* scanning_ = nullptr;  // valid during hs_scan only
@@ -227,8 +228,15 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
   if (db.db != nullptr && has_payload) ScanPayload(db, p.payload(), p.payload_len);
   const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;
   const std::vector<uint32_t>& always = db.always;
-  const std::vector<uint32_t>& ip_only = db.ip_only;
-  const size_t n_ip_only = first_in_direction ? ip_only.size() : 0;
+  // IP-only rules: only those whose address sets hold this packet's addresses (the index), and
+  // only on the first packet of a flow direction.
+  const uint32_t* ip_only = ip_only_candidates_.data();
+  size_t n_ip_only = 0;
+  if (first_in_direction && !db.ip_only.empty() && p.layer != decode::Layer::kNone &&
+      ip_only_candidates_.size() >= db.ip_only.size()) {
+    n_ip_only = db.ip_only_index.Candidates(patterns::ToU128(p.src), patterns::ToU128(p.dst),
+                                            ip_only_candidates_.data());
+  }
   if (touched_count_ == 0 && always.empty() && n_ip_only == 0) return;
 
   const patterns::PacketHeader h = HeaderOf(p);

@@ -5,6 +5,7 @@
 // std::search matcher. The content/pcre semantics themselves are in payload_semantics_test.cc.
 #include "dataplane/scan/scanner.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -162,6 +163,54 @@ alert tcp any any -> any any (msg:"negated"; content:"wxyz"; content:!"ab"; sid:
   const uint64_t before = h.scanner().counters().confirmations;
   EXPECT_THAT(h.Sids(TestPacket("nothing here", kExt, 1, kIn1, 2)), IsEmpty());
   EXPECT_EQ(h.scanner().counters().confirmations, before);
+}
+
+TEST(ScannerTest, IpOnlyIndexGivesExactlyTheRulesWhoseAddressesMatch) {
+  // Random IP-only rules over overlapping prefixes (both families, "any", lists, <>), random
+  // packets: the alerts are exactly the rules whose header matches, checked rule by rule.
+  const std::vector<std::string> nets = {"any",
+                                         "10.0.0.0/8",
+                                         "10.1.0.0/16",
+                                         "10.1.2.3",
+                                         "[10.1.2.3,192.168.7.0/24]",
+                                         "192.168.0.0/16",
+                                         "[172.16.0.0/12,10.200.0.0/16]",
+                                         "2001:db8::/32",
+                                         "[2001:db8:1::/48,10.9.9.9]",
+                                         "0.0.0.0/0"};
+  const std::vector<std::string> hosts = {"10.1.2.3", "10.1.9.9",   "10.200.3.4",  "192.168.7.8",
+                                          "192.168.1.1", "172.20.0.1", "8.8.8.8", "2001:db8:1::5",
+                                          "2001:db8:2::5", "2001:dead::1", "10.9.9.9"};
+  std::mt19937 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    std::string text;
+    for (uint32_t sid = 1; sid <= 150; ++sid) {
+      text += fmt::format("alert ip {} any {} {} any (msg:\"r\"; sid:{};)\n",
+                          nets[rng() % nets.size()], rng() % 3 == 0 ? "<>" : "->",
+                          nets[rng() % nets.size()], sid);
+    }
+    auto set = Build(text);
+    ASSERT_TRUE(set);
+    ASSERT_EQ(set->stats().ip_only, 150u);
+    for (int i = 0; i < 40; ++i) {
+      const std::string& src = hosts[rng() % hosts.size()];
+      const std::string& dst = hosts[rng() % hosts.size()];
+      TestPacket tp("", src.c_str(), 1000, dst.c_str(), 80);
+      patterns::PacketHeader h;
+      h.ip_version = tp.packet().ip_version;
+      h.proto = patterns::kIpProtoTcp;
+      h.has_ports = true;
+      h.src = patterns::ToU128(tp.packet().src);
+      h.dst = patterns::ToU128(tp.packet().dst);
+      h.sport = 1000;
+      h.dport = 80;
+      std::vector<uint32_t> want;
+      for (uint32_t r = 0; r < set->size(); ++r) {
+        if (set->header(r).Matches(h)) want.push_back(set->rules()[r].sid);
+      }
+      EXPECT_EQ(Scan(*set, tp), want) << src << " -> " << dst;
+    }
+  }
 }
 
 TEST(ScannerTest, HomeNetAndExternalNet) {
