@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -353,6 +354,30 @@ std::optional<IpPrefix> IndicatorList::LongestMatch(const IpAddr& a) const {
   return std::nullopt;
 }
 
+std::optional<DomainEntry> IndicatorList::MatchingDomain(std::string_view name,
+                                                         bool complete) const {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!n.empty() && n.back() == '.') n.pop_back();
+  std::string_view rest = n;
+  if (!complete) {
+    const size_t dot = rest.find('.');
+    if (dot == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(dot + 1);
+  } else {
+    DomainEntry exact{n, false};
+    if (std::binary_search(domains.begin(), domains.end(), exact)) return exact;
+  }
+  while (!rest.empty()) {
+    DomainEntry e{std::string(rest), true};
+    if (std::binary_search(domains.begin(), domains.end(), e)) return e;
+    const size_t dot = rest.find('.');
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  return std::nullopt;
+}
+
 // ---- config ----
 
 namespace {
@@ -432,7 +457,14 @@ std::string ParseOne(const YAML::Node& item, const std::string& where, std::stri
   if (values.contains("action")) {
     std::string action;
     if (!(err = text("action", &action)).empty()) return err;
-    if (action == "block") {
+    if (action == "block" && out->type == IndicatorType::kDomain) {
+      // A name is not an address: blocking the resolver that answered, or whatever address the
+      // name resolved to this time, would cut off the wrong host or nothing at all.
+      return fmt::format(
+          "{}.action: block applies to IP lists only; a domain list (type: domain) can only "
+          "alert",
+          where);
+    } else if (action == "block") {
       out->block = true;
     } else if (action != "alert") {
       return fmt::format("{}.action: must be alert or block, got {}", where, Quote(action));

@@ -125,6 +125,11 @@ struct IndicatorList {
   // The longest entry containing `a` (IP lists): what an alert names as the matching entry. A
   // binary search per prefix length: for alert formatting, not for the packet path.
   std::optional<IpPrefix> LongestMatch(const IpAddr& a) const;
+  // Type domain: the entry that matches `name` (any case, one optional trailing dot): the exact
+  // entry if there is one, else the longest suffix entry. complete = false: name is only the end
+  // of a longer name, cut anywhere: its first (partial) label is skipped and only suffix entries
+  // are tried. For alert formatting, in the control plane (the workers use scan::DomainMatcher).
+  std::optional<DomainEntry> MatchingDomain(std::string_view name, bool complete = true) const;
 };
 
 // Parses list text as read from `file_name` (used in the diagnostics). Never fails: bad lines are

@@ -303,6 +303,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
        [&](const std::string& k, const YAML::Node& v) {
          return r.Map(k, v,
                       {{"eve", r.StrAt(&c->eve)},
+                       {"dns", r.BoolAt(&c->dns_output)},
                        {"metrics-listen", r.StrAt(&c->metrics_listen)},
                        {"metrics-out", r.StrAt(&c->metrics_out)},
                        {"summary", r.BoolAt(&c->summary)}});

@@ -89,7 +89,8 @@ struct Config {
   uint32_t mbufs = 0;                    // 0 = computed
   std::vector<std::string> eal_args;
   // outputs
-  std::string eve = "eve.json";                   // "-" = stdout, "" = off
+  std::string eve = "eve.json";  // "-" = stdout, "" = off
+  bool dns_output = true;  // EVE "dns" records (outputs.dns); parsing and lists work either way
   std::string metrics_listen = "127.0.0.1:9580";  // "" = off
   std::string metrics_out;  // Prometheus text file written at exit (textfile collector)
   std::string log_level = "info";

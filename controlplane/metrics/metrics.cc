@@ -160,6 +160,26 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       }
       out.push_back(std::move(b.f));
     }
+    per_worker("flowsentry_app_dns_messages_total",
+               "DNS messages parsed (UDP port 53), requests and responses.", C::Counter,
+               [](const auto& s) { return s.dns_messages; });
+    {
+      FamilyBuilder b("flowsentry_app_events_total",
+                      "App-layer parser anomalies, by worker and event (Suricata's app-layer "
+                      "event names, e.g. dns.malformed_data).",
+                      C::Counter);
+      for (size_t i = 0; i < w.size(); ++i) {
+        for (int e = 0; e < app::kDnsEventCount; ++e) {
+          b.Add({{"worker", std::to_string(i)},
+                 {"event", std::string("dns.") + app::DnsEventName(static_cast<app::DnsEvent>(e))}},
+                double(w[i].dns_events[e]));
+        }
+      }
+      out.push_back(std::move(b.f));
+    }
+    per_worker("flowsentry_app_records_dropped_total",
+               "App-layer EVE records (dns) lost because the output thread fell behind.",
+               C::Counter, [](const auto& s) { return s.app_records_dropped; });
     {
       FamilyBuilder b("flowsentry_decode_events_total",
                       "Malformed or anomalous packets by decoder event (Suricata's names).",

@@ -186,6 +186,142 @@ std::string FormatFlow(const worker::FlowSnapshot& f) {
   return Dump(j);
 }
 
+std::string DnsTypeName(uint16_t type) {
+  // Suricata's dns_rrtype_string for the types a district network sees.
+  switch (type) {
+    case 1:
+      return "A";
+    case 2:
+      return "NS";
+    case 5:
+      return "CNAME";
+    case 6:
+      return "SOA";
+    case 12:
+      return "PTR";
+    case 13:
+      return "HINFO";
+    case 15:
+      return "MX";
+    case 16:
+      return "TXT";
+    case 28:
+      return "AAAA";
+    case 33:
+      return "SRV";
+    case 35:
+      return "NAPTR";
+    case 41:
+      return "OPT";
+    case 43:
+      return "DS";
+    case 46:
+      return "RRSIG";
+    case 47:
+      return "NSEC";
+    case 48:
+      return "DNSKEY";
+    case 50:
+      return "NSEC3";
+    case 52:
+      return "TLSA";
+    case 64:
+      return "SVCB";
+    case 65:
+      return "HTTPS";
+    case 99:
+      return "SPF";
+    case 252:
+      return "AXFR";
+    case 255:
+      return "ANY";
+    case 257:
+      return "CAA";
+    default:
+      return std::to_string(type);
+  }
+}
+
+std::string DnsRcodeName(uint8_t rcode) {
+  static constexpr const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                           "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                           "NXRRSET", "NOTAUTH", "NOTZONE"};
+  if (rcode < std::size(kNames)) return kNames[rcode];
+  return std::to_string(rcode);
+}
+
+std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
+  const worker::FlowSnapshot& f = ev.flow;
+  auto header = [&]() {
+    Json j;
+    j["timestamp"] = FormatTimestamp(ev.ts_us);
+    j["flow_id"] = f.flow_id;
+    j["event_type"] = "dns";
+    AddVlan(j, f.vlan);
+    j["src_ip"] = f.client_addr.ToEveString();
+    j["src_port"] = f.client_port;
+    j["dest_ip"] = f.server_addr.ToEveString();
+    j["dest_port"] = f.server_port;
+    j["proto"] = ProtoName(f.proto);
+    j["pkt_src"] = "wire/pcap";
+    return j;
+  };
+  const uint16_t flags = ev.raw_flags;
+  const uint8_t opcode = (flags >> 11) & 0xf;
+  std::vector<std::string> out;
+  if (!ev.response) {
+    // Suricata 7 logs one "query" record per question of a request.
+    for (uint8_t i = 0; i < ev.query_count; ++i) {
+      Json j = header();
+      Json& d = j["dns"];
+      d["type"] = "query";
+      d["id"] = ev.id;
+      d["rrname"] = ev.Name(ev.queries[i].name);
+      d["rrtype"] = DnsTypeName(ev.queries[i].type);
+      d["tx_id"] = ev.tx_id;
+      if (flags & 0x0040) d["z"] = true;
+      d["opcode"] = opcode;
+      out.push_back(Dump(j));
+    }
+    return out;
+  }
+  Json j = header();
+  Json& d = j["dns"];
+  d["version"] = 2;
+  d["type"] = "answer";
+  d["id"] = ev.id;
+  char hex[8];
+  std::snprintf(hex, sizeof(hex), "%x", flags);
+  d["flags"] = hex;
+  static constexpr std::pair<uint16_t, const char*> kBits[] = {{0x8000, "qr"}, {0x0400, "aa"},
+                                                               {0x0200, "tc"}, {0x0100, "rd"},
+                                                               {0x0080, "ra"}, {0x0040, "z"}};
+  for (const auto& [bit, name] : kBits) {
+    if (flags & bit) d[name] = true;
+  }
+  d["opcode"] = opcode;
+  if (ev.query_count > 0) {
+    d["rrname"] = ev.Name(ev.queries[0].name);
+    d["rrtype"] = DnsTypeName(ev.queries[0].type);
+  }
+  d["rcode"] = DnsRcodeName(flags & 0xf);
+  if (ev.answer_count > 0) {
+    Json& answers = d["answers"];
+    for (uint8_t i = 0; i < ev.answer_count; ++i) {
+      const worker::DnsRecordEvent::Answer& a = ev.answers[i];
+      Json r;
+      r["rrname"] = ev.Name(a.name);
+      r["rrtype"] = DnsTypeName(a.type);
+      r["ttl"] = a.ttl;
+      if (a.rdata_kind == 1) r["rdata"] = a.addr.ToEveString();
+      if (a.rdata_kind == 2) r["rdata"] = ev.Name(a.target);
+      answers.push_back(std::move(r));
+    }
+  }
+  out.push_back(Dump(j));
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // EveFile
 

@@ -5,9 +5,9 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
-#include <string_view>
 
 #include "dataplane/worker/events.h"
 
@@ -32,6 +32,20 @@ std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule);
 // record with the time it was logged; a snapshot carries no such time, so "timestamp" is the
 // flow's last packet time (equal to "end").
 std::string FormatFlow(const worker::FlowSnapshot& flow);
+
+// One EVE "dns" record (no trailing newline) in Suricata 7's layout (eve "dns" version 2,
+// detailed answers): a request gives {"type": "query", "id", "rrname", "rrtype", "tx_id",
+// "opcode"} for its first query; a response {"version": 2, "type": "answer", "id", "flags"
+// (hex), "qr"/"aa"/"tc"/"rd"/"ra"/"z" when set, "opcode", "rrname"/"rrtype" of its first query,
+// "rcode", "answers": [{"rrname", "rrtype", "ttl", "rdata"}]}. src = the flow's client, as in
+// Suricata 7. A request with several queries gives one line per query (Suricata 7 does the
+// same), hence a vector.
+std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev);
+
+// "A", "AAAA", "CNAME" ... as Suricata prints DNS record types; the number for the others.
+std::string DnsTypeName(uint16_t type);
+// "NOERROR", "NXDOMAIN" ... as Suricata prints response codes; the number for the others.
+std::string DnsRcodeName(uint8_t rcode);
 
 // "2024-04-21T10:11:12.123456+0000" (UTC), EVE's timestamp format.
 std::string FormatTimestamp(uint64_t ts_us);

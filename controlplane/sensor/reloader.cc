@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "controlplane/metrics/metrics.h"
+#include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
 #include "dataplane/scan/scanner.h"
 #include "dataplane/worker/worker.h"
@@ -69,7 +70,9 @@ bool LoadDetection(const ReloadSources& sources, uint64_t generation, const Dete
   if (!d.set->indicators().empty()) {
     if (running != nullptr && running->ip_matcher != nullptr &&
         running->set->indicators_digest() == d.set->indicators_digest()) {
-      d.ip_matcher = running->ip_matcher;  // same lists, same bits: no rebuild, no re-lookups
+      // Same lists, same bits: no rebuild, and no re-lookups in the workers (same pointers).
+      d.ip_matcher = running->ip_matcher;
+      d.domain_matcher = running->domain_matcher;
     } else {
       auto built = scan::IpMatcher::Build(d.set->indicators());
       if (!built.ok()) {
@@ -77,6 +80,12 @@ bool LoadDetection(const ReloadSources& sources, uint64_t generation, const Dete
         return false;
       }
       d.ip_matcher = std::make_shared<const scan::IpMatcher>(std::move(built.value()));
+      auto domains = scan::DomainMatcher::Build(d.set->indicators());
+      if (!domains.ok()) {
+        errors->push_back(fmt::format("indicator lists: {}", domains.error().message));
+        return false;
+      }
+      d.domain_matcher = std::make_shared<const scan::DomainMatcher>(std::move(domains.value()));
     }
   }
   *out = std::move(d);
@@ -234,6 +243,7 @@ ReloadResult Reloader::Reload() {
     current_ = next_detection;
   }
   shared_->ip_matcher.store(next_detection.ip_matcher.get(), std::memory_order_release);
+  shared_->domain_matcher.store(next_detection.domain_matcher.get(), std::memory_order_release);
   shared_->patterns.store(next.get(), std::memory_order_release);
   res.ok = true;
   res.changed = true;

@@ -23,7 +23,8 @@
 
 namespace fs::scan {
 class IpMatcher;
-}
+class DomainMatcher;
+}  // namespace fs::scan
 namespace fs::worker {
 struct Shared;
 class Worker;
@@ -56,13 +57,15 @@ struct ReloadSources {
 struct Detection {
   std::shared_ptr<const patterns::PatternSet> set;    // rules + indicator lists
   std::shared_ptr<const scan::IpMatcher> ip_matcher;  // of set->indicators(); nullptr: no lists
+  // Of set->indicators() too (bit i = list i, lists of type ip contribute nothing).
+  std::shared_ptr<const scan::DomainMatcher> domain_matcher;
 };
 
 // Reads and compiles everything `sources` names (start-up and reload share it). running: the
-// generation in use (flowbit ids stay stable; an unchanged list digest reuses its IP matcher),
-// or nullptr. False with "FILE:LINE:COL: reason" lines in *errors when anything is wrong: a rule
-// error, a missing indicator file, a list sid that a rule also uses, a failed compile. Warnings
-// are logged with log_prefix. *skipped: rules skipped as unsupported.
+// generation in use (flowbit ids stay stable; an unchanged list digest reuses its IP and domain
+// matchers), or nullptr. False with "FILE:LINE:COL: reason" lines in *errors when anything is
+// wrong: a rule error, a missing indicator file, a list sid that a rule also uses, a failed
+// compile. Warnings are logged with log_prefix. *skipped: rules skipped as unsupported.
 bool LoadDetection(const ReloadSources& sources, uint64_t generation, const Detection* running,
                    const char* log_prefix, Detection* out, std::vector<std::string>* errors,
                    size_t* skipped = nullptr);

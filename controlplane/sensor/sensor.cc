@@ -28,6 +28,7 @@
 #include "controlplane/sensor/reloader.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
+#include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
 #include "dataplane/worker/worker.h"
 #include "patterns/indicators.h"
@@ -67,6 +68,7 @@ struct RunTotals {
   };
   std::map<std::string, ListLabel> alerts_by_indicator;
   uint64_t alerted_flows = 0;
+  uint64_t dns_records = 0;  // DNS messages the workers handed over (outputs.dns)
   std::map<std::string, uint64_t> block_actions;  // block-manager events by action
 };
 
@@ -105,7 +107,13 @@ class Output {
         for (uint32_t i = 0; i < n; ++i) Handle(buf_[i]);
         taken += n;
       }
-      total += taken;
+      // App records (EVE "dns") come through their own ring: their slots are large.
+      uint32_t app = 0;
+      while (app < kMaxPerCall && (n = w->app_events().PopBulk(app_buf_.get(), kAppBatch)) > 0) {
+        for (uint32_t i = 0; i < n; ++i) HandleDns(app_buf_[i]);
+        app += n;
+      }
+      total += taken + app;
     }
     return total;
   }
@@ -115,6 +123,13 @@ class Output {
  private:
   static constexpr uint32_t kBatch = 256;
   static constexpr uint32_t kMaxPerCall = 16 * kBatch;
+  static constexpr uint32_t kAppBatch = 32;
+
+  void HandleDns(const worker::DnsRecordEvent& r) {
+    ++totals_.dns_records;
+    if (eve_ == nullptr) return;
+    for (const std::string& line : output::FormatDns(r)) Write(line, "dns");
+  }
 
   // Alerts also go to the operator API's recent-alerts ring (api_glue.h).
   void WriteAlert(const std::string& line) {
@@ -184,6 +199,17 @@ class Output {
     info.msg = list.config.msg;
     info.severity = static_cast<int>(list.config.severity);
     info.metadata.push_back({"indicator_list", list.config.name});
+    if (a.name_kind != 0) {
+      // A domain list matched a DNS query name. The event holds the name, or only its end when
+      // it was longer than AlertEvent::kNameCap (then printed after "...").
+      const bool whole = a.name_len <= worker::AlertEvent::kNameCap;
+      const std::string name = (whole ? "" : "...") + std::string(a.name_tail());
+      if (auto entry = list.MatchingDomain(a.name_tail(), whole))
+        info.metadata.push_back({"indicator_entry", entry->ToString()});
+      info.metadata.push_back({"dns_query", name});
+      Record(a, *set, &info);
+      return;  // block applies to IP lists only (refused for domain lists at config load)
+    }
     const bool src = a.indicator_side & 1, dst = a.indicator_side & 2;
     info.metadata.push_back({"indicator_side", src && dst ? "both" : src ? "src" : "dst"});
     for (const IpAddr* addr : {src ? &a.src : nullptr, dst ? &a.dst : nullptr}) {
@@ -282,6 +308,8 @@ class Output {
   metrics::Metrics* metrics_;
   RunTotals totals_;
   worker::Event buf_[kBatch];
+  std::unique_ptr<worker::DnsRecordEvent[]> app_buf_ =
+      std::make_unique<worker::DnsRecordEvent[]>(kAppBatch);
 };
 
 int LaunchWorker(void* arg) { return static_cast<worker::Worker*>(arg)->Run(); }
@@ -470,6 +498,7 @@ int RunSensor(const config::Config& cfg) {
       wc.stream_contexts = cfg.stream_contexts;
       wc.stream_bypass = cfg.stream_bypass;
       wc.bypass_offload = cfg.bypass_offload.enabled;
+      wc.dns_records = cfg.dns_output;
       auto policy = [](const std::string& name) {
         return name == "bsd" ? defrag::Policy::kBsd : defrag::Policy::kWindows;
       };
@@ -493,6 +522,7 @@ int RunSensor(const config::Config& cfg) {
     }
     // Before Init: a worker takes the matcher together with its first set.
     shared.ip_matcher.store(detection.ip_matcher.get(), std::memory_order_release);
+    shared.domain_matcher.store(detection.domain_matcher.get(), std::memory_order_release);
     for (auto& w : workers) {
       if (!w->Init(set.get(), &error)) {
         fmt::print(stderr, "flowsentry: {}\n", error);

@@ -114,6 +114,9 @@ struct Flow {
   uint32_t hash = 0;        // HashKey(key), kept to unlink without rehashing
   uint32_t client_isn = 0;  // sequence number of the client's SYN (retransmission vs reuse)
   uint8_t list = 0;         // which timeout-class list the flow is on
+  // App layer: DNS requests seen so far (the EVE tx_id of the next one). In the padding after
+  // `list`: a flow stays the same size.
+  uint16_t dns_requests = 0;
 };
 
 struct Counters {  // single writer: the owning worker

@@ -1,6 +1,32 @@
 #include "dataplane/worker/events.h"
 
+#include <cstring>
+
 namespace fs::worker {
+
+bool DnsRecordEvent::AddName(std::string_view s, NameRef* out) {
+  // Answers usually repeat the query name or a CNAME target: look for it before copying.
+  auto same = [&](const NameRef& r) { return r.len == s.size() && Name(r) == s; };
+  const NameRef* found = nullptr;
+  for (uint8_t i = 0; i < query_count && found == nullptr; ++i) {
+    if (same(queries[i].name)) found = &queries[i].name;
+  }
+  for (uint8_t i = 0; i < answer_count && found == nullptr; ++i) {
+    if (same(answers[i].name)) found = &answers[i].name;
+    if (found == nullptr && answers[i].rdata_kind == 2 && same(answers[i].target))
+      found = &answers[i].target;
+  }
+  if (found != nullptr) {
+    *out = *found;
+    return true;
+  }
+  if (s.size() > kNamePool - pool_used) return false;
+  std::memcpy(pool + pool_used, s.data(), s.size());
+  out->offset = pool_used;
+  out->len = static_cast<uint16_t>(s.size());
+  pool_used = static_cast<uint16_t>(pool_used + s.size());
+  return true;
+}
 
 FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
   FlowSnapshot s;

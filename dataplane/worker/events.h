@@ -2,8 +2,11 @@
 // Plain fixed-size data, copied by value: the control plane never touches worker memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string_view>
 
+#include "dataplane/app/dns.h"
 #include "dataplane/common/ip_addr.h"
 #include "dataplane/flow/flow_table.h"
 
@@ -37,6 +40,15 @@ struct AlertEvent {
   static constexpr uint8_t kNoIndicator = 0xff;
   uint8_t indicator = kNoIndicator;
   uint8_t indicator_side = 0;
+  // Domain-list alerts (indicator_side 0): the name that matched, for alert.metadata. The last
+  // kNameCap bytes when it is longer (the tail is what a suffix entry matches; name_len keeps the
+  // full length). A fixed array because events are copied by value through the ring; 64 bytes
+  // hold almost every real name and keep the event small (every event is as large as this one).
+  static constexpr size_t kNameCap = 64;
+  uint8_t name_kind = 0;  // 0: none, 1: dns.query
+  uint16_t name_len = 0;
+  char name[kNameCap] = {};
+  std::string_view name_tail() const { return {name, name_len < kNameCap ? name_len : kNameCap}; }
   uint64_t pattern_generation = 0;
   IpAddr src, dst;  // the packet's addresses
   uint16_t sport = 0, dport = 0;
@@ -54,6 +66,50 @@ struct BypassEvent {
   FlowSnapshot flow;
   uint16_t port = 0;  // the DPDK port its packet arrived on
   BypassReason reason = BypassReason::kDepth;
+};
+
+// A parsed DNS message for an EVE "dns" record. The names live in one fixed pool (queries and
+// answers often repeat a name, which is stored once), so the event stays around 2 KB: these go
+// through their own ring (Worker::app_events), not the alert/flow ring, whose slots stay small.
+// What does not fit (more queries or answers, or names past the pool) is left out and counted
+// in *_dropped.
+struct DnsRecordEvent {
+  static constexpr size_t kMaxQueries = 4;
+  static constexpr size_t kMaxAnswers = 8;
+  static constexpr size_t kNamePool = 1536;
+  struct NameRef {
+    uint16_t offset = 0;
+    uint16_t len = 0;
+  };
+  struct Query {
+    NameRef name;
+    uint16_t type = 0;
+  };
+  struct Answer {
+    NameRef name;
+    uint16_t type = 0;
+    uint32_t ttl = 0;
+    uint8_t rdata_kind = 0;  // 0: none (rdata not decoded), 1: address, 2: name
+    IpAddr addr;
+    NameRef target;
+  };
+
+  uint64_t ts_us = 0;
+  uint64_t tx_id = 0;  // per flow and direction: the how-manieth message (Suricata's tx_id)
+  FlowSnapshot flow;   // tuple and flow_id (client = src, as Suricata 7 prints dns records)
+  bool response = false;
+  uint16_t id = 0;
+  uint16_t raw_flags = 0;
+  uint8_t query_count = 0, answer_count = 0;
+  uint8_t queries_dropped = 0, answers_dropped = 0, names_dropped = 0;
+  Query queries[kMaxQueries];
+  Answer answers[kMaxAnswers];
+  uint16_t pool_used = 0;
+  char pool[kNamePool] = {};
+
+  std::string_view Name(const NameRef& r) const { return {pool + r.offset, r.len}; }
+  // Stores s (reusing an identical name already stored); false when the pool is full.
+  bool AddName(std::string_view s, NameRef* out);
 };
 
 struct Event {

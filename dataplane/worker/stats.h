@@ -8,6 +8,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "dataplane/app/dns.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
@@ -54,6 +55,11 @@ struct WorkerStats {
   uint64_t bypassed_packets = 0;         // packets of bypassed flows (counted, not inspected)
   uint64_t stream_only_packets = 0;      // TCP packets inspected through the stream only (their
                                          // bytes differ from what the stream kept: overlaps)
+  // App layer (issue 8). DNS: messages parsed (UDP port 53 for now), and anomalies by event,
+  // indexed by app::DnsEvent (one count per message that has the event).
+  uint64_t dns_messages = 0;
+  uint64_t dns_events[app::kDnsEventCount] = {};
+  uint64_t app_records_dropped = 0;  // app-record ring to the control plane full (live mode)
 };
 
 // Seqlock-published copy of a trivially copyable T: one writer, any number of readers.

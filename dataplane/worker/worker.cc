@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dataplane/app/dns.h"
 #include "dataplane/reassembly/reassembly.h"
+#include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
 #include "dataplane/scan/scanner.h"
 #include "dataplane/scan/stream_pool.h"
@@ -27,6 +29,7 @@ namespace {
 constexpr uint16_t kBurst = 32;
 constexpr uint32_t kLinearBytes = 65536 + 128;
 constexpr uint32_t kExpireBudget = 256;
+constexpr uint16_t kDnsPort = 53;
 
 uint64_t WallClockUs() {
   timespec ts;
@@ -97,6 +100,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   rule_state_ = std::make_unique<scan::RuleState>(cfg_.threshold_capacity);
   set_ = set;
   ip_matcher_ = shared_->ip_matcher.load(std::memory_order_acquire);
+  domain_matcher_ = shared_->domain_matcher.load(std::memory_order_acquire);
   if (set != nullptr) quiescent_generation_.store(set->generation(), std::memory_order_release);
   if (set != nullptr && !scanner_->Prepare(*set)) {
     *error = fmt::format("worker {}: cannot allocate Hyperscan scratch", cfg_.index);
@@ -118,6 +122,9 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
     stream_pool_ = std::make_unique<scan::StreamPool>(contexts, stream_bytes);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
+  app_events_ = std::make_unique<SpscRing<DnsRecordEvent>>(cfg_.app_ring_size);
+  dns_msg_ = std::make_unique<app::DnsMessage>();
+  dns_record_ = std::make_unique<DnsRecordEvent>();
   linear_ = std::make_unique<uint8_t[]>(kLinearBytes);
   rebuilt_ = std::make_unique<uint8_t[]>(kLinearBytes);
   defrag_ = std::make_unique<defrag::Defragmenter>(cfg_.defrag);
@@ -316,6 +323,10 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
 #endif
   MatchIndicators(p, f, r.dir);
   if (!scan_payload) return;
+  if (p.proto == patterns::kIpProtoUdp && p.layer == decode::Layer::kL4 && p.payload_len > 0 &&
+      (p.sport == kDnsPort || p.dport == kDnsPort) && !f->bypassed) {
+    InspectDns(p, *f, r.dir);
+  }
 
   const patterns::PatternSet* set = set_;
   if (set == nullptr) return;
@@ -422,6 +433,110 @@ void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir d
     a.pattern_generation = set_ != nullptr ? set_->generation() : 0;
     Emit(e);
   }
+}
+
+void Worker::InspectDns(const decode::Packet& p, flow::Flow& f, flow::Dir dir) {
+  app::DnsMessage& msg = *dns_msg_;
+  const app::DnsDirection d =
+      dir == flow::Dir::kToServer ? app::DnsDirection::kToServer : app::DnsDirection::kToClient;
+  const bool whole = app::ParseDns(p.payload(), p.payload_len, d, &msg);
+  for (uint32_t ev = msg.events; ev != 0; ev &= ev - 1) ++stats_.dns_events[__builtin_ctz(ev)];
+  if (!whole) return;  // not even a header: counted as malformed_data, nothing to report
+  ++stats_.dns_messages;
+  uint16_t tx_id = 0;
+  if (!msg.flags.qr) {
+    tx_id = f.dns_requests;
+    if (f.dns_requests != UINT16_MAX) ++f.dns_requests;
+    // Requests by their QR bit, not by the flow's direction: a forged "response" sent first
+    // would otherwise make the client's later queries to-client and hide them from the lists.
+    MatchDomains(p, f, dir, msg);
+  } else if (f.dns_requests > 0) {
+    tx_id = static_cast<uint16_t>(f.dns_requests - 1);  // the request it answers, as a rule
+  }
+  if (cfg_.dns_records) EmitDnsRecord(p, f, msg, tx_id);
+}
+
+void Worker::MatchDomains(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
+                          const app::DnsMessage& msg) {
+  const scan::DomainMatcher* m = domain_matcher_;
+  if (m == nullptr || m->lists() == 0) return;
+  // The bits belong to the current indicator epoch (MatchIndicators keeps them in step when
+  // there are IP lists; with domain lists only, nothing else does).
+  if (f.indicator_generation != indicator_epoch_) {
+    if (f.indicator_generation != 0) f.indicator_alerted = 0;
+    f.indicator_generation = indicator_epoch_;
+  }
+  for (uint8_t q = 0; q < msg.query_count; ++q) {
+    const std::string_view name = msg.queries[q].name.view();
+    uint64_t fresh = m->Match(name) & ~f.indicator_alerted;
+    f.indicator_alerted |= fresh;
+    while (fresh != 0) {
+      const int list = __builtin_ctzll(fresh);
+      fresh &= fresh - 1;
+      Event e = AlertFor(p, &f, dir);
+      AlertEvent& a = e.alert;
+      a.indicator = static_cast<uint8_t>(list);
+      a.indicator_side = 0;
+      a.name_kind = 1;
+      a.name_len = static_cast<uint16_t>(name.size());
+      const size_t keep = std::min(name.size(), AlertEvent::kNameCap);
+      std::memcpy(a.name, name.data() + name.size() - keep, keep);
+      a.pattern_generation = set_ != nullptr ? set_->generation() : 0;
+      Emit(e);
+    }
+  }
+}
+
+void Worker::EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::DnsMessage& msg,
+                           uint16_t tx_id) {
+  DnsRecordEvent& r = *dns_record_;
+  r.ts_us = p.ts_us;
+  r.tx_id = tx_id;
+  r.flow = FlowSnapshot::Of(f);
+  r.response = msg.flags.qr;
+  r.id = msg.id;
+  r.raw_flags = msg.raw_flags;
+  r.query_count = r.answer_count = 0;
+  r.queries_dropped = r.answers_dropped = r.names_dropped = 0;
+  r.pool_used = 0;
+  for (uint8_t i = 0; i < msg.query_count; ++i) {
+    DnsRecordEvent::Query q;
+    q.type = msg.queries[i].type;
+    if (r.query_count == DnsRecordEvent::kMaxQueries) {
+      ++r.queries_dropped;
+    } else if (!r.AddName(msg.queries[i].name.view(), &q.name)) {
+      ++r.names_dropped;
+    } else {
+      r.queries[r.query_count++] = q;
+    }
+  }
+  for (uint8_t i = 0; i < msg.answer_count; ++i) {
+    const app::DnsAnswer& in = msg.answers[i];
+    DnsRecordEvent::Answer a;
+    a.type = in.type;
+    a.ttl = in.ttl;
+    if (r.answer_count == DnsRecordEvent::kMaxAnswers) {
+      ++r.answers_dropped;
+      continue;
+    }
+    if (!r.AddName(in.name.view(), &a.name)) {
+      ++r.names_dropped;
+      continue;
+    }
+    if (in.has_addr) {
+      a.rdata_kind = 1;
+      a.addr = in.addr;
+    } else if (in.has_target) {
+      a.rdata_kind = r.AddName(in.target.view(), &a.target) ? 2 : 0;
+      if (a.rdata_kind == 0) ++r.names_dropped;
+    }
+    r.answers[r.answer_count++] = a;
+  }
+  if (shared_->offline) {
+    while (!app_events_->TryPush(r)) rte_pause();
+    return;
+  }
+  if (!app_events_->TryPush(r)) ++stats_.app_records_dropped;
 }
 
 uint8_t Worker::DecodeLayers(decode::Packet* outer, decode::Packet** layers) {
@@ -569,8 +684,11 @@ void Worker::AdoptPatterns() {
     // Published before the set: this is the matcher of `next` (or of a newer set, whose lists
     // are then equal: the reloader reuses a matcher only for identical lists).
     const scan::IpMatcher* m = shared_->ip_matcher.load(std::memory_order_acquire);
-    if (m != ip_matcher_) {
+    const scan::DomainMatcher* dm = shared_->domain_matcher.load(std::memory_order_acquire);
+    if (m != ip_matcher_ || dm != domain_matcher_) {
+      // One epoch for both kinds: Flow::indicator_alerted holds the bits of all lists.
       ip_matcher_ = m;
+      domain_matcher_ = dm;
       ++indicator_epoch_;
     }
   }

@@ -25,9 +25,13 @@ struct rte_mempool;
 namespace fs::patterns {
 class PatternSet;
 }
+namespace fs::app {
+struct DnsMessage;
+}
 namespace fs::scan {
 class Scanner;
 class IpMatcher;
+class DomainMatcher;
 class RuleState;
 class StreamPool;
 }  // namespace fs::scan
@@ -50,6 +54,9 @@ struct Shared {
   // before `patterns` (release): a worker reads it when it adopts a set (Init, AdoptPatterns),
   // so the set and the matcher it uses always belong to the same generation.
   std::atomic<const scan::IpMatcher*> ip_matcher{nullptr};
+  // Domain indicator lists of `patterns`, published and adopted exactly like ip_matcher (stored
+  // before `patterns`); nullptr or no domain lists = no name lookups.
+  std::atomic<const scan::DomainMatcher*> domain_matcher{nullptr};
   std::vector<Worker*> workers;  // fixed before launch
   int ts_dynfield_offset = -1;   // mbuf Rx timestamp field (pcap PMD), -1 if none
   uint64_t ts_dynflag = 0;
@@ -94,6 +101,10 @@ struct WorkerConfig {
   bool stream_bypass = false;  // stop inspecting a flow whose two directions reached the depth
   // Hand bypassed flows to the control plane for the NIC offload (Event::Kind::kBypass).
   bool bypass_offload = false;
+  // App layer: hand parsed DNS messages to the control plane for EVE "dns" records
+  // (outputs.dns). Parsing, counting and domain lists work either way.
+  bool dns_records = true;
+  uint32_t app_ring_size = 4096;  // app records to the control plane (each about 2 KB)
 };
 
 class Worker {
@@ -113,6 +124,7 @@ class Worker {
 
   // Control-plane side.
   SpscRing<Event>& events() { return *events_; }
+  SpscRing<DnsRecordEvent>& app_events() { return *app_events_; }
   const Published<WorkerStats>& published() const { return published_; }
   uint16_t index() const { return cfg_.index; }
 
@@ -147,6 +159,13 @@ class Worker {
   void HandlePacket(decode::Packet& p, bool scan_payload);
   // Alerts for IP indicator lists: once per flow and list (f != nullptr), per packet otherwise.
   void MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
+  // UDP port 53: parses the payload into dns_msg_, counts it, matches its query names against
+  // the domain lists and hands an EVE record to the control plane.
+  void InspectDns(const decode::Packet& p, flow::Flow& f, flow::Dir dir);
+  void MatchDomains(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
+                    const app::DnsMessage& msg);
+  void EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::DnsMessage& msg,
+                     uint16_t tx_id);
   // An alert event for packet p (marks the flow alerted); the caller fills in the signature.
   Event AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
   void EmitFlowEnd(flow::Flow& f, flow::EndReason r);
@@ -191,6 +210,11 @@ class Worker {
   std::unique_ptr<reassembly::Reassembler> reassembler_;
   std::unique_ptr<scan::StreamPool> stream_pool_;
   std::unique_ptr<SpscRing<Event>> events_;
+  std::unique_ptr<SpscRing<DnsRecordEvent>> app_events_;
+  // One parse result and one record under construction per worker (each ~20 KB / ~2 KB):
+  // reserved at Init, reused for every message, never per flow.
+  std::unique_ptr<app::DnsMessage> dns_msg_;
+  std::unique_ptr<DnsRecordEvent> dns_record_;
   std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
   decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame
   std::unique_ptr<defrag::Defragmenter> defrag_;
@@ -206,6 +230,7 @@ class Worker {
   // The IP matcher adopted with set_, and a counter bumped whenever it changes: a flow looks its
   // addresses up once per matcher (Flow::indicator_generation holds this counter).
   const scan::IpMatcher* ip_matcher_ = nullptr;
+  const scan::DomainMatcher* domain_matcher_ = nullptr;  // adopted with set_, like ip_matcher_
   uint64_t indicator_epoch_ = 1;
   std::atomic<scan::Scanner*> offered_scanner_{nullptr};  // control thread -> worker
   std::atomic<scan::Scanner*> retired_scanner_{nullptr};  // worker -> control thread

@@ -223,6 +223,92 @@ TEST_F(SensorTest, IpIndicatorListAlertsOncePerFlow) {
   EXPECT_NE(r.out.find("indicator list attackers"), std::string::npos) << r.out;
 }
 
+TEST_F(SensorTest, DomainListMatchesDnsQueriesAndDnsRecordsAreWritten) {
+  // The C2 lookup (update-check.badcdn.example from 10.20.1.23) is the only name under
+  // badcdn.example: the list alerts once, on its flow, naming the entry and the query; the EVE
+  // file has the query and the answer of that lookup.
+  WriteFileForTest(dir_ + "/c2.txt", "# test list\n*.badcdn.example\nunused.example\n");
+  WriteFileForTest(
+      dir_ + "/c.yaml",
+      "indicators:\n  - {name: c2-domains, type: domain, file: c2.txt, msg: \"known C2 domain\","
+      " sid: 9100002, severity: 1}\n");
+  Eve eve;
+  auto r = RunSensor({"--config", dir_ + "/c.yaml", "--workers", "2"}, &eve, "dns");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t alerts = 0, queries = 0, answers = 0, dns_records = 0;
+  uint64_t alert_flow = 0;
+  std::set<uint64_t> c2_flows;
+  for (const auto& j : eve.all) {
+    const std::string type = j.value("event_type", "");
+    if (type == "dns") ++dns_records;
+    if (type == "alert" && j["alert"]["signature_id"] == 9100002) {
+      ++alerts;
+      alert_flow = j.value("flow_id", uint64_t{0});
+      EXPECT_EQ(j["src_ip"], "10.20.1.23");
+      EXPECT_EQ(j["dest_port"], 53);
+      EXPECT_EQ(j["alert"]["metadata"]["indicator_list"][0], "c2-domains");
+      EXPECT_EQ(j["alert"]["metadata"]["indicator_entry"][0], "*.badcdn.example");
+      EXPECT_EQ(j["alert"]["metadata"]["dns_query"][0], "update-check.badcdn.example");
+      EXPECT_FALSE(j["alert"]["metadata"].contains("indicator_side"));
+      EXPECT_EQ(j["alert"]["signature"], "known C2 domain");
+    }
+    if (type != "dns" || j["dns"].value("rrname", "") != "update-check.badcdn.example") continue;
+    c2_flows.insert(j.value("flow_id", uint64_t{0}));
+    EXPECT_EQ(j["src_ip"], "10.20.1.23");
+    EXPECT_EQ(j["dest_port"], 53);
+    EXPECT_EQ(j["proto"], "UDP");
+    if (j["dns"]["type"] == "query") {
+      ++queries;
+      EXPECT_EQ(j["dns"]["rrtype"], "A");
+      EXPECT_EQ(j["dns"]["tx_id"], 0);
+    } else {
+      ++answers;
+      EXPECT_EQ(j["dns"]["type"], "answer");
+      EXPECT_EQ(j["dns"]["rcode"], "NOERROR");
+      EXPECT_EQ(j["dns"]["qr"], true);
+      ASSERT_EQ(j["dns"]["answers"].size(), 1u) << j.dump();
+      EXPECT_EQ(j["dns"]["answers"][0]["rrname"], "update-check.badcdn.example");
+      EXPECT_EQ(j["dns"]["answers"][0]["rrtype"], "A");
+      EXPECT_EQ(j["dns"]["answers"][0]["ttl"], 60);
+      EXPECT_EQ(j["dns"]["answers"][0]["rdata"], "198.51.100.77");
+    }
+  }
+  EXPECT_EQ(alerts, 1u);
+  EXPECT_EQ(queries, 1u);
+  EXPECT_EQ(answers, 1u);
+  ASSERT_EQ(c2_flows.size(), 1u);
+  EXPECT_EQ(*c2_flows.begin(), alert_flow);
+  EXPECT_GT(dns_records, 10u);  // the district's other lookups too
+  EXPECT_NE(r.out.find("indicator list c2-domains"), std::string::npos) << r.out;
+
+  // outputs.dns: false writes no dns record; the list still alerts.
+  WriteFileForTest(dir_ + "/c.yaml",
+                   "outputs: {dns: false}\nindicators:\n  - {name: c2-domains, type: domain, "
+                   "file: c2.txt, msg: \"known C2 domain\", sid: 9100002, severity: 1}\n");
+  Eve quiet;
+  r = RunSensor({"--config", dir_ + "/c.yaml"}, &quiet, "nodns");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t quiet_dns = 0, quiet_alerts = 0;
+  for (const auto& j : quiet.all) {
+    if (j.value("event_type", "") == "dns") ++quiet_dns;
+    if (j.value("event_type", "") == "alert" && j["alert"]["signature_id"] == 9100002)
+      ++quiet_alerts;
+  }
+  EXPECT_EQ(quiet_dns, 0u);
+  EXPECT_EQ(quiet_alerts, 1u);
+}
+
+TEST_F(SensorTest, BlockActionOnADomainListIsRefusedAtStart) {
+  WriteFileForTest(dir_ + "/c2.txt", "*.badcdn.example\n");
+  WriteFileForTest(dir_ + "/c.yaml",
+                   "indicators:\n  - {name: c2-domains, type: domain, file: c2.txt, msg: m, "
+                   "sid: 9100002, severity: 1, action: block}\n");
+  auto r = RunSensor({"--config", dir_ + "/c.yaml"}, nullptr, "block");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("indicators[0].action: block applies to IP lists only"), std::string::npos)
+      << r.err;
+}
+
 TEST_F(SensorTest, BlockingRuleAndListRequestBlocksThroughThePolicy) {
   // Enforcement in dry run: the district pack's RDP rule (block src) and a list with action
   // block both ask to block the external attacker: one dry_run record for it (a repeat within

@@ -115,7 +115,7 @@ rules: one.rules
 workers: 4
 flow: {capacity: 5000, timeouts: {tcp: {new: 5, established: 7, closed: 1}, udp: {new: 2}}}
 vars: {address-groups: {HOME_NET: "[10.20.0.0/16]"}, port-groups: {HTTP_PORTS: "8080"}}
-outputs: {eve: "-", metrics-listen: "127.0.0.1:9999", summary: false}
+outputs: {eve: "-", metrics-listen: "127.0.0.1:9999", summary: false, dns: false}
 dpdk: {eal-args: [--log-level=8]}
 log-level: debug
 )",
@@ -133,6 +133,8 @@ log-level: debug
   EXPECT_EQ(c.address_groups.at("HOME_NET"), "[10.20.0.0/16]");
   EXPECT_EQ(c.port_groups.at("HTTP_PORTS"), "8080");
   EXPECT_EQ(c.eve, "-");
+  EXPECT_FALSE(c.dns_output);
+  EXPECT_TRUE(Config{}.dns_output);  // EVE dns records are on by default
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
   EXPECT_FALSE(c.summary);
   EXPECT_EQ(c.eal_args, (std::vector<std::string>{"--log-level=8"}));
@@ -195,6 +197,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml: flow.timeouts.udp.closed: unknown key (known here: established, new)"},
         BadYaml{"outputs: {summary: maybe}\n",
                 "bad.yaml: outputs.summary: must be true or false, got 'maybe'"},
+        BadYaml{"outputs: {dns: often}\n",
+                "bad.yaml: outputs.dns: must be true or false, got 'often'"},
         BadYaml{"inputs: {pcap: [[a]]}\n", "bad.yaml: inputs.pcap: must be a list of strings"},
         BadYaml{"workers: [\n", "bad.yaml:2:1: YAML syntax error: end of sequence flow not found"},
         BadYaml{"- a\n- b\n", "bad.yaml: (top level): must be a mapping"}));

@@ -389,6 +389,104 @@ TEST(EveFormat, TimestampsAndProtoNames) {
   EXPECT_FALSE(nlohmann::json::parse(FormatFlow(s)).contains("src_port"));
 }
 
+// DNS records in Suricata 7's "dns" v2 layout. The expected objects follow the 7.0 examples of
+// Suricata's "DNS logging changes for 8.0" upgrade notes (www.suricata.io, a CNAME then an A).
+worker::DnsRecordEvent DnsEvent(bool response) {
+  worker::DnsRecordEvent ev;
+  ev.ts_us = 1700000000000000;
+  ev.flow.flow_id = 77;
+  ev.flow.client_addr = Ip("10.20.1.23");
+  ev.flow.server_addr = Ip("10.20.0.53");
+  ev.flow.client_port = 51000;
+  ev.flow.server_port = 53;
+  ev.flow.proto = IPPROTO_UDP;
+  ev.response = response;
+  ev.id = 0;
+  ev.raw_flags = response ? 0x8180 : 0x0100;
+  worker::DnsRecordEvent::Query q;
+  EXPECT_TRUE(ev.AddName("www.suricata.io", &q.name));
+  q.type = 1;
+  ev.queries[ev.query_count++] = q;
+  if (response) {
+    worker::DnsRecordEvent::Answer cname;
+    EXPECT_TRUE(ev.AddName("www.suricata.io", &cname.name));
+    cname.type = 5;
+    cname.ttl = 3597;
+    cname.rdata_kind = 2;
+    EXPECT_TRUE(ev.AddName("suricata.io", &cname.target));
+    ev.answers[ev.answer_count++] = cname;
+    worker::DnsRecordEvent::Answer a;
+    EXPECT_TRUE(ev.AddName("suricata.io", &a.name));
+    a.type = 1;
+    a.ttl = 597;
+    a.rdata_kind = 1;
+    a.addr = Ip("35.212.0.44");
+    ev.answers[ev.answer_count++] = a;
+  }
+  return ev;
+}
+
+TEST(EveDns, QueryAndAnswerInSuricata7Layout) {
+  const std::string tuple =
+      R"("timestamp":"2023-11-14T22:13:20.000000+0000","flow_id":77,"event_type":"dns",)"
+      R"("src_ip":"10.20.1.23","src_port":51000,"dest_ip":"10.20.0.53","dest_port":53,)"
+      R"("proto":"UDP","pkt_src":"wire/pcap",)";
+  const auto query = FormatDns(DnsEvent(false));
+  ASSERT_EQ(query.size(), 1u);
+  EXPECT_EQ(query[0], "{" + tuple +
+                          R"("dns":{"type":"query","id":0,"rrname":"www.suricata.io",)"
+                          R"("rrtype":"A","tx_id":0,"opcode":0}})");
+  const auto answer = FormatDns(DnsEvent(true));
+  ASSERT_EQ(answer.size(), 1u);
+  EXPECT_EQ(answer[0],
+            "{" + tuple +
+                R"("dns":{"version":2,"type":"answer","id":0,"flags":"8180","qr":true,"rd":true,)"
+                R"("ra":true,"opcode":0,"rrname":"www.suricata.io","rrtype":"A",)"
+                R"("rcode":"NOERROR","answers":[{"rrname":"www.suricata.io","rrtype":"CNAME",)"
+                R"("ttl":3597,"rdata":"suricata.io"},{"rrname":"suricata.io","rrtype":"A",)"
+                R"("ttl":597,"rdata":"35.212.0.44"}]}})");
+}
+
+TEST(EveDns, NamesAreStoredOnceAndPoolOverflowIsRefused) {
+  worker::DnsRecordEvent ev = DnsEvent(true);
+  // "www.suricata.io" and "suricata.io" were each copied once.
+  EXPECT_EQ(ev.pool_used,
+            std::string("www.suricata.io").size() + std::string("suricata.io").size());
+  const std::string big(200, 'a');
+  worker::DnsRecordEvent::NameRef r;
+  size_t stored = 0;
+  while (ev.AddName(big + std::to_string(stored), &r)) ++stored;
+  EXPECT_EQ(stored, (worker::DnsRecordEvent::kNamePool - 26) / 201);
+  EXPECT_LE(ev.pool_used, worker::DnsRecordEvent::kNamePool);
+}
+
+TEST(EveDns, RequestWithSeveralQueriesGivesOneLineEachAndCodesHaveNames) {
+  worker::DnsRecordEvent ev = DnsEvent(false);
+  worker::DnsRecordEvent::Query q;
+  ASSERT_TRUE(ev.AddName("example.org", &q.name));
+  q.type = 28;
+  ev.queries[ev.query_count++] = q;
+  ev.raw_flags |= 0x0040;  // z
+  const auto lines = FormatDns(ev);
+  ASSERT_EQ(lines.size(), 2u);
+  const auto second = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(second["dns"]["rrname"], "example.org");
+  EXPECT_EQ(second["dns"]["rrtype"], "AAAA");
+  EXPECT_EQ(second["dns"]["z"], true);
+  EXPECT_EQ(DnsRcodeName(3), "NXDOMAIN");
+  EXPECT_EQ(DnsRcodeName(15), "15");
+  EXPECT_EQ(DnsTypeName(65), "HTTPS");
+  EXPECT_EQ(DnsTypeName(4242), "4242");
+  // A response with NXDOMAIN and no answers prints no "answers" key.
+  worker::DnsRecordEvent nx = DnsEvent(true);
+  nx.raw_flags = 0x8183;
+  nx.answer_count = 0;
+  const auto j = nlohmann::json::parse(FormatDns(nx)[0]);
+  EXPECT_EQ(j["dns"]["rcode"], "NXDOMAIN");
+  EXPECT_EQ(j["dns"]["flags"], "8183");
+  EXPECT_FALSE(j["dns"].contains("answers"));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 class EveFileTest : public ::testing::Test {

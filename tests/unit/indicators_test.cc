@@ -392,6 +392,11 @@ TEST(ParseIndicatorsConfig, Table) {
        "severity, sid, type)"},
       {"bad action", "indicators:\n" + Item("a", "1", "    action: drop\n"),
        "indicators[0].action: must be alert or block, got 'drop'"},
+      {"block on a domain list",
+       "indicators:\n  - {name: a, type: domain, file: f, msg: m, sid: 1, severity: 1, action: "
+       "block}\n",
+       "indicators[0].action: block applies to IP lists only; a domain list (type: domain) can "
+       "only alert"},
       {"ttl without block", "indicators:\n" + Item("a", "1", "    block-ttl: 60\n"),
        "indicators[0].block-ttl: only meaningful with action: block"},
       {"ttl zero", "indicators:\n" + Item("a", "1", "    action: block\n    block-ttl: 0\n"),

@@ -4,10 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "dataplane/scan/domain_match.h"
+#include "dataplane/scan/ip_match.h"
 #include "dataplane/worker/worker.h"
 
 namespace fs::sensor {
@@ -35,9 +38,9 @@ class ReloaderTest : public ::testing::Test {
     ASSERT_TRUE(set.ok()) << set.error().message;
     initial_ = set.value();
     shared_.patterns.store(initial_.get());
-    reloader_ =
-        std::make_unique<Reloader>(ReloadSources{{path_}, {}, {}}, Detection{initial_, nullptr},
-                                   &shared_, std::vector<worker::Worker*>{}, nullptr);
+    reloader_ = std::make_unique<Reloader>(ReloadSources{{path_}, {}, {}},
+                                           Detection{initial_, nullptr, nullptr}, &shared_,
+                                           std::vector<worker::Worker*>{}, nullptr);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void Write(const std::string& text) { std::ofstream(path_, std::ios::trunc) << text; }
@@ -158,6 +161,70 @@ TEST_F(DetectionTest, MissingListAndSidClashAreErrors) {
   EXPECT_FALSE(LoadDetection(src, 1, nullptr, "", &d, &errors));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_NE(errors[0].find("uses sid 1:1"), std::string::npos) << errors[0];
+}
+
+// Domain lists get their matcher where the IP lists get theirs: built from the same lists (bit i
+// = list i), reused when the lists are equal, and published by a reload before the set, like
+// the IP matcher.
+TEST_F(DetectionTest, DomainListsGetAMatcherBuiltReusedAndPublishedLikeTheIpOne) {
+  ReloadSources src = Sources("192.0.2.1\n");
+  const std::string names = (dir_ / "names.txt").string();
+  std::ofstream(names, std::ios::trunc) << "*.badcdn.example\nexact.example\n";
+  patterns::IndicatorListConfig dl = src.indicators[0];
+  dl.name = "c2";
+  dl.type = patterns::IndicatorType::kDomain;
+  dl.file = names;
+  dl.sid = 9100002;
+  src.indicators.push_back(dl);
+
+  Detection first, same;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(LoadDetection(src, 1, nullptr, "", &first, &errors)) << errors[0];
+  ASSERT_NE(first.domain_matcher, nullptr);
+  EXPECT_EQ(first.domain_matcher->lists(), 0b10u);  // list 1; the IP list 0 adds nothing
+  EXPECT_EQ(first.domain_matcher->Match("Update-Check.BadCDN.example."), 0b10u);
+  EXPECT_EQ(first.domain_matcher->Match("exact.example"), 0b10u);
+  EXPECT_EQ(first.domain_matcher->Match("www.exact.example"), 0u);
+  EXPECT_EQ(first.domain_matcher->Match("notbadcdn.example"), 0u);
+  EXPECT_EQ(first.ip_matcher->lists(), 0b01u);
+
+  ASSERT_TRUE(LoadDetection(src, 2, &first, "", &same, &errors));
+  EXPECT_EQ(same.domain_matcher, first.domain_matcher);
+
+  // A reload that changes the rules publishes the new generation's matchers.
+  Write(std::string(kRuleA) + kRuleB);
+  Reloader reloader(src, first, &shared_, std::vector<worker::Worker*>{}, nullptr);
+  std::ofstream(names, std::ios::trunc) << "other.example\n";
+  const ReloadResult r = reloader.Reload();
+  ASSERT_TRUE(r.ok) << (r.errors.empty() ? "" : r.errors[0]);
+  ASSERT_TRUE(r.changed);
+  const scan::DomainMatcher* published = shared_.domain_matcher.load();
+  ASSERT_NE(published, nullptr);
+  EXPECT_NE(published, first.domain_matcher.get());
+  EXPECT_EQ(published->Match("other.example"), 0b10u);
+  EXPECT_EQ(published->Match("update-check.badcdn.example"), 0u);
+  EXPECT_EQ(shared_.patterns.load(), reloader.current().get());
+}
+
+// The entry an alert names is computed in the control plane from the name the worker copied.
+TEST(IndicatorListTest, MatchingDomainNamesTheExactOrLongestSuffixEntry) {
+  patterns::IndicatorList list;
+  list.config.type = patterns::IndicatorType::kDomain;
+  list.domains = {{"badcdn.example", true}, {"cdn.badcdn.example", true}, {"x.example", false}};
+  std::sort(list.domains.begin(), list.domains.end());
+  auto entry = [&](std::string_view name, bool complete = true) {
+    auto e = list.MatchingDomain(name, complete);
+    return e ? e->ToString() : std::string("-");
+  };
+  EXPECT_EQ(entry("update-check.badcdn.example"), "*.badcdn.example");
+  EXPECT_EQ(entry("A.CDN.badcdn.example."), "*.cdn.badcdn.example");
+  EXPECT_EQ(entry("badcdn.example"), "*.badcdn.example");
+  EXPECT_EQ(entry("x.example"), "x.example");
+  EXPECT_EQ(entry("y.x.example"), "-");
+  EXPECT_EQ(entry("notbadcdn.example"), "-");
+  // The end of a longer name: the cut label is skipped, exact entries are not tried.
+  EXPECT_EQ(entry("ong-label.badcdn.example", false), "*.badcdn.example");
+  EXPECT_EQ(entry("dx.example", false), "-");
 }
 
 }  // namespace
