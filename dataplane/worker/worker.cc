@@ -239,18 +239,18 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
   return true;
 }
 
-void Worker::EndStreams(flow::Flow& f) {
+void Worker::ReleaseStreams(flow::Flow& f, bool report) {
   if (reassembler_ == nullptr || f.proto != patterns::kIpProtoTcp) return;
-  const patterns::PatternSet* set = set_;
+  const patterns::PatternSet* set = report ? set_ : nullptr;
   // Flow-end reports come from no packet scan: forget the last packet's matches first.
   scanner_->DropPending();
-  StreamSink sink{this, set, &f, true};
-  reassembler_->Release(f.streams, /*flush=*/!f.bypassed, sink);
+  StreamSink sink{this, set, &f, report};
+  reassembler_->Release(f.streams, /*flush=*/report && !f.bypassed, sink);
   if (f.stream_slot == 0) return;
   scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
   for (int d = 0; d < 2; ++d) {
-    scanner_->StreamClose(set, ctx, d, /*flush=*/true);
-    sink.Report(d);
+    scanner_->StreamClose(set, ctx, d, /*flush=*/report);
+    if (report) sink.Report(d);
   }
   scanner_->DropPending();
   stream_pool_->Release(f.stream_slot);
@@ -263,19 +263,9 @@ void Worker::Bypass(flow::Flow& f, const decode::Packet& p, BypassReason why) {
   ++stats_.bypassed_flows;
   if (why == BypassReason::kPass) {
     ++stats_.passed_flows;
-    if (reassembler_ != nullptr && f.proto == patterns::kIpProtoTcp) {
-      // Nothing more of this flow is inspected or reported: drop what the stream holds without
-      // delivering it, and close its Hyperscan streams without their end-of-data matches.
-      scanner_->DropPending();
-      StreamSink sink{this, nullptr, &f};
-      reassembler_->Release(f.streams, /*flush=*/false, sink);
-      if (f.stream_slot != 0) {
-        scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
-        for (int d = 0; d < 2; ++d) scanner_->StreamClose(nullptr, ctx, d, /*flush=*/false);
-        stream_pool_->Release(f.stream_slot);
-        f.stream_slot = 0;
-      }
-    }
+    // Nothing more of this flow is inspected or reported: drop what the stream holds without
+    // delivering it, and close its Hyperscan streams without their end-of-data matches.
+    ReleaseStreams(f, /*report=*/false);
   }
   if (!cfg_.bypass_offload || p.depth != 0 || f.key.vlan[0] != 0) return;
   if (f.proto != patterns::kIpProtoTcp && f.proto != patterns::kIpProtoUdp) return;
@@ -290,7 +280,7 @@ void Worker::Bypass(flow::Flow& f, const decode::Packet& p, BypassReason why) {
 }
 
 void Worker::EmitFlowEnd(flow::Flow& f, flow::EndReason r) {
-  EndStreams(f);
+  ReleaseStreams(f, /*report=*/true);
   Event e;
   e.kind = Event::Kind::kFlowEnd;
   e.worker = cfg_.index;
@@ -403,6 +393,13 @@ Event Worker::AlertFor(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
   return e;
 }
 
+bool Worker::SyncIndicatorEpoch(flow::Flow& f) {
+  if (f.indicator_generation == indicator_epoch_) return true;
+  if (f.indicator_generation != 0) f.indicator_alerted = 0;
+  f.indicator_generation = indicator_epoch_;
+  return false;
+}
+
 void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
   const scan::IpMatcher* m = ip_matcher_;
   if (m == nullptr || m->lists() == 0) return;
@@ -410,10 +407,7 @@ void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir d
   scan::IpMatch hit;
   if (f != nullptr) {
     // A flow's addresses never change: one lookup per flow (and per indicator generation).
-    const uint64_t gen = indicator_epoch_;
-    if (f->indicator_generation == gen) return;
-    if (f->indicator_generation != 0) f->indicator_alerted = 0;
-    f->indicator_generation = gen;
+    if (SyncIndicatorEpoch(*f)) return;
     hit = m->Lookup(p.src, p.dst);
     fresh = hit.any() & ~f->indicator_alerted;
     f->indicator_alerted |= fresh;
@@ -462,10 +456,7 @@ void Worker::MatchDomains(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
   if (m == nullptr || m->lists() == 0) return;
   // The bits belong to the current indicator epoch (MatchIndicators keeps them in step when
   // there are IP lists; with domain lists only, nothing else does).
-  if (f.indicator_generation != indicator_epoch_) {
-    if (f.indicator_generation != 0) f.indicator_alerted = 0;
-    f.indicator_generation = indicator_epoch_;
-  }
+  SyncIndicatorEpoch(f);
   for (uint8_t q = 0; q < msg.query_count; ++q) {
     const std::string_view name = msg.queries[q].name.view();
     uint64_t fresh = m->Match(name) & ~f.indicator_alerted;

@@ -173,9 +173,13 @@ class Worker {
   // is to be inspected too (false when the stream holds other bytes than the packet for it).
   bool Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
                   flow::Dir dir);
-  // Flow end: delivers what reassembly still holds, closes the flow's streams (end-of-data
-  // matches), reports their alerts and returns the memory.
-  void EndStreams(flow::Flow& f);
+  // Returns f's stream memory (reassembly slots, stream-scan context). report (flow end):
+  // delivers what reassembly still holds, closes the streams with their end-of-data matches and
+  // reports their alerts; otherwise (a pass) drops all of it unreported.
+  void ReleaseStreams(flow::Flow& f, bool report);
+  // Flow::indicator_alerted holds the bits of the current indicator epoch: starts f over after a
+  // matcher change. True when f was already current.
+  bool SyncIndicatorEpoch(flow::Flow& f);
   // Stops inspecting f (Flow::bypassed, counted); p is the packet that decided it. A pass frees
   // the flow's stream memory at once (nothing of it will be inspected or reported); at the depth
   // there is none left to free. With the offload on, an untagged outer flow goes to the control
