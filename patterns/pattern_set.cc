@@ -417,7 +417,154 @@ size_t PatternSet::database_bytes() const {
   if (dbs_[1] != dbs_[0]) n += dbs_[1]->bytes;
   if (stream_dbs_[0] != nullptr) n += stream_dbs_[0]->bytes;
   if (stream_dbs_[1] != nullptr && stream_dbs_[1] != stream_dbs_[0]) n += stream_dbs_[1]->bytes;
+  for (const auto& db : app_dbs_) {
+    if (db != nullptr) n += db->bytes;
+  }
   return n;
+}
+
+// The app-layer rules (docs/rules.md "App-layer buffers"): per rule, one confirmation program per
+// buffer it inspects (its contents and pcres on that buffer, in rule order, as Suricata inspects
+// each buffer's list), and its fast pattern (the content marked fast_pattern, else the longest
+// positive one) as a literal in the pre-filter database of that content's buffer. A rule without
+// a positive content is evaluated on every transaction of its protocol. Returns "" or the error.
+std::string PatternSet::CompileApp() {
+  const auto n_rules = static_cast<uint32_t>(rules_.size());
+  std::array<std::vector<uint32_t>, kBufferCount> by_buffer;  // rules pre-filtered there
+  std::array<std::vector<PayloadPlan>, kBufferCount> literal_of;
+  for (uint32_t ri = 0; ri < n_rules; ++ri) {
+    RulePlan& plan = plans_[ri];
+    if (!plan.app) continue;
+    const Rule& r = rules_[ri];
+    plan.app_proto = r.app_proto;
+    ++stats_.app_rules;
+    ++stats_.app_by_proto[static_cast<int>(r.app_proto)];
+    ++app_rule_count_[static_cast<int>(r.app_proto)];
+
+    // The buffers in order of first use, and the side of the transaction they need.
+    std::vector<Buffer> buffers;
+    auto use = [&](Buffer b) {
+      if (std::find(buffers.begin(), buffers.end(), b) == buffers.end()) buffers.push_back(b);
+    };
+    for (const PayloadItem& item : r.payload) {
+      use(item.kind == PayloadItem::Kind::kContent ? r.contents[item.index].buffer
+                                                   : r.pcres[item.index].buffer);
+    }
+    for (const SizeCheck& sc : r.size_checks) use(sc.buffer);
+    bool server = false, client = false;
+    for (Buffer b : buffers) {
+      plan.app_buffers |= uint64_t{1} << static_cast<int>(b);
+      server = server || InfoOf(b).side == BufferSide::kToServer;
+      client = client || InfoOf(b).side == BufferSide::kToClient;
+    }
+    // A response buffer: inspected with the response (the request's buffers come along); else a
+    // request buffer: with the request; else the flow direction of the rule decided it above.
+    if (client) {
+      plan.app_side = BufferSide::kToClient;
+    } else if (server) {
+      plan.app_side = BufferSide::kToServer;
+    }
+
+    plan.app_begin = static_cast<uint32_t>(app_programs_.size());
+    for (Buffer b : buffers) {
+      AppProgram prog;
+      prog.buffer = b;
+      prog.dotprefix = (r.dotprefix >> static_cast<int>(b)) & 1;
+      Rule sub;
+      sub.contents = r.contents;
+      sub.pcres = r.pcres;
+      for (const PayloadItem& item : r.payload) {
+        const Buffer ib = item.kind == PayloadItem::Kind::kContent ? r.contents[item.index].buffer
+                                                                   : r.pcres[item.index].buffer;
+        if (ib == b) sub.payload.push_back(item);
+      }
+      const PayloadPlan pp = BuildSteps(sub, -1);
+      prog.step_begin = static_cast<uint32_t>(steps_.size());
+      prog.step_count = static_cast<uint32_t>(pp.steps.size());
+      const auto byte_base = static_cast<uint32_t>(bytes_.size());
+      bytes_ += pp.bytes;
+      const auto pcre_base = static_cast<uint32_t>(pcres_.size());
+      for (const Pcre* p : pp.pcres) {
+        std::string error;
+        Pcre2CodePtr code = CompilePcre2(*p, /*jit=*/true, &error);
+        if (code == nullptr) {
+          return fmt::format("{}: sid {}: pcre2 compile of \"{}\" failed {}", r.Location(), r.sid,
+                             PcreText(*p), error);
+        }
+        pcres_.push_back(std::move(code));
+      }
+      stats_.pcres += pp.pcres.size();
+      stats_.pcre_software += pp.pcres.size();
+      for (MatchStep st : pp.steps) {
+        st.bytes_begin += byte_base;
+        st.pcre += pcre_base;
+        steps_.push_back(st);
+      }
+      prog.size_begin = static_cast<uint32_t>(size_checks_.size());
+      for (const SizeCheck& sc : r.size_checks) {
+        if (sc.buffer == b) size_checks_.push_back(sc);
+      }
+      prog.size_count = static_cast<uint32_t>(size_checks_.size()) - prog.size_begin;
+      app_programs_.push_back(prog);
+    }
+    plan.app_count = static_cast<uint32_t>(app_programs_.size()) - plan.app_begin;
+
+    const Content* fp = nullptr;
+    for (const Content& c : r.contents) {
+      if (c.negated || c.bytes.empty() || c.buffer == Buffer::kPayload) continue;
+      if (c.fast_pattern) {
+        fp = &c;
+        break;
+      }
+      if (fp == nullptr || c.bytes.size() > fp->bytes.size()) fp = &c;
+    }
+    if (fp == nullptr) {
+      app_always_[static_cast<int>(r.app_proto)].push_back(ri);
+      ++stats_.app_unfiltered;
+      continue;
+    }
+    const int b = static_cast<int>(fp->buffer);
+    std::string bytes = fp->bytes;
+    if (fp->fast_pattern_chop) bytes = bytes.substr(fp->fast_pattern_offset, fp->fast_pattern_length);
+    PayloadPlan lit;
+    lit.mode = PayloadMode::kConfirm;
+    ExprSpec e;
+    for (unsigned char ch : bytes) {
+      if (fp->nocase && ch >= 'A' && ch <= 'Z') ch = static_cast<unsigned char>(ch - 'A' + 'a');
+      e.regex += fmt::format("\\x{:02x}", ch);
+    }
+    e.flags = HS_FLAG_SINGLEMATCH | (fp->nocase ? HS_FLAG_CASELESS : 0u);
+    lit.require.push_back(std::move(e));
+    by_buffer[b].push_back(ri);
+    literal_of[b].push_back(std::move(lit));
+    if ((r.dotprefix >> b) & 1) app_dot_scan_ |= uint64_t{1} << b;
+  }
+
+  for (int b = 0; b < kBufferCount; ++b) {
+    if (by_buffer[b].empty()) {
+      app_dbs_[b] = std::make_shared<const Database>();
+      continue;
+    }
+    // BuildDatabase over this buffer's rules (local indices), then back to rule indices.
+    std::vector<RulePlan> local(by_buffer[b].size());
+    for (RulePlan& lp : local) {
+      lp.mode = PayloadMode::kConfirm;
+      lp.dirs[1] = false;
+    }
+    DbBuild built = BuildDatabase(local, literal_of[b], 0);
+    if (!built.error.empty()) {
+      const Rule& r = built.failed_expression >= 0
+                          ? rules_[by_buffer[b][built.rules_of[built.failed_expression].front()]]
+                          : rules_[by_buffer[b].front()];
+      return fmt::format("{}: sid {}: hyperscan ({} pre-filter): {}", r.Location(), r.sid,
+                         InfoOf(static_cast<Buffer>(b)).keyword, built.error);
+    }
+    for (Target& t : built.db.targets) t.rule = by_buffer[b][t.rule];
+    stats_.app_expressions += built.db.expressions;
+    app_dbs_[b] = std::make_shared<const Database>(std::move(built.db));
+    app_scan_mask_ |= uint64_t{1} << b;
+  }
+  return {};
 }
 
 Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
@@ -484,6 +631,15 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       plan.has_conditions = !c.empty();
       allows_ip_only = AllowsIpOnly(c);
 #endif
+      if (r.IsAppRule()) {
+        // Evaluated by Scanner::ScanApp on transactions only: in no packet or stream database.
+        plan.app = true;
+        plan.app_side = plan.dirs[0] && !plan.dirs[1]   ? BufferSide::kToServer
+                        : plan.dirs[1] && !plan.dirs[0] ? BufferSide::kToClient
+                                                        : BufferSide::kEither;
+        plan.dirs[0] = plan.dirs[1] = false;
+        continue;
+      }
       dsize_edge[ri] = DsizeNeEdge(r);
       payload[ri] = PlanPayload(r, dsize_edge[ri]);
       plan.mode = payload[ri].mode;
@@ -650,9 +806,12 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       if (stream_ok[r]) ++stats.stream_rules;
     }
 
+    if (auto e = set->CompileApp(); !e.empty()) return Error{std::move(e)};
+
     // Confirmation programs and their PCRE2 codes (JIT, as Suricata).
     for (uint32_t ri = 0; ri < n_rules; ++ri) {
       RulePlan& plan = set->plans_[ri];
+      if (plan.app) continue;
       const PayloadPlan& pp = payload[ri];
       stats.pcres += set->rules_[ri].pcres.size();
       switch (plan.mode) {

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "patterns/buffers.h"
 #include "patterns/expected.h"
 #include "patterns/indicators.h"
 #include "patterns/payload_plan.h"
@@ -156,6 +157,23 @@ struct RulePlan {
   // segments). Exact rules with requirements, no vetoes, not pass, no dsize, no flow:no_stream.
   bool stream = false;
   uint32_t step_begin = 0, step_count = 0;  // kConfirm: into PatternSet::steps()
+  // App-layer rule (Rule::IsAppRule): in no packet or stream database (dirs both false);
+  // Scanner::ScanApp evaluates it on the transactions of app_proto, at the side app_side, when
+  // every buffer of app_buffers is present, by its programs (one per buffer it inspects).
+  bool app = false;
+  AppProto app_proto = AppProto::kNone;
+  BufferSide app_side = BufferSide::kEither;
+  uint64_t app_buffers = 0;
+  uint32_t app_begin = 0, app_count = 0;  // into PatternSet::app_programs()
+};
+
+// One app-layer rule's inspection of one buffer: its confirmation steps over that buffer (with
+// dotprefix applied when set) and its length conditions on it.
+struct AppProgram {
+  Buffer buffer = Buffer::kPayload;
+  bool dotprefix = false;
+  uint32_t step_begin = 0, step_count = 0;  // into PatternSet::steps()
+  uint32_t size_begin = 0, size_count = 0;  // into PatternSet::size_checks()
 };
 
 // What compile did, for `flowsentryctl rules check` and logs.
@@ -174,6 +192,10 @@ struct CompileStats {
   size_t stream_refused = 0;      // eligible rules Hyperscan refused in stream mode (packet-only)
   size_t stream_state_bytes = 0;  // Hyperscan stream state per open stream (larger direction)
   bool shared_database = false;   // both directions have the same rules: one database
+  size_t app_rules = 0;           // rules on app-layer buffers (Scanner::ScanApp)
+  size_t app_unfiltered = 0;      // ... without a content to pre-filter them: every transaction
+  uint32_t app_expressions = 0;   // pre-filter literals across the buffer databases
+  size_t app_by_proto[kAppProtoCount] = {};
   double seconds = 0;
 };
 
@@ -241,6 +263,25 @@ class PatternSet {
   const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
   const RulePlan& plan(uint32_t rule_index) const { return plans_[rule_index]; }
   const RuleHeader& header(uint32_t rule_index) const { return headers_[rule_index]; }
+  // App layer: the pre-filter database of a buffer (literals; targets need 1; db may be nullptr),
+  // the buffers that have one, those scanned with a '.' in front (a rule applies dotprefix to
+  // them), the rules of a protocol no literal announces, and each rule's programs.
+  const Database& app_database(Buffer b) const { return *app_dbs_[static_cast<int>(b)]; }
+  uint64_t app_scan_mask() const { return app_scan_mask_; }
+  uint64_t app_dot_scan() const { return app_dot_scan_; }
+  const std::vector<uint32_t>& app_always(AppProto p) const {
+    return app_always_[static_cast<int>(p)];
+  }
+  std::span<const AppProgram> app_programs(uint32_t rule_index) const {
+    const RulePlan& p = plans_[rule_index];
+    return {app_programs_.data() + p.app_begin, p.app_count};
+  }
+  std::span<const SizeCheck> size_checks(const AppProgram& prog) const {
+    return {size_checks_.data() + prog.size_begin, prog.size_count};
+  }
+  std::span<const MatchStep> steps(const AppProgram& prog) const {
+    return {steps_.data() + prog.step_begin, prog.step_count};
+  }
   std::span<const MatchStep> steps(uint32_t rule_index) const {
     const RulePlan& p = plans_[rule_index];
     return {steps_.data() + p.step_begin, p.step_count};
@@ -269,8 +310,13 @@ class PatternSet {
   uint64_t indicators_digest() const { return indicators_digest_; }
   size_t database_bytes() const;
 
+  // App-layer rules whose transactions are of protocol p (Scanner::ScanApp evaluates them): the
+  // worker skips building the buffers of a protocol no rule inspects.
+  size_t app_rule_count(AppProto p) const { return app_rule_count_[static_cast<int>(p)]; }
+
  private:
   PatternSet() = default;
+  std::string CompileApp();
 
   std::vector<Rule> rules_;
   std::vector<RulePlan> plans_;
@@ -290,6 +336,13 @@ class PatternSet {
   std::string content_hash_;
   std::vector<IndicatorList> indicators_;
   uint64_t indicators_digest_ = 0;
+  std::array<size_t, kAppProtoCount> app_rule_count_{};
+  std::array<std::shared_ptr<const Database>, kBufferCount> app_dbs_;
+  std::array<std::vector<uint32_t>, kAppProtoCount> app_always_;
+  std::vector<AppProgram> app_programs_;
+  std::vector<SizeCheck> size_checks_;
+  uint64_t app_scan_mask_ = 0;
+  uint64_t app_dot_scan_ = 0;
 };
 
 // Canonical one-line form of a rule (normalised blanks, options as name:value;), the input of

@@ -445,6 +445,7 @@ PayloadPlan BuildSteps(const Rule& rule, int dsize_ne_edge) {
       s.within = c.within;
       s.within_next = next_within_next;
       s.relative_next = next_relative;
+      s.ends_with = c.c->endswith;
       s.bytes_begin = static_cast<uint32_t>(plan.bytes.size());
       s.bytes_len = c.len();
       for (char b : c.c->bytes) {

@@ -62,6 +62,7 @@ struct MatchStep {
   // "the next step is relative to this one" (Suricata's RELATIVE_NEXT bits, used by IS_SINGLE).
   // Pcre: DETECT_PCRE_RELATIVE_NEXT in relative_next.
   bool within_next = false, relative_next = false;
+  bool ends_with = false;          // content: DETECT_CONTENT_ENDS_WITH (endswith; app buffers)
   bool relative = false;           // pcre: R
   uint16_t offset = 0, depth = 0;  // content: Suricata's cd->offset, cd->depth (0: none)
   int32_t distance = 0, within = 0;

@@ -217,10 +217,21 @@ bool ParsePcreValue(std::string_view text, bool negated, PcreValue* out, std::st
     }
   }
   if (buffer != 0) {
-    out->unsupported_keyword = fmt::format("pcre/{}", buffer);
-    out->unsupported_message =
-        fmt::format("pcre modifier '{}' (an HTTP buffer) is not supported yet", buffer);
-  } else if (!names.empty() || named_captures) {
+    // Suricata's legacy buffer modifiers: the pcre inspects that HTTP buffer.
+    static constexpr std::pair<char, Buffer> kLetters[] = {
+        {'U', Buffer::kHttpUri},         {'I', Buffer::kHttpUriRaw},
+        {'H', Buffer::kHttpHeader},      {'D', Buffer::kHttpHeaderRaw},
+        {'M', Buffer::kHttpMethod},      {'C', Buffer::kHttpCookie},
+        {'P', Buffer::kHttpRequestBody}, {'Q', Buffer::kFileData},
+        {'S', Buffer::kHttpStatCode},    {'Y', Buffer::kHttpStatMsg},
+        {'V', Buffer::kHttpUserAgent},   {'W', Buffer::kHttpHost},
+        {'Z', Buffer::kHttpHostRaw},
+    };
+    for (const auto& [letter, b] : kLetters) {
+      if (letter == buffer) out->pcre.buffer = b;
+    }
+  }
+  if (!names.empty() || named_captures) {
     out->unsupported_keyword = "pcre/capture";
     out->unsupported_message = "pcre capture into a pkt/flow variable is not supported yet";
   }

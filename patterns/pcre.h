@@ -23,9 +23,9 @@ inline constexpr uint32_t kPcreDepthLimit = 1500;
 
 struct PcreValue {
   Pcre pcre;  // regex, modifiers, negated, relative and the option flags
-  // Set when the value is valid Suricata syntax the sensor does not evaluate: a modifier that
-  // selects an HTTP buffer ("pcre/U", "pcre/H", ...) or a capture into a pkt/flow variable
-  // ("pcre/capture"). message is the operator text.
+  // Set when the value is valid Suricata syntax the sensor does not evaluate: a capture into a
+  // pkt/flow variable ("pcre/capture"). message is the operator text. (A modifier that selects an
+  // HTTP buffer, /U /H ..., sets pcre.buffer.)
   std::string unsupported_keyword;
   std::string unsupported_message;
 };

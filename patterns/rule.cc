@@ -61,3 +61,18 @@ const char* ProtocolName(Protocol p) {
 std::string Rule::Location() const { return fmt::format("{}:{}", file, pos.line); }
 
 }  // namespace fs::patterns
+
+namespace fs::patterns {
+
+bool Rule::IsAppRule() const {
+  if (app_proto != AppProto::kNone || !size_checks.empty() || dotprefix != 0) return true;
+  for (const Content& c : contents) {
+    if (c.buffer != Buffer::kPayload) return true;
+  }
+  for (const Pcre& p : pcres) {
+    if (p.buffer != Buffer::kPayload) return true;
+  }
+  return false;
+}
+
+}  // namespace fs::patterns

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "patterns/buffers.h"
 #include "patterns/range_set.h"
 
 namespace fs::patterns {
@@ -107,6 +108,11 @@ struct Content {
   bool fast_pattern_only = false;  // fast_pattern:only
   bool fast_pattern_chop = false;  // fast_pattern:offset,length
   uint16_t fast_pattern_offset = 0, fast_pattern_length = 0;
+  // The buffer it inspects: kPayload, or the sticky buffer in force when it was written (or the
+  // one a legacy modifier such as http_uri moved it to).
+  Buffer buffer = Buffer::kPayload;
+  bool startswith = false;  // startswith: depth = its length (Suricata's DETECT_CONTENT_STARTS_WITH)
+  bool endswith = false;    // endswith (or isdataat:!1,relative after it): ends at the buffer end
 
   bool has_offset = false, has_depth = false;
   uint16_t offset = 0;  // offset:N
@@ -135,6 +141,7 @@ struct Pcre {
   // PCRE2 compile options from the modifiers (i m s x A E G); B and O are accepted and ignored.
   bool caseless = false, multiline = false, dotall = false, extended = false;
   bool anchored = false, dollar_endonly = false, ungreedy = false;
+  Buffer buffer = Buffer::kPayload;  // as Content::buffer (legacy /U /H ... flags too)
   Position pos;               // the "pcre" keyword
   uint32_t option_index = 0;  // into Rule::options
 };
@@ -173,6 +180,38 @@ class RuleConditionsBox {
 };
 #endif
 
+// bsize / urilen: a condition on the length of one buffer (Suricata's DetectU64 forms: N, <N,
+// <=N, >N, >=N, N<>M (exclusive), N-M (inclusive), !N).
+struct SizeCheck {
+  enum class Op : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kRangeExclusive, kRangeInclusive };
+  Buffer buffer = Buffer::kPayload;
+  Op op = Op::kEq;
+  uint64_t lo = 0, hi = 0;
+  Position pos;
+
+  bool Holds(uint64_t n) const {
+    switch (op) {
+      case Op::kEq:
+        return n == lo;
+      case Op::kNe:
+        return n != lo;
+      case Op::kLt:
+        return n < lo;
+      case Op::kLe:
+        return n <= lo;
+      case Op::kGt:
+        return n > lo;
+      case Op::kGe:
+        return n >= lo;
+      case Op::kRangeExclusive:
+        return n > lo && n < hi;
+      case Op::kRangeInclusive:
+        return n >= lo && n <= hi;
+    }
+    return false;
+  }
+};
+
 struct Reference {
   std::string type;  // "url", "cve", ...
   std::string value;
@@ -209,6 +248,14 @@ struct Rule {
   std::vector<Content> contents;
   std::vector<Pcre> pcres;
   std::vector<PayloadItem> payload;  // contents and pcres in rule order
+  // App layer (docs/rules.md "App-layer buffers"): the protocol the rule inspects (from its header,
+  // "alert http ...", or from the sticky buffers it uses; kNone for packet rules), its buffer
+  // length conditions, and the buffers it applies dotprefix to (bit per Buffer).
+  AppProto app_proto = AppProto::kNone;
+  std::vector<SizeCheck> size_checks;
+  uint64_t dotprefix = 0;
+  // Whether any content/pcre/size check uses an app-layer buffer, or the header names one.
+  bool IsAppRule() const;
 #if FS_HAVE_CONDITIONS
   RuleConditionsBox conditions;
 #endif

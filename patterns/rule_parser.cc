@@ -14,6 +14,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "patterns/header_parser.h"
 #include "patterns/keywords.h"
@@ -73,6 +74,14 @@ class RuleBuilder {
   std::optional<Problem> ModifierOption(const RawOption& o, const std::string& name, Rule* rule);
   std::optional<Problem> PcreOption(const RawOption& o, Rule* rule);
   std::optional<Problem> ConditionOption(const RawOption& o, const std::string& name, Rule* rule);
+  // App layer: sticky buffers (http.uri; ...), legacy modifiers (http_uri), startswith, endswith,
+  // bsize, urilen, dotprefix, isdataat:!1,relative.
+  std::optional<Problem> UseAppProto(const RawOption& o, Buffer b, Rule* rule);
+  std::optional<Problem> StickyOption(const RawOption& o, Buffer b, Rule* rule);
+  std::optional<Problem> LegacyBufferOption(const RawOption& o, const std::string& name, Buffer b,
+                                            Rule* rule);
+  std::optional<Problem> EdgeOption(const RawOption& o, const std::string& name, Rule* rule);
+  std::optional<Problem> SizeOption(const RawOption& o, const std::string& name, Rule* rule);
   // After all options: checks that need the whole rule.
   std::optional<Problem> Validate(const RawRule& raw, Rule* rule);
 
@@ -88,11 +97,22 @@ class RuleBuilder {
   const ParseOptions& options_;
   std::optional<Problem> skip_;
   bool byte_vars_ = false;  // byte_extract/byte_math seen: modifiers may name their variables
+  Buffer cur_buffer_ = Buffer::kPayload;  // the sticky buffer in force
 };
 
 std::optional<Problem> Fail(size_t offset, std::string message) {
   return Problem{offset, std::move(message), {}};
 }
+
+// "!1,relative" (blanks allowed): Suricata turns it into endswith on the preceding content.
+bool IsEndsWithIsdataat(std::string_view v) {
+  std::string t;
+  for (char ch : v) {
+    if (!IsBlank(ch)) t.push_back(ch);
+  }
+  return t == "!1,relative";
+}
+
 
 std::optional<Problem> RuleBuilder::Build(Rule* rule, std::optional<Problem>* skip) {
   const std::string& t = src_.text();
@@ -132,11 +152,26 @@ std::optional<Problem> RuleBuilder::Header(const RawRule& raw, Rule* rule) {
       {"ip", Protocol::kIp},     {"tcp", Protocol::kTcp},       {"udp", Protocol::kUdp},
       {"icmp", Protocol::kIcmp}, {"icmpv4", Protocol::kIcmpv4}, {"icmpv6", Protocol::kIcmpv6},
   };
+  // App-layer protocols: the rule inspects that protocol's transactions (HTTP, TLS and SMB over
+  // TCP; DNS over UDP and TCP).
+  static constexpr std::tuple<std::string_view, Protocol, AppProto> kAppProtocols[] = {
+      {"http", Protocol::kTcp, AppProto::kHttp},
+      {"dns", Protocol::kIp, AppProto::kDns},
+      {"tls", Protocol::kTcp, AppProto::kTls},
+      {"smb", Protocol::kTcp, AppProto::kSmb},
+  };
   const std::string proto = ToLower(raw.protocol.text);
   bool known = false;
   for (const auto& [name, p] : kProtocols) {
     if (proto == name) {
       rule->protocol = p;
+      known = true;
+    }
+  }
+  for (const auto& [name, p, app] : kAppProtocols) {
+    if (proto == name) {
+      rule->protocol = p;
+      rule->app_proto = app;
       known = true;
     }
   }
@@ -391,6 +426,7 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       c.pos = src_.PositionOf(o.name_offset);
       c.option_index = option_index;
       if (auto e = ContentOption(o, &c)) return e;
+      c.buffer = cur_buffer_;
       rule->payload.push_back(
           PayloadItem{PayloadItem::Kind::kContent, static_cast<uint32_t>(rule->contents.size())});
       rule->contents.push_back(std::move(c));
@@ -403,6 +439,16 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
     } else if (name == "flow" || name == "flowbits" || name == "dsize" || name == "threshold" ||
                name == "detection_filter") {
       if (auto e = ConditionOption(o, name, rule)) return e;
+    } else if (const std::optional<Buffer> sticky = StickyBuffer(name)) {
+      if (auto e = StickyOption(o, *sticky, rule)) return e;
+    } else if (const std::optional<Buffer> legacy = LegacyModifier(name)) {
+      if (auto e = LegacyBufferOption(o, name, *legacy, rule)) return e;
+    } else if (name == "startswith" || name == "endswith" ||
+               (name == "isdataat" && IsEndsWithIsdataat(o.value) && !rule->payload.empty() &&
+                rule->payload.back().kind == PayloadItem::Kind::kContent)) {
+      if (auto e = EdgeOption(o, name, rule)) return e;
+    } else if (name == "bsize" || name == "urilen" || name == "dotprefix") {
+      if (auto e = SizeOption(o, name, rule)) return e;
     } else if (IsSuricataKeyword(name)) {
       if (name == "byte_extract" || name == "byte_math") byte_vars_ = true;
       Skip(o.name_offset, fmt::format("keyword '{}' is not supported yet", name), name);
@@ -671,11 +717,195 @@ std::optional<Problem> RuleBuilder::PcreOption(const RawOption& o, Rule* rule) {
   if (!pv.unsupported_keyword.empty()) {
     Skip(o.name_offset, pv.unsupported_message, pv.unsupported_keyword);
   }
+  if (pv.pcre.buffer != Buffer::kPayload) {
+    // A legacy buffer modifier (/U, /H ...): not inside a sticky buffer (Suricata refuses that).
+    const bool same = cur_buffer_ == pv.pcre.buffer ||
+                      (cur_buffer_ == Buffer::kHttpResponseBody && pv.pcre.buffer == Buffer::kFileData);
+    if (same) {
+      pv.pcre.buffer = cur_buffer_;  // the modifier repeats the sticky buffer (Suricata loads it)
+    } else if (cur_buffer_ != Buffer::kPayload) {
+      return Fail(o.value_offset,
+                  fmt::format("pcre modifier for the buffer '{}' cannot be used inside the sticky "
+                              "buffer '{}'",
+                              InfoOf(pv.pcre.buffer).keyword, InfoOf(cur_buffer_).keyword));
+    } else if (auto e = UseAppProto(o, pv.pcre.buffer, rule)) {
+      return e;
+    }
+  } else {
+    pv.pcre.buffer = cur_buffer_;
+  }
   pv.pcre.pos = src_.PositionOf(o.name_offset);
   pv.pcre.option_index = static_cast<uint32_t>(rule->options.size() - 1);
   rule->payload.push_back(
       PayloadItem{PayloadItem::Kind::kPcre, static_cast<uint32_t>(rule->pcres.size())});
   rule->pcres.push_back(std::move(pv.pcre));
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::UseAppProto(const RawOption& o, Buffer b, Rule* rule) {
+  const BufferInfo& info = InfoOf(b);
+  if (rule->app_proto == AppProto::kNone) {
+    // "alert tcp ... http.uri; ...": the buffer names the protocol (as Suricata sets alproto).
+    const bool transport_ok =
+        rule->protocol == Protocol::kIp || rule->protocol == Protocol::kTcp ||
+        (rule->protocol == Protocol::kUdp && info.proto == AppProto::kDns);
+    if (!transport_ok) {
+      return Fail(o.name_offset,
+                  fmt::format("'{}' is a buffer of {}, which does not run over {}", info.keyword,
+                              AppProtoName(info.proto), ProtocolName(rule->protocol)));
+    }
+    rule->app_proto = info.proto;
+    return std::nullopt;
+  }
+  if (rule->app_proto != info.proto) {
+    return Fail(o.name_offset, fmt::format("'{}' is a buffer of {}, but the rule inspects {}",
+                                           info.keyword, AppProtoName(info.proto),
+                                           AppProtoName(rule->app_proto)));
+  }
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::StickyOption(const RawOption& o, Buffer b, Rule* rule) {
+  if (o.has_value) {
+    return Fail(o.value_offset, fmt::format("'{}' takes no value", InfoOf(b).keyword));
+  }
+  if (auto e = UseAppProto(o, b, rule)) return e;
+  cur_buffer_ = b;
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::LegacyBufferOption(const RawOption& o, const std::string& name,
+                                                       Buffer b, Rule* rule) {
+  if (o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
+  if (rule->payload.empty() || rule->payload.back().kind != PayloadItem::Kind::kContent) {
+    return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
+  }
+  Content& c = rule->contents[rule->payload.back().index];
+  if (c.buffer != Buffer::kPayload) {
+    return Fail(o.name_offset,
+                fmt::format("'{}' cannot be used on a content in the sticky buffer '{}'", name,
+                            InfoOf(c.buffer).keyword));
+  }
+  if (auto e = UseAppProto(o, b, rule)) return e;
+  c.buffer = b;
+  return std::nullopt;
+}
+
+std::optional<Problem> RuleBuilder::EdgeOption(const RawOption& o, const std::string& name,
+                                               Rule* rule) {
+  const bool isdataat = name == "isdataat";
+  if (!isdataat && o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
+  if (rule->payload.empty() || rule->payload.back().kind != PayloadItem::Kind::kContent) {
+    return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
+  }
+  Content& c = rule->contents[rule->payload.back().index];
+  if (c.buffer == Buffer::kPayload) {
+    // Exact and stream plans of packet rules have no notion of the buffer end yet.
+    Skip(o.name_offset, fmt::format("'{}' on the packet payload is not supported yet", name),
+         isdataat ? "isdataat" : name);
+    return std::nullopt;
+  }
+  if (name == "startswith") {
+    if (c.has_depth) {
+      return Fail(o.name_offset, "can't use multiple depth/startswith settings for the same content");
+    }
+    if (c.relative()) {
+      return Fail(o.name_offset, "'startswith' cannot be combined with distance or within");
+    }
+    if (c.has_offset) return Fail(o.name_offset, "'startswith' cannot be combined with offset");
+    if (c.fast_pattern_only) {
+      return Fail(o.name_offset, "'startswith' cannot be used on a content with fast_pattern:only");
+    }
+    c.has_depth = true;
+    c.depth = static_cast<uint16_t>(std::min<size_t>(c.bytes.size(), 0xffff));
+    c.startswith = true;
+    return std::nullopt;
+  }
+  c.endswith = true;
+  return std::nullopt;
+}
+
+// bsize:N|<N|<=N|>N|>=N|N<>M|N-M|!N (DetectU64), urilen:N|<N|>N|N<>M[,norm|,raw] (DetectU16),
+// dotprefix (a transform of the sticky buffer; Suricata wants it before the buffer's contents).
+std::optional<Problem> RuleBuilder::SizeOption(const RawOption& o, const std::string& name,
+                                               Rule* rule) {
+  if (name == "dotprefix") {
+    if (o.has_value) return Fail(o.value_offset, "'dotprefix' takes no value");
+    if (cur_buffer_ == Buffer::kPayload) {
+      return Fail(o.name_offset, "'dotprefix' is a transform: it needs a sticky buffer before it");
+    }
+    // As in Suricata, the transform applies to the whole buffer, also to contents written before
+    // it (ET Open has such a rule).
+    rule->dotprefix |= uint64_t{1} << static_cast<int>(cur_buffer_);
+    return std::nullopt;
+  }
+  if (!o.has_value || o.value.empty()) {
+    return Fail(o.name_offset, fmt::format("'{}' needs a value", name));
+  }
+  SizeCheck sc;
+  sc.pos = src_.PositionOf(o.name_offset);
+  std::string_view v = Trim(o.value);
+  const uint64_t max = name == "urilen" ? 0xffff : UINT64_MAX;
+  if (name == "urilen") {
+    sc.buffer = Buffer::kHttpUri;
+    const size_t comma = v.find(',');
+    if (comma != std::string_view::npos) {
+      const std::string_view kind = Trim(v.substr(comma + 1));
+      if (kind == "raw") {
+        sc.buffer = Buffer::kHttpUriRaw;
+      } else if (kind != "norm") {
+        return Fail(o.value_offset,
+                    fmt::format("bad urilen '{}' (expected N, <N, >N or N<>M, then ,norm or ,raw)",
+                                o.value));
+      }
+      v = Trim(v.substr(0, comma));
+    }
+    if (auto e = UseAppProto(o, sc.buffer, rule)) return e;
+  } else {
+    if (cur_buffer_ == Buffer::kPayload) {
+      Skip(o.name_offset, "'bsize' outside a sticky buffer is not supported yet", "bsize");
+      return std::nullopt;
+    }
+    sc.buffer = cur_buffer_;
+  }
+  auto num = [&](std::string_view t, uint64_t* out) {
+    t = Trim(t);
+    if (t.empty()) return false;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), *out);
+    return ec == std::errc() && end == t.data() + t.size() && *out <= max;
+  };
+  bool ok = false;
+  if (const size_t r = v.find("<>"); r != std::string_view::npos) {
+    sc.op = SizeCheck::Op::kRangeExclusive;
+    ok = num(v.substr(0, r), &sc.lo) && num(v.substr(r + 2), &sc.hi) && sc.lo < sc.hi;
+  } else if (v.substr(0, 2) == "<=") {
+    sc.op = SizeCheck::Op::kLe;
+    ok = num(v.substr(2), &sc.lo);
+  } else if (v.substr(0, 2) == ">=") {
+    sc.op = SizeCheck::Op::kGe;
+    ok = num(v.substr(2), &sc.lo);
+  } else if (!v.empty() && v.front() == '<') {
+    sc.op = SizeCheck::Op::kLt;
+    ok = num(v.substr(1), &sc.lo);
+  } else if (!v.empty() && v.front() == '>') {
+    sc.op = SizeCheck::Op::kGt;
+    ok = num(v.substr(1), &sc.lo);
+  } else if (!v.empty() && v.front() == '!') {
+    sc.op = SizeCheck::Op::kNe;
+    ok = num(v.substr(1), &sc.lo);
+  } else if (const size_t dash = v.find('-'); dash != std::string_view::npos && dash > 0) {
+    sc.op = SizeCheck::Op::kRangeInclusive;
+    ok = num(v.substr(0, dash), &sc.lo) && num(v.substr(dash + 1), &sc.hi) && sc.lo <= sc.hi;
+  } else {
+    sc.op = SizeCheck::Op::kEq;
+    ok = num(v, &sc.lo);
+  }
+  if (!ok) {
+    return Fail(o.value_offset,
+                fmt::format("bad {} '{}' (expected N, <N, <=N, >N, >=N, N<>M, N-M or !N{})", name,
+                            o.value, name == "urilen" ? ", then ,norm or ,raw" : ""));
+  }
+  rule->size_checks.push_back(sc);
   return std::nullopt;
 }
 
@@ -708,6 +938,7 @@ std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
     for (const PayloadItem& item : rule->payload) {
       if (item.kind != PayloadItem::Kind::kContent) continue;
       const Content& c = rule->contents[item.index];
+      if (c.buffer != Buffer::kPayload) continue;  // dsize bounds the packet payload only
       if (!first) {
         if (!c.relative()) continue;
         if (c.negated) {
@@ -742,8 +973,23 @@ std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
   }
 #else
   (void)raw;
-  (void)rule;
 #endif
+  // An app-layer rule inspects transactions; contents on the raw packet/stream beside its buffers
+  // would need the stream bytes of the transaction (not modelled yet).
+  if (rule->IsAppRule()) {
+    for (const PayloadItem& item : rule->payload) {
+      const Buffer b = item.kind == PayloadItem::Kind::kContent ? rule->contents[item.index].buffer
+                                                               : rule->pcres[item.index].buffer;
+      if (b != Buffer::kPayload) continue;
+      const uint32_t option = item.kind == PayloadItem::Kind::kContent
+                                  ? rule->contents[item.index].option_index
+                                  : rule->pcres[item.index].option_index;
+      Skip(option < raw.options.size() ? raw.options[option].name_offset : 0,
+           "a content or pcre on the raw payload in an app-layer rule is not supported yet",
+           "app-layer+payload");
+      break;
+    }
+  }
   return std::nullopt;
 }
 

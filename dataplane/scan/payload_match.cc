@@ -87,7 +87,8 @@ int InspectContent(Inspection& in, uint32_t i) {
     if (offset > depth || depth == 0) return s.negated ? Next(in, i) : 0;
 
     const uint32_t window = depth - offset;
-    const uint8_t* found = s.bytes_len > window
+    // endswith: a window that stops short of the buffer end cannot hold the match.
+    const uint8_t* found = s.bytes_len > window || (s.ends_with && depth < in.len)
                                ? nullptr
                                : Find(in.buf + offset, window, needle, s.bytes_len, s.nocase);
     if (found == nullptr) {
@@ -97,18 +98,23 @@ int InspectContent(Inspection& in, uint32_t i) {
     }
     const auto match_offset = static_cast<uint32_t>(found - in.buf) + s.bytes_len;
     if (s.negated) {
+      // Suricata compares the window length with the absolute match end here (7.0.10).
+      if (s.ends_with && window != match_offset) return Next(in, i);
       const bool single = !(relative || s.relative_next || s.depth_flag || s.offset_flag);
       if (single) in.discontinue = true;
       return 0;
     }
     in.buffer_offset = match_offset;
-    if (s.is_last) return 1;
-    if (Inspect(in, i + 1) == 1) return 1;
-    if (in.discontinue) return 0;
-    if (!s.within_next) {  // the next keyword does not depend on where this one matched
-      in.discontinue = true;
-      return 0;
+    if (!s.ends_with || match_offset == in.len) {
+      if (s.is_last) return 1;
+      if (Inspect(in, i + 1) == 1) return 1;
+      if (in.discontinue) return 0;
+      if (!s.within_next) {  // the next keyword does not depend on where this one matched
+        in.discontinue = true;
+        return 0;
+      }
     }
+    // endswith not at the end, or the next keyword failed: try the next occurrence.
     prev_offset = match_offset - (s.bytes_len - 1);
   }
 }
@@ -166,8 +172,17 @@ int Inspect(Inspection& in, uint32_t i) {
 
 bool InspectPayload(const patterns::PatternSet& set, uint32_t rule_index, const uint8_t* data,
                     uint32_t len, pcre2_match_data* match_data) {
-  const std::span<const MatchStep> steps = set.steps(rule_index);
-  if (steps.empty() || data == nullptr) return false;
+  return InspectSteps(set, set.steps(rule_index), data, len, match_data);
+}
+
+bool InspectSteps(const patterns::PatternSet& set, std::span<const MatchStep> steps,
+                  const uint8_t* data, uint32_t len, pcre2_match_data* match_data) {
+  if (steps.empty()) return false;
+  static constexpr uint8_t kEmpty[1] = {0};
+  if (data == nullptr) {
+    if (len != 0) return false;
+    data = kEmpty;  // an empty buffer: negated contents and pcres can still hold
+  }
   Inspection in{&set, steps.data(), data, len, match_data, 0, 0, 0, false};
   return Inspect(in, 0) == 1;
 }

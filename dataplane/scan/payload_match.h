@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "patterns/pattern_set.h"
 
@@ -19,5 +20,10 @@ namespace fs::scan {
 // [data, data + len). match_data: PCRE2 match data owned by the caller (any ovector size).
 bool InspectPayload(const patterns::PatternSet& set, uint32_t rule_index, const uint8_t* data,
                     uint32_t len, pcre2_match_data* match_data);
+
+// The same over an explicit program (an app-layer rule's program for one buffer). An empty
+// buffer (len 0, data may be nullptr) is inspected too: negated keywords can hold on it.
+bool InspectSteps(const patterns::PatternSet& set, std::span<const patterns::MatchStep> steps,
+                  const uint8_t* data, uint32_t len, pcre2_match_data* match_data);
 
 }  // namespace fs::scan

@@ -1,5 +1,7 @@
 #include "dataplane/scan/scanner.h"
 
+#include <cstring>
+
 #include <fmt/format.h>
 
 namespace fs::scan {
@@ -22,10 +24,13 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
       return false;
     }
   }
-  for (int d = 0; d < 2 * patterns::kScanDirs; ++d) {
+  for (int d = 0; d < 2 * patterns::kScanDirs + patterns::kBufferCount; ++d) {
     const auto sd = static_cast<patterns::ScanDir>(d % patterns::kScanDirs);
     const hs_database_t* db =
-        d < patterns::kScanDirs ? set.database(sd).db.get() : set.stream_database(sd).db.get();
+        d >= 2 * patterns::kScanDirs
+            ? set.app_database(static_cast<patterns::Buffer>(d - 2 * patterns::kScanDirs)).db.get()
+        : d < patterns::kScanDirs ? set.database(sd).db.get()
+                                  : set.stream_database(sd).db.get();
     if (db == nullptr) continue;
     if (hs_error_t rc = hs_alloc_scratch(db, &next); rc != HS_SUCCESS) {
       hs_free_scratch(next);
@@ -48,6 +53,12 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
     packet_matched_.assign(set.size(), 0);
     packet_matched_list_.assign(set.size(), 0);
   }
+  if (set.size() > app_alerted_.size()) {
+    AppTxBegin();
+    app_alerted_.assign(set.size(), 0);
+    app_alerted_list_.assign(set.size(), 0);
+  }
+  if (dot_buf_.size() < kDotCap) dot_buf_.assign(kDotCap, 0);
   touched_count_ = 0;
   error_.clear();
   return true;
@@ -194,6 +205,41 @@ bool Scanner::Conditions([[maybe_unused]] const patterns::PatternSet& set,
 #else
   return true;
 #endif
+}
+
+void Scanner::AppTxBegin() {
+  for (uint32_t i = 0; i < app_alerted_count_; ++i) app_alerted_[app_alerted_list_[i]] = 0;
+  app_alerted_count_ = 0;
+}
+
+bool Scanner::DotPrefixed(const uint8_t** data, uint32_t* len) {
+  if (*len + 1 > dot_buf_.size()) {
+    ++counters_.app_too_long;
+    return false;
+  }
+  dot_buf_[0] = '.';
+  if (*len != 0) std::memcpy(dot_buf_.data() + 1, *data, *len);
+  *data = dot_buf_.data();
+  *len += 1;
+  return true;
+}
+
+bool Scanner::AppPrograms(const patterns::PatternSet& set, uint32_t r,
+                          const patterns::AppInspect& in) {
+  for (const patterns::AppProgram& prog : set.app_programs(r)) {
+    const int b = static_cast<int>(prog.buffer);
+    const uint8_t* data = in.data[b];
+    uint32_t len = in.len[b];
+    if (prog.dotprefix && !DotPrefixed(&data, &len)) return false;
+    for (const patterns::SizeCheck& sc : set.size_checks(prog)) {
+      if (!sc.Holds(len)) return false;
+    }
+    if (prog.step_count == 0) continue;
+    ++counters_.confirmations;
+    if (!InspectSteps(set, set.steps(prog), data, len, match_data_.get())) return false;
+    ++counters_.confirmed;
+  }
+  return true;
 }
 
 }  // namespace fs::scan

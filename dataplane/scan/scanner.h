@@ -54,6 +54,10 @@ struct ScanCounters {
   uint64_t passed = 0;         // packets whose alerts a pass rule suppressed
   uint64_t scan_errors = 0;    // hs_scan failures (should stay 0)
   uint64_t unprepared = 0;     // ScanPacket with a set Prepare() did not size for (a bug)
+  // App layer (ScanApp).
+  uint64_t app_inspections = 0;  // transaction sides inspected with app-layer rules
+  uint64_t app_matches = 0;      // app-layer rules that alerted
+  uint64_t app_too_long = 0;     // dotprefix buffers longer than the scanner's copy (no match)
   // Stream scanning (reassembled TCP bytes, Hyperscan stream mode).
   uint64_t stream_bytes = 0;          // bytes scanned in stream mode
   uint64_t stream_opens = 0;          // Hyperscan streams opened
@@ -134,6 +138,19 @@ class Scanner {
   bool stream_pending() const { return pending_count_ != 0; }
   void DropPending();
 
+  // App layer (issue 8): evaluates the set's app-layer rules (those using sticky buffers or an
+  // app protocol in their header) against the buffers of one side of one transaction. p is the
+  // packet of direction dir that completed that side (header and runtime conditions are checked
+  // on it; in.to_server must be dir == kToServer). A rule alerts at most once between two
+  // AppTxBegin() calls, so a transaction inspected in several calls (one per DNS query name,
+  // request then response) alerts each rule once. Rules run in the set's evaluation order; a
+  // matching pass rule ends the call and sets pass_flow() (TCP).
+  void AppTxBegin();
+  template <class OnMatch>
+  void ScanApp(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
+               flow::Dir dir, RuleState& state, const patterns::AppInspect& in,
+               OnMatch&& on_match);
+
   const ScanCounters& counters() const { return counters_; }
   // A scanner that replaces `from` on its worker (pattern reload) continues its counters. Call
   // before this one scans.
@@ -194,6 +211,15 @@ class Scanner {
       packet_matched_[packet_matched_list_[i]] = 0;
     packet_matched_count_ = 0;
   }
+  // App layer: rules alerted since AppTxBegin (one alert per rule and transaction), and the
+  // copy of a buffer with a '.' in front (dotprefix).
+  bool AppPrograms(const patterns::PatternSet& set, uint32_t r, const patterns::AppInspect& in);
+  bool DotPrefixed(const uint8_t** data, uint32_t* len);
+  static constexpr uint32_t kDotCap = 4096;
+  std::vector<uint8_t> app_alerted_;
+  std::vector<uint32_t> app_alerted_list_;
+  uint32_t app_alerted_count_ = 0;
+  std::vector<uint8_t> dot_buf_;
   StreamCtx* stream_ctx_ = nullptr;
   bool pass_flow_ = false;  // the last ScanPacket's pass rule applies to its flow
   ScanCounters counters_;
@@ -320,6 +346,72 @@ void Scanner::ReportStream(const patterns::PatternSet& set, const decode::Packet
   }
   pending_count_ = 0;
   ClearPacketMatched();
+}
+
+template <class OnMatch>
+void Scanner::ScanApp(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
+                      flow::Dir dir, RuleState& state, const patterns::AppInspect& in,
+                      OnMatch&& on_match) {
+  pass_flow_ = false;
+  if (set.app_rule_count(in.proto) == 0) return;
+  if (set.size() > flags_.size() || set.size() > app_alerted_.size() || match_data_ == nullptr) {
+    ++counters_.unprepared;
+    return;
+  }
+  ++counters_.app_inspections;
+  touched_count_ = 0;
+  // Pre-filter: each present buffer that has fast patterns, in its database.
+  for (uint64_t m = in.present & set.app_scan_mask(); m != 0; m &= m - 1) {
+    const int b = __builtin_ctzll(m);
+    const uint8_t* data = in.data[b];
+    uint32_t len = in.len[b];
+    if (((set.app_dot_scan() >> b) & 1) != 0 && !DotPrefixed(&data, &len)) continue;
+    if (len == 0 || data == nullptr) continue;
+    ScanPayload(set.app_database(static_cast<patterns::Buffer>(b)), data, len);
+  }
+  const std::vector<uint32_t>& always = set.app_always(in.proto);
+  const patterns::PacketHeader h = HeaderOf(p);
+  bool passed = false;
+  constexpr uint32_t kEnd = UINT32_MAX;
+  size_t a = 0, c = 0;
+  for (;;) {
+    const uint32_t ra = a < touched_count_ ? touched_[a] : kEnd;
+    const uint32_t rc = c < always.size() ? always[c] : kEnd;
+    const uint32_t r = std::min(ra, rc);
+    if (r == kEnd) break;
+    bool satisfied = false;
+    if (ra == r) {
+      satisfied = (flags_[r] & kSatisfied) != 0;
+      ++a;
+    }
+    if (rc == r) {
+      satisfied = true;
+      ++c;
+    }
+    if (!satisfied) continue;
+    const patterns::RulePlan& plan = set.plan(r);
+    if (!plan.app || plan.app_proto != in.proto || app_alerted_[r] != 0) continue;
+    if (passed && !plan.has_conditions) continue;
+    if (plan.app_side == patterns::BufferSide::kToServer && !in.to_server) continue;
+    if (plan.app_side == patterns::BufferSide::kToClient && in.to_server) continue;
+    if ((plan.app_buffers & ~in.present) != 0) continue;
+    if (!set.header(r).Matches(h)) continue;
+    if (!AppPrograms(set, r, in)) continue;
+    if (plan.has_conditions && !Conditions(set, r, p, &flow, dir, &state)) continue;
+    if (passed) continue;
+    app_alerted_[r] = 1;
+    app_alerted_list_[app_alerted_count_++] = r;
+    if (plan.pass) {
+      passed = true;
+      ++counters_.passed;
+      pass_flow_ = p.proto == patterns::kIpProtoTcp;
+      continue;
+    }
+    ++counters_.rule_matches;
+    ++counters_.app_matches;
+    on_match(r);
+  }
+  ClearTouched();
 }
 
 }  // namespace fs::scan

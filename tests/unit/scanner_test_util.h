@@ -93,6 +93,20 @@ class Harness {
     return sids;
   }
 
+  // Inspects one transaction side (ScanApp) with tp as its packet; new_tx: AppTxBegin first.
+  std::vector<uint32_t> AppSids(const TestPacket& tp, const patterns::AppInspect& in,
+                                bool new_tx = true) {
+    const flow::Dir dir = in.to_server ? flow::Dir::kToServer : flow::Dir::kToClient;
+#if FS_HAVE_CONDITIONS
+    ObservePacket(tp.packet(), flow_);
+#endif
+    if (new_tx) scanner_.AppTxBegin();
+    std::vector<uint32_t> sids;
+    scanner_.ScanApp(*set_, tp.packet(), flow_, dir, *state_, in,
+                     [&](uint32_t rule) { sids.push_back(set_->rules()[rule].sid); });
+    return sids;
+  }
+
   Scanner& scanner() { return scanner_; }
   flow::Flow& flow() { return flow_; }
 

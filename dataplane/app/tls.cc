@@ -1,0 +1,813 @@
+#include "dataplane/app/tls.h"
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include <cstring>
+#include <ctime>
+
+namespace fs::app {
+
+const char* TlsEventName(TlsEvent e) {
+  switch (e) {
+#define FS_X(id, name) \
+  case TlsEvent::id:   \
+    return name;
+    FS_TLS_EVENTS(FS_X)
+#undef FS_X
+    case TlsEvent::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+const char* TlsVersionName(uint16_t version) {
+  switch (version) {
+    case 0x0200:
+      return "SSLv2";
+    case 0x0300:
+      return "SSLv3";
+    case 0x0301:
+      return "TLSv1";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    case 0x0304:
+      return "TLS 1.3";
+    default:
+      return "UNDETERMINED";
+  }
+}
+
+bool LooksLikeTls(const uint8_t* data, size_t len) {
+  if (data == nullptr || len < 6) return false;
+  if (data[0] != 22 || data[1] != 3 || data[2] > 4) return false;
+  const size_t rec_len = (size_t{data[3]} << 8) | data[4];
+  if (rec_len == 0 || rec_len > kTlsMaxRecordLen) return false;
+  if (data[5] != 1 && data[5] != 2) return false;
+  // A hello is far below 64 KiB: the top byte of its 24-bit length is zero.
+  if (len >= 7 && data[6] != 0) return false;
+  return true;
+}
+
+uint16_t TlsClientHello::max_version() const {
+  uint16_t best = 0;
+  for (size_t i = 0; i < version_count; ++i)
+    if (!IsTlsGrease(versions[i]) && versions[i] > best) best = versions[i];
+  return best ? best : legacy_version;
+}
+
+namespace {
+
+constexpr uint8_t kRecChangeCipherSpec = 20;
+constexpr uint8_t kRecHandshake = 22;
+constexpr uint8_t kRecApplicationData = 23;
+constexpr uint8_t kRecHeartbeat = 24;
+
+constexpr uint8_t kHsClientHello = 1;
+constexpr uint8_t kHsServerHello = 2;
+constexpr uint8_t kHsCertificate = 11;
+
+constexpr uint16_t kExtServerName = 0;
+constexpr uint16_t kExtSupportedGroups = 10;
+constexpr uint16_t kExtEcPointFormats = 11;
+constexpr uint16_t kExtAlpn = 16;
+constexpr uint16_t kExtSupportedVersions = 43;
+
+// Handshake types of TLS 1.0-1.3 (IANA registry); anything else is an event.
+bool KnownHandshakeType(uint8_t t) {
+  switch (t) {
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 8:
+    case 11:
+    case 12:
+    case 13:
+    case 14:
+    case 15:
+    case 16:
+    case 17:
+    case 20:
+    case 21:
+    case 22:
+    case 23:
+    case 24:
+    case 25:
+    case 254:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Bounds-checked big-endian reader over one message body. A read past the end sets bad and
+// returns 0; callers check ok() at the points where it matters.
+class Reader {
+ public:
+  Reader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
+  size_t left() const { return n_ - at_; }
+  bool ok() const { return !bad_; }
+  const uint8_t* cur() const { return p_ + at_; }
+  bool Need(size_t k) {
+    if (bad_ || left() < k) {
+      bad_ = true;
+      return false;
+    }
+    return true;
+  }
+  uint8_t U8() {
+    if (!Need(1)) return 0;
+    return p_[at_++];
+  }
+  uint16_t U16() {
+    if (!Need(2)) return 0;
+    const uint16_t v = static_cast<uint16_t>((p_[at_] << 8) | p_[at_ + 1]);
+    at_ += 2;
+    return v;
+  }
+  uint32_t U24() {
+    if (!Need(3)) return 0;
+    const uint32_t v = (uint32_t{p_[at_]} << 16) | (uint32_t{p_[at_ + 1]} << 8) | p_[at_ + 2];
+    at_ += 3;
+    return v;
+  }
+  bool Skip(size_t k) {
+    if (!Need(k)) return false;
+    at_ += k;
+    return true;
+  }
+  // A sub-reader over the next k bytes (and skips them); empty and bad when they are missing.
+  Reader Sub(size_t k) {
+    if (!Need(k)) return Reader(p_, 0, true);
+    Reader r(p_ + at_, k);
+    at_ += k;
+    return r;
+  }
+
+ private:
+  Reader(const uint8_t* p, size_t n, bool bad) : p_(p), n_(n), bad_(bad) {}
+  const uint8_t* p_;
+  size_t n_;
+  size_t at_ = 0;
+  bool bad_ = false;
+};
+
+// Appends text to a fixed buffer; remembers an overflow instead of writing past the end.
+class Text {
+ public:
+  Text(char* buf, size_t cap) : buf_(buf), cap_(cap) {}
+  void Put(const char* s, size_t n) {
+    if (n > cap_ - len_) {
+      n = cap_ - len_;
+      overflow_ = true;
+    }
+    std::memcpy(buf_ + len_, s, n);
+    len_ += n;
+  }
+  void Put(std::string_view s) { Put(s.data(), s.size()); }
+  void Char(char c) { Put(&c, 1); }
+  void Dec(uint32_t v) {
+    char tmp[10];
+    size_t n = 0;
+    do {
+      tmp[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0) Char(tmp[--n]);
+  }
+  void Hex2(uint8_t v, bool upper) {
+    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    Char(digits[v >> 4]);
+    Char(digits[v & 15]);
+  }
+  size_t len() const { return len_; }
+  bool overflow() const { return overflow_; }
+
+ private:
+  char* buf_;
+  size_t cap_;
+  size_t len_ = 0;
+  bool overflow_ = false;
+};
+
+// One JA3 list: decimal values joined by '-', GREASE left out.
+class Ja3List {
+ public:
+  explicit Ja3List(Text* t) : t_(t) {}
+  void Add(uint16_t v) {
+    if (IsTlsGrease(v)) return;
+    if (!first_) t_->Char('-');
+    first_ = false;
+    t_->Dec(v);
+  }
+
+ private:
+  Text* t_;
+  bool first_ = true;
+};
+
+// MD5 of s as 32 lower-case hex digits into out[0..32] (NUL-terminated). False on failure.
+bool Md5Hex(std::string_view s, std::array<char, 33>& out) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (EVP_Digest(s.data(), s.size(), md, &md_len, EVP_md5(), nullptr) != 1 || md_len != 16)
+    return false;
+  Text t(out.data(), 32);
+  for (unsigned i = 0; i < md_len; ++i) t.Hex2(md[i], false);
+  out[32] = '\0';
+  return true;
+}
+
+template <size_t N>
+void StoreAlpn(Reader ext, TlsAlpnList& alpn, bool* bad) {
+  Reader list = ext.Sub(ext.U16());
+  if (!ext.ok()) {
+    *bad = true;
+    return;
+  }
+  size_t used = 0;
+  while (list.left() > 0) {
+    const uint8_t n = list.U8();
+    const uint8_t* name = list.cur();
+    if (!list.Skip(n)) {
+      *bad = true;
+      return;
+    }
+    if (alpn.count < kTlsMaxAlpn && used + n <= N) {
+      std::memcpy(alpn.buf.data() + used, name, n);
+      alpn.off[alpn.count] = static_cast<uint16_t>(used);
+      alpn.len[alpn.count] = n;
+      ++alpn.count;
+      used += n;
+    }
+  }
+}
+
+// x509-parser's abbreviations (what Suricata 7's subject/issuer strings use), else OpenSSL's
+// short name, else the dotted OID.
+void PutAttrName(Text& t, const ASN1_OBJECT* obj) {
+  const int nid = OBJ_obj2nid(obj);
+  switch (nid) {
+    case NID_commonName:
+      return t.Put("CN");
+    case NID_countryName:
+      return t.Put("C");
+    case NID_localityName:
+      return t.Put("L");
+    case NID_stateOrProvinceName:
+      return t.Put("ST");
+    case NID_organizationName:
+      return t.Put("O");
+    case NID_organizationalUnitName:
+      return t.Put("OU");
+    case NID_domainComponent:
+      return t.Put("DC");
+    case NID_pkcs9_emailAddress:
+      return t.Put("Email");
+    default:
+      break;
+  }
+  if (nid != NID_undef) {
+    const char* sn = OBJ_nid2sn(nid);
+    if (sn != nullptr) return t.Put(sn, std::strlen(sn));
+  }
+  char oid[80];
+  const int n = OBJ_obj2txt(oid, sizeof(oid), obj, 1);
+  if (n > 0)
+    t.Put(oid, static_cast<size_t>(n) < sizeof(oid) ? static_cast<size_t>(n) : sizeof(oid) - 1);
+}
+
+void PutAttrValue(Text& t, const ASN1_STRING* v) {
+  const unsigned char* data = ASN1_STRING_get0_data(v);
+  const int len = ASN1_STRING_length(v);
+  if (data == nullptr || len <= 0) return;
+  switch (ASN1_STRING_type(v)) {
+    case V_ASN1_NUMERICSTRING:
+    case V_ASN1_PRINTABLESTRING:
+    case V_ASN1_T61STRING:
+    case V_ASN1_VIDEOTEXSTRING:
+    case V_ASN1_IA5STRING:
+    case V_ASN1_GRAPHICSTRING:
+    case V_ASN1_VISIBLESTRING:
+    case V_ASN1_GENERALSTRING:
+    case V_ASN1_UTF8STRING:
+      return t.Put(reinterpret_cast<const char*>(data), static_cast<size_t>(len));
+    case V_ASN1_BMPSTRING:
+      // UTF-16BE, basic plane only, to UTF-8.
+      for (int i = 0; i + 1 < len; i += 2) {
+        const unsigned c = (unsigned{data[i]} << 8) | data[i + 1];
+        if (c < 0x80) {
+          t.Char(static_cast<char>(c));
+        } else if (c < 0x800) {
+          t.Char(static_cast<char>(0xc0 | (c >> 6)));
+          t.Char(static_cast<char>(0x80 | (c & 0x3f)));
+        } else {
+          t.Char(static_cast<char>(0xe0 | (c >> 12)));
+          t.Char(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
+          t.Char(static_cast<char>(0x80 | (c & 0x3f)));
+        }
+      }
+      return;
+    default:
+      for (int i = 0; i < len; ++i) t.Hex2(data[i], true);
+      return;
+  }
+}
+
+// "C=US, O=Let's Encrypt, CN=R3": RDNs joined by ", ", attributes of one RDN by " + ".
+uint16_t FormatName(const X509_NAME* name, std::array<char, kTlsNameCap>& out) {
+  Text t(out.data(), out.size());
+  const int n = X509_NAME_entry_count(name);
+  int prev_set = -1;
+  for (int i = 0; i < n; ++i) {
+    const X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);
+    if (e == nullptr) continue;
+    const int set = X509_NAME_ENTRY_set(e);
+    if (i > 0) t.Put(set == prev_set ? std::string_view(" + ") : std::string_view(", "));
+    prev_set = set;
+    PutAttrName(t, X509_NAME_ENTRY_get_object(e));
+    t.Char('=');
+    PutAttrValue(t, X509_NAME_ENTRY_get_data(e));
+  }
+  return static_cast<uint16_t>(t.len());
+}
+
+void FormatTime(const ASN1_TIME* at, std::array<char, 20>& out) {
+  std::tm tm{};
+  if (at == nullptr || ASN1_TIME_to_tm(at, &tm) != 1) {
+    std::memcpy(out.data(), "0000-00-00T00:00:00", 20);
+    return;
+  }
+  Text t(out.data(), 19);
+  auto two = [&t](int v) {
+    t.Char(static_cast<char>('0' + (v / 10) % 10));
+    t.Char(static_cast<char>('0' + v % 10));
+  };
+  const int year = tm.tm_year + 1900;
+  two(year / 100);
+  two(year % 100);
+  t.Char('-');
+  two(tm.tm_mon + 1);
+  t.Char('-');
+  two(tm.tm_mday);
+  t.Char('T');
+  two(tm.tm_hour);
+  t.Char(':');
+  two(tm.tm_min);
+  t.Char(':');
+  two(tm.tm_sec);
+  out[19] = '\0';
+}
+
+// The serial's DER content bytes (leading 00 kept, as the certificate carries them).
+uint16_t FormatSerial(const ASN1_INTEGER* serial, std::array<char, kTlsSerialCap>& out) {
+  if (serial == nullptr) return 0;
+  const int der_len = i2d_ASN1_INTEGER(serial, nullptr);
+  unsigned char der[64];
+  if (der_len <= 2 || der_len > static_cast<int>(sizeof(der))) return 0;
+  unsigned char* p = der;
+  if (i2d_ASN1_INTEGER(serial, &p) != der_len) return 0;
+  // Tag, then a short-form (< 128) or one-byte long-form length.
+  size_t at = 2;
+  if (der[1] == 0x81)
+    at = 3;
+  else if (der[1] & 0x80)
+    return 0;
+  Text t(out.data(), out.size());
+  for (size_t i = at; i < static_cast<size_t>(der_len); ++i) {
+    if (i > at) t.Char(':');
+    t.Hex2(der[i], true);
+  }
+  return static_cast<uint16_t>(t.len());
+}
+
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+
+}  // namespace
+
+TlsParser::TlsParser() : storage_(new uint8_t[kTlsClientHelloCap + kTlsServerFlightCap]) {
+  dirs_[Index(TlsDir::kToServer)].buf = storage_.get();
+  dirs_[Index(TlsDir::kToServer)].cap = kTlsClientHelloCap;
+  dirs_[Index(TlsDir::kToClient)].buf = storage_.get() + kTlsClientHelloCap;
+  dirs_[Index(TlsDir::kToClient)].cap = kTlsServerFlightCap;
+}
+
+TlsParser::~TlsParser() = default;
+
+void TlsParser::Event(TlsEvent e) {
+  ++events_[static_cast<int>(e)];
+  ready_ |= kTlsAnomaly;
+}
+
+uint32_t TlsParser::Feed(TlsDir dir, const uint8_t* data, size_t len) {
+  ready_ = 0;
+  Direction& d = dirs_[Index(dir)];
+  if (data == nullptr) return 0;
+  while (len > 0 && d.mode != Mode::kStopped) {
+    if (d.rec_left == 0 && d.hdr_have < kTlsRecordHeaderLen) {
+      const size_t take =
+          kTlsRecordHeaderLen - d.hdr_have < len ? kTlsRecordHeaderLen - d.hdr_have : len;
+      std::memcpy(d.hdr.data() + d.hdr_have, data, take);
+      d.hdr_have = static_cast<uint8_t>(d.hdr_have + take);
+      data += take;
+      len -= take;
+      if (d.hdr_have < kTlsRecordHeaderLen) break;
+      if (!RecordHeader(d)) break;
+      continue;
+    }
+    const size_t take = d.rec_left < len ? d.rec_left : len;
+    if (d.mode == Mode::kHandshake && d.rec_type == kRecHandshake)
+      HandshakeBytes(dir, d, data, take);
+    data += take;
+    len -= take;
+    d.rec_left -= static_cast<uint32_t>(take);
+    if (d.rec_left == 0) d.hdr_have = 0;
+  }
+  return ready_;
+}
+
+// A whole record header is in d.hdr. Returns false when the direction stops.
+bool TlsParser::RecordHeader(Direction& d) {
+  const uint8_t type = d.hdr[0];
+  const uint32_t rec_len = (uint32_t{d.hdr[3]} << 8) | d.hdr[4];
+  if (type < kRecChangeCipherSpec || type > kRecHeartbeat) {
+    Event(TlsEvent::kInvalidRecordType);
+    d.mode = Mode::kStopped;
+    return false;
+  }
+  if (d.hdr[1] != 3 || d.hdr[2] > 4) {
+    Event(TlsEvent::kInvalidRecordVersion);
+    d.mode = Mode::kStopped;
+    return false;
+  }
+  if (rec_len > kTlsMaxRecordLen) {
+    Event(TlsEvent::kInvalidRecordLength);
+    d.mode = Mode::kStopped;
+    return false;
+  }
+  ++d.records;
+  d.rec_type = type;
+  d.rec_left = rec_len;
+  if (d.mode == Mode::kHandshake) {
+    const bool mid_message = d.hs_hdr_have > 0;
+    if (type != kRecHandshake && mid_message) {
+      // RFC 8446 5.1: handshake messages must not be interleaved with other record types.
+      Event(TlsEvent::kInvalidHandshakeMessage);
+      d.hs_hdr_have = 0;
+      d.hs_copy = false;
+    }
+    if (rec_len == 0 && type != kRecApplicationData) Event(TlsEvent::kInvalidRecordLength);
+    if (type == kRecHeartbeat) Event(TlsEvent::kHeartbeatMessage);
+  }
+  if ((type == kRecChangeCipherSpec || type == kRecApplicationData) && !d.encrypted) {
+    d.mode = Mode::kCountOnly;
+    d.encrypted = true;
+    ready_ |= kTlsEncrypted;
+  }
+  if (rec_len == 0) d.hdr_have = 0;
+  return true;
+}
+
+void TlsParser::StartMessage(TlsDir dir, Direction& d) {
+  d.hs_type = d.hs_hdr[0];
+  d.hs_len = (uint32_t{d.hs_hdr[1]} << 16) | (uint32_t{d.hs_hdr[2]} << 8) | d.hs_hdr[3];
+  d.hs_have = 0;
+  const bool to_server = dir == TlsDir::kToServer;
+  bool wanted = false;
+  if (!KnownHandshakeType(d.hs_type)) {
+    Event(TlsEvent::kInvalidHandshakeMessage);
+  } else if (d.hs_type == kHsClientHello) {
+    if (!to_server) Event(TlsEvent::kInvalidHandshakeMessage);
+    wanted = to_server && wanted_client_hello_;
+  } else if (d.hs_type == kHsServerHello) {
+    if (to_server) Event(TlsEvent::kInvalidHandshakeMessage);
+    wanted = !to_server && !state_.has_server_hello;
+  } else if (d.hs_type == kHsCertificate) {
+    // A TLS 1.3 Certificate is encrypted; one in the clear there would be a different format.
+    wanted = !to_server && wanted_certificate_ && state_.server.version() != 0x0304;
+  }
+  d.hs_copy = wanted;
+  if (wanted && d.hs_len > d.cap) {
+    Event(TlsEvent::kHandshakeTooLong);
+    d.mode = Mode::kCountOnly;
+    d.hs_copy = false;
+  }
+}
+
+void TlsParser::HandshakeBytes(TlsDir dir, Direction& d, const uint8_t* p, size_t n) {
+  while (n > 0 && d.mode == Mode::kHandshake) {
+    if (d.hs_hdr_have < 4) {
+      d.hs_hdr[d.hs_hdr_have++] = *p++;
+      --n;
+      if (d.hs_hdr_have < 4) continue;
+      StartMessage(dir, d);
+      if (d.mode != Mode::kHandshake) return;
+      if (d.hs_len > 0) continue;
+    } else {
+      const size_t want = d.hs_len - d.hs_have;
+      const size_t take = want < n ? want : n;
+      if (d.hs_copy) std::memcpy(d.buf + d.hs_have, p, take);
+      d.hs_have += static_cast<uint32_t>(take);
+      p += take;
+      n -= take;
+      if (d.hs_have < d.hs_len) continue;
+    }
+    // The message is complete.
+    d.hs_hdr_have = 0;
+    if (d.hs_copy) {
+      d.hs_copy = false;
+      Message(dir, d.hs_type, d.buf, d.hs_len);
+    }
+  }
+}
+
+void TlsParser::Message(TlsDir dir, uint8_t type, const uint8_t* body, size_t len) {
+  if (type == kHsClientHello && dir == TlsDir::kToServer) {
+    wanted_client_hello_ = false;
+    ParseClientHello(body, len);
+  } else if (type == kHsServerHello && dir == TlsDir::kToClient) {
+    ParseServerHello(body, len);
+  } else if (type == kHsCertificate && dir == TlsDir::kToClient) {
+    wanted_certificate_ = false;
+    ParseCertificate(body, len);
+  }
+}
+
+void TlsParser::ParseClientHello(const uint8_t* body, size_t len) {
+  TlsClientHello& c = state_.client;
+  c = TlsClientHello{};
+  Reader r(body, len);
+  bool bad = false;
+  bool truncated_list = false;
+  // The four JA3 lists, built during the one walk and joined at the end.
+  std::array<char, kTlsJa3Cap> j_ciphers, j_exts, j_groups, j_formats;
+  Text jc(j_ciphers.data(), j_ciphers.size()), je(j_exts.data(), j_exts.size());
+  Text jg(j_groups.data(), j_groups.size()), jf(j_formats.data(), j_formats.size());
+  Ja3List l_ciphers(&jc), l_exts(&je), l_groups(&jg), l_formats(&jf);
+  c.legacy_version = r.U16();
+  r.Skip(32);  // random
+  const uint8_t sid_len = r.U8();
+  if (sid_len > 32) bad = true;
+  r.Skip(sid_len);
+  const uint16_t cs_len = r.U16();
+  if (cs_len % 2 != 0) bad = true;
+  Reader cs = r.Sub(cs_len);
+  const uint8_t comp_len = r.U8();
+  if (comp_len == 0) bad = true;
+  r.Skip(comp_len);
+  if (!r.ok()) bad = true;
+
+  while (cs.left() >= 2) {
+    const uint16_t v = cs.U16();
+    l_ciphers.Add(v);
+    if (c.cipher_count < kTlsMaxCiphers)
+      c.ciphers[c.cipher_count++] = v;
+    else
+      truncated_list = true;
+  }
+
+  // Extensions are optional (pre-TLS 1.2 clients may send none).
+  Reader exts(nullptr, 0);
+  if (r.ok() && r.left() > 0) {
+    exts = r.Sub(r.U16());
+    if (!r.ok() || r.left() != 0) bad = true;
+  }
+  bool seen_sni = false;
+  while (exts.left() > 0) {
+    const uint16_t type = exts.U16();
+    const uint16_t ext_len = exts.U16();
+    Reader ext = exts.Sub(ext_len);
+    if (!exts.ok()) {
+      bad = true;
+      break;
+    }
+    l_exts.Add(type);
+    if (c.extension_count < kTlsMaxExtensions)
+      c.extensions[c.extension_count++] = type;
+    else
+      truncated_list = true;
+    switch (type) {
+      case kExtServerName: {
+        if (seen_sni) {
+          Event(TlsEvent::kMultipleSniExtensions);
+          break;
+        }
+        seen_sni = true;
+        Reader list = ext.Sub(ext.U16());
+        if (!ext.ok()) {
+          Event(TlsEvent::kInvalidSniLength);
+          break;
+        }
+        while (list.left() > 0) {
+          const uint8_t name_type = list.U8();
+          const uint16_t name_len = list.U16();
+          const uint8_t* name = list.cur();
+          if (!list.Skip(name_len)) {
+            Event(TlsEvent::kInvalidSniLength);
+            break;
+          }
+          if (name_type != 0) {
+            Event(TlsEvent::kInvalidSniType);
+            continue;
+          }
+          if (c.has_sni) continue;  // RFC 6066: one host_name
+          if (name_len == 0 || name_len > kTlsSniCap) Event(TlsEvent::kInvalidSniLength);
+          if (name_len == 0) continue;
+          const size_t keep = name_len < kTlsSniCap ? name_len : kTlsSniCap;
+          std::memcpy(c.sni_buf.data(), name, keep);
+          c.sni_len = static_cast<uint16_t>(keep);
+          c.has_sni = true;
+        }
+        break;
+      }
+      case kExtSupportedGroups: {
+        Reader list = ext.Sub(ext.U16());
+        if (!ext.ok()) bad = true;
+        while (list.left() >= 2) {
+          const uint16_t v = list.U16();
+          l_groups.Add(v);
+          if (c.group_count < kTlsMaxGroups)
+            c.groups[c.group_count++] = v;
+          else
+            truncated_list = true;
+        }
+        break;
+      }
+      case kExtEcPointFormats: {
+        Reader list = ext.Sub(ext.U8());
+        if (!ext.ok()) bad = true;
+        while (list.left() >= 1) {
+          const uint8_t v = list.U8();
+          l_formats.Add(v);
+          if (c.point_format_count < kTlsMaxPointFormats)
+            c.point_formats[c.point_format_count++] = v;
+          else
+            truncated_list = true;
+        }
+        break;
+      }
+      case kExtAlpn:
+        StoreAlpn<kTlsAlpnCap>(ext, c.alpn, &bad);
+        break;
+      case kExtSupportedVersions: {
+        Reader list = ext.Sub(ext.U8());
+        if (!ext.ok()) bad = true;
+        while (list.left() >= 2) {
+          const uint16_t v = list.U16();
+          if (c.version_count < kTlsMaxVersions)
+            c.versions[c.version_count++] = v;
+          else
+            truncated_list = true;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (bad) Event(TlsEvent::kHandshakeInvalidLength);
+  if (truncated_list) Event(TlsEvent::kListTruncated);
+
+  // JA3 from the wire values, not the capped arrays, so the caps never change it.
+  Text t(c.ja3_buf.data(), c.ja3_buf.size());
+  t.Dec(c.legacy_version);
+  t.Char(',');
+  t.Put(j_ciphers.data(), jc.len());
+  t.Char(',');
+  t.Put(j_exts.data(), je.len());
+  t.Char(',');
+  t.Put(j_groups.data(), jg.len());
+  t.Char(',');
+  t.Put(j_formats.data(), jf.len());
+  const bool overflow =
+      t.overflow() || jc.overflow() || je.overflow() || jg.overflow() || jf.overflow();
+  if (overflow || !Md5Hex({c.ja3_buf.data(), t.len()}, c.ja3_hash_buf)) {
+    Event(TlsEvent::kJa3Truncated);
+    c.ja3_len = 0;
+  } else {
+    c.ja3_len = static_cast<uint16_t>(t.len());
+  }
+  state_.has_client_hello = true;
+  ready_ |= kTlsClientHelloReady;
+}
+
+void TlsParser::ParseServerHello(const uint8_t* body, size_t len) {
+  TlsServerHello& s = state_.server;
+  s = TlsServerHello{};
+  Reader r(body, len);
+  bool bad = false;
+  bool truncated_list = false;
+  s.legacy_version = r.U16();
+  r.Skip(32);
+  const uint8_t sid_len = r.U8();
+  if (sid_len > 32) bad = true;
+  r.Skip(sid_len);
+  s.cipher = r.U16();
+  s.compression = r.U8();
+  if (!r.ok()) bad = true;
+  Reader exts(nullptr, 0);
+  if (r.ok() && r.left() > 0) {
+    exts = r.Sub(r.U16());
+    if (!r.ok() || r.left() != 0) bad = true;
+  }
+  Text t(s.ja3s_buf.data(), s.ja3s_buf.size());
+  t.Dec(s.legacy_version);
+  t.Char(',');
+  t.Dec(s.cipher);
+  t.Char(',');
+  Ja3List l(&t);
+  while (exts.left() > 0) {
+    const uint16_t type = exts.U16();
+    Reader ext = exts.Sub(exts.U16());
+    if (!exts.ok()) {
+      bad = true;
+      break;
+    }
+    l.Add(type);
+    if (s.extension_count < kTlsMaxExtensions)
+      s.extensions[s.extension_count++] = type;
+    else
+      truncated_list = true;
+    if (type == kExtSupportedVersions) {
+      s.selected_version = ext.U16();
+      if (!ext.ok() || ext.left() != 0) bad = true;
+    } else if (type == kExtAlpn) {
+      StoreAlpn<kTlsAlpnCap>(ext, s.alpn, &bad);
+    }
+  }
+  if (bad) Event(TlsEvent::kHandshakeInvalidLength);
+  if (truncated_list) Event(TlsEvent::kListTruncated);
+  if (t.overflow() || !Md5Hex({s.ja3s_buf.data(), t.len()}, s.ja3s_hash_buf)) {
+    Event(TlsEvent::kJa3Truncated);
+    s.ja3s_len = 0;
+  } else {
+    s.ja3s_len = static_cast<uint16_t>(t.len());
+  }
+  state_.has_server_hello = true;
+  ready_ |= kTlsServerHelloReady;
+}
+
+void TlsParser::ParseCertificate(const uint8_t* body, size_t len) {
+  TlsChain& chain = state_.chain;
+  chain = TlsChain{};
+  Reader r(body, len);
+  const uint32_t list_len = r.U24();
+  if (!r.ok() || list_len != r.left()) Event(TlsEvent::kCertificateInvalidLength);
+  Reader list = r.Sub(list_len < r.left() ? list_len : r.left());
+  bool too_many = false;
+  while (list.left() > 0) {
+    const uint32_t n = list.U24();
+    const uint8_t* der = list.cur();
+    if (!list.Skip(n) || n == 0) {
+      Event(TlsEvent::kCertificateInvalidLength);
+      break;
+    }
+    ++chain.total;
+    if (chain.count < kTlsMaxCerts)
+      chain.der[chain.count++] = {der, n};
+    else
+      too_many = true;
+  }
+  if (too_many) Event(TlsEvent::kTooManyCertificates);
+  state_.has_chain = true;
+  ready_ |= kTlsCertificateReady;
+  if (chain.count == 0) return;
+
+  const std::span<const uint8_t> first = chain.der[0];
+  const unsigned char* p = first.data();
+  std::unique_ptr<X509, X509Free> x(d2i_X509(nullptr, &p, static_cast<long>(first.size())));
+  if (!x || p != first.data() + first.size()) {
+    Event(TlsEvent::kInvalidCertificate);
+    return;
+  }
+  TlsCertInfo& ci = state_.cert;
+  ci = TlsCertInfo{};
+  ci.subject_len = FormatName(X509_get_subject_name(x.get()), ci.subject_buf);
+  ci.issuer_len = FormatName(X509_get_issuer_name(x.get()), ci.issuer_buf);
+  ci.serial_len = FormatSerial(X509_get0_serialNumber(x.get()), ci.serial_buf);
+  FormatTime(X509_get0_notBefore(x.get()), ci.not_before_buf);
+  FormatTime(X509_get0_notAfter(x.get()), ci.not_after_buf);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (EVP_Digest(first.data(), first.size(), md, &md_len, EVP_sha1(), nullptr) == 1 &&
+      md_len == 20) {
+    Text t(ci.fingerprint_buf.data(), 59);
+    for (unsigned i = 0; i < md_len; ++i) {
+      if (i > 0) t.Char(':');
+      t.Hex2(md[i], false);
+    }
+  }
+  state_.has_cert = true;
+}
+
+}  // namespace fs::app

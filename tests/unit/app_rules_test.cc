@@ -1,0 +1,264 @@
+// App-layer rules (issue 8): sticky buffers, legacy buffer modifiers, startswith, endswith,
+// bsize, urilen and dotprefix as the parser reads them, and Scanner::ScanApp evaluating the
+// compiled rules against the buffers of hand-filled transactions: pre-filter and confirmation,
+// the transaction side, a rule mixing request and response buffers, rules without a fast
+// pattern, one alert per transaction, headers, pass rules, and that packets never reach them.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/scan/scanner.h"
+#include "patterns/pattern_set.h"
+#include "patterns/rule_parser.h"
+#include "tests/unit/scanner_test_util.h"
+
+namespace fs::scan {
+namespace {
+
+using patterns::AppInspect;
+using patterns::AppProto;
+using patterns::Buffer;
+using patterns::ParseRules;
+using patterns::SizeCheck;
+using testing::Build;
+using ::testing::ElementsAre;
+using testing::Harness;
+using ::testing::IsEmpty;
+using testing::TestPacket;
+
+constexpr const char* kClient = "10.20.1.50";
+constexpr const char* kServer = "203.0.113.66";
+
+patterns::ParseResult Parse(const std::string& text) { return ParseRules(text, "t.rules", {}); }
+
+// ---- parser ----
+
+TEST(AppRuleParseTest, StickyBuffersFileTheContentsThatFollow) {
+  auto r = Parse(
+      R"(alert http any any -> any any (msg:"m"; http.method; content:"POST"; http.uri; content:"/gate.php"; endswith; pcre:"/\/gate/"; sid:1;))");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_EQ(r.rules.size(), 1u);
+  const patterns::Rule& rule = r.rules[0];
+  EXPECT_EQ(rule.app_proto, AppProto::kHttp);
+  EXPECT_EQ(rule.protocol, patterns::Protocol::kTcp);
+  ASSERT_EQ(rule.contents.size(), 2u);
+  EXPECT_EQ(rule.contents[0].buffer, Buffer::kHttpMethod);
+  EXPECT_EQ(rule.contents[1].buffer, Buffer::kHttpUri);
+  EXPECT_TRUE(rule.contents[1].endswith);
+  EXPECT_EQ(rule.pcres[0].buffer, Buffer::kHttpUri);
+}
+
+TEST(AppRuleParseTest, LegacyModifiersAndPcreLettersSelectTheBuffer) {
+  auto r = Parse(
+      R"(alert tcp any any -> any any (msg:"m"; content:"/x"; http_uri; content:"Mozilla"; http_user_agent; pcre:"/evil/H"; sid:1;))");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_EQ(r.rules.size(), 1u);
+  const patterns::Rule& rule = r.rules[0];
+  EXPECT_EQ(rule.app_proto, AppProto::kHttp);  // from the buffers of an "alert tcp" rule
+  EXPECT_EQ(rule.contents[0].buffer, Buffer::kHttpUri);
+  EXPECT_EQ(rule.contents[1].buffer, Buffer::kHttpUserAgent);
+  EXPECT_EQ(rule.pcres[0].buffer, Buffer::kHttpHeader);
+}
+
+TEST(AppRuleParseTest, StartswithBsizeUrilenDotprefix) {
+  auto r = Parse(
+      R"(alert dns any any -> any any (msg:"m"; dns.query; dotprefix; content:".evil.example"; endswith; bsize:<64; sid:1;)
+alert http any any -> any any (msg:"m"; http.uri; content:"/a"; startswith; urilen:10<>20,raw; bsize:>=3; sid:2;))");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_EQ(r.rules.size(), 2u);
+  EXPECT_EQ(r.rules[0].dotprefix, uint64_t{1} << static_cast<int>(Buffer::kDnsQuery));
+  ASSERT_EQ(r.rules[0].size_checks.size(), 1u);
+  EXPECT_EQ(r.rules[0].size_checks[0].op, SizeCheck::Op::kLt);
+  EXPECT_EQ(r.rules[0].size_checks[0].lo, 64u);
+  const patterns::Content& c = r.rules[1].contents[0];
+  EXPECT_TRUE(c.startswith);
+  EXPECT_TRUE(c.has_depth);
+  EXPECT_EQ(c.depth, 2);
+  ASSERT_EQ(r.rules[1].size_checks.size(), 2u);
+  EXPECT_EQ(r.rules[1].size_checks[0].buffer, Buffer::kHttpUriRaw);
+  EXPECT_EQ(r.rules[1].size_checks[0].op, SizeCheck::Op::kRangeExclusive);
+  EXPECT_TRUE(r.rules[1].size_checks[0].Holds(11));
+  EXPECT_FALSE(r.rules[1].size_checks[0].Holds(10));
+  EXPECT_EQ(r.rules[1].size_checks[1].buffer, Buffer::kHttpUri);
+  EXPECT_EQ(r.rules[1].size_checks[1].op, SizeCheck::Op::kGe);
+}
+
+TEST(AppRuleParseTest, ErrorsNameTheProblem) {
+  struct Case {
+    const char* rule;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"(alert dns any any -> any any (msg:"m"; http.uri; content:"/a"; sid:1;))",
+       "'http.uri' is a buffer of http, but the rule inspects dns"},
+      {R"(alert udp any any -> any any (msg:"m"; tls.sni; content:"a"; sid:1;))",
+       "'tls.sni' is a buffer of tls, which does not run over udp"},
+      {R"(alert http any any -> any any (msg:"m"; http.uri:1; content:"/a"; sid:1;))",
+       "'http.uri' takes no value"},
+      {R"(alert http any any -> any any (msg:"m"; http.uri; content:"/a"; http_uri; sid:1;))",
+       "'http_uri' cannot be used on a content in the sticky buffer 'http.uri'"},
+      {R"(alert http any any -> any any (msg:"m"; http.uri; content:"/a"; offset:1; startswith; sid:1;))",
+       "'startswith' cannot be combined with offset"},
+      {R"(alert http any any -> any any (msg:"m"; http.uri; content:"/a"; bsize:x; sid:1;))",
+       "bad bsize 'x'"},
+      {R"(alert http any any -> any any (msg:"m"; http.uri; content:"/a"; bsize:9<>3; sid:1;))",
+       "bad bsize '9<>3'"},
+      {R"(alert http any any -> any any (msg:"m"; dotprefix; http.uri; content:"/a"; sid:1;))",
+       "'dotprefix' is a transform: it needs a sticky buffer before it"},
+      {R"(alert http any any -> any any (msg:"m"; http.host; pcre:"/a/U"; sid:1;))",
+       "pcre modifier for the buffer 'http.uri' cannot be used inside the sticky buffer "
+       "'http.host'"},
+  };
+  for (const Case& c : cases) {
+    auto r = Parse(c.rule);
+    ASSERT_EQ(r.errors.size(), 1u) << c.rule;
+    EXPECT_THAT(r.errors[0].message, ::testing::HasSubstr(c.message)) << c.rule;
+    EXPECT_TRUE(r.rules.empty());
+  }
+}
+
+TEST(AppRuleParseTest, RawPayloadBesideBuffersIsSkippedWithTheReason) {
+  auto r = Parse(
+      R"(alert http any any -> any any (msg:"m"; content:"raw"; http.uri; content:"/a"; sid:1;))");
+  EXPECT_TRUE(r.errors.empty());
+  EXPECT_TRUE(r.rules.empty());
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].keyword, "app-layer+payload");
+}
+
+// ---- compile and ScanApp ----
+
+// The inspection points into its arguments: pass literals or strings that outlive it.
+AppInspect Request(std::string_view method, std::string_view uri, std::string_view host) {
+  AppInspect in;
+  in.proto = AppProto::kHttp;
+  in.to_server = true;
+  in.Set(Buffer::kHttpMethod, method);
+  in.Set(Buffer::kHttpUri, uri);
+  in.Set(Buffer::kHttpUriRaw, uri);
+  in.Set(Buffer::kHttpHost, host);
+  return in;
+}
+
+TEST(ScanAppTest, HttpRequestBuffers) {
+  auto set = Build(R"(
+alert http any any -> any any (msg:"gate"; flow:to_server; http.method; content:"POST"; http.uri; content:"/gate.php"; endswith; fast_pattern; sid:1;)
+alert http any any -> any any (msg:"admin"; http.uri; content:"/admin"; startswith; nocase; bsize:<20; sid:2;)
+alert http any any -> any any (msg:"host"; http.host; content:"evil.example"; sid:3;)
+alert http any any -> any any (msg:"legacy"; content:"/wp-"; http_uri; pcre:"/login\.php$/U"; sid:4;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->stats().app_rules, 4u);
+  EXPECT_EQ(set->app_rule_count(AppProto::kHttp), 4u);
+  Harness h(*set);
+  TestPacket pkt("", kClient, 40000, kServer, 80);
+  EXPECT_THAT(h.AppSids(pkt, Request("POST", "/x/gate.php", "a.b")), ElementsAre(1));
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/x/gate.php", "a.b")), IsEmpty());
+  // endswith: the match must end at the end of the buffer.
+  EXPECT_THAT(h.AppSids(pkt, Request("POST", "/x/gate.php?id=1", "a.b")), IsEmpty());
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/ADMIN/x", "a.b")), ElementsAre(2));
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/x/admin", "a.b")), IsEmpty());  // startswith
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/admin/aaaaaaaaaaaaaaaaaaaaaaa", "a.b")),
+              IsEmpty());  // bsize
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/", "www.evil.example")), ElementsAre(3));
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/wp-login.php", "a.b")), ElementsAre(4));
+  EXPECT_THAT(h.AppSids(pkt, Request("GET", "/wp-login.php?x", "a.b")), IsEmpty());
+  // The same bytes in a packet payload never reach app-layer rules.
+  TestPacket raw("POST /x/gate.php HTTP/1.1\r\nHost: www.evil.example\r\n\r\n", kClient, 40000,
+                 kServer, 80);
+  EXPECT_THAT(h.Sids(raw), IsEmpty());
+}
+
+TEST(ScanAppTest, SidesOfATransaction) {
+  auto set = Build(R"(
+alert http any any -> any any (msg:"req"; http.uri; content:"/dl"; sid:1;)
+alert http any any -> any any (msg:"resp"; http.stat_code; content:"404"; http.uri; content:"/dl"; sid:2;)
+alert http any any -> any any (msg:"either"; http.header; content:"X-Bad: 1"; sid:3;)
+alert http any any -> any any (msg:"to client only"; flow:to_client; file.data; content:"MZ"; startswith; sid:4;))");
+  ASSERT_TRUE(set);
+  Harness h(*set);
+  TestPacket req("", kClient, 40000, kServer, 80);
+  TestPacket resp("", kServer, 80, kClient, 40000);
+  AppInspect in = Request("GET", "/dl/x", "h");
+  in.Set(Buffer::kHttpHeader, "X-Bad: 1\r\n");
+  EXPECT_THAT(h.AppSids(req, in), ElementsAre(1, 3));
+  // The response side carries the request's buffers: the mixed rule matches there; the request
+  // rule does not run again on the response side.
+  AppInspect out = Request("GET", "/dl/x", "h");
+  out.to_server = false;
+  out.Set(Buffer::kHttpStatCode, "404");
+  out.Set(Buffer::kFileData, "MZ\x90");
+  EXPECT_THAT(h.AppSids(resp, out), ElementsAre(2, 4));
+  out.Set(Buffer::kHttpStatCode, "200");
+  EXPECT_THAT(h.AppSids(resp, out), ElementsAre(4));
+}
+
+TEST(ScanAppTest, DnsDotprefixEndswithAndOneAlertPerTransaction) {
+  auto set = Build(R"(
+alert dns any any -> any any (msg:"dyn"; dns.query; dotprefix; content:".duckdns.org"; nocase; endswith; sid:1;)
+alert dns any any -> any any (msg:"long"; dns.query; bsize:>40; sid:2;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->stats().app_unfiltered, 1u);  // sid 2 has no content: every DNS query
+  Harness h(*set);
+  TestPacket q("", kClient, 5353, "10.20.0.2", 53, patterns::kIpProtoUdp);
+  auto query = [](std::string_view name) {
+    AppInspect in;
+    in.proto = AppProto::kDns;
+    in.Set(Buffer::kDnsQuery, name);
+    return in;
+  };
+  EXPECT_THAT(h.AppSids(q, query("a.DuckDNS.org")), ElementsAre(1));
+  EXPECT_THAT(h.AppSids(q, query("duckdns.org")), ElementsAre(1));  // the dot in front
+  EXPECT_THAT(h.AppSids(q, query("notduckdns.org")), IsEmpty());
+  EXPECT_THAT(h.AppSids(q, query("duckdns.org.example")), IsEmpty());
+  const std::string long_name(45, 'a');
+  EXPECT_THAT(h.AppSids(q, query(long_name)), ElementsAre(2));
+  // Two names of one message: each rule alerts once until the next transaction.
+  EXPECT_THAT(h.AppSids(q, query("x.duckdns.org")), ElementsAre(1));
+  EXPECT_THAT(h.AppSids(q, query("y.duckdns.org"), /*new_tx=*/false), IsEmpty());
+  EXPECT_THAT(h.AppSids(q, query("y.duckdns.org"), /*new_tx=*/true), ElementsAre(1));
+  // A DNS inspection never runs HTTP rules and vice versa.
+  const std::string name = "x.duckdns.org";
+  AppInspect wrong = query(name);
+  wrong.proto = AppProto::kHttp;
+  EXPECT_THAT(h.AppSids(q, wrong), IsEmpty());
+}
+
+TEST(ScanAppTest, HeadersMissingBuffersAndPass) {
+  auto set = Build(R"(
+pass tls any any -> any any (msg:"trusted"; tls.sni; content:"update.example.org"; endswith; sid:10;)
+alert tls any any -> $EXTERNAL_NET 443 (msg:"sni"; tls.sni; content:"example.org"; sid:11;)
+alert tls any any -> any any (msg:"ja3"; ja3.hash; content:"e7d705a3286e19ea42f587b344ee6865"; tls.sni; content:"."; sid:12;))",
+                   [] {
+                     patterns::ParseOptions o;
+                     o.vars.SetAddress("EXTERNAL_NET", "!10.0.0.0/8");
+                     return o;
+                   }());
+  ASSERT_TRUE(set);
+  Harness h(*set);
+  auto hello = [](std::string_view sni) {
+    AppInspect in;
+    in.proto = AppProto::kTls;
+    in.Set(Buffer::kTlsSni, sni);
+    return in;
+  };
+  TestPacket out("", kClient, 40000, kServer, 443);
+  TestPacket inside("", kClient, 40000, "10.20.0.9", 443);
+  EXPECT_THAT(h.AppSids(out, hello("cdn.example.org")), ElementsAre(11));
+  EXPECT_THAT(h.AppSids(inside, hello("cdn.example.org")), IsEmpty());  // header
+  // ja3.hash absent from the inspection: the rule needing it does not run.
+  const std::string sni = "cdn.example.org";  // outlives the inspection that points into it
+  AppInspect with_ja3 = hello(sni);
+  EXPECT_THAT(h.AppSids(out, with_ja3), ElementsAre(11));
+  with_ja3.Set(Buffer::kJa3Hash, "e7d705a3286e19ea42f587b344ee6865");
+  EXPECT_THAT(h.AppSids(out, with_ja3), ElementsAre(11, 12));
+  // The pass rule comes first and suppresses the alerts of this inspection; on TCP it passes the
+  // flow.
+  EXPECT_THAT(h.AppSids(out, hello("x.update.example.org")), IsEmpty());
+  EXPECT_TRUE(h.scanner().pass_flow());
+}
+
+}  // namespace
+}  // namespace fs::scan
