@@ -160,6 +160,15 @@ int RunRulesCheck(const RulesCheckArgs& args) {
                     {"exact", st.pcre_exact},
                     {"prefilter", st.pcre_prefilter},
                     {"software", st.pcre_software}};
+      nlohmann::ordered_json by_proto = nlohmann::ordered_json::object();
+      for (int i = 1; i < fs::patterns::kAppProtoCount; ++i) {
+        by_proto[fs::patterns::AppProtoName(static_cast<fs::patterns::AppProto>(i))] =
+            st.app_by_proto[i];
+      }
+      c["app_layer"] = {{"rules", st.app_rules},
+                        {"by_protocol", by_proto},
+                        {"unfiltered_rules", st.app_unfiltered},
+                        {"prefilter_literals", st.app_expressions}};
       c["database_bytes"] = compile.database_bytes;
       c["content_hash"] = compile.content_hash;
     } else {
@@ -219,6 +228,14 @@ int RunRulesCheck(const RulesCheckArgs& args) {
         "            stream: {} rules also match across TCP segments ({} refused in stream mode), "
         "{} bytes of Hyperscan state per stream\n",
         st.stream_rules, st.stream_refused, st.stream_state_bytes);
+    fmt::print(
+        "            app layer: {} rules (http {}, dns {}, tls {}, smb {}), {} without a fast "
+        "pattern (every transaction), {} pre-filter literals\n",
+        st.app_rules, st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kHttp)],
+        st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kDns)],
+        st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kTls)],
+        st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kSmb)], st.app_unfiltered,
+        st.app_expressions);
   } else {
     fmt::print("compile:    FAILED after {:.3f} s: {}\n", compile.seconds, compile.error);
   }
