@@ -25,6 +25,8 @@ const char* AppProtoName(AppProto p);
 
 // X(id, keyword, proto, side): every buffer. side: which transaction side carries it —
 // S: to-server (request), C: to-client (response), E: either (the inspected side's own).
+// proto kNone: a buffer several protocols fill (file.name: SMB file names); the rule header
+// names the protocol.
 #define FS_BUFFERS(X)                                  \
   X(kHttpUri, "http.uri", kHttp, S)                    \
   X(kHttpUriRaw, "http.uri.raw", kHttp, S)             \
@@ -66,7 +68,8 @@ const char* AppProtoName(AppProto p);
   X(kJa3sHash, "ja3s.hash", kTls, C)                   \
   X(kJa3sString, "ja3s.string", kTls, C)               \
   X(kSmbNamedPipe, "smb.named_pipe", kSmb, E)          \
-  X(kSmbShare, "smb.share", kSmb, E)
+  X(kSmbShare, "smb.share", kSmb, E)                   \
+  X(kFileName, "file.name", kNone, E)
 
 // kPayload: no sticky buffer — the packet payload / reassembled stream (the packet rules).
 enum class Buffer : uint8_t {

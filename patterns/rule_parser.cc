@@ -744,6 +744,7 @@ std::optional<Problem> RuleBuilder::PcreOption(const RawOption& o, Rule* rule) {
 
 std::optional<Problem> RuleBuilder::UseAppProto(const RawOption& o, Buffer b, Rule* rule) {
   const BufferInfo& info = InfoOf(b);
+  if (info.proto == AppProto::kNone) return std::nullopt;  // any protocol (file.name): the header says
   if (rule->app_proto == AppProto::kNone) {
     // "alert tcp ... http.uri; ...": the buffer names the protocol (as Suricata sets alproto).
     const bool transport_ok =
@@ -976,6 +977,11 @@ std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
 #endif
   // An app-layer rule inspects transactions; contents on the raw packet/stream beside its buffers
   // would need the stream bytes of the transaction (not modelled yet).
+  if (rule->IsAppRule() && rule->app_proto == AppProto::kNone) {
+    Skip(0, "a buffer several protocols share (file.name) needs the protocol in the rule header "
+            "(alert smb ...)",
+         "file.name");
+  }
   if (rule->IsAppRule()) {
     for (const PayloadItem& item : rule->payload) {
       const Buffer b = item.kind == PayloadItem::Kind::kContent ? rule->contents[item.index].buffer

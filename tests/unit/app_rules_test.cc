@@ -129,6 +129,18 @@ TEST(AppRuleParseTest, RawPayloadBesideBuffersIsSkippedWithTheReason) {
   EXPECT_EQ(r.warnings[0].keyword, "app-layer+payload");
 }
 
+TEST(AppRuleParseTest, FileNameTakesTheProtocolFromTheHeader) {
+  auto r = Parse(
+      R"(alert smb any any -> any any (msg:"m"; file.name; content:".locked"; endswith; sid:1;)
+alert tcp any any -> any any (msg:"m"; file.name; content:".locked"; sid:2;))");
+  EXPECT_TRUE(r.errors.empty());
+  ASSERT_EQ(r.rules.size(), 1u);
+  EXPECT_EQ(r.rules[0].app_proto, AppProto::kSmb);
+  EXPECT_EQ(r.rules[0].contents[0].buffer, Buffer::kFileName);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].keyword, "file.name");
+}
+
 // ---- compile and ScanApp ----
 
 // The inspection points into its arguments: pass literals or strings that outlive it.
