@@ -1,0 +1,80 @@
+// Reading a capture file into mbufs for a worker, without a PMD (issue 7, "file runs").
+//
+// net_pcap's file RX reads the capture through libpcap on a stdio stream whose buffer is the
+// file's block size (4 KiB on tmpfs): one read() system call every few packets. On this VM a system
+// call costs thousands of cycles (paravirtual interrupt masking dominates the profile), and the
+// file run of a capture cost 3-4x the in-memory replay per packet (docs/PERFORMANCE.md, "Replay
+// against file"); `perf record` put more than half of the worker's time in the read path. The
+// reader opens the same file through libpcap (pcap and pcapng, every link type libpcap reads) on a
+// stream with a large buffer (4 MiB by default: one read() per ~4,000 imix packets) and copies each
+// record into an mbuf from the worker's pool, with its capture timestamp in the mbuf's RX-timestamp
+// dynamic field (microseconds since the epoch, as DPDK 22.11's net_pcap stores it).
+//
+// Used by one worker thread (the one that owns the input); no locks. Records longer than an mbuf's
+// data room are truncated to it and counted; a pool with no free mbuf ends the burst early (the
+// record waits for the next burst, nothing is lost); a capture that ends in the middle of a record
+// (a truncated file) ends the input and is counted, as libpcap reports it.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+struct rte_mbuf;
+struct rte_mempool;
+typedef struct pcap pcap_t;
+
+namespace fs::port {
+
+struct CaptureReaderStats {
+  uint64_t packets = 0;            // records delivered in mbufs
+  uint64_t bytes = 0;              // their captured bytes
+  uint64_t truncated_records = 0;  // records cut to the mbuf data room
+  uint64_t pool_empty = 0;         // bursts ended early: no free mbuf
+  bool truncated_file = false;     // the capture ended inside a record (libpcap error)
+};
+
+class CaptureReader {
+ public:
+  static constexpr size_t kDefaultBuffer = 4u << 20;
+
+  // Opens path (pcap or pcapng). nullptr with *error ("FILE: reason") when it cannot.
+  // ts_offset/ts_flag: the RX-timestamp dynamic field and flag (rte_mbuf_dyn_rx_timestamp_register);
+  // ts_offset < 0: timestamps are not stored.
+  static std::unique_ptr<CaptureReader> Open(const std::string& path, int ts_offset,
+                                             uint64_t ts_flag, std::string* error,
+                                             size_t buffer_bytes = kDefaultBuffer);
+  ~CaptureReader();
+  CaptureReader(const CaptureReader&) = delete;
+  CaptureReader& operator=(const CaptureReader&) = delete;
+
+  // Up to n records into mbufs from pool (port field set to port_id); returns how many.
+  // 0 and done(): the capture is finished.
+  uint16_t Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n);
+  bool done() const { return done_; }
+  int datalink() const { return datalink_; }
+  const CaptureReaderStats& stats() const { return stats_; }
+  // Why the input ended early ("" when it ended cleanly or has not ended).
+  const std::string& error() const { return error_; }
+
+ private:
+  CaptureReader() = default;
+
+  FILE* file_ = nullptr;
+  pcap_t* pcap_ = nullptr;
+  std::unique_ptr<char[]> buffer_;
+  int ts_offset_ = -1;
+  uint64_t ts_flag_ = 0;
+  int datalink_ = 0;
+  bool done_ = false;
+  // A record read but not delivered (the pool was empty).
+  const uint8_t* held_data_ = nullptr;
+  uint32_t held_caplen_ = 0;
+  uint64_t held_ts_us_ = 0;
+  bool held_ = false;
+  CaptureReaderStats stats_;
+  std::string error_;
+};
+
+}  // namespace fs::port

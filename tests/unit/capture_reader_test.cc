@@ -1,0 +1,206 @@
+// CaptureReader: records of a written capture come back in mbufs with their bytes and
+// microsecond timestamps in the RX-timestamp field, in order; a pool that runs dry ends a burst
+// without losing the record; records longer than the data room are cut and counted; a file that
+// ends inside a record ends the input with the reason; missing and non-capture files are refused
+// with the file named; the shared pcapng captures read as libpcap reads them. Each test runs in
+// its own process (gtest_discover_tests), which initialises its own EAL (--no-huge).
+#include "dataplane/port/capture_reader.h"
+
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+#include "tools/pcapgen/pcap_writer.h"
+
+namespace fs::port {
+namespace {
+
+int g_ts_offset = -1;
+uint64_t g_ts_flag = 0;
+
+class EalEnv : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::vector<std::string> args = {"capture_reader_test", "--no-huge", "-m", "64", "--no-pci",
+                                     "--no-shconf", "--log-level", "error"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
+    ASSERT_EQ(rte_mbuf_dyn_rx_timestamp_register(&g_ts_offset, &g_ts_flag), 0);
+  }
+};
+
+std::string TempFile(const std::string& name) {
+  static const std::string dir = fs::testing::MakeTempDir("capreader");
+  return dir + "/" + name;
+}
+
+// n frames of increasing size (60 + i bytes, byte k = (i + k) & 0xff), 1 ms apart.
+std::string WriteCapture(const std::string& name, int n, uint32_t first_size = 60) {
+  const std::string path = TempFile(name);
+  pcapgen::PcapWriter w;
+  std::string err;
+  EXPECT_TRUE(w.Open(path, &err)) << err;
+  for (int i = 0; i < n; ++i) {
+    pcapgen::Bytes frame(first_size + i);
+    for (size_t k = 0; k < frame.size(); ++k) frame[k] = static_cast<uint8_t>(i + k);
+    EXPECT_TRUE(w.Write(1700000000000000ull + 1000ull * i, frame));
+  }
+  EXPECT_TRUE(w.Close());
+  return path;
+}
+
+rte_mempool* Pool(const char* name, unsigned n, uint16_t room = RTE_MBUF_DEFAULT_BUF_SIZE) {
+  rte_mempool* p = rte_pktmbuf_pool_create(name, n, 0, 0, room, SOCKET_ID_ANY);
+  EXPECT_NE(p, nullptr);
+  return p;
+}
+
+TEST(CaptureReaderTest, RecordsComeBackInOrderWithTimestamps) {
+  const std::string path = WriteCapture("a.pcap", 300);
+  std::string err;
+  auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err, 1024);  // small buffer: refills
+  ASSERT_NE(r, nullptr) << err;
+  EXPECT_EQ(r->datalink(), DLT_EN10MB);
+  rte_mempool* pool = Pool("a", 255);
+  rte_mbuf* bufs[32];
+  int seen = 0;
+  while (!r->done()) {
+    const uint16_t n = r->Burst(pool, 7, bufs, 32);
+    for (uint16_t i = 0; i < n; ++i, ++seen) {
+      rte_mbuf* m = bufs[i];
+      ASSERT_EQ(rte_pktmbuf_data_len(m), 60u + seen);
+      EXPECT_EQ(m->port, 7);
+      const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+      EXPECT_EQ(d[0], static_cast<uint8_t>(seen));
+      EXPECT_EQ(d[59], static_cast<uint8_t>(seen + 59));
+      ASSERT_TRUE(m->ol_flags & g_ts_flag);
+      EXPECT_EQ(*RTE_MBUF_DYNFIELD(m, g_ts_offset, rte_mbuf_timestamp_t*),
+                1700000000000000ull + 1000ull * seen);
+      rte_pktmbuf_free(m);
+    }
+  }
+  EXPECT_EQ(seen, 300);
+  EXPECT_EQ(r->stats().packets, 300u);
+  EXPECT_FALSE(r->stats().truncated_file);
+  EXPECT_EQ(r->Burst(pool, 7, bufs, 32), 0);
+}
+
+TEST(CaptureReaderTest, AnEmptyPoolHoldsTheRecordForTheNextBurst) {
+  const std::string path = WriteCapture("b.pcap", 40);
+  std::string err;
+  auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err);
+  ASSERT_NE(r, nullptr) << err;
+  rte_mempool* pool = Pool("b", 15);  // fewer mbufs than records
+  rte_mbuf* bufs[64];
+  std::vector<uint32_t> lens;
+  int empty_bursts = 0;
+  while (!r->done()) {
+    const uint16_t n = r->Burst(pool, 0, bufs, 64);
+    if (n == 0) ++empty_bursts;
+    ASSERT_LT(empty_bursts, 100);
+    for (uint16_t i = 0; i < n; ++i) {
+      lens.push_back(rte_pktmbuf_data_len(bufs[i]));
+      rte_pktmbuf_free(bufs[i]);
+    }
+  }
+  ASSERT_EQ(lens.size(), 40u);
+  for (uint32_t i = 0; i < lens.size(); ++i) EXPECT_EQ(lens[i], 60u + i);  // none lost or repeated
+  EXPECT_GT(r->stats().pool_empty, 0u);
+}
+
+TEST(CaptureReaderTest, RecordsLongerThanTheDataRoomAreCutAndCounted) {
+  const std::string path = WriteCapture("c.pcap", 3, 3000);
+  std::string err;
+  auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err);
+  ASSERT_NE(r, nullptr) << err;
+  rte_mempool* pool = Pool("c", 63, RTE_PKTMBUF_HEADROOM + 2048);
+  rte_mbuf* bufs[8];
+  ASSERT_EQ(r->Burst(pool, 0, bufs, 8), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(rte_pktmbuf_data_len(bufs[i]), 2048u);
+    rte_pktmbuf_free(bufs[i]);
+  }
+  EXPECT_EQ(r->stats().truncated_records, 3u);
+}
+
+TEST(CaptureReaderTest, ATruncatedFileEndsTheInputWithTheReason) {
+  const std::string path = WriteCapture("d.pcap", 10);
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 20);  // cut the last record
+  std::string err;
+  auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err);
+  ASSERT_NE(r, nullptr) << err;
+  rte_mempool* pool = Pool("d", 63);
+  rte_mbuf* bufs[32];
+  const uint16_t n = r->Burst(pool, 0, bufs, 32);
+  EXPECT_EQ(n, 9);
+  for (uint16_t i = 0; i < n; ++i) rte_pktmbuf_free(bufs[i]);
+  EXPECT_TRUE(r->done());
+  EXPECT_TRUE(r->stats().truncated_file);
+  EXPECT_FALSE(r->error().empty());
+}
+
+TEST(CaptureReaderTest, MissingAndNonCaptureFilesAreRefusedNamingTheFile) {
+  std::string err;
+  EXPECT_EQ(CaptureReader::Open(TempFile("nope.pcap"), -1, 0, &err), nullptr);
+  EXPECT_NE(err.find("nope.pcap"), std::string::npos) << err;
+  const std::string junk = TempFile("junk.pcap");
+  std::ofstream(junk) << "this is not a capture file at all, just text\n";
+  err.clear();
+  EXPECT_EQ(CaptureReader::Open(junk, -1, 0, &err), nullptr);
+  EXPECT_NE(err.find("junk.pcap"), std::string::npos) << err;
+}
+
+TEST(CaptureReaderTest, PcapngCapturesReadLikeLibpcap) {
+  const std::string shared = fs::testing::SharedDir();
+  if (shared.empty()) GTEST_SKIP() << "../shared/data is absent";
+  const std::string path = shared + "/data/captures/http_post.pcapng";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+  char errbuf[PCAP_ERRBUF_SIZE];
+  pcap_t* ref = pcap_open_offline(path.c_str(), errbuf);
+  ASSERT_NE(ref, nullptr) << errbuf;
+  std::string err;
+  auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err);
+  ASSERT_NE(r, nullptr) << err;
+  rte_mempool* pool = Pool("e", 511);
+  rte_mbuf* bufs[16];
+  uint64_t records = 0;
+  while (!r->done()) {
+    const uint16_t n = r->Burst(pool, 0, bufs, 16);
+    for (uint16_t i = 0; i < n; ++i, ++records) {
+      pcap_pkthdr* h = nullptr;
+      const u_char* data = nullptr;
+      ASSERT_EQ(pcap_next_ex(ref, &h, &data), 1);
+      ASSERT_EQ(rte_pktmbuf_data_len(bufs[i]), h->caplen);
+      EXPECT_EQ(std::memcmp(rte_pktmbuf_mtod(bufs[i], const void*), data, h->caplen), 0);
+      EXPECT_EQ(*RTE_MBUF_DYNFIELD(bufs[i], g_ts_offset, rte_mbuf_timestamp_t*),
+                static_cast<uint64_t>(h->ts.tv_sec) * 1000000 + h->ts.tv_usec);
+      rte_pktmbuf_free(bufs[i]);
+    }
+  }
+  pcap_pkthdr* h = nullptr;
+  const u_char* data = nullptr;
+  EXPECT_EQ(pcap_next_ex(ref, &h, &data), PCAP_ERROR_BREAK);
+  EXPECT_GT(records, 0u);
+  pcap_close(ref);
+}
+
+}  // namespace
+}  // namespace fs::port
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new fs::port::EalEnv());
+  return RUN_ALL_TESTS();
+}
