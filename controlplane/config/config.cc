@@ -261,6 +261,17 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                        {"contexts", r.U32Or0At(1, 1u << 26, &c->stream_contexts)},
                        {"bypass", r.BoolAt(&c->stream_bypass)}});
        }},
+      {"app-layer",
+       [&](const std::string& k, const YAML::Node& v) {
+         return r.Map(k, v,
+                      {{"enabled", r.BoolAt(&c->app_enabled)},
+                       {"max-sessions", r.U32At(1, 1u << 20, &c->app_max_sessions)},
+                       {"http", [&](const std::string& kk, const YAML::Node& vv) {
+                          return r.Map(kk, vv,
+                                       {{"body-limit", r.U32At(0, 1u << 30, &c->http_body_limit)},
+                                        {"decompress", r.BoolAt(&c->http_decompress)}});
+                        }}});
+       }},
       {"bypass-offload",
        [&](const std::string& k, const YAML::Node& v) {
          offload::BypassConfig& b = c->bypass_offload;
@@ -304,6 +315,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
          return r.Map(k, v,
                       {{"eve", r.StrAt(&c->eve)},
                        {"dns", r.BoolAt(&c->dns_output)},
+                       {"http", r.BoolAt(&c->http_output)},
                        {"metrics-listen", r.StrAt(&c->metrics_listen)},
                        {"metrics-out", r.StrAt(&c->metrics_out)},
                        {"summary", r.BoolAt(&c->summary)}});

@@ -75,6 +75,12 @@ struct Config {
   uint32_t stream_memory_mb = 64;      // memory for buffered out-of-order segments
   uint32_t stream_contexts = 0;        // flows with Hyperscan stream state; 0 = flow capacity
   bool stream_bypass = false;          // stop inspecting flows past the depth both ways
+  // App layer on TCP streams (docs/app-layer.md): protocol detection, HTTP and DNS-over-TCP
+  // parsing. Needs stream.enabled.
+  bool app_enabled = true;
+  uint32_t app_max_sessions = 512;     // per worker: flows with app-layer state at once
+  uint32_t http_body_limit = 1u << 20;  // body bytes decoded per HTTP message
+  bool http_decompress = true;          // gzip/deflate Content-Encoding
   // Bypassed flows (pass rule, stream.bypass) dropped by the NIC (rte_flow), where it can.
   offload::BypassConfig bypass_offload;
   // IP fragment reassembly, per worker (docs/design-notes.md "IP fragments").
@@ -91,6 +97,7 @@ struct Config {
   // outputs
   std::string eve = "eve.json";  // "-" = stdout, "" = off
   bool dns_output = true;  // EVE "dns" records (outputs.dns); parsing and lists work either way
+  bool http_output = true;  // EVE "http" records (outputs.http); parsing and rules work either way
   std::string metrics_listen = "127.0.0.1:9580";  // "" = off
   std::string metrics_out;  // Prometheus text file written at exit (textfile collector)
   std::string log_level = "info";

@@ -161,8 +161,38 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
       out.push_back(std::move(b.f));
     }
     per_worker("flowsentry_app_dns_messages_total",
-               "DNS messages parsed (UDP port 53), requests and responses.", C::Counter,
-               [](const auto& s) { return s.dns_messages; });
+               "DNS messages parsed (UDP port 53 and DNS over TCP), requests and responses.",
+               C::Counter, [](const auto& s) { return s.dns_messages; });
+    per_worker("flowsentry_app_dns_tcp_messages_total",
+               "DNS messages parsed from TCP streams (also counted in "
+               "flowsentry_app_dns_messages_total).",
+               C::Counter, [](const auto& s) { return s.dns_tcp_messages; });
+    per_worker("flowsentry_app_sessions_in_use", "TCP flows holding an app-layer session.",
+               C::Gauge, [](const auto& s) { return s.app_sessions_in_use; });
+    per_worker("flowsentry_app_sessions_exhausted_total",
+               "TCP flows left without app-layer parsing because every session was in use "
+               "(app-layer.max-sessions).",
+               C::Counter, [](const auto& s) { return s.app_sessions_exhausted; });
+    {
+      FamilyBuilder b("flowsentry_app_detected_flows_total",
+                      "Flows by detected application protocol.", C::Counter);
+      for (size_t i = 0; i < w.size(); ++i) {
+        for (int p = 1; p < patterns::kAppProtoCount; ++p) {
+          b.Add({{"worker", std::to_string(i)},
+                 {"proto", patterns::AppProtoName(static_cast<patterns::AppProto>(p))}},
+                double(w[i].app_detected[p]));
+        }
+      }
+      out.push_back(std::move(b.f));
+    }
+    per_worker("flowsentry_app_detect_failed_total",
+               "TCP flows whose first bytes matched no protocol the sensor parses.", C::Counter,
+               [](const auto& s) { return s.app_detect_failed; });
+    per_worker("flowsentry_app_stream_gaps_total",
+               "TCP directions whose app-layer parsing stopped at a gap in the stream.", C::Counter,
+               [](const auto& s) { return s.app_gaps; });
+    per_worker("flowsentry_app_http_transactions_total", "HTTP requests parsed.", C::Counter,
+               [](const auto& s) { return s.http_transactions; });
     {
       FamilyBuilder b("flowsentry_app_events_total",
                       "App-layer parser anomalies, by worker and event (Suricata's app-layer "
@@ -174,11 +204,17 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                  {"event", std::string("dns.") + app::DnsEventName(static_cast<app::DnsEvent>(e))}},
                 double(w[i].dns_events[e]));
         }
+        for (int e = 0; e < app::kHttpEventCount; ++e) {
+          b.Add({{"worker", std::to_string(i)},
+                 {"event",
+                  std::string("http.") + app::HttpEventName(static_cast<app::HttpEvent>(e))}},
+                double(w[i].http_events[e]));
+        }
       }
       out.push_back(std::move(b.f));
     }
     per_worker("flowsentry_app_records_dropped_total",
-               "App-layer EVE records (dns) lost because the output thread fell behind.",
+               "App-layer EVE records (dns, http) lost because the output thread fell behind.",
                C::Counter, [](const auto& s) { return s.app_records_dropped; });
     {
       FamilyBuilder b("flowsentry_decode_events_total",

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "patterns/buffers.h"
+
 namespace fs::output {
 namespace {
 
@@ -63,6 +65,12 @@ void AddVlan(Json& j, const uint16_t (&vlan)[decode::kMaxVlans]) {
 std::string Hex2(uint8_t v) {
   static constexpr char kHex[] = "0123456789abcdef";
   return std::string{kHex[v >> 4], kHex[v & 0xf]};
+}
+
+// Suricata's "app_proto" on flow and alert records, when a protocol was detected.
+void AddAppProto(Json& j, uint8_t app_proto) {
+  if (app_proto == 0 || app_proto >= patterns::kAppProtoCount) return;
+  j["app_proto"] = patterns::AppProtoName(static_cast<patterns::AppProto>(app_proto));
 }
 
 std::string Dump(const Json& j) {
@@ -122,6 +130,7 @@ std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule) {
 
   if (has_flow) {
     const bool to_client = ev.dir == flow::Dir::kToClient;
+    AddAppProto(j, f.app_proto);
     j["direction"] = to_client ? "to_client" : "to_server";
     Json& fl = j["flow"];
     fl["pkts_toserver"] = f.pkts[0];
@@ -153,6 +162,7 @@ std::string FormatFlow(const worker::FlowSnapshot& f) {
   j["dest_ip"] = f.server_addr.ToEveString();
   if (ports) j["dest_port"] = f.server_port;
   j["proto"] = ProtoName(f.proto);
+  AddAppProto(j, f.app_proto);
 
   Json& fl = j["flow"];
   fl["pkts_toserver"] = f.pkts[0];
@@ -320,6 +330,38 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   }
   out.push_back(Dump(j));
   return out;
+}
+
+std::string FormatHttp(const worker::HttpRecordEvent& ev) {
+  const worker::FlowSnapshot& f = ev.flow;
+  Json j;
+  j["timestamp"] = FormatTimestamp(ev.ts_us);
+  j["flow_id"] = f.flow_id;
+  j["event_type"] = "http";
+  AddVlan(j, f.vlan);
+  j["src_ip"] = f.client_addr.ToEveString();
+  j["src_port"] = f.client_port;
+  j["dest_ip"] = f.server_addr.ToEveString();
+  j["dest_port"] = f.server_port;
+  j["proto"] = ProtoName(f.proto);
+  j["pkt_src"] = "wire/pcap";
+  j["tx_id"] = ev.tx_id;
+  Json& h = j["http"];
+  auto str = [&](const char* key, const worker::HttpRecordEvent::Ref& r) {
+    if (r.len > 0) h[key] = std::string(ev.Get(r));
+  };
+  str("hostname", ev.hostname);
+  if (ev.http_port != 0) h["http_port"] = ev.http_port;
+  str("url", ev.url);
+  str("http_user_agent", ev.user_agent);
+  str("http_content_type", ev.content_type);
+  str("http_refer", ev.referer);
+  str("http_method", ev.method);
+  str("protocol", ev.protocol);
+  if (ev.has_response && ev.status != 0) h["status"] = ev.status;
+  str("redirect", ev.redirect);
+  h["length"] = ev.length;
+  return Dump(j);
 }
 
 // ---------------------------------------------------------------------------------------------

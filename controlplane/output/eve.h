@@ -42,6 +42,13 @@ std::string FormatFlow(const worker::FlowSnapshot& flow);
 // same), hence a vector.
 std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev);
 
+// One EVE "http" record (no trailing newline) in Suricata 7's layout: {"timestamp", "flow_id",
+// "event_type": "http", src/dest = the flow's client/server, "proto", "pkt_src", "tx_id",
+// "http": {"hostname", "http_port" (when the Host header names one), "url" (the raw request
+// target), "http_user_agent", "http_content_type" (the response's), "http_refer", "http_method",
+// "protocol", "status", "redirect", "length"}}; absent values are left out, as Suricata does.
+std::string FormatHttp(const worker::HttpRecordEvent& ev);
+
 // "A", "AAAA", "CNAME" ... as Suricata prints DNS record types; the number for the others.
 std::string DnsTypeName(uint16_t type);
 // "NOERROR", "NXDOMAIN" ... as Suricata prints response codes; the number for the others.

@@ -68,7 +68,8 @@ struct RunTotals {
   };
   std::map<std::string, ListLabel> alerts_by_indicator;
   uint64_t alerted_flows = 0;
-  uint64_t dns_records = 0;  // DNS messages the workers handed over (outputs.dns)
+  uint64_t dns_records = 0;   // DNS messages the workers handed over (outputs.dns)
+  uint64_t http_records = 0;  // HTTP transactions the workers handed over (outputs.http)
   std::map<std::string, uint64_t> block_actions;  // block-manager events by action
 };
 
@@ -107,10 +108,10 @@ class Output {
         for (uint32_t i = 0; i < n; ++i) Handle(buf_[i]);
         taken += n;
       }
-      // App records (EVE "dns") come through their own ring: their slots are large.
+      // App records (EVE "dns", "http") come through their own ring: their slots are large.
       uint32_t app = 0;
       while (app < kMaxPerCall && (n = w->app_events().PopBulk(app_buf_.get(), kAppBatch)) > 0) {
-        for (uint32_t i = 0; i < n; ++i) HandleDns(app_buf_[i]);
+        for (uint32_t i = 0; i < n; ++i) HandleApp(app_buf_[i]);
         app += n;
       }
       total += taken + app;
@@ -124,6 +125,15 @@ class Output {
   static constexpr uint32_t kBatch = 256;
   static constexpr uint32_t kMaxPerCall = 16 * kBatch;
   static constexpr uint32_t kAppBatch = 32;
+
+  void HandleApp(const worker::AppRecordEvent& r) {
+    if (r.kind == worker::AppRecordEvent::Kind::kHttp) {
+      ++totals_.http_records;
+      if (eve_ != nullptr) Write(output::FormatHttp(r.http), "http");
+      return;
+    }
+    HandleDns(r.dns);
+  }
 
   void HandleDns(const worker::DnsRecordEvent& r) {
     ++totals_.dns_records;
@@ -200,13 +210,16 @@ class Output {
     info.severity = static_cast<int>(list.config.severity);
     info.metadata.push_back({"indicator_list", list.config.name});
     if (a.name_kind != 0) {
-      // A domain list matched a DNS query name. The event holds the name, or only its end when
-      // it was longer than AlertEvent::kNameCap (then printed after "...").
+      // A domain list matched a DNS query name or an HTTP Host. The event holds the name, or
+      // only its end when it was longer than AlertEvent::kNameCap (then printed after "...").
       const bool whole = a.name_len <= worker::AlertEvent::kNameCap;
       const std::string name = (whole ? "" : "...") + std::string(a.name_tail());
       if (auto entry = list.MatchingDomain(a.name_tail(), whole))
         info.metadata.push_back({"indicator_entry", entry->ToString()});
-      info.metadata.push_back({"dns_query", name});
+      const char* key = a.name_kind == worker::AlertEvent::kNameHttpHost ? "http_host"
+                        : a.name_kind == worker::AlertEvent::kNameTlsSni ? "tls_sni"
+                                                                         : "dns_query";
+      info.metadata.push_back({key, name});
       Record(a, *set, &info);
       return;  // block applies to IP lists only (refused for domain lists at config load)
     }
@@ -308,8 +321,8 @@ class Output {
   metrics::Metrics* metrics_;
   RunTotals totals_;
   worker::Event buf_[kBatch];
-  std::unique_ptr<worker::DnsRecordEvent[]> app_buf_ =
-      std::make_unique<worker::DnsRecordEvent[]>(kAppBatch);
+  std::unique_ptr<worker::AppRecordEvent[]> app_buf_ =
+      std::make_unique<worker::AppRecordEvent[]>(kAppBatch);
 };
 
 int LaunchWorker(void* arg) { return static_cast<worker::Worker*>(arg)->Run(); }
@@ -499,6 +512,11 @@ int RunSensor(const config::Config& cfg) {
       wc.stream_bypass = cfg.stream_bypass;
       wc.bypass_offload = cfg.bypass_offload.enabled;
       wc.dns_records = cfg.dns_output;
+      wc.http_records = cfg.http_output;
+      wc.app_enabled = cfg.app_enabled;
+      wc.app_sessions = cfg.app_max_sessions;
+      wc.http.body_limit = cfg.http_body_limit;
+      wc.http.decompress = cfg.http_decompress;
       auto policy = [](const std::string& name) {
         return name == "bsd" ? defrag::Policy::kBsd : defrag::Policy::kWindows;
       };

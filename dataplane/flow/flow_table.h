@@ -108,6 +108,12 @@ struct Flow {
   reassembly::FlowStreams streams{};
   uint32_t stream_slot = 0;
   bool bypassed = false;  // no more reassembly or scanning for this flow (counted by the worker)
+  // App layer (dataplane/app/session.h): the detected protocol (patterns::AppProto; 0 = none
+  // yet), where detection stands (the worker's AppState), and the flow's session in the worker's
+  // app::AppSessionPool (1-based, 0 = none). In the padding after `bypassed`.
+  uint8_t app_proto = 0;
+  uint8_t app_state = 0;
+  uint32_t app_slot = 0;
 
   // Internal: LRU/timeout list links and hash chain (indices into the table's pool; 0 = none).
   uint32_t lru_prev = 0, lru_next = 0, hash_next = 0;

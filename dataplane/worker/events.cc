@@ -28,6 +28,18 @@ bool DnsRecordEvent::AddName(std::string_view s, NameRef* out) {
   return true;
 }
 
+void HttpRecordEvent::Add(std::string_view s, Ref* out) {
+  size_t n = s.size();
+  if (n > kPool - pool_used) {
+    n = kPool - pool_used;
+    ++truncated;
+  }
+  if (n > 0) std::memcpy(pool + pool_used, s.data(), n);
+  out->offset = pool_used;
+  out->len = static_cast<uint16_t>(n);
+  pool_used = static_cast<uint16_t>(pool_used + n);
+}
+
 FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
   FlowSnapshot s;
   s.flow_id = f.flow_id;
@@ -40,6 +52,7 @@ FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
   s.ip_version = f.ip_version;
   s.state = f.bypassed ? flow::State::kBypassed : f.state;
   s.alerted = f.alerted;
+  s.app_proto = f.app_proto;
   s.tcp_flags[0] = f.tcp_flags[0];
   s.tcp_flags[1] = f.tcp_flags[1];
   s.first_ts_us = f.first_ts_us;

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 
 #include "dataplane/app/dns.h"
 #include "dataplane/common/ip_addr.h"
@@ -23,6 +24,7 @@ struct FlowSnapshot {
   flow::State state = flow::State::kNew;
   flow::EndReason reason = flow::EndReason::kShutdown;  // flow records only
   bool alerted = false;
+  uint8_t app_proto = 0;  // patterns::AppProto detected on the flow (EVE "app_proto"), 0 = none
   uint8_t tcp_flags[2] = {0, 0};
   uint64_t first_ts_us = 0, last_ts_us = 0;
   uint64_t pkts[2] = {0, 0};
@@ -45,7 +47,9 @@ struct AlertEvent {
   // full length). A fixed array because events are copied by value through the ring; 64 bytes
   // hold almost every real name and keep the event small (every event is as large as this one).
   static constexpr size_t kNameCap = 64;
-  uint8_t name_kind = 0;  // 0: none, 1: dns.query
+  // What the name is: 0 none, 1 a DNS query name, 2 an HTTP Host (http.host), 3 a TLS SNI (hook).
+  static constexpr uint8_t kNameDnsQuery = 1, kNameHttpHost = 2, kNameTlsSni = 3;
+  uint8_t name_kind = 0;
   uint16_t name_len = 0;
   char name[kNameCap] = {};
   std::string_view name_tail() const { return {name, name_len < kNameCap ? name_len : kNameCap}; }
@@ -111,6 +115,42 @@ struct DnsRecordEvent {
   // Stores s (reusing an identical name already stored); false when the pool is full.
   bool AddName(std::string_view s, NameRef* out);
 };
+
+// One HTTP transaction for an EVE "http" record (Suricata 7's layout): written when its response
+// completes, or at flow end for a request that got none. The strings share one fixed pool, so the
+// event stays about as large as a DnsRecordEvent (the two share the app-record ring); a value that
+// does not fit is cut (truncated counts them).
+struct HttpRecordEvent {
+  static constexpr size_t kPool = 1664;
+  using Ref = DnsRecordEvent::NameRef;
+
+  uint64_t ts_us = 0;
+  uint64_t tx_id = 0;      // per flow: the how-manieth request (Suricata's tx_id)
+  FlowSnapshot flow;       // client = src, as Suricata prints http records
+  uint64_t length = 0;     // response body bytes (after transfer decoding)
+  uint16_t status = 0;     // 0: no response (or no valid status)
+  uint16_t http_port = 0;  // port in the Host header, 0 when none
+  bool has_response = false;
+  uint8_t truncated = 0;
+  Ref hostname, url, user_agent, content_type, referer, method, protocol, redirect;
+  uint16_t pool_used = 0;
+  char pool[kPool] = {};
+
+  std::string_view Get(const Ref& r) const { return {pool + r.offset, r.len}; }
+  // Stores s, cut to what the pool still holds.
+  void Add(std::string_view s, Ref* out);
+};
+
+// An element of the app-record ring (Worker::app_events): one record of either kind.
+struct AppRecordEvent {
+  enum class Kind : uint8_t { kDns, kHttp } kind = Kind::kDns;
+  union {
+    DnsRecordEvent dns;
+    HttpRecordEvent http;
+  };
+  AppRecordEvent() : dns() {}
+};
+static_assert(std::is_trivially_copyable_v<AppRecordEvent>);
 
 struct Event {
   enum class Kind : uint8_t { kAlert, kFlowEnd, kBypass } kind = Kind::kAlert;

@@ -9,11 +9,13 @@
 #include <type_traits>
 
 #include "dataplane/app/dns.h"
+#include "dataplane/app/http1.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
 #include "dataplane/reassembly/reassembly.h"
 #include "dataplane/scan/scanner.h"
+#include "patterns/buffers.h"
 
 namespace fs::worker {
 
@@ -60,6 +62,19 @@ struct WorkerStats {
   uint64_t dns_messages = 0;
   uint64_t dns_events[app::kDnsEventCount] = {};
   uint64_t app_records_dropped = 0;  // app-record ring to the control plane full (live mode)
+  // TCP app layer: sessions (gauge), flows that found the pool empty, flows by detected protocol
+  // (indexed by patterns::AppProto; kNone unused), flows whose detection failed, directions whose
+  // parsing stopped at a stream gap, HTTP transactions (requests completed), HTTP anomalies by
+  // app::HttpEvent (one count per occurrence), DNS messages that came over TCP (also in
+  // dns_messages).
+  uint64_t app_sessions_in_use = 0;
+  uint64_t app_sessions_exhausted = 0;
+  uint64_t app_detected[patterns::kAppProtoCount] = {};
+  uint64_t app_detect_failed = 0;
+  uint64_t app_gaps = 0;
+  uint64_t http_transactions = 0;
+  uint64_t http_events[app::kHttpEventCount] = {};
+  uint64_t dns_tcp_messages = 0;
 };
 
 // Seqlock-published copy of a trivially copyable T: one writer, any number of readers.

@@ -13,8 +13,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
 
 #include "dataplane/app/dns.h"
+#include "dataplane/app/session.h"
 #include "dataplane/reassembly/reassembly.h"
 #include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
@@ -30,6 +32,19 @@ constexpr uint16_t kBurst = 32;
 constexpr uint32_t kLinearBytes = 65536 + 128;
 constexpr uint32_t kExpireBudget = 256;
 constexpr uint16_t kDnsPort = 53;
+constexpr size_t kAppScratchBytes = 8192;
+
+// Flow::app_state.
+enum AppState : uint8_t {
+  kAppDetecting = 0,  // no decision yet (or no TCP payload yet)
+  kAppActive,         // detected, parsed
+  kAppDone,           // detected, nothing (more) to parse: no parser for it yet, or released
+  kAppFailed,         // detection failed: no app layer for this flow
+  kAppNoSession,      // the session pool was empty at the first payload
+};
+
+using patterns::AppProto;
+using patterns::Buffer;
 
 uint64_t WallClockUs() {
   timespec ts;
@@ -122,9 +137,28 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
     stream_pool_ = std::make_unique<scan::StreamPool>(contexts, stream_bytes);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
-  app_events_ = std::make_unique<SpscRing<DnsRecordEvent>>(cfg_.app_ring_size);
+  app_events_ = std::make_unique<SpscRing<AppRecordEvent>>(cfg_.app_ring_size);
   dns_msg_ = std::make_unique<app::DnsMessage>();
-  dns_record_ = std::make_unique<DnsRecordEvent>();
+  app_record_ = std::make_unique<AppRecordEvent>();
+  if (cfg_.app_enabled && reassembler_ != nullptr && cfg_.app_sessions > 0) {
+    app_hooks_ = std::make_unique<app::AppHooks>();
+    app_hooks_->ctx = this;
+    app_hooks_->http_request = [](void* c, app::AppSession&, app::HttpRequestRecord& r) {
+      static_cast<Worker*>(c)->OnHttpRequest(r);
+    };
+    app_hooks_->http_response = [](void* c, app::AppSession&, const app::HttpRequestRecord* r,
+                                   app::HttpResponseRecord& resp) {
+      static_cast<Worker*>(c)->OnHttpResponse(r, resp);
+    };
+    app_hooks_->http_unanswered = [](void* c, app::AppSession&, const app::HttpRequestRecord& r) {
+      static_cast<Worker*>(c)->OnHttpUnanswered(r);
+    };
+    app_hooks_->http_event = [](void* c, app::HttpEvent e) {
+      ++static_cast<Worker*>(c)->stats_.http_events[static_cast<int>(e)];
+    };
+    app_pool_ = std::make_unique<app::AppSessionPool>(cfg_.app_sessions, cfg_.http, *app_hooks_);
+    app_scratch_ = std::make_unique<char[]>(kAppScratchBytes);
+  }
   linear_ = std::make_unique<uint8_t[]>(kLinearBytes);
   rebuilt_ = std::make_unique<uint8_t[]>(kLinearBytes);
   defrag_ = std::make_unique<defrag::Defragmenter>(cfg_.defrag);
@@ -170,6 +204,27 @@ struct Worker::StreamSink {
   const patterns::PatternSet* set;
   flow::Flow* f;
   bool ending = false;
+  const decode::Packet* pkt = nullptr;  // the packet being reassembled (none at flow end)
+  int pkt_dir = -1;                     // its direction
+  bool app = true;                      // feed the app layer (not when a pass drops the stream)
+
+  // A packet of direction dir for what the stream delivers: the current packet when it goes that
+  // way, otherwise one made from the flow (addresses, ports, the packet's or the flow's time).
+  decode::Packet PacketFor(int dir) const {
+    if (pkt != nullptr && pkt_dir == dir) return *pkt;
+    decode::Packet p;
+    p.layer = decode::Layer::kL4;
+    p.ip_version = f->ip_version;
+    p.proto = f->proto;
+    p.ts_us = pkt != nullptr ? pkt->ts_us : f->last_ts_us;
+    const bool to_server = dir == 0;
+    p.src = to_server ? f->client_addr : f->server_addr;
+    p.dst = to_server ? f->server_addr : f->client_addr;
+    p.sport = to_server ? f->client_port : f->server_port;
+    p.dport = to_server ? f->server_port : f->client_port;
+    for (int i = 0; i < decode::kMaxVlans; ++i) p.vlan_id[i] = f->key.vlan[i];
+    return p;
+  }
 
   scan::StreamCtx* Ctx(bool create) {
     if (f->stream_slot == 0) {
@@ -180,6 +235,7 @@ struct Worker::StreamSink {
     return &w->stream_pool_->At(f->stream_slot);
   }
   void Data(int dir, const uint8_t* data, uint32_t len, uint32_t /*stream_offset*/) {
+    if (app) w->AppData(*this, dir, data, len);
     if (set == nullptr || set->stats().stream_rules == 0) return;
     scan::StreamCtx* ctx = Ctx(true);
     if (ctx == nullptr) return;
@@ -187,6 +243,7 @@ struct Worker::StreamSink {
     if (ending) Report(dir);
   }
   void Gap(int dir, uint32_t /*len*/) {
+    if (app) w->AppGap(*f, dir);
     if (scan::StreamCtx* ctx = Ctx(false)) w->scanner_->StreamGap(*ctx, dir);
   }
   void DepthReached(int dir) {
@@ -218,10 +275,14 @@ struct Worker::StreamSink {
 };
 
 bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
-                        flow::Dir dir) {
+                        flow::Dir dir, bool stream_scan) {
   StreamSink sink{this, &set, &f};
   const int d = static_cast<int>(dir);
+  sink.pkt = &p;
+  sink.pkt_dir = d;
   const reassembly::SegmentResult res = reassembler_->OnPacket(f.streams, d, p, sink);
+  // Reassembly for the app layer alone leaves packet inspection as it was without it.
+  if (!stream_scan) return true;
   if (cfg_.stream_bypass && (f.streams.dir[0].flags & reassembly::kDepth) &&
       (f.streams.dir[1].flags & reassembly::kDepth)) {
     Bypass(f, p, BypassReason::kDepth);
@@ -245,7 +306,10 @@ void Worker::ReleaseStreams(flow::Flow& f, bool report) {
   // Flow-end reports come from no packet scan: forget the last packet's matches first.
   scanner_->DropPending();
   StreamSink sink{this, set, &f, report};
+  sink.app = report;
   reassembler_->Release(f.streams, /*flush=*/report && !f.bypassed, sink);
+  ReleaseApp(sink, report);
+  pending_pass_ = false;  // a flow that ends (or is passed already) has nothing left to pass
   if (f.stream_slot == 0) return;
   scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
   for (int d = 0; d < 2; ++d) {
@@ -316,6 +380,11 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
   if (p.proto == patterns::kIpProtoUdp && p.layer == decode::Layer::kL4 && p.payload_len > 0 &&
       (p.sport == kDnsPort || p.dport == kDnsPort) && !f->bypassed) {
     InspectDns(p, *f, r.dir);
+    if (pending_pass_) {
+      pending_pass_ = false;
+      Bypass(*f, p, BypassReason::kPass);
+      return;
+    }
   }
 
   const patterns::PatternSet* set = set_;
@@ -325,10 +394,17 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     return;
   }
   bool own_payload = true;
+  const bool stream_scan = set->stats().stream_rules > 0;
   if (reassembler_ != nullptr && p.proto == patterns::kIpProtoTcp &&
       f->proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4 &&
-      set->stats().stream_rules > 0) {
-    own_payload = Reassemble(*set, p, *f, r.dir);
+      (stream_scan || app_pool_ != nullptr)) {
+    own_payload = Reassemble(*set, p, *f, r.dir, stream_scan);
+  }
+  if (pending_pass_) {
+    // An app-layer pass rule matched in what this packet completed.
+    pending_pass_ = false;
+    Bypass(*f, p, BypassReason::kPass);
+    return;
   }
   scan::StreamCtx* ctx = f->stream_slot != 0 ? &stream_pool_->At(f->stream_slot) : nullptr;
   auto alert = [&](uint32_t rule_index) {
@@ -430,13 +506,24 @@ void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir d
 }
 
 void Worker::InspectDns(const decode::Packet& p, flow::Flow& f, flow::Dir dir) {
+  InspectDnsMessage(p, f, dir, p.payload(), p.payload_len);
+}
+
+void Worker::InspectDnsMessage(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
+                               const uint8_t* data, size_t len) {
   app::DnsMessage& msg = *dns_msg_;
   const app::DnsDirection d =
       dir == flow::Dir::kToServer ? app::DnsDirection::kToServer : app::DnsDirection::kToClient;
-  const bool whole = app::ParseDns(p.payload(), p.payload_len, d, &msg);
+  const bool whole = app::ParseDns(data, len, d, &msg);
   for (uint32_t ev = msg.events; ev != 0; ev &= ev - 1) ++stats_.dns_events[__builtin_ctz(ev)];
   if (!whole) return;  // not even a header: counted as malformed_data, nothing to report
   ++stats_.dns_messages;
+  if (f.proto == patterns::kIpProtoTcp) ++stats_.dns_tcp_messages;
+  if (f.app_proto == 0) {
+    // UDP: the first message that parses makes it a DNS flow (TCP flows are detected earlier).
+    f.app_proto = static_cast<uint8_t>(AppProto::kDns);
+    ++stats_.app_detected[static_cast<int>(AppProto::kDns)];
+  }
   uint16_t tx_id = 0;
   if (!msg.flags.qr) {
     tx_id = f.dns_requests;
@@ -444,6 +531,20 @@ void Worker::InspectDns(const decode::Packet& p, flow::Flow& f, flow::Dir dir) {
     // Requests by their QR bit, not by the flow's direction: a forged "response" sent first
     // would otherwise make the client's later queries to-client and hide them from the lists.
     MatchDomains(p, f, dir, msg);
+    const patterns::PatternSet* set = set_;
+    if (set != nullptr && set->app_rule_count(AppProto::kDns) > 0 && msg.query_count > 0) {
+      // One transaction per message; one inspection per query name.
+      scanner_->AppTxBegin();
+      patterns::AppInspect in;
+      in.proto = AppProto::kDns;
+      in.to_server = true;
+      for (uint8_t q = 0; q < msg.query_count && !scanner_->pass_flow(); ++q) {
+        in.Set(Buffer::kDnsQuery, msg.queries[q].name.view());
+        scanner_->ScanApp(*set, p, f, dir, *rule_state_, in,
+                          [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, dir); });
+      }
+      if (scanner_->pass_flow()) pending_pass_ = true;
+    }
   } else if (f.dns_requests > 0) {
     tx_id = static_cast<uint16_t>(f.dns_requests - 1);  // the request it answers, as a rule
   }
@@ -458,29 +559,41 @@ void Worker::MatchDomains(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
   // there are IP lists; with domain lists only, nothing else does).
   SyncIndicatorEpoch(f);
   for (uint8_t q = 0; q < msg.query_count; ++q) {
-    const std::string_view name = msg.queries[q].name.view();
-    uint64_t fresh = m->Match(name) & ~f.indicator_alerted;
-    f.indicator_alerted |= fresh;
-    while (fresh != 0) {
-      const int list = __builtin_ctzll(fresh);
-      fresh &= fresh - 1;
-      Event e = AlertFor(p, &f, dir);
-      AlertEvent& a = e.alert;
-      a.indicator = static_cast<uint8_t>(list);
-      a.indicator_side = 0;
-      a.name_kind = 1;
-      a.name_len = static_cast<uint16_t>(name.size());
-      const size_t keep = std::min(name.size(), AlertEvent::kNameCap);
-      std::memcpy(a.name, name.data() + name.size() - keep, keep);
-      a.pattern_generation = set_ != nullptr ? set_->generation() : 0;
-      Emit(e);
-    }
+    MatchDomain(p, f, dir, msg.queries[q].name.view(), AlertEvent::kNameDnsQuery);
+  }
+}
+
+void Worker::MatchDomain(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
+                         std::string_view name, uint8_t kind) {
+  const scan::DomainMatcher* m = domain_matcher_;
+  if (m == nullptr || m->lists() == 0 || name.empty()) return;
+  SyncIndicatorEpoch(f);
+  uint64_t fresh = m->Match(name) & ~f.indicator_alerted;
+  f.indicator_alerted |= fresh;
+  while (fresh != 0) {
+    const int list = __builtin_ctzll(fresh);
+    fresh &= fresh - 1;
+    Event e = AlertFor(p, &f, dir);
+    AlertEvent& a = e.alert;
+    a.indicator = static_cast<uint8_t>(list);
+    a.indicator_side = 0;
+    a.name_kind = kind;
+    a.name_len = static_cast<uint16_t>(std::min<size_t>(name.size(), UINT16_MAX));
+    const size_t keep = std::min(name.size(), AlertEvent::kNameCap);
+    std::memcpy(a.name, name.data() + name.size() - keep, keep);
+    a.pattern_generation = set_ != nullptr ? set_->generation() : 0;
+    Emit(e);
   }
 }
 
 void Worker::EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::DnsMessage& msg,
                            uint16_t tx_id) {
-  DnsRecordEvent& r = *dns_record_;
+  AppRecordEvent& rec = *app_record_;
+  if (rec.kind != AppRecordEvent::Kind::kDns) {
+    rec.kind = AppRecordEvent::Kind::kDns;
+    new (&rec.dns) DnsRecordEvent();
+  }
+  DnsRecordEvent& r = rec.dns;
   r.ts_us = p.ts_us;
   r.tx_id = tx_id;
   r.flow = FlowSnapshot::Of(f);
@@ -523,11 +636,325 @@ void Worker::EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::Dn
     }
     r.answers[r.answer_count++] = a;
   }
+  PushAppRecord();
+}
+
+void Worker::PushAppRecord() {
   if (shared_->offline) {
-    while (!app_events_->TryPush(r)) rte_pause();
+    while (!app_events_->TryPush(*app_record_)) rte_pause();
     return;
   }
-  if (!app_events_->TryPush(r)) ++stats_.app_records_dropped;
+  if (!app_events_->TryPush(*app_record_)) ++stats_.app_records_dropped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP app layer
+
+void Worker::AppData(StreamSink& sink, int dir, const uint8_t* data, uint32_t len) {
+  flow::Flow& f = *sink.f;
+  if (app_pool_ == nullptr || f.app_state > kAppActive || len == 0) return;
+  if (f.app_slot == 0) {
+    f.app_slot = app_pool_->Acquire();
+    if (f.app_slot == 0) {
+      f.app_state = kAppNoSession;  // counted by the pool
+      return;
+    }
+  }
+  app::AppSession& s = app_pool_->At(f.app_slot);
+  if (s.stopped[dir]) return;
+  StreamSink* outer = app_sink_;
+  app_sink_ = &sink;
+  if (s.proto == AppProto::kNone) {
+    AppDetect(sink, s, dir, data, len);
+  } else {
+    AppFeed(sink, s, dir, data, len);
+  }
+  app_sink_ = outer;
+}
+
+void Worker::AppDetect(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data,
+                       uint32_t len) {
+  flow::Flow& f = *sink.f;
+  const uint8_t* look = data;
+  size_t look_len = len;
+  uint32_t held = 0;  // bytes of data copied into the probe
+  if (s.probe_len[dir] > 0 || len < app::kDetectBytes) {
+    held = std::min<uint32_t>(len, app::kDetectBytes - s.probe_len[dir]);
+    std::memcpy(s.probe[dir] + s.probe_len[dir], data, held);
+    s.probe_len[dir] = static_cast<uint8_t>(s.probe_len[dir] + held);
+    look = s.probe[dir];
+    look_len = s.probe_len[dir];
+  }
+  const app::DetectResult r = app::DetectTcp(look, look_len, dir == 0, f.server_port);
+  if (r == app::DetectResult::kNeedMore) return;
+  if (r == app::DetectResult::kNo) {
+    s.probe_no[dir] = true;
+    s.stopped[dir] = true;
+    if (s.probe_no[1 - dir]) {
+      // Neither direction looks like a protocol the sensor parses.
+      ++stats_.app_detect_failed;
+      f.app_state = kAppFailed;
+      app_pool_->Release(f.app_slot);
+      f.app_slot = 0;
+    }
+    return;
+  }
+  AppProto proto = AppProto::kNone;
+  switch (r) {
+    case app::DetectResult::kHttp:
+      proto = AppProto::kHttp;
+      break;
+    case app::DetectResult::kDns:
+      proto = AppProto::kDns;
+      break;
+    case app::DetectResult::kTls:
+      proto = AppProto::kTls;
+      break;
+    case app::DetectResult::kSmb:
+      proto = AppProto::kSmb;
+      break;
+    default:
+      break;
+  }
+  s.proto = proto;
+  f.app_proto = static_cast<uint8_t>(proto);
+  ++stats_.app_detected[static_cast<int>(proto)];
+  if (proto == AppProto::kHttp) {
+    s.StartHttp();
+  } else if (proto == AppProto::kTls || proto == AppProto::kSmb) {
+    // HOOK (issue 8, TLS/SMB): once the dataplane/app/tls.h and smb.h parsers are wired in,
+    // construct them in the session here and feed them in AppFeed (tls.sni then goes through
+    // MatchDomain with AlertEvent::kNameTlsSni). Until then the flow is only labelled.
+    f.app_state = kAppDone;
+    app_pool_->Release(f.app_slot);
+    f.app_slot = 0;
+    return;
+  }
+  f.app_state = kAppActive;
+  // What was held: the other direction first (it spoke first), then this one.
+  const int o = 1 - dir;
+  if (s.probe_len[o] > 0 && !s.probe_no[o]) {
+    const uint8_t n = s.probe_len[o];
+    s.probe_len[o] = 0;
+    AppFeed(sink, s, o, s.probe[o], n);
+  }
+  if (look == s.probe[dir]) {
+    const uint8_t n = s.probe_len[dir];
+    s.probe_len[dir] = 0;
+    AppFeed(sink, s, dir, s.probe[dir], n);
+    if (held < len) AppFeed(sink, s, dir, data + held, len - held);
+  } else {
+    AppFeed(sink, s, dir, data, len);
+  }
+}
+
+void Worker::AppFeed(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data,
+                     size_t len) {
+  if (len == 0 || s.stopped[dir]) return;
+  switch (s.proto) {
+    case AppProto::kHttp:
+      s.FeedHttp(dir, data, len);
+      break;
+    case AppProto::kDns: {
+      flow::Flow& f = *sink.f;
+      const auto fd = static_cast<flow::Dir>(dir);
+      s.dns[dir].Feed(
+          data, len,
+          [&](const uint8_t* msg, size_t n) {
+            const decode::Packet p = sink.PacketFor(dir);
+            InspectDnsMessage(p, f, fd, msg, n);
+          },
+          [&](app::DnsEvent e) { ++stats_.dns_events[static_cast<int>(e)]; });
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Worker::AppGap(flow::Flow& f, int dir) {
+  if (app_pool_ == nullptr || f.app_slot == 0) return;
+  app::AppSession& s = app_pool_->At(f.app_slot);
+  if (s.stopped[dir]) return;
+  // The parsers cannot resynchronise after missing bytes: this direction is not parsed further.
+  s.stopped[dir] = true;
+  ++stats_.app_gaps;
+  if (s.proto == AppProto::kNone) {
+    s.probe_no[dir] = true;
+    if (s.probe_no[1 - dir]) {
+      ++stats_.app_detect_failed;
+      f.app_state = kAppFailed;
+      app_pool_->Release(f.app_slot);
+      f.app_slot = 0;
+    }
+  }
+}
+
+void Worker::ReleaseApp(StreamSink& sink, bool report) {
+  flow::Flow& f = *sink.f;
+  if (app_pool_ == nullptr || f.app_slot == 0) return;
+  app::AppSession& s = app_pool_->At(f.app_slot);
+  if (report && s.proto == AppProto::kHttp) {
+    StreamSink* outer = app_sink_;
+    app_sink_ = &sink;
+    s.CloseHttp();
+    app_sink_ = outer;
+  }
+  app_pool_->Release(f.app_slot);
+  f.app_slot = 0;
+  if (f.app_state == kAppActive) f.app_state = kAppDone;
+}
+
+namespace {
+
+void SetIf(patterns::AppInspect* in, Buffer b, std::string_view v) {
+  if (!v.empty()) in->Set(b, v);
+}
+
+// http.start: the start line and the header block, each line with its CRLF, then the empty line.
+size_t BuildStart(std::string_view line, std::string_view headers, char* out) {
+  size_t n = 0;
+  for (std::string_view part :
+       {line, std::string_view("\r\n"), headers, std::string_view("\r\n")}) {
+    std::memcpy(out + n, part.data(), part.size());
+    n += part.size();
+  }
+  return n;
+}
+
+static_assert(sizeof(app::HttpRequestRecord::line.buf) +
+                  sizeof(app::HttpRequestRecord::header_raw.buf) + 4 <=
+              kAppScratchBytes);
+
+// The request's to-server buffers; own: also those of the inspected side (the request is it).
+void AddRequestBuffers(const app::HttpRequestRecord& r, bool own, char* scratch,
+                       patterns::AppInspect* in) {
+  in->Set(Buffer::kHttpUri, r.uri_norm.view());
+  in->Set(Buffer::kHttpUriRaw, r.uri_raw.view());
+  in->Set(Buffer::kHttpMethod, r.method.view());
+  in->Set(Buffer::kHttpRequestLine, r.line.view());
+  SetIf(in, Buffer::kHttpHost, r.host.view());
+  SetIf(in, Buffer::kHttpHostRaw, r.host_raw.view());
+  SetIf(in, Buffer::kHttpUserAgent, r.user_agent.view());
+  SetIf(in, Buffer::kHttpCookie, r.cookie.view());
+  SetIf(in, Buffer::kHttpReferer, r.referer.view());
+  SetIf(in, Buffer::kHttpAccept, r.accept.view());
+  SetIf(in, Buffer::kHttpAcceptLang, r.accept_lang.view());
+  SetIf(in, Buffer::kHttpAcceptEnc, r.accept_enc.view());
+  SetIf(in, Buffer::kHttpRequestBody, r.body.view());
+  if (!own) return;
+  in->Set(Buffer::kHttpHeader, r.header.view());
+  in->Set(Buffer::kHttpHeaderRaw, r.header_raw.view());
+  in->Set(Buffer::kHttpHeaderNames, r.header_names.view());
+  SetIf(in, Buffer::kHttpContentType, r.content_type.view());
+  SetIf(in, Buffer::kHttpContentLen, r.content_len.view());
+  SetIf(in, Buffer::kHttpConnection, r.connection.view());
+  in->Set(Buffer::kHttpProtocol, r.protocol.view());
+  SetIf(in, Buffer::kFileData, r.body.view());
+  in->Set(Buffer::kHttpStart, scratch, BuildStart(r.line.view(), r.header_raw.view(), scratch));
+}
+
+void AddResponseBuffers(const app::HttpResponseRecord& r, char* scratch, patterns::AppInspect* in) {
+  in->Set(Buffer::kHttpStatCode, r.stat_code.view());
+  in->Set(Buffer::kHttpStatMsg, r.stat_msg.view());
+  in->Set(Buffer::kHttpResponseLine, r.line.view());
+  SetIf(in, Buffer::kHttpServer, r.server.view());
+  SetIf(in, Buffer::kHttpLocation, r.location.view());
+  SetIf(in, Buffer::kHttpResponseBody, r.body.view());
+  in->Set(Buffer::kHttpHeader, r.header.view());
+  in->Set(Buffer::kHttpHeaderRaw, r.header_raw.view());
+  in->Set(Buffer::kHttpHeaderNames, r.header_names.view());
+  SetIf(in, Buffer::kHttpContentType, r.content_type.view());
+  SetIf(in, Buffer::kHttpContentLen, r.content_len.view());
+  SetIf(in, Buffer::kHttpConnection, r.connection.view());
+  in->Set(Buffer::kHttpProtocol, r.protocol.view());
+  SetIf(in, Buffer::kFileData, r.body.view());
+  in->Set(Buffer::kHttpStart, scratch, BuildStart(r.line.view(), r.header_raw.view(), scratch));
+}
+
+}  // namespace
+
+void Worker::OnHttpRequest(app::HttpRequestRecord& req) {
+  StreamSink& k = *app_sink_;
+  flow::Flow& f = *k.f;
+  ++stats_.http_transactions;
+  const decode::Packet p = k.PacketFor(0);
+  MatchDomain(p, f, flow::Dir::kToServer, req.host.view(), AlertEvent::kNameHttpHost);
+  const patterns::PatternSet* set = k.set;
+  if (set == nullptr || f.bypassed || set->app_rule_count(AppProto::kHttp) == 0) return;
+  patterns::AppInspect in;
+  in.proto = AppProto::kHttp;
+  in.to_server = true;
+  AddRequestBuffers(req, /*own=*/true, app_scratch_.get(), &in);
+  scanner_->AppTxBegin();
+  scanner_->ScanApp(*set, p, f, flow::Dir::kToServer, *rule_state_, in,
+                    [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToServer); });
+  if (scanner_->pass_flow() && !k.ending) pending_pass_ = true;
+}
+
+void Worker::OnHttpResponse(const app::HttpRequestRecord* req, app::HttpResponseRecord& resp) {
+  StreamSink& k = *app_sink_;
+  flow::Flow& f = *k.f;
+  const decode::Packet p = k.PacketFor(1);
+  const patterns::PatternSet* set = k.set;
+  if (set != nullptr && !f.bypassed && set->app_rule_count(AppProto::kHttp) > 0) {
+    // The response side, with the request's own buffers: a rule that mixes http.uri and
+    // http.stat_code matches here.
+    patterns::AppInspect in;
+    in.proto = AppProto::kHttp;
+    in.to_server = false;
+    if (req != nullptr) AddRequestBuffers(*req, /*own=*/false, nullptr, &in);
+    AddResponseBuffers(resp, app_scratch_.get(), &in);
+    scanner_->AppTxBegin();
+    scanner_->ScanApp(*set, p, f, flow::Dir::kToClient, *rule_state_, in,
+                      [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToClient); });
+    if (scanner_->pass_flow() && !k.ending) pending_pass_ = true;
+  }
+  if (cfg_.http_records) EmitHttpRecord(p.ts_us, f, req, &resp);
+}
+
+void Worker::OnHttpUnanswered(const app::HttpRequestRecord& req) {
+  const StreamSink& k = *app_sink_;
+  if (cfg_.http_records) EmitHttpRecord(k.f->last_ts_us, *k.f, &req, nullptr);
+}
+
+void Worker::EmitHttpRecord(uint64_t ts_us, const flow::Flow& f, const app::HttpRequestRecord* req,
+                            const app::HttpResponseRecord* resp) {
+  AppRecordEvent& rec = *app_record_;
+  if (rec.kind != AppRecordEvent::Kind::kHttp) {
+    rec.kind = AppRecordEvent::Kind::kHttp;
+    new (&rec.http) HttpRecordEvent();
+  }
+  HttpRecordEvent& r = rec.http;
+  r.ts_us = ts_us;
+  r.flow = FlowSnapshot::Of(f);
+  r.pool_used = 0;
+  r.truncated = 0;
+  r.hostname = r.url = r.user_agent = r.content_type = r.referer = r.method = r.protocol =
+      r.redirect = HttpRecordEvent::Ref{};
+  r.tx_id = 0;
+  r.http_port = 0;
+  if (req != nullptr) {
+    r.tx_id = req->tx_id;
+    r.http_port = req->host_port;
+    r.Add(req->host.view(), &r.hostname);
+    r.Add(req->uri_raw.view(), &r.url);
+    r.Add(req->user_agent.view(), &r.user_agent);
+    r.Add(req->referer.view(), &r.referer);
+    r.Add(req->method.view(), &r.method);
+    r.Add(req->protocol.view(), &r.protocol);
+  }
+  r.has_response = resp != nullptr;
+  r.status = resp != nullptr ? resp->status : 0;
+  r.length = resp != nullptr ? resp->body_len : 0;
+  if (resp != nullptr) {
+    // Suricata logs the media type without its parameters.
+    const std::string_view ct = resp->content_type.view();
+    r.Add(ct.substr(0, std::min(ct.size(), ct.find(';'))), &r.content_type);
+    r.Add(resp->location.view(), &r.redirect);
+    if (req == nullptr) r.Add(resp->protocol.view(), &r.protocol);
+  }
+  PushAppRecord();
 }
 
 uint8_t Worker::DecodeLayers(decode::Packet* outer, decode::Packet** layers) {
@@ -694,6 +1121,10 @@ void Worker::Publish() {
   if (reassembler_) {
     stats_.reassembly = reassembler_->counters();
     stats_.reassembly_slots_in_use = reassembler_->pool_slots_in_use();
+  }
+  if (app_pool_) {
+    stats_.app_sessions_in_use = app_pool_->in_use();
+    stats_.app_sessions_exhausted = app_pool_->counters().exhausted;
   }
   if (stream_pool_) {
     stats_.stream_pool = stream_pool_->counters();

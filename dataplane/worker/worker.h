@@ -7,8 +7,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
+#include "dataplane/app/http1.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
@@ -27,7 +29,12 @@ class PatternSet;
 }
 namespace fs::app {
 struct DnsMessage;
-}
+class AppSession;
+class AppSessionPool;
+struct AppHooks;
+struct HttpRequestRecord;
+struct HttpResponseRecord;
+}  // namespace fs::app
 namespace fs::scan {
 class Scanner;
 class IpMatcher;
@@ -104,7 +111,17 @@ struct WorkerConfig {
   // App layer: hand parsed DNS messages to the control plane for EVE "dns" records
   // (outputs.dns). Parsing, counting and domain lists work either way.
   bool dns_records = true;
-  uint32_t app_ring_size = 4096;  // app records to the control plane (each about 2 KB)
+  bool http_records = true;  // EVE "http" records (outputs.http)
+  // App records (dns, http: about 2 KB each) to the control plane. The output thread drains the
+  // ring every loop and a capture waits for room, so the ring only absorbs bursts of a live
+  // input: 2048 records (4 MB per worker).
+  uint32_t app_ring_size = 2048;
+  // TCP app layer (docs/app-layer.md): protocol detection and parsing on the reassembled
+  // streams. Needs stream_enabled. Sessions per worker (memory: app::AppSessionPool::slot_bytes()
+  // each, plus 2 x 48 KB zlib arena per HTTP flow).
+  bool app_enabled = true;
+  uint32_t app_sessions = 512;
+  app::HttpConfig http;
 };
 
 class Worker {
@@ -124,7 +141,7 @@ class Worker {
 
   // Control-plane side.
   SpscRing<Event>& events() { return *events_; }
-  SpscRing<DnsRecordEvent>& app_events() { return *app_events_; }
+  SpscRing<AppRecordEvent>& app_events() { return *app_events_; }
   const Published<WorkerStats>& published() const { return published_; }
   uint16_t index() const { return cfg_.index; }
 
@@ -162,8 +179,15 @@ class Worker {
   // UDP port 53: parses the payload into dns_msg_, counts it, matches its query names against
   // the domain lists and hands an EVE record to the control plane.
   void InspectDns(const decode::Packet& p, flow::Flow& f, flow::Dir dir);
+  // One DNS message (a UDP payload or a message DnsTcpFramer cut from a TCP stream).
+  void InspectDnsMessage(const decode::Packet& p, flow::Flow& f, flow::Dir dir, const uint8_t* data,
+                         size_t len);
   void MatchDomains(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
                     const app::DnsMessage& msg);
+  // Alerts for the domain lists that list `name` (once per flow and list); kind: what the name
+  // is (AlertEvent::kNameDnsQuery ...).
+  void MatchDomain(const decode::Packet& p, flow::Flow& f, flow::Dir dir, std::string_view name,
+                   uint8_t kind);
   void EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::DnsMessage& msg,
                      uint16_t tx_id);
   // An alert event for packet p (marks the flow alerted); the caller fills in the signature.
@@ -171,8 +195,10 @@ class Worker {
   void EmitFlowEnd(flow::Flow& f, flow::EndReason r);
   // Reassembly and stream scanning of one TCP packet; returns whether the packet's own payload
   // is to be inspected too (false when the stream holds other bytes than the packet for it).
+  // stream_scan: the set has stream rules (without, reassembly only feeds the app layer and the
+  // packet is always inspected on its own).
   bool Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
-                  flow::Dir dir);
+                  flow::Dir dir, bool stream_scan);
   // Returns f's stream memory (reassembly slots, stream-scan context). report (flow end):
   // delivers what reassembly still holds, closes the streams with their end-of-data matches and
   // reports their alerts; otherwise (a pass) drops all of it unreported.
@@ -188,6 +214,23 @@ class Worker {
   void EmitRuleAlert(const patterns::PatternSet& set, uint32_t rule_index, const decode::Packet& p,
                      flow::Flow* f, flow::Dir dir);
   struct StreamSink;
+  // TCP app layer (dataplane/app/session.h), from StreamSink: in-order bytes of direction dir
+  // (detection, then the protocol's parser), a gap (that direction stops being parsed), and the
+  // flow's end or bypass (report: finish and report what the parsers hold; then the session is
+  // released).
+  void AppData(StreamSink& sink, int dir, const uint8_t* data, uint32_t len);
+  void AppDetect(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data, uint32_t len);
+  void AppFeed(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data, size_t len);
+  void AppGap(flow::Flow& f, int dir);
+  void ReleaseApp(StreamSink& sink, bool report);
+  // AppHooks: a completed HTTP request / response (with the request it answers) / a request
+  // never answered. Called from inside AppFeed and ReleaseApp (app_sink_ is the caller's sink).
+  void OnHttpRequest(app::HttpRequestRecord& req);
+  void OnHttpResponse(const app::HttpRequestRecord* req, app::HttpResponseRecord& resp);
+  void OnHttpUnanswered(const app::HttpRequestRecord& req);
+  void EmitHttpRecord(uint64_t ts_us, const flow::Flow& f, const app::HttpRequestRecord* req,
+                      const app::HttpResponseRecord* resp);
+  void PushAppRecord();
   // IP fragments (see docs/design-notes.md, "IP fragment reassembly"). HandleFragment: a fragment
   // reached HandlePacket; it is reassembled here unless a distributing worker already took it.
   void HandleFragment(const decode::Packet& p);
@@ -214,11 +257,20 @@ class Worker {
   std::unique_ptr<reassembly::Reassembler> reassembler_;
   std::unique_ptr<scan::StreamPool> stream_pool_;
   std::unique_ptr<SpscRing<Event>> events_;
-  std::unique_ptr<SpscRing<DnsRecordEvent>> app_events_;
+  std::unique_ptr<SpscRing<AppRecordEvent>> app_events_;
   // One parse result and one record under construction per worker (each ~20 KB / ~2 KB):
   // reserved at Init, reused for every message, never per flow.
   std::unique_ptr<app::DnsMessage> dns_msg_;
-  std::unique_ptr<DnsRecordEvent> dns_record_;
+  std::unique_ptr<AppRecordEvent> app_record_;
+  // TCP app layer: the session pool (nullptr when off), its hooks, the sink that is feeding a
+  // session right now (for the hooks), scratch for buffers built per inspection (http.start),
+  // and a pass an app-layer rule asked for while the stream was being delivered (applied by
+  // HandlePacket once reassembly returned).
+  std::unique_ptr<app::AppHooks> app_hooks_;
+  std::unique_ptr<app::AppSessionPool> app_pool_;
+  StreamSink* app_sink_ = nullptr;
+  std::unique_ptr<char[]> app_scratch_;
+  bool pending_pass_ = false;
   std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
   decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame
   std::unique_ptr<defrag::Defragmenter> defrag_;

@@ -235,13 +235,22 @@ TEST_F(SensorTest, DomainListMatchesDnsQueriesAndDnsRecordsAreWritten) {
   Eve eve;
   auto r = RunSensor({"--config", dir_ + "/c.yaml", "--workers", "2"}, &eve, "dns");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  size_t alerts = 0, queries = 0, answers = 0, dns_records = 0;
+  size_t alerts = 0, host_alerts = 0, queries = 0, answers = 0, dns_records = 0;
   uint64_t alert_flow = 0;
   std::set<uint64_t> c2_flows;
   for (const auto& j : eve.all) {
     const std::string type = j.value("event_type", "");
     if (type == "dns") ++dns_records;
-    if (type == "alert" && j["alert"]["signature_id"] == 9100002) {
+    if (type == "alert" && j["alert"]["signature_id"] == 9100002 &&
+        j["alert"]["metadata"].contains("http_host")) {
+      // The same name as the Host of the implant's HTTP check-in (issue 8: lists match
+      // http.host too): once on that flow.
+      ++host_alerts;
+      EXPECT_EQ(j["src_ip"], "10.20.1.23");
+      EXPECT_EQ(j.value("app_proto", ""), "http") << j.dump();
+      EXPECT_EQ(j["alert"]["metadata"]["http_host"][0], "update-check.badcdn.example");
+      EXPECT_EQ(j["alert"]["metadata"]["indicator_entry"][0], "*.badcdn.example");
+    } else if (type == "alert" && j["alert"]["signature_id"] == 9100002) {
       ++alerts;
       alert_flow = j.value("flow_id", uint64_t{0});
       EXPECT_EQ(j["src_ip"], "10.20.1.23");
@@ -274,6 +283,7 @@ TEST_F(SensorTest, DomainListMatchesDnsQueriesAndDnsRecordsAreWritten) {
     }
   }
   EXPECT_EQ(alerts, 1u);
+  EXPECT_EQ(host_alerts, 1u);
   EXPECT_EQ(queries, 1u);
   EXPECT_EQ(answers, 1u);
   ASSERT_EQ(c2_flows.size(), 1u);
@@ -295,7 +305,7 @@ TEST_F(SensorTest, DomainListMatchesDnsQueriesAndDnsRecordsAreWritten) {
       ++quiet_alerts;
   }
   EXPECT_EQ(quiet_dns, 0u);
-  EXPECT_EQ(quiet_alerts, 1u);
+  EXPECT_EQ(quiet_alerts, 2u);  // the DNS query and the HTTP Host
 }
 
 TEST_F(SensorTest, BlockActionOnADomainListIsRefusedAtStart) {

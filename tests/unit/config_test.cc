@@ -164,7 +164,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadYaml{"workers: [1]\n", "bad.yaml: workers: must be a number"},
         BadYaml{
             "wrkers: 2\n",
-            "bad.yaml: wrkers: unknown key (known here: api, bypass-offload, classification-file, "
+            "bad.yaml: wrkers: unknown key (known here: api, app-layer, bypass-offload, classification-file, "
             "defrag, dpdk, enforcement, flow, indicators, inputs, log-level, outputs, rules, "
             "stream, vars, workers)"},
         BadYaml{"bypass-offload: {max-flows: 0}\n",

@@ -1,0 +1,415 @@
+#include "dataplane/app/session.h"
+
+#include <new>
+
+#if FS_HAVE_APP_TLS
+#include "dataplane/app/tls.h"
+#endif
+#if FS_HAVE_APP_SMB
+#include "dataplane/app/smb.h"
+#endif
+
+namespace fs::app {
+namespace {
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// 1: data starts with `word`; 0: cannot; -1: data is a proper prefix of it (need more).
+int StartsWith(const uint8_t* data, size_t len, std::string_view word) {
+  const size_t n = len < word.size() ? len : word.size();
+  if (std::memcmp(data, word.data(), n) != 0) return 0;
+  return len >= word.size() ? 1 : -1;
+}
+
+constexpr std::string_view kMethods[] = {"GET ",       "POST ",    "HEAD ",  "PUT ",   "DELETE ",
+                                         "OPTIONS ",   "CONNECT ", "PATCH ", "TRACE ", "PROPFIND ",
+                                         "MKCOL ",     "COPY ",    "MOVE ",  "LOCK ",  "UNLOCK ",
+                                         "PROPPATCH ", "SEARCH ",  "REPORT "};
+
+void HeaderLine(std::string_view name, std::string_view value, Field<2048>* out) {
+  out->Append(name);
+  out->Append(": ");
+  out->Append(value);
+  out->Append("\r\n");
+}
+
+}  // namespace
+
+DetectResult DetectTcp(const uint8_t* data, size_t len, bool to_server, uint16_t server_port) {
+  if (len == 0) return DetectResult::kNeedMore;
+  bool more = false;
+  if (to_server) {
+    for (std::string_view m : kMethods) {
+      const int r = StartsWith(data, len, m);
+      if (r == 1) return DetectResult::kHttp;
+      if (r == -1) more = true;
+    }
+  } else {
+    const int r = StartsWith(data, len, "HTTP/1.");
+    if (r == 1) return DetectResult::kHttp;
+    if (r == -1) more = true;
+  }
+  // TLS: a handshake record (content type 22, version 3.x). Hook: the TLS parser's own check.
+  if (data[0] == 0x16) {
+#if FS_HAVE_APP_TLS
+    if (len >= 6) return LooksLikeTls(data, len) ? DetectResult::kTls : DetectResult::kNo;
+#else
+    if (len >= 6) {
+      return data[1] == 3 && data[2] <= 4 && data[5] <= 2 ? DetectResult::kTls : DetectResult::kNo;
+    }
+#endif
+    more = true;
+  }
+  // SMB over NetBIOS session service: 0x00, 3-byte length, then \xFESMB (2/3) or \xFFSMB (1).
+  if (data[0] == 0x00 && server_port != 53) {
+#if FS_HAVE_APP_SMB
+    if (len >= 8) {
+      if (LooksLikeSmb(data, len)) return DetectResult::kSmb;
+    } else {
+      more = true;
+    }
+#else
+    if (len >= 8) {
+      if ((data[4] == 0xfe || data[4] == 0xff) && data[5] == 'S' && data[6] == 'M' &&
+          data[7] == 'B') {
+        return DetectResult::kSmb;
+      }
+    } else {
+      more = true;
+    }
+#endif
+  }
+  // DNS over TCP: by port, with a length prefix that can hold a header.
+  if (server_port == 53) {
+    if (len < 2) return DetectResult::kNeedMore;
+    const uint16_t n = static_cast<uint16_t>((data[0] << 8) | data[1]);
+    if (n >= kDnsHeaderLen) return DetectResult::kDns;
+  }
+  return more && len < kDetectBytes ? DetectResult::kNeedMore : DetectResult::kNo;
+}
+
+void HttpRequestRecord::Reset() {
+  complete = false;
+  for (auto* f : {&uri_raw, &uri_norm}) f->Clear();
+  line.Clear();
+  method.Clear();
+  protocol.Clear();
+  host.Clear();
+  host_raw.Clear();
+  host_port = 0;
+  user_agent.Clear();
+  cookie.Clear();
+  referer.Clear();
+  for (auto* f : {&accept, &accept_lang, &accept_enc, &connection, &content_type}) f->Clear();
+  content_len.Clear();
+  header.Clear();
+  header_raw.Clear();
+  header_names.Clear();
+  body.Clear();
+}
+
+void HttpResponseRecord::Reset() {
+  line.Clear();
+  protocol.Clear();
+  status = 0;
+  stat_code.Clear();
+  stat_msg.Clear();
+  server.Clear();
+  location.Clear();
+  content_type.Clear();
+  content_len.Clear();
+  connection.Clear();
+  header.Clear();
+  header_raw.Clear();
+  header_names.Clear();
+  body.Clear();
+  body_len = 0;
+}
+
+void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
+  StopHttp();
+  http_cfg_ = http;
+  hooks_ = hooks;
+  proto = patterns::AppProto::kNone;
+  for (int d = 0; d < 2; ++d) {
+    probe_len[d] = 0;
+    probe_no[d] = false;
+    stopped[d] = false;
+    dns[d] = DnsTcpFramer{};
+  }
+  req_head_ = req_count_ = 0;
+  req_building_ = resp_building_ = false;
+  next_tx_id_ = 0;
+  unpaired = 0;
+}
+
+bool AppSession::StartHttp() {
+  if (req_ != nullptr) return true;
+  HttpSink rs;
+  rs.ctx = this;
+  rs.request_line = &ReqLine;
+  rs.header = &ReqHeader;
+  rs.headers_done = &ReqHeadersDone;
+  rs.body = &ReqBody;
+  rs.tx_done = &ReqDone;
+  rs.event = &OnEvent;
+  HttpSink ps;
+  ps.ctx = this;
+  ps.status_line = &StatusLine;
+  ps.header = &RespHeader;
+  ps.headers_done = &RespHeadersDone;
+  ps.body = &RespBody;
+  ps.tx_done = &RespDone;
+  ps.event = &OnEvent;
+  req_ = new (req_mem_) Http1Parser(HttpSide::kRequest, *http_cfg_, rs);
+  resp_ = new (resp_mem_) Http1Parser(HttpSide::kResponse, *http_cfg_, ps);
+  req_->PairWith(resp_);
+  return true;
+}
+
+void AppSession::StopHttp() {
+  if (req_ == nullptr) return;
+  req_->~Http1Parser();
+  resp_->~Http1Parser();
+  req_ = resp_ = nullptr;
+}
+
+void AppSession::FeedHttp(int dir, const uint8_t* data, size_t len) {
+  if (req_ == nullptr) return;
+  (dir == 0 ? req_ : resp_)->Feed(data, len);
+}
+
+void AppSession::CloseHttp() {
+  if (req_ == nullptr) return;
+  req_->Close();
+  resp_->Close();
+  // Requests still waiting (or left unfinished by the parser): reported without a response.
+  while (req_count_ > 0) {
+    HttpRequestRecord& r = reqs_[req_head_];
+    const bool last = req_count_ == 1;
+    if (r.complete || (last && req_building_ && r.line.len > 0)) {
+      if (hooks_->http_unanswered) hooks_->http_unanswered(hooks_->ctx, *this, r);
+    }
+    req_head_ = static_cast<uint8_t>((req_head_ + 1) % kHttpPendingTx);
+    --req_count_;
+  }
+  req_building_ = false;
+}
+
+HttpRequestRecord* AppSession::Building() {
+  if (!req_building_ || req_count_ == 0) return nullptr;
+  return &reqs_[(req_head_ + req_count_ - 1) % kHttpPendingTx];
+}
+
+void AppSession::ReqLine(void* c, const HttpRequestLine& l) {
+  auto* s = static_cast<AppSession*>(c);
+  if (s->req_building_) {
+    // The previous request never completed (the parser reports completion before the next
+    // line): reuse its slot.
+    --s->req_count_;
+    s->req_building_ = false;
+  }
+  if (s->req_count_ == kHttpPendingTx) {
+    // Pipelined past the ring: the oldest request's response will be inspected without it.
+    s->req_head_ = static_cast<uint8_t>((s->req_head_ + 1) % kHttpPendingTx);
+    --s->req_count_;
+    ++s->unpaired;
+  }
+  HttpRequestRecord& r = s->reqs_[(s->req_head_ + s->req_count_) % kHttpPendingTx];
+  ++s->req_count_;
+  s->req_building_ = true;
+  r.Reset();
+  r.tx_id = s->next_tx_id_++;
+  r.method.Assign(l.method);
+  r.uri_raw.Assign(l.uri_raw);
+  r.uri_norm.Assign(l.uri_norm);
+  r.protocol.Assign(l.protocol);
+  r.line.Append(l.method);
+  r.line.Append(" ");
+  r.line.Append(l.uri_raw);
+  if (!l.protocol.empty()) {
+    r.line.Append(" ");
+    r.line.Append(l.protocol);
+  }
+}
+
+void AppSession::ReqHeader(void* c, std::string_view n, std::string_view v) {
+  auto* s = static_cast<AppSession*>(c);
+  HttpRequestRecord* r = s->Building();
+  if (r == nullptr) return;
+  HeaderLine(n, v, &r->header_raw);
+  if (!IEquals(n, "Cookie")) HeaderLine(n, v, &r->header);
+  if (IEquals(n, "Host")) {
+    if (r->host_raw.len == 0) {
+      r->host_raw.Assign(v);
+      // The port, if the value has one after the host (or after "[v6]").
+      const size_t close = v.find(']');
+      const size_t colon = v.find(':', close == std::string_view::npos ? 0 : close);
+      if (colon != std::string_view::npos) {
+        uint32_t port = 0;
+        size_t i = colon + 1;
+        for (; i < v.size() && v[i] >= '0' && v[i] <= '9' && port <= 65535; ++i)
+          port = port * 10 + static_cast<uint32_t>(v[i] - '0');
+        if (i == v.size() && i > colon + 1 && port <= 65535)
+          r->host_port = static_cast<uint16_t>(port);
+      }
+    }
+  } else if (IEquals(n, "Referer")) {
+    r->referer.Assign(v);
+  } else if (IEquals(n, "Accept")) {
+    r->accept.Assign(v);
+  } else if (IEquals(n, "Accept-Language")) {
+    r->accept_lang.Assign(v);
+  } else if (IEquals(n, "Accept-Encoding")) {
+    r->accept_enc.Assign(v);
+  } else if (IEquals(n, "Connection")) {
+    r->connection.Assign(v);
+  } else if (IEquals(n, "Content-Length")) {
+    r->content_len.Assign(v);
+  }
+}
+
+void AppSession::ReqHeadersDone(void* c, const HttpTx& tx) {
+  auto* s = static_cast<AppSession*>(c);
+  HttpRequestRecord* r = s->Building();
+  if (r == nullptr) return;
+  r->host.Assign(tx.host);
+  r->user_agent.Assign(tx.user_agent);
+  r->cookie.Assign(tx.cookie);
+  r->content_type.Assign(tx.content_type);
+  r->header_names.Assign(tx.header_names);
+}
+
+void AppSession::ReqBody(void* c, const HttpTx&, const uint8_t* d, size_t n) {
+  auto* s = static_cast<AppSession*>(c);
+  if (HttpRequestRecord* r = s->Building()) {
+    r->body.Append({reinterpret_cast<const char*>(d), n});
+  }
+}
+
+void AppSession::ReqDone(void* c, const HttpTx&) {
+  auto* s = static_cast<AppSession*>(c);
+  HttpRequestRecord* r = s->Building();
+  if (r == nullptr) return;
+  r->complete = true;
+  s->req_building_ = false;
+  if (s->hooks_->http_request) s->hooks_->http_request(s->hooks_->ctx, *s, *r);
+}
+
+void AppSession::StatusLine(void* c, const HttpStatusLine& l) {
+  auto* s = static_cast<AppSession*>(c);
+  HttpResponseRecord& r = s->resp_rec_;
+  r.Reset();
+  s->resp_building_ = true;
+  r.protocol.Assign(l.protocol);
+  r.status = l.code;
+  char code[8];
+  int n = 0;
+  if (l.code > 0) {
+    code[0] = static_cast<char>('0' + l.code / 100 % 10);
+    code[1] = static_cast<char>('0' + l.code / 10 % 10);
+    code[2] = static_cast<char>('0' + l.code % 10);
+    n = 3;
+  }
+  r.stat_code.Assign({code, static_cast<size_t>(n)});
+  r.stat_msg.Assign(l.message);
+  r.line.Append(l.protocol);
+  r.line.Append(" ");
+  r.line.Append(r.stat_code.view());
+  if (!l.message.empty()) {
+    r.line.Append(" ");
+    r.line.Append(l.message);
+  }
+}
+
+void AppSession::RespHeader(void* c, std::string_view n, std::string_view v) {
+  auto* s = static_cast<AppSession*>(c);
+  if (!s->resp_building_) return;
+  HttpResponseRecord& r = s->resp_rec_;
+  HeaderLine(n, v, &r.header_raw);
+  if (!IEquals(n, "Set-Cookie")) HeaderLine(n, v, &r.header);
+  if (IEquals(n, "Server")) {
+    r.server.Assign(v);
+  } else if (IEquals(n, "Location")) {
+    r.location.Assign(v);
+  } else if (IEquals(n, "Content-Length")) {
+    r.content_len.Assign(v);
+  } else if (IEquals(n, "Connection")) {
+    r.connection.Assign(v);
+  }
+}
+
+void AppSession::RespHeadersDone(void* c, const HttpTx& tx) {
+  auto* s = static_cast<AppSession*>(c);
+  if (!s->resp_building_) return;
+  s->resp_rec_.content_type.Assign(tx.content_type);
+  s->resp_rec_.header_names.Assign(tx.header_names);
+}
+
+void AppSession::RespBody(void* c, const HttpTx&, const uint8_t* d, size_t n) {
+  auto* s = static_cast<AppSession*>(c);
+  if (s->resp_building_) s->resp_rec_.body.Append({reinterpret_cast<const char*>(d), n});
+}
+
+void AppSession::RespDone(void* c, const HttpTx& tx) {
+  auto* s = static_cast<AppSession*>(c);
+  if (!s->resp_building_) return;
+  s->resp_building_ = false;
+  if (tx.interim) return;  // 1xx: the final response to the same request follows
+  s->resp_rec_.body_len = tx.body_wire;
+  const HttpRequestRecord* req = nullptr;
+  const bool head_done = s->req_count_ > 0 && s->reqs_[s->req_head_].complete &&
+                         !(s->req_building_ && s->req_count_ == 1);
+  if (head_done) req = &s->reqs_[s->req_head_];
+  if (s->hooks_->http_response) s->hooks_->http_response(s->hooks_->ctx, *s, req, s->resp_rec_);
+  if (head_done) {
+    s->req_head_ = static_cast<uint8_t>((s->req_head_ + 1) % kHttpPendingTx);
+    --s->req_count_;
+  }
+}
+
+void AppSession::OnEvent(void* c, HttpEvent e) {
+  auto* s = static_cast<AppSession*>(c);
+  if (s->hooks_->http_event) s->hooks_->http_event(s->hooks_->ctx, e);
+}
+
+AppSessionPool::AppSessionPool(uint32_t capacity, const HttpConfig& http, const AppHooks& hooks)
+    : capacity_(capacity), http_(http), hooks_(hooks) {
+  sessions_.reset(new AppSession[capacity_]);
+  free_ = std::make_unique<uint32_t[]>(capacity_);
+  // Lowest slots first: a lightly loaded worker keeps touching the same few sessions.
+  for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - i;
+  free_count_ = capacity_;
+}
+
+AppSessionPool::~AppSessionPool() = default;
+
+uint32_t AppSessionPool::Acquire() {
+  if (free_count_ == 0) {
+    ++counters_.exhausted;
+    return 0;
+  }
+  const uint32_t slot = free_[--free_count_];
+  ++in_use_;
+  ++counters_.acquired;
+  At(slot).Reset(&http_, &hooks_);
+  return slot;
+}
+
+void AppSessionPool::Release(uint32_t slot) {
+  if (slot == 0 || slot > capacity_) return;
+  At(slot).Reset(&http_, &hooks_);  // frees the parsers now, not at the next acquire
+  free_[free_count_++] = slot;
+  --in_use_;
+}
+
+}  // namespace fs::app

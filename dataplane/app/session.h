@@ -1,0 +1,226 @@
+// Per-flow app-layer state (issue 8): protocol detection on the first bytes of each TCP direction,
+// and the parsers of the detected protocol, fed in-order stream bytes by the worker's reassembly
+// sink. Sessions live in a per-worker AppSessionPool (like scan::StreamPool): a flow holds a slot
+// index (Flow::app_slot) from its first TCP payload until it ends or is bypassed.
+//
+// HTTP: the session owns one Http1Parser per direction (request side paired with the response
+// side) and copies what rules and EVE need of each transaction into fixed records: up to
+// kHttpPendingTx requests (the one being parsed and the ones awaiting their response, for
+// pipelining), and the response being parsed. Fields longer than their record slot are kept
+// truncated (caps below, documented in docs/app-layer.md). Completed sides are handed to the
+// worker through AppHooks. DNS over TCP: one DnsTcpFramer per direction; the worker parses the
+// messages it cuts.
+//
+// Memory: the records and framers are part of the slot (see AppSessionPool::slot_bytes()); the
+// two Http1Parsers are constructed in the slot when a flow is detected as HTTP and destroyed when
+// the slot is released. Http1Parser has no Reset(), so construction reserves its zlib arena then
+// (one 48 KB allocation per HTTP flow, not per packet) — to go once the parser can be reset.
+//
+// Owned by one worker; every call comes from that worker's lcore.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+#include "dataplane/app/dns.h"
+#include "dataplane/app/http1.h"
+#include "patterns/buffers.h"
+
+namespace fs::app {
+
+// Bytes of one direction looked at before detection gives up on it.
+inline constexpr uint32_t kDetectBytes = 32;
+
+enum class DetectResult : uint8_t { kNeedMore, kNo, kHttp, kDns, kTls, kSmb };
+// Protocol detection by content on the first bytes of one direction of a TCP flow: HTTP request
+// methods (to server) or "HTTP/1." (to client), a TLS handshake record, an SMB (NetBIOS session)
+// header, DNS's 2-byte length prefix on server port 53. kNeedMore only while len < kDetectBytes.
+DetectResult DetectTcp(const uint8_t* data, size_t len, bool to_server, uint16_t server_port);
+
+// A text value of at most N bytes, truncated when longer. The bytes are not initialised before
+// use, so an idle slot costs no touched memory.
+template <size_t N>
+struct Field {
+  char buf[N];
+  uint16_t len = 0;
+  bool truncated = false;
+  static_assert(N < 65536);
+
+  void Clear() {
+    len = 0;
+    truncated = false;
+  }
+  void Assign(std::string_view s) {
+    Clear();
+    Append(s);
+  }
+  void Append(std::string_view s) {
+    size_t n = s.size();
+    if (n > N - len) {
+      n = N - len;
+      truncated = true;
+    }
+    if (n > 0) std::memcpy(buf + len, s.data(), n);
+    len = static_cast<uint16_t>(len + n);
+  }
+  std::string_view view() const { return {buf, len}; }
+};
+
+// What the rules and EVE see of one request. Caps in bytes.
+struct HttpRequestRecord {
+  uint64_t tx_id = 0;
+  bool complete = false;
+  Field<2048> line;  // request line, without CRLF
+  Field<1024> uri_raw, uri_norm;
+  Field<32> method;
+  Field<16> protocol;
+  Field<256> host;      // lowercased, port removed
+  Field<256> host_raw;  // the Host header value as sent
+  uint16_t host_port = 0;
+  Field<256> user_agent;
+  Field<512> cookie;
+  Field<256> referer;
+  Field<128> accept, accept_lang, accept_enc, connection, content_type;
+  Field<24> content_len;
+  Field<2048> header;      // "Name: value\r\n" per header except Cookie (Suricata's http.header)
+  Field<2048> header_raw;  // every header, same form (headers as the parser reads them)
+  Field<512> header_names;
+  Field<2048> body;  // after transfer/content decoding
+  void Reset();
+};
+
+struct HttpResponseRecord {
+  Field<512> line;  // status line, without CRLF
+  Field<16> protocol;
+  uint16_t status = 0;
+  Field<8> stat_code;
+  Field<128> stat_msg;
+  Field<128> server;
+  Field<256> location;
+  Field<128> content_type;
+  Field<24> content_len;
+  Field<64> connection;
+  Field<2048> header;  // without Set-Cookie, as Suricata's http.header
+  Field<2048> header_raw;
+  Field<512> header_names;
+  Field<2048> body;
+  uint64_t body_len = 0;  // body bytes after transfer decoding (EVE "length")
+  void Reset();
+};
+
+inline constexpr size_t kHttpPendingTx = 3;
+
+class AppSession;
+
+// The worker's side of a session: called while the worker feeds a session, from inside Feed.
+struct AppHooks {
+  void* ctx = nullptr;
+  void (*http_request)(void* ctx, AppSession& s, HttpRequestRecord& req) = nullptr;
+  // req: the request this response answers, or nullptr when it is not known any more.
+  void (*http_response)(void* ctx, AppSession& s, const HttpRequestRecord* req,
+                        HttpResponseRecord& resp) = nullptr;
+  // A request that never got its response (flow end).
+  void (*http_unanswered)(void* ctx, AppSession& s, const HttpRequestRecord& req) = nullptr;
+  void (*http_event)(void* ctx, HttpEvent e) = nullptr;
+};
+
+class AppSession {
+ public:
+  AppSession() = default;
+  ~AppSession() { StopHttp(); }
+  AppSession(const AppSession&) = delete;
+  AppSession& operator=(const AppSession&) = delete;
+
+  // A fresh flow (pool Acquire).
+  void Reset(const HttpConfig* http, const AppHooks* hooks);
+
+  patterns::AppProto proto = patterns::AppProto::kNone;
+  // Detection: bytes of each direction held until a decision, and directions that said "no".
+  uint8_t probe[2][kDetectBytes];
+  uint8_t probe_len[2] = {0, 0};
+  bool probe_no[2] = {false, false};
+  // A direction whose stream had a gap (or said "no"): not parsed any more.
+  bool stopped[2] = {false, false};
+
+  // HTTP: constructs the parsers (once detected).
+  bool StartHttp();
+  void FeedHttp(int dir, const uint8_t* data, size_t len);
+  // Flow end: closes both parsers (what they finish is reported), then reports every request
+  // still waiting for its response.
+  void CloseHttp();
+  bool http_started() const { return req_ != nullptr; }
+
+  // DNS over TCP: the framer of each direction.
+  DnsTcpFramer dns[2];
+
+ private:
+  void StopHttp();
+  HttpRequestRecord* Building();
+  static void ReqLine(void* c, const HttpRequestLine& l);
+  static void StatusLine(void* c, const HttpStatusLine& l);
+  static void ReqHeader(void* c, std::string_view n, std::string_view v);
+  static void RespHeader(void* c, std::string_view n, std::string_view v);
+  static void ReqHeadersDone(void* c, const HttpTx& tx);
+  static void RespHeadersDone(void* c, const HttpTx& tx);
+  static void ReqBody(void* c, const HttpTx& tx, const uint8_t* d, size_t n);
+  static void RespBody(void* c, const HttpTx& tx, const uint8_t* d, size_t n);
+  static void ReqDone(void* c, const HttpTx& tx);
+  static void RespDone(void* c, const HttpTx& tx);
+  static void OnEvent(void* c, HttpEvent e);
+
+  const HttpConfig* http_cfg_ = nullptr;
+  const AppHooks* hooks_ = nullptr;
+  Http1Parser* req_ = nullptr;
+  Http1Parser* resp_ = nullptr;
+  alignas(Http1Parser) unsigned char req_mem_[sizeof(Http1Parser)];
+  alignas(Http1Parser) unsigned char resp_mem_[sizeof(Http1Parser)];
+  // Requests: ring of kHttpPendingTx, oldest first; the last one may still be being parsed.
+  HttpRequestRecord reqs_[kHttpPendingTx];
+  uint8_t req_head_ = 0, req_count_ = 0;
+  bool req_building_ = false;
+  uint64_t next_tx_id_ = 0;
+  HttpResponseRecord resp_rec_;
+  bool resp_building_ = false;
+
+ public:
+  uint64_t unpaired = 0;  // requests dropped from the ring before their response (pipelining)
+};
+
+struct AppPoolCounters {
+  uint64_t acquired = 0;
+  uint64_t exhausted = 0;  // flows that found every session in use (no app layer for them)
+};
+
+// Per-worker pool of sessions, reserved at start-up. Slot indices are 1-based (0 = none).
+class AppSessionPool {
+ public:
+  AppSessionPool(uint32_t capacity, const HttpConfig& http, const AppHooks& hooks);
+  ~AppSessionPool();
+  AppSessionPool(const AppSessionPool&) = delete;
+  AppSessionPool& operator=(const AppSessionPool&) = delete;
+
+  uint32_t Acquire();  // 0 when exhausted (counted)
+  AppSession& At(uint32_t slot) { return sessions_[slot - 1]; }
+  void Release(uint32_t slot);
+
+  uint32_t in_use() const { return in_use_; }
+  uint32_t capacity() const { return capacity_; }
+  const AppPoolCounters& counters() const { return counters_; }
+  // Bytes reserved per slot (the two HTTP parsers' zlib arenas come on top when in use).
+  static constexpr size_t slot_bytes() { return sizeof(AppSession); }
+
+ private:
+  uint32_t capacity_;
+  HttpConfig http_;
+  AppHooks hooks_;
+  std::unique_ptr<AppSession[]> sessions_;
+  std::unique_ptr<uint32_t[]> free_;  // stack of free slot indices
+  uint32_t free_count_ = 0;
+  uint32_t in_use_ = 0;
+  AppPoolCounters counters_;
+};
+
+}  // namespace fs::app
