@@ -215,7 +215,16 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                       {{"pcap", r.StrListAt(&c->pcaps)},
                        {"iface", r.StrListAt(&c->ifaces)},
                        {"port", r.StrListAt(&c->ports)},
-                       {"replay-forever", r.BoolAt(&c->replay_forever)}});
+                       {"replay-forever", r.BoolAt(&c->replay_forever)},
+                       {"pcap-reader",
+                        [&r, c](const std::string& kk, const YAML::Node& vv) {
+                          if (!r.Str(kk, vv, &c->pcap_reader)) return false;
+                          if (c->pcap_reader != "buffered" && c->pcap_reader != "pmd") {
+                            return r.Fail(kk, fmt::format("must be buffered or pmd, got '{}'",
+                                                          c->pcap_reader));
+                          }
+                          return true;
+                        }}});
        }},
       // Files the config names are relative to its folder (like indicator lists and the token).
       {"rules",

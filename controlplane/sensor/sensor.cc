@@ -26,6 +26,7 @@
 #include "controlplane/sensor/enforce_glue.h"
 #include "controlplane/sensor/offload_glue.h"
 #include "controlplane/sensor/reloader.h"
+#include "dataplane/port/capture_reader.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
 #include "dataplane/scan/domain_match.h"
@@ -529,15 +530,46 @@ int RunSensor(const config::Config& cfg) {
       workers.push_back(std::make_unique<worker::Worker>(wc, &shared));
       shared.workers.push_back(workers.back().get());
     }
+    // Capture files (not replayed) are read by their worker through a CaptureReader on a large
+    // buffer (inputs.pcap-reader: buffered), not through net_pcap's 4 KiB reads; the net_pcap
+    // port stays configured but is never polled.
+    std::vector<std::unique_ptr<port::CaptureReader>> readers;
+    std::map<uint16_t, const port::CaptureReader*> reader_of;
     uint32_t next_owner = 0;
     for (const auto& p : ports.ports()) {
       if (p.hw_rss) {
         for (uint16_t q = 0; q < p.rx_queues; ++q) workers[q]->AddSource({p.port_id, q, false});
       } else {
-        workers[next_owner % cfg.workers]->AddSource({p.port_id, 0, cfg.workers > 1});
+        worker::RxSource src{p.port_id, 0, cfg.workers > 1};
+        if (offline && p.input.kind == port::Input::Kind::kPcap && cfg.pcap_reader == "buffered") {
+          auto reader = port::CaptureReader::Open(p.input.value, shared.ts_dynfield_offset,
+                                                  shared.ts_dynflag, &error);
+          if (reader == nullptr) {
+            fmt::print(stderr, "flowsentry: {}\n", error);
+            workers.clear();
+            ports.Stop();
+            port::CleanupEal(plan);
+            cleanup_captures();
+            return 1;
+          }
+          src.reader = reader.get();
+          src.pool = ports.pool();
+          reader_of[p.port_id] = reader.get();
+          readers.push_back(std::move(reader));
+        }
+        workers[next_owner % cfg.workers]->AddSource(src);
         ++next_owner;
       }
     }
+    // What an input delivered: the device's counters, plus its reader's for a capture file.
+    auto input_stats = [&ports, &reader_of](const port::Port& p) {
+      port::Ports::DeviceStats s = ports.Stats(p);
+      if (auto it = reader_of.find(p.port_id); it != reader_of.end()) {
+        s.ipackets += it->second->delivered_packets();
+        s.ibytes += it->second->delivered_bytes();
+      }
+      return s;
+    };
     // Before Init: a worker takes the matcher together with its first set.
     shared.ip_matcher.store(detection.ip_matcher.get(), std::memory_order_release);
     shared.domain_matcher.store(detection.domain_matcher.get(), std::memory_order_release);
@@ -556,11 +588,11 @@ int RunSensor(const config::Config& cfg) {
 
     metrics::Sources msrc;
     for (auto& w : workers) msrc.workers.push_back(&w->published());
-    msrc.ports = [&ports, &cfg]() {
+    msrc.ports = [&ports, &cfg, input_stats]() {
       std::vector<metrics::PortCounters> out;
       size_t i = 0;
       for (const auto& p : ports.ports()) {
-        auto s = ports.Stats(p);
+        auto s = input_stats(p);
         metrics::PortCounters c;
         c.name = i < cfg.pcaps.size() ? cfg.pcaps[i] : p.input.value;
         c.ipackets = s.ipackets;
@@ -705,7 +737,7 @@ int RunSensor(const config::Config& cfg) {
         } else if (offline) {
           uint64_t consumed = 0;
           for (const auto& p : ports.ports()) {
-            auto s = ports.Stats(p);
+            auto s = input_stats(p);
             consumed += s.ipackets + s.rx_nombuf + s.ierrors;
           }
           if (consumed >= expected_packets) {

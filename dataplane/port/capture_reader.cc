@@ -97,6 +97,10 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
     ++stats_.packets;
     stats_.bytes += len;
   }
+  if (got != 0) {
+    delivered_packets_.store(stats_.packets, std::memory_order_relaxed);
+    delivered_bytes_.store(stats_.bytes, std::memory_order_relaxed);
+  }
   return got;
 }
 

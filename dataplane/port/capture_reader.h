@@ -16,6 +16,7 @@
 // (a truncated file) ends the input and is counted, as libpcap reports it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -54,7 +55,11 @@ class CaptureReader {
   uint16_t Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n);
   bool done() const { return done_; }
   int datalink() const { return datalink_; }
-  const CaptureReaderStats& stats() const { return stats_; }
+  const CaptureReaderStats& stats() const { return stats_; }  // the reading thread only
+  // Records delivered and their bytes, readable from any thread (the control plane's progress
+  // check and port metrics, as rte_eth_stats would give them for a PMD).
+  uint64_t delivered_packets() const { return delivered_packets_.load(std::memory_order_relaxed); }
+  uint64_t delivered_bytes() const { return delivered_bytes_.load(std::memory_order_relaxed); }
   // Why the input ended early ("" when it ended cleanly or has not ended).
   const std::string& error() const { return error_; }
 
@@ -74,6 +79,7 @@ class CaptureReader {
   uint64_t held_ts_us_ = 0;
   bool held_ = false;
   CaptureReaderStats stats_;
+  std::atomic<uint64_t> delivered_packets_{0}, delivered_bytes_{0};
   std::string error_;
 };
 

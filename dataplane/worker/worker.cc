@@ -17,6 +17,7 @@
 
 #include "dataplane/app/dns.h"
 #include "dataplane/app/session.h"
+#include "dataplane/port/capture_reader.h"
 #include "dataplane/reassembly/reassembly.h"
 #include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
@@ -1155,7 +1156,9 @@ int Worker::Run() {
     if (!inputs_done) {
       for (size_t s = 0; s < sources_.size(); ++s) {
         const RxSource& src = sources_[s];
-        const uint16_t n = rte_eth_rx_burst(src.port, src.queue, bufs, kBurst);
+        const uint16_t n = src.reader != nullptr
+                               ? src.reader->Burst(src.pool, src.port, bufs, kBurst)
+                               : rte_eth_rx_burst(src.port, src.queue, bufs, kBurst);
         got += n;
         source_empty[s] = n == 0;
         if (n == 0) continue;

@@ -27,6 +27,9 @@ struct rte_mempool;
 namespace fs::patterns {
 class PatternSet;
 }
+namespace fs::port {
+class CaptureReader;
+}
 namespace fs::app {
 struct DnsMessage;
 class AppSession;
@@ -89,6 +92,10 @@ struct RxSource {
   uint16_t port = 0;
   uint16_t queue = 0;
   bool distribute = false;  // single-queue device: hash every packet to its owning worker
+  // A capture file read by the worker itself (inputs.pcap-reader: buffered) instead of the
+  // port's RX queue; mbufs come from pool. Owned by the control plane, outlives the worker run.
+  port::CaptureReader* reader = nullptr;
+  rte_mempool* pool = nullptr;
 };
 
 struct WorkerConfig {
