@@ -211,6 +211,24 @@ void Http1Parser::StartTx() {
   remaining_ = 0;
 }
 
+void Http1Parser::Reset() {
+  // Every field a transaction or the stream position left behind; the buffers keep their bytes
+  // (each is read only up to a length set afresh), zlib keeps its window (inflateReset2 at the
+  // next compressed body), the arena and the sink stay.
+  state_ = State::kStartLine;
+  ResetLine();
+  at_line_start_ = true;
+  hdr_pending_ = false;
+  tx_index_ = 0;
+  req_kind_ = ReqKind::kNormal;
+  pending_head_ = 0;
+  pending_count_ = 0;
+  z_raw_tried_ = false;
+  events_.fill(0);
+  peer_ = nullptr;
+  StartTx();
+}
+
 void Http1Parser::ResetLine() {
   line_len_ = 0;
   line_start_ = 0;

@@ -170,6 +170,10 @@ class Http1Parser {
   void ExpectResponseTo(std::string_view method);
   // Request side: tell `response` about every request line parsed here (the usual wiring).
   void PairWith(Http1Parser* response) { peer_ = response; }
+  // Back to the state of a new parser of the same side, config and sink, for the next flow,
+  // without allocating (pooled parsers: construction reserves ~48 KiB and initialises zlib). The
+  // pairing (PairWith) is undone too.
+  void Reset();
 
   uint32_t event_count(HttpEvent e) const { return events_[static_cast<int>(e)]; }
   uint32_t transactions() const { return tx_index_; }
