@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -73,19 +74,35 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
                     static_cast<uint64_t>(h->ts.tv_usec);
       held_ = true;
     }
+    // A record longer than one mbuf's data room becomes a chain of segments, as net_pcap's
+    // jumbo RX builds it (the worker linearises chains before decoding).
     rte_mbuf* m = rte_pktmbuf_alloc(pool);
     if (m == nullptr) {
       ++stats_.pool_empty;
       break;  // the record stays held for the next burst
     }
-    uint32_t len = held_caplen_;
-    const uint32_t room = rte_pktmbuf_tailroom(m);
-    if (len > room) {
-      len = room;
-      ++stats_.truncated_records;
+    const uint32_t len = held_caplen_;
+    uint32_t copied = std::min<uint32_t>(len, rte_pktmbuf_tailroom(m));
+    std::memcpy(rte_pktmbuf_mtod(m, void*), held_data_, copied);
+    m->data_len = static_cast<uint16_t>(copied);
+    rte_mbuf* last = m;
+    while (copied < len) {
+      rte_mbuf* seg = rte_pktmbuf_alloc(pool);
+      if (seg == nullptr) break;
+      const uint32_t n = std::min<uint32_t>(len - copied, rte_pktmbuf_tailroom(seg));
+      std::memcpy(rte_pktmbuf_mtod(seg, void*), held_data_ + copied, n);
+      seg->data_len = static_cast<uint16_t>(n);
+      last->next = seg;
+      last = seg;
+      ++m->nb_segs;
+      copied += n;
     }
-    std::memcpy(rte_pktmbuf_mtod(m, void*), held_data_, len);
-    m->data_len = static_cast<uint16_t>(len);
+    if (copied < len) {
+      rte_pktmbuf_free(m);  // the whole chain; the record stays held for the next burst
+      ++stats_.pool_empty;
+      break;
+    }
+    if (m->nb_segs > 1) ++stats_.chained_records;
     m->pkt_len = len;
     m->port = port_id;
     if (ts_offset_ >= 0) {

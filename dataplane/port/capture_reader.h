@@ -10,8 +10,9 @@
 // record into an mbuf from the worker's pool, with its capture timestamp in the mbuf's RX-timestamp
 // dynamic field (microseconds since the epoch, as DPDK 22.11's net_pcap stores it).
 //
-// Used by one worker thread (the one that owns the input); no locks. Records longer than an mbuf's
-// data room are truncated to it and counted; a pool with no free mbuf ends the burst early (the
+// Used by one worker thread (the one that owns the input); no locks. A record longer than an
+// mbuf's data room becomes a chain of segments (as net_pcap's jumbo RX does; captures taken with
+// segmentation offload hold 64 KiB "packets"); a pool with no free mbuf ends the burst early (the
 // record waits for the next burst, nothing is lost); a capture that ends in the middle of a record
 // (a truncated file) ends the input and is counted, as libpcap reports it.
 #pragma once
@@ -31,7 +32,7 @@ namespace fs::port {
 struct CaptureReaderStats {
   uint64_t packets = 0;            // records delivered in mbufs
   uint64_t bytes = 0;              // their captured bytes
-  uint64_t truncated_records = 0;  // records cut to the mbuf data room
+  uint64_t chained_records = 0;    // records longer than one mbuf: a chain of segments
   uint64_t pool_empty = 0;         // bursts ended early: no free mbuf
   bool truncated_file = false;     // the capture ended inside a record (libpcap error)
 };

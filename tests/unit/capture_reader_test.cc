@@ -120,8 +120,8 @@ TEST(CaptureReaderTest, AnEmptyPoolHoldsTheRecordForTheNextBurst) {
   EXPECT_GT(r->stats().pool_empty, 0u);
 }
 
-TEST(CaptureReaderTest, RecordsLongerThanTheDataRoomAreCutAndCounted) {
-  const std::string path = WriteCapture("c.pcap", 3, 3000);
+TEST(CaptureReaderTest, RecordsLongerThanTheDataRoomAreChained) {
+  const std::string path = WriteCapture("c.pcap", 3, 5000);
   std::string err;
   auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err);
   ASSERT_NE(r, nullptr) << err;
@@ -129,10 +129,28 @@ TEST(CaptureReaderTest, RecordsLongerThanTheDataRoomAreCutAndCounted) {
   rte_mbuf* bufs[8];
   ASSERT_EQ(r->Burst(pool, 0, bufs, 8), 3);
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(rte_pktmbuf_data_len(bufs[i]), 2048u);
-    rte_pktmbuf_free(bufs[i]);
+    rte_mbuf* m = bufs[i];
+    ASSERT_EQ(rte_pktmbuf_pkt_len(m), 5000u + i);
+    EXPECT_EQ(m->nb_segs, 3);
+    std::vector<uint8_t> flat(rte_pktmbuf_pkt_len(m));
+    ASSERT_NE(rte_pktmbuf_read(m, 0, flat.size(), flat.data()), nullptr);
+    for (size_t k = 0; k < flat.size(); ++k) {
+      ASSERT_EQ(flat[k], static_cast<uint8_t>(i + k)) << "record " << i << " byte " << k;
+    }
+    rte_pktmbuf_free(m);
   }
-  EXPECT_EQ(r->stats().truncated_records, 3u);
+  EXPECT_EQ(r->stats().chained_records, 3u);
+  // A pool that cannot hold a whole chain keeps the record for later: nothing is cut.
+  const std::string big = WriteCapture("c2.pcap", 2, 7000);
+  auto r2 = CaptureReader::Open(big, g_ts_offset, g_ts_flag, &err);
+  ASSERT_NE(r2, nullptr) << err;
+  rte_mempool* small = Pool("c2", 5, RTE_PKTMBUF_HEADROOM + 2048);  // 4 segments per record
+  ASSERT_EQ(r2->Burst(small, 0, bufs, 8), 1);
+  EXPECT_GT(r2->stats().pool_empty, 0u);
+  rte_pktmbuf_free(bufs[0]);
+  ASSERT_EQ(r2->Burst(small, 0, bufs, 8), 1);
+  EXPECT_EQ(rte_pktmbuf_pkt_len(bufs[0]), 7001u);
+  rte_pktmbuf_free(bufs[0]);
 }
 
 TEST(CaptureReaderTest, ATruncatedFileEndsTheInputWithTheReason) {
