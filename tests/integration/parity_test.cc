@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,17 +24,24 @@ struct Case {
   // Known, explained differences (docs/parity.md): flow lines exactly as FlowLine() prints them.
   std::vector<std::string> known_only_suricata = {};
   std::vector<std::string> known_only_ours = {};
+  // ET Open alert pairs only one side has, explained (docs/rules.md "Detection parity"), as
+  // ExpectSameAlertPairs prints them: "sid N TUPLE". Each must still occur (a fix shows up).
+  std::vector<std::string> et_known_only_ours = {};
 };
 
 // One content per capture, chosen from bytes the capture really carries.
 const std::vector<Case> kCases = {
     // Suricata's DNS parser reverses a flow whose first packet is a response (no app-layer
     // parsing yet here). (Its fragmented DNS responses are reassembled as Suricata does.)
+    // ET: sid 2016877 (an http.user_agent rule with `threshold: type limit, count 2, by_src`)
+    // alerts on three flows of one client here, two in Suricata: the test runs two workers and
+    // thresholds count per worker (docs/rules-conditions.md); with one worker the pairs agree.
     {"DNS.pcap",
      "|03|www",
      "udp",
      {"UDP 10.20.1.31:53 -> 207.158.192.40:53 pkts 0/2 bytes 0/1428"},
-     {"UDP 207.158.192.40:53 -> 10.20.1.31:53 pkts 2/0 bytes 1428/0"}},
+     {"UDP 207.158.192.40:53 -> 10.20.1.31:53 pkts 2/0 bytes 1428/0"},
+     {"sid 2016877 TCP 128.121.50.122:80 -> 192.168.0.114:3550"}},
     // GTP-U (UDP 2152) carried in IP fragments: reassembled, flows as Suricata's.
     {"Tunnels.pcap", "HTTP/1.1", "tcp"},
     {"cryptowall4_c2.pcapng", "POST", "tcp"},
@@ -171,7 +179,8 @@ class EtOpenParityTest : public ::testing::TestWithParam<Case> {
 };
 
 // Runs Suricata and flowsentry with `rules` on the capture of `c`; expects equal alert pairs.
-void ExpectSameAlertPairs(const Case& c, const std::string& rules) {
+// et_known: the rules are the accepted ET Open set, whose known differences the case lists.
+void ExpectSameAlertPairs(const Case& c, const std::string& rules, bool et_known = false) {
   const std::string shared = SharedDir();
   std::string capture = shared + "/data/captures/" + c.file;
   const std::string dir = MakeTempDir("etparity");
@@ -205,6 +214,16 @@ void ExpectSameAlertPairs(const Case& c, const std::string& rules) {
     for (const auto& [sid, t] : v) out += fmt::format("  sid {} {}\n", sid, t.ToString());
     return out;
   };
+  if (et_known) {
+    for (const std::string& known : c.et_known_only_ours) {
+      auto it = std::find_if(only_ours.begin(), only_ours.end(), [&](const auto& e) {
+        return fmt::format("sid {} {}", e.first, e.second.ToString()) == known;
+      });
+      EXPECT_NE(it, only_ours.end()) << c.file << ": the known difference '" << known
+                                     << "' no longer occurs: remove it from the case";
+      if (it != only_ours.end()) only_ours.erase(it);
+    }
+  }
   ::testing::Test::RecordProperty("suricata_pairs", static_cast<int>(theirs.size()));
   ::testing::Test::RecordProperty("flowsentry_pairs", static_cast<int>(ours.size()));
   EXPECT_TRUE(only_theirs.empty() && only_ours.empty())
@@ -220,7 +239,7 @@ TEST_P(EtOpenParityTest, AcceptedEtOpenRulesAlertLikeSuricata) {
   if (Suricata().empty())
     GTEST_SKIP() << "suricata is not installed (tools/install-deps.sh --with-suricata)";
   ASSERT_GT(accepted_, 1000u);
-  ExpectSameAlertPairs(GetParam(), rules_dir_ + "/accepted.rules");
+  ExpectSameAlertPairs(GetParam(), rules_dir_ + "/accepted.rules", /*et_known=*/true);
 }
 
 TEST_P(EtOpenParityTest, DistrictPackAlertsLikeSuricata) {
