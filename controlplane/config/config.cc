@@ -272,14 +272,19 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
        }},
       {"app-layer",
        [&](const std::string& k, const YAML::Node& v) {
-         return r.Map(k, v,
-                      {{"enabled", r.BoolAt(&c->app_enabled)},
-                       {"max-sessions", r.U32At(1, 1u << 20, &c->app_max_sessions)},
-                       {"http", [&](const std::string& kk, const YAML::Node& vv) {
-                          return r.Map(kk, vv,
-                                       {{"body-limit", r.U32At(0, 1u << 30, &c->http_body_limit)},
-                                        {"decompress", r.BoolAt(&c->http_decompress)}});
-                        }}});
+         return r.Map(
+             k, v,
+             {{"enabled", r.BoolAt(&c->app_enabled)},
+              {"max-sessions", r.U32At(1, 1u << 20, &c->app_max_sessions)},
+              {"http",
+               [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Map(kk, vv,
+                              {{"body-limit", r.U32At(0, 1u << 30, &c->http_body_limit)},
+                               {"decompress", r.BoolAt(&c->http_decompress)}});
+               }},
+              {"smb", [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Map(kk, vv, {{"retain-kb", r.U32At(1, 1024, &c->smb_retain_kb)}});
+               }}});
        }},
       {"bypass-offload",
        [&](const std::string& k, const YAML::Node& v) {
@@ -325,6 +330,8 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                       {{"eve", r.StrAt(&c->eve)},
                        {"dns", r.BoolAt(&c->dns_output)},
                        {"http", r.BoolAt(&c->http_output)},
+                       {"tls", r.BoolAt(&c->tls_output)},
+                       {"smb", r.BoolAt(&c->smb_output)},
                        {"metrics-listen", r.StrAt(&c->metrics_listen)},
                        {"metrics-out", r.StrAt(&c->metrics_out)},
                        {"summary", r.BoolAt(&c->summary)}});

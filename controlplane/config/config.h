@@ -81,9 +81,10 @@ struct Config {
   // App layer on TCP streams (docs/app-layer.md): protocol detection, HTTP and DNS-over-TCP
   // parsing. Needs stream.enabled.
   bool app_enabled = true;
-  uint32_t app_max_sessions = 512;     // per worker: flows with app-layer state at once
+  uint32_t app_max_sessions = 512;      // per worker: flows with app-layer state at once
   uint32_t http_body_limit = 1u << 20;  // body bytes decoded per HTTP message
   bool http_decompress = true;          // gzip/deflate Content-Encoding
+  uint32_t smb_retain_kb = 64;  // bytes kept per SMB message (names, headers), per direction
   // Bypassed flows (pass rule, stream.bypass) dropped by the NIC (rte_flow), where it can.
   offload::BypassConfig bypass_offload;
   // IP fragment reassembly, per worker (docs/design-notes.md "IP fragments").
@@ -99,8 +100,10 @@ struct Config {
   std::vector<std::string> eal_args;
   // outputs
   std::string eve = "eve.json";  // "-" = stdout, "" = off
-  bool dns_output = true;  // EVE "dns" records (outputs.dns); parsing and lists work either way
+  bool dns_output = true;   // EVE "dns" records (outputs.dns); parsing and lists work either way
   bool http_output = true;  // EVE "http" records (outputs.http); parsing and rules work either way
+  bool tls_output = true;   // EVE "tls" records (outputs.tls); parsing and rules work either way
+  bool smb_output = true;   // EVE "smb" records (outputs.smb); parsing and rules work either way
   std::string metrics_listen = "127.0.0.1:9580";  // "" = off
   std::string metrics_out;  // Prometheus text file written at exit (textfile collector)
   std::string log_level = "info";

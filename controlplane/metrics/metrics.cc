@@ -193,6 +193,12 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                [](const auto& s) { return s.app_gaps; });
     per_worker("flowsentry_app_http_transactions_total", "HTTP requests parsed.", C::Counter,
                [](const auto& s) { return s.http_transactions; });
+    per_worker("flowsentry_app_tls_handshakes_total",
+               "TLS handshakes parsed (a ClientHello or ServerHello seen), one per TLS flow.",
+               C::Counter, [](const auto& s) { return s.tls_handshakes; });
+    per_worker("flowsentry_app_smb_records_total",
+               "SMB messages parsed (each element of a compound chain counts).", C::Counter,
+               [](const auto& s) { return s.smb_records; });
     {
       FamilyBuilder b("flowsentry_app_events_total",
                       "App-layer parser anomalies, by worker and event (Suricata's app-layer "
@@ -210,12 +216,23 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                   std::string("http.") + app::HttpEventName(static_cast<app::HttpEvent>(e))}},
                 double(w[i].http_events[e]));
         }
+        for (int e = 0; e < app::kTlsEventCount; ++e) {
+          b.Add({{"worker", std::to_string(i)},
+                 {"event", std::string("tls.") + app::TlsEventName(static_cast<app::TlsEvent>(e))}},
+                double(w[i].tls_events[e]));
+        }
+        for (int e = 0; e < app::kSmbEventCount; ++e) {
+          b.Add({{"worker", std::to_string(i)},
+                 {"event", std::string("smb.") + app::SmbEventName(static_cast<app::SmbEvent>(e))}},
+                double(w[i].smb_events[e]));
+        }
       }
       out.push_back(std::move(b.f));
     }
-    per_worker("flowsentry_app_records_dropped_total",
-               "App-layer EVE records (dns, http) lost because the output thread fell behind.",
-               C::Counter, [](const auto& s) { return s.app_records_dropped; });
+    per_worker(
+        "flowsentry_app_records_dropped_total",
+        "App-layer EVE records (dns, http, tls, smb) lost because the output thread fell behind.",
+        C::Counter, [](const auto& s) { return s.app_records_dropped; });
     {
       FamilyBuilder b("flowsentry_decode_events_total",
                       "Malformed or anomalous packets by decoder event (Suricata's names).",

@@ -1,6 +1,7 @@
 #include "controlplane/output/eve.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "dataplane/app/smb.h"
 #include "patterns/buffers.h"
 
 namespace fs::output {
@@ -330,6 +332,170 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   }
   out.push_back(Dump(j));
   return out;
+}
+
+namespace {
+
+// The header every app record shares (src = the flow's client, as Suricata prints them).
+Json AppHeader(uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) {
+  Json j;
+  j["timestamp"] = FormatTimestamp(ts_us);
+  j["flow_id"] = f.flow_id;
+  j["event_type"] = type;
+  AddVlan(j, f.vlan);
+  j["src_ip"] = f.client_addr.ToEveString();
+  j["src_port"] = f.client_port;
+  j["dest_ip"] = f.server_addr.ToEveString();
+  j["dest_port"] = f.server_port;
+  j["proto"] = ProtoName(f.proto);
+  j["pkt_src"] = "wire/pcap";
+  return j;
+}
+
+}  // namespace
+
+std::string TlsVersionString(uint16_t version) {
+  switch (version) {
+    case 0x0200:
+      return "SSLv2";
+    case 0x0300:
+      return "SSLv3";
+    case 0x0301:
+      return "TLSv1";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    case 0x0304:
+      return "TLS 1.3";
+    default:
+      return "UNDETERMINED";
+  }
+}
+
+std::string FormatTls(const worker::TlsRecordEvent& ev) {
+  Json j = AppHeader(ev.ts_us, ev.flow, "tls");
+  Json& t = j["tls"];
+  auto str = [&](Json& o, const char* key, const worker::TlsRecordEvent::Ref& r) {
+    if (r.len > 0) o[key] = std::string(ev.Get(r));
+  };
+  str(t, "subject", ev.subject);
+  str(t, "issuerdn", ev.issuer);
+  str(t, "serial", ev.serial);
+  str(t, "fingerprint", ev.fingerprint);
+  str(t, "sni", ev.sni);
+  t["version"] = TlsVersionString(ev.version);
+  str(t, "notbefore", ev.not_before);
+  str(t, "notafter", ev.not_after);
+  if (ev.ja3_hash.len > 0 || ev.ja3.len > 0) {
+    Json& o = t["ja3"];
+    str(o, "hash", ev.ja3_hash);
+    str(o, "string", ev.ja3);
+  }
+  if (ev.ja3s_hash.len > 0 || ev.ja3s.len > 0) {
+    Json& o = t["ja3s"];
+    str(o, "hash", ev.ja3s_hash);
+    str(o, "string", ev.ja3s);
+  }
+  return Dump(j);
+}
+
+namespace {
+
+const char* SmbDisposition(uint32_t d) {
+  static constexpr const char* kNames[] = {"FILE_SUPERSEDE", "FILE_OPEN",      "FILE_CREATE",
+                                           "FILE_OPEN_IF",   "FILE_OVERWRITE", "FILE_OVERWRITE_IF"};
+  return d < std::size(kNames) ? kNames[d] : "UNKNOWN";
+}
+
+const char* DcerpcTypeName(uint8_t t) {
+  switch (t) {
+    case 0:
+      return "REQUEST";
+    case 2:
+      return "RESPONSE";
+    case 11:
+      return "BIND";
+    case 12:
+      return "BINDACK";
+    case 14:
+      return "ALTER_CONTEXT";
+    case 15:
+      return "ALTER_CONTEXT_RESP";
+    default:
+      return "UNKNOWN";
+  }
+}
+
+}  // namespace
+
+std::string FormatSmb(const worker::SmbRecordEvent& ev) {
+  Json j = AppHeader(ev.ts_us, ev.flow, "smb");
+  Json& s = j["smb"];
+  auto get = [&](const worker::SmbRecordEvent::Ref& r) { return std::string(ev.Get(r)); };
+  s["id"] = ev.id;
+  const char* dialect = app::SmbDialectName(ev.dialect);
+  s["dialect"] = dialect != nullptr ? dialect : "unknown";
+  s["command"] = app::SmbCommandName(ev.version, ev.command);
+  if (ev.response) {
+    const char* status = app::SmbStatusName(ev.status);
+    s["status"] = status != nullptr ? std::string(status) : std::to_string(ev.status);
+    s["status_code"] = fmt::format("0x{:x}", ev.status);
+  }
+  s["session_id"] = ev.session_id;
+  s["tree_id"] = ev.tree_id;
+  if (ev.user.len > 0 || ev.domain.len > 0 || ev.host.len > 0) {
+    Json& n = s["ntlmssp"];
+    n["domain"] = get(ev.domain);
+    n["user"] = get(ev.user);
+    n["host"] = get(ev.host);
+  }
+  const bool smb2 = ev.version == 2;
+  const bool tree_connect = smb2 ? ev.command == 0x03 : ev.command == app::kSmb1TreeConnectAndx;
+  if (ev.is_dcerpc) {
+    Json& d = s["dcerpc"];
+    d["request"] = DcerpcTypeName(ev.dcerpc_ptype);
+    if (ev.dcerpc_ptype == 0 && ev.dcerpc_opnum >= 0) d["opnum"] = ev.dcerpc_opnum;
+    Json ifaces = Json::array();
+    if (ev.interface_count > 0) {
+      for (uint8_t i = 0; i < ev.interface_count; ++i) {
+        Json o;
+        o["uuid"] = get(ev.interfaces[i]);
+        o["version"] = fmt::format("{}.0", ev.interface_versions[i]);
+        ifaces.push_back(std::move(o));
+      }
+    } else if (ev.dcerpc_interface.len > 0) {
+      Json o;
+      o["uuid"] = get(ev.dcerpc_interface);
+      ifaces.push_back(std::move(o));
+    }
+    if (!ifaces.empty()) d["interfaces"] = std::move(ifaces);
+    d["call_id"] = ev.dcerpc_call_id;
+  } else if (ev.is_rename) {
+    if (smb2) {
+      Json& si = s["set_info"];
+      si["class"] = "FILE_INFO";
+      si["info_level"] = "SMB2_FILE_RENAME_INFO";
+    }
+    Json& r = s["rename"];
+    r["from"] = get(ev.rename_from);
+    r["to"] = get(ev.rename_to);
+  } else if (ev.is_create) {
+    s["filename"] = ev.filename.len > 0 ? get(ev.filename) : std::string("<share_root>");
+    s["disposition"] = SmbDisposition(ev.disposition);
+    s["access"] = ev.is_delete ? "delete on close" : "normal";
+  } else if (tree_connect) {
+    s[ev.share_type == 2 || (ev.share_type == 0 && ev.is_pipe) ? "named_pipe" : "share"] =
+        get(ev.share);
+    if (smb2 && ev.response) {
+      static constexpr const char* kTypes[] = {"UNKNOWN", "FILE", "PIPE", "PRINT"};
+      s["share_type"] = ev.share_type < 4 ? kTypes[ev.share_type] : "UNKNOWN";
+    }
+  } else if (ev.filename.len > 0) {
+    s["filename"] = get(ev.filename);
+    s["share"] = get(ev.share);
+  }
+  return Dump(j);
 }
 
 std::string FormatHttp(const worker::HttpRecordEvent& ev) {

@@ -49,6 +49,25 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev);
 // "protocol", "status", "redirect", "length"}}; absent values are left out, as Suricata does.
 std::string FormatHttp(const worker::HttpRecordEvent& ev);
 
+// One EVE "tls" record (no trailing newline) in Suricata 7's extended layout, with the fields the
+// sensor has: {"timestamp", "flow_id", "event_type": "tls", src/dest = client/server, "proto",
+// "pkt_src", "tls": {"subject", "issuerdn", "serial", "fingerprint", "sni", "version",
+// "notbefore", "notafter", "ja3": {"hash", "string"}, "ja3s": {"hash", "string"}}}; absent
+// values are left out ("version" is always there: "UNDETERMINED" without a ServerHello).
+std::string FormatTls(const worker::TlsRecordEvent& ev);
+// Suricata's tls.version strings: "SSLv3", "TLSv1", "TLS 1.1", "TLS 1.2", "TLS 1.3", else
+// "UNDETERMINED".
+std::string TlsVersionString(uint16_t version);
+
+// One EVE "smb" record (no trailing newline) in Suricata 7's layout (rust/src/smb/log.rs):
+// "smb": {"id", "dialect", "command" ("SMB2_COMMAND_CREATE"), "status" and "status_code" (hex;
+// responses), "session_id", "tree_id", then by command: "ntlmssp": {"domain", "user", "host"};
+// CREATE: "filename", "disposition" ("FILE_OPEN" ...), "access"; TREE_CONNECT: "share" or
+// "named_pipe" (IPC$), "share_type" ("FILE", "PIPE", "PRINT"); a rename: "set_info" and
+// "rename": {"from", "to"}; DCERPC: "dcerpc": {"request", "opnum", "interfaces": [{"uuid",
+// "version"}], "call_id"}; other commands naming a file: "filename", "share"}.
+std::string FormatSmb(const worker::SmbRecordEvent& ev);
+
 // "A", "AAAA", "CNAME" ... as Suricata prints DNS record types; the number for the others.
 std::string DnsTypeName(uint16_t type);
 // "NOERROR", "NXDOMAIN" ... as Suricata prints response codes; the number for the others.

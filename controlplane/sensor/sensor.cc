@@ -71,6 +71,8 @@ struct RunTotals {
   uint64_t alerted_flows = 0;
   uint64_t dns_records = 0;   // DNS messages the workers handed over (outputs.dns)
   uint64_t http_records = 0;  // HTTP transactions the workers handed over (outputs.http)
+  uint64_t tls_records = 0;   // TLS handshakes the workers handed over (outputs.tls)
+  uint64_t smb_records = 0;   // SMB messages the workers handed over (outputs.smb)
   std::map<std::string, uint64_t> block_actions;  // block-manager events by action
 };
 
@@ -128,10 +130,21 @@ class Output {
   static constexpr uint32_t kAppBatch = 32;
 
   void HandleApp(const worker::AppRecordEvent& r) {
-    if (r.kind == worker::AppRecordEvent::Kind::kHttp) {
-      ++totals_.http_records;
-      if (eve_ != nullptr) Write(output::FormatHttp(r.http), "http");
-      return;
+    switch (r.kind) {
+      case worker::AppRecordEvent::Kind::kHttp:
+        ++totals_.http_records;
+        if (eve_ != nullptr) Write(output::FormatHttp(r.http), "http");
+        return;
+      case worker::AppRecordEvent::Kind::kTls:
+        ++totals_.tls_records;
+        if (eve_ != nullptr) Write(output::FormatTls(r.tls), "tls");
+        return;
+      case worker::AppRecordEvent::Kind::kSmb:
+        ++totals_.smb_records;
+        if (eve_ != nullptr) Write(output::FormatSmb(r.smb), "smb");
+        return;
+      case worker::AppRecordEvent::Kind::kDns:
+        break;
     }
     HandleDns(r.dns);
   }
@@ -514,6 +527,9 @@ int RunSensor(const config::Config& cfg) {
       wc.bypass_offload = cfg.bypass_offload.enabled;
       wc.dns_records = cfg.dns_output;
       wc.http_records = cfg.http_output;
+      wc.tls_records = cfg.tls_output;
+      wc.smb_records = cfg.smb_output;
+      wc.smb.retain = size_t{cfg.smb_retain_kb} << 10;
       wc.app_enabled = cfg.app_enabled;
       wc.app_sessions = cfg.app_max_sessions;
       wc.http.body_limit = cfg.http_body_limit;

@@ -2,13 +2,6 @@
 
 #include <new>
 
-#if FS_HAVE_APP_TLS
-#include "dataplane/app/tls.h"
-#endif
-#if FS_HAVE_APP_SMB
-#include "dataplane/app/smb.h"
-#endif
-
 namespace fs::app {
 namespace {
 
@@ -136,7 +129,7 @@ void HttpResponseRecord::Reset() {
 }
 
 void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
-  StopHttp();
+  StopParsers();
   http_cfg_ = http;
   hooks_ = hooks;
   proto = patterns::AppProto::kNone;
@@ -150,6 +143,8 @@ void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
   req_building_ = resp_building_ = false;
   next_tx_id_ = 0;
   unpaired = 0;
+  tls_server_inspected = tls_logged = false;
+  smb_next_id = 0;
 }
 
 bool AppSession::StartHttp() {
@@ -170,17 +165,62 @@ bool AppSession::StartHttp() {
   ps.body = &RespBody;
   ps.tx_done = &RespDone;
   ps.event = &OnEvent;
-  req_ = new (req_mem_) Http1Parser(HttpSide::kRequest, *http_cfg_, rs);
-  resp_ = new (resp_mem_) Http1Parser(HttpSide::kResponse, *http_cfg_, ps);
+  if (tls_ != nullptr || smb_ != nullptr) return false;
+  req_ = new (parser_mem_) Http1Parser(HttpSide::kRequest, *http_cfg_, rs);
+  resp_ = new (parser_mem_ + SessionRoundUp(sizeof(Http1Parser)))
+      Http1Parser(HttpSide::kResponse, *http_cfg_, ps);
   req_->PairWith(resp_);
   return true;
 }
 
-void AppSession::StopHttp() {
-  if (req_ == nullptr) return;
-  req_->~Http1Parser();
-  resp_->~Http1Parser();
-  req_ = resp_ = nullptr;
+void AppSession::StopParsers() {
+  if (req_ != nullptr) {
+    req_->~Http1Parser();
+    resp_->~Http1Parser();
+    req_ = resp_ = nullptr;
+  }
+  if (tls_ != nullptr) {
+    tls_->~TlsParser();
+    tls_ = nullptr;
+  }
+  if (smb_ != nullptr) {
+    smb_->~SmbParser();
+    smb_ = nullptr;
+  }
+}
+
+bool AppSession::StartTls() {
+  if (tls_ != nullptr) return true;
+  if (req_ != nullptr || smb_ != nullptr) return false;
+  tls_ = new (parser_mem_) TlsParser();
+  std::memset(tls_events_seen, 0, sizeof(tls_events_seen));
+  return true;
+}
+
+bool AppSession::StartSmb(const SmbConfig& cfg) {
+  if (smb_ != nullptr) return true;
+  if (req_ != nullptr || tls_ != nullptr) return false;
+  SmbSink sink;
+  sink.ctx = this;
+  sink.record = &SmbRec;
+  sink.event = &SmbEv;
+  smb_ = new (parser_mem_) SmbParser(cfg, sink);
+  return true;
+}
+
+void AppSession::FeedSmb(int dir, const uint8_t* data, size_t len) {
+  if (smb_ == nullptr) return;
+  smb_->Feed(dir == 0 ? SmbDirection::kToServer : SmbDirection::kToClient, data, len);
+}
+
+void AppSession::SmbRec(void* c, const SmbRecord& r) {
+  auto* s = static_cast<AppSession*>(c);
+  if (s->hooks_->smb_record) s->hooks_->smb_record(s->hooks_->ctx, *s, r);
+}
+
+void AppSession::SmbEv(void* c, SmbEvent e) {
+  auto* s = static_cast<AppSession*>(c);
+  if (s->hooks_->smb_event) s->hooks_->smb_event(s->hooks_->ctx, e);
 }
 
 void AppSession::FeedHttp(int dir, const uint8_t* data, size_t len) {

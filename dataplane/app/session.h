@@ -11,14 +11,22 @@
 // worker through AppHooks. DNS over TCP: one DnsTcpFramer per direction; the worker parses the
 // messages it cuts.
 //
-// Memory: the records and framers are part of the slot (see AppSessionPool::slot_bytes()); the
-// two Http1Parsers are constructed in the slot when a flow is detected as HTTP and destroyed when
-// the slot is released. Http1Parser has no Reset(), so construction reserves its zlib arena then
-// (one 48 KB allocation per HTTP flow, not per packet) — to go once the parser can be reset.
+// TLS: one TlsParser (both directions), SMB: one SmbParser (both directions), constructed in the
+// slot when the flow is detected; the worker reads what they report (TlsParser::state(), and
+// SmbRecords through AppHooks).
+//
+// Memory: the records and framers are part of the slot (see AppSessionPool::slot_bytes()). The
+// parsers of the detected protocol (two Http1Parsers, or a TlsParser, or an SmbParser) share one
+// parser area of the slot: they are constructed there when a flow is detected and destroyed when
+// the slot is released. Their constructors reserve their own buffers then (once per flow, not per
+// packet): Http1Parser its zlib arena (48 KB each; Http1Parser has no Reset()), TlsParser its two
+// handshake buffers (kTlsClientHelloCap + kTlsServerFlightCap = 80 KB), SmbParser 2 x
+// SmbConfig::retain (128 KB by default). docs/app-layer.md has the totals.
 //
 // Owned by one worker; every call comes from that worker's lcore.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -27,6 +35,8 @@
 
 #include "dataplane/app/dns.h"
 #include "dataplane/app/http1.h"
+#include "dataplane/app/smb.h"
+#include "dataplane/app/tls.h"
 #include "patterns/buffers.h"
 
 namespace fs::app {
@@ -115,6 +125,14 @@ inline constexpr size_t kHttpPendingTx = 3;
 
 class AppSession;
 
+// The parser area of a session: the largest of the protocols' parsers.
+inline constexpr size_t kSessionAlign = alignof(std::max_align_t);
+constexpr size_t SessionRoundUp(size_t n) {
+  return (n + kSessionAlign - 1) / kSessionAlign * kSessionAlign;
+}
+inline constexpr size_t kSessionParserBytes =
+    std::max({2 * SessionRoundUp(sizeof(Http1Parser)), sizeof(TlsParser), sizeof(SmbParser)});
+
 // The worker's side of a session: called while the worker feeds a session, from inside Feed.
 struct AppHooks {
   void* ctx = nullptr;
@@ -125,12 +143,15 @@ struct AppHooks {
   // A request that never got its response (flow end).
   void (*http_unanswered)(void* ctx, AppSession& s, const HttpRequestRecord& req) = nullptr;
   void (*http_event)(void* ctx, HttpEvent e) = nullptr;
+  // SMB: each message the flow's SmbParser reports, and its anomalies.
+  void (*smb_record)(void* ctx, AppSession& s, const SmbRecord& rec) = nullptr;
+  void (*smb_event)(void* ctx, SmbEvent e) = nullptr;
 };
 
 class AppSession {
  public:
   AppSession() = default;
-  ~AppSession() { StopHttp(); }
+  ~AppSession() { StopParsers(); }
   AppSession(const AppSession&) = delete;
   AppSession& operator=(const AppSession&) = delete;
 
@@ -156,8 +177,26 @@ class AppSession {
   // DNS over TCP: the framer of each direction.
   DnsTcpFramer dns[2];
 
+  // TLS: constructs the parser (once detected); nullptr before and after (StopParsers).
+  bool StartTls();
+  TlsParser* tls() { return tls_; }
+  // The worker's progress through the handshake: the to-client side was inspected, the EVE
+  // record written, and the parser's event counts already added to the worker's counters.
+  bool tls_server_inspected = false;
+  bool tls_logged = false;
+  uint32_t tls_events_seen[kTlsEventCount];
+
+  // SMB: constructs the parser (once detected); its records go to AppHooks::smb_record.
+  bool StartSmb(const SmbConfig& cfg);
+  void FeedSmb(int dir, const uint8_t* data, size_t len);
+  uint64_t smb_next_id = 0;  // EVE smb.id of the flow's next record
+
+  // Destroys whichever parser is constructed (the session keeps its detection state).
+  void StopParsers();
+
  private:
-  void StopHttp();
+  static void SmbRec(void* c, const SmbRecord& r);
+  static void SmbEv(void* c, SmbEvent e);
   HttpRequestRecord* Building();
   static void ReqLine(void* c, const HttpRequestLine& l);
   static void StatusLine(void* c, const HttpStatusLine& l);
@@ -175,8 +214,13 @@ class AppSession {
   const AppHooks* hooks_ = nullptr;
   Http1Parser* req_ = nullptr;
   Http1Parser* resp_ = nullptr;
-  alignas(Http1Parser) unsigned char req_mem_[sizeof(Http1Parser)];
-  alignas(Http1Parser) unsigned char resp_mem_[sizeof(Http1Parser)];
+  TlsParser* tls_ = nullptr;
+  SmbParser* smb_ = nullptr;
+  static_assert(alignof(Http1Parser) <= kSessionAlign && alignof(TlsParser) <= kSessionAlign &&
+                alignof(SmbParser) <= kSessionAlign);
+  // The detected protocol's parsers: two Http1Parsers (request at 0, response after it), or one
+  // TlsParser, or one SmbParser. Not initialised until then (idle slots touch no pages of it).
+  alignas(std::max_align_t) unsigned char parser_mem_[kSessionParserBytes];
   // Requests: ring of kHttpPendingTx, oldest first; the last one may still be being parsed.
   HttpRequestRecord reqs_[kHttpPendingTx];
   uint8_t req_head_ = 0, req_count_ = 0;

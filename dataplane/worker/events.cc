@@ -40,6 +40,32 @@ void HttpRecordEvent::Add(std::string_view s, Ref* out) {
   pool_used = static_cast<uint16_t>(pool_used + n);
 }
 
+bool TlsRecordEvent::Add(std::string_view s, Ref* out) {
+  *out = Ref{};
+  if (s.empty()) return true;
+  if (s.size() > kPool - pool_used) {
+    ++truncated;
+    return false;
+  }
+  std::memcpy(pool + pool_used, s.data(), s.size());
+  out->offset = pool_used;
+  out->len = static_cast<uint16_t>(s.size());
+  pool_used = static_cast<uint16_t>(pool_used + s.size());
+  return true;
+}
+
+void SmbRecordEvent::Add(std::string_view s, Ref* out) {
+  size_t n = s.size();
+  if (n > kPool - pool_used) {
+    n = kPool - pool_used;
+    ++truncated;
+  }
+  if (n > 0) std::memcpy(pool + pool_used, s.data(), n);
+  out->offset = pool_used;
+  out->len = static_cast<uint16_t>(n);
+  pool_used = static_cast<uint16_t>(pool_used + n);
+}
+
 FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
   FlowSnapshot s;
   s.flow_id = f.flow_id;

@@ -47,7 +47,7 @@ struct AlertEvent {
   // full length). A fixed array because events are copied by value through the ring; 64 bytes
   // hold almost every real name and keep the event small (every event is as large as this one).
   static constexpr size_t kNameCap = 64;
-  // What the name is: 0 none, 1 a DNS query name, 2 an HTTP Host (http.host), 3 a TLS SNI (hook).
+  // What the name is: 0 none, 1 a DNS query name, 2 an HTTP Host (http.host), 3 a TLS SNI.
   static constexpr uint8_t kNameDnsQuery = 1, kNameHttpHost = 2, kNameTlsSni = 3;
   uint8_t name_kind = 0;
   uint16_t name_len = 0;
@@ -141,16 +141,82 @@ struct HttpRecordEvent {
   void Add(std::string_view s, Ref* out);
 };
 
-// An element of the app-record ring (Worker::app_events): one record of either kind.
+// One TLS handshake for an EVE "tls" record (Suricata 7's extended layout), written once per flow
+// when the handshake ends (both directions encrypted) or at flow end. Strings share one pool; a
+// value that does not fit whole is left out (a cut hash or JA3 string would mislead) and counted
+// in truncated. The JA3/JA3S strings go in last: they are the long ones.
+struct TlsRecordEvent {
+  static constexpr size_t kPool = 1792;
+  using Ref = DnsRecordEvent::NameRef;
+
+  uint64_t ts_us = 0;
+  FlowSnapshot flow;     // client = src
+  uint16_t version = 0;  // negotiated (ServerHello), else the ClientHello's highest; 0 = none
+  uint8_t truncated = 0;
+  Ref subject, issuer, serial, fingerprint, sni, not_before, not_after, ja3_hash, ja3, ja3s_hash,
+      ja3s;
+  uint16_t pool_used = 0;
+  char pool[kPool] = {};
+
+  std::string_view Get(const Ref& r) const { return {pool + r.offset, r.len}; }
+  // Stores s whole, or leaves it out (returns false, counted) when the pool cannot hold it.
+  bool Add(std::string_view s, Ref* out);
+};
+
+// One SMB message for an EVE "smb" record (Suricata 7's layout; see Worker::OnSmbRecord for which
+// messages are written). Strings share one pool; a value that does not fit is cut and counted.
+struct SmbRecordEvent {
+  static constexpr size_t kPool = 1536;
+  static constexpr size_t kMaxInterfaces = 8;  // app::kSmbMaxInterfaces
+  using Ref = DnsRecordEvent::NameRef;
+
+  uint64_t ts_us = 0;
+  FlowSnapshot flow;  // client = src
+  uint64_t id = 0;    // per flow: the how-manieth record (Suricata's smb.id)
+  uint64_t session_id = 0;
+  uint32_t tree_id = 0;
+  uint32_t status = 0;
+  uint32_t disposition = 0;
+  int32_t dcerpc_opnum = -1;
+  uint32_t dcerpc_call_id = 0;
+  uint16_t command = 0;
+  uint16_t dialect = 0;
+  uint8_t version = 2;
+  bool response = false;  // status is meaningful
+  bool is_create = false;
+  uint8_t share_type = 0;  // TREE_CONNECT response
+  bool is_pipe = false;
+  bool is_rename = false;
+  bool is_delete = false;
+  bool is_dcerpc = false;
+  uint8_t dcerpc_ptype = 0;
+  uint8_t interface_count = 0;
+  uint8_t truncated = 0;
+  Ref share, filename, rename_from, rename_to, user, domain, host, dcerpc_interface;
+  Ref interfaces[kMaxInterfaces];
+  uint16_t interface_versions[kMaxInterfaces] = {};
+  uint16_t pool_used = 0;
+  char pool[kPool] = {};
+
+  std::string_view Get(const Ref& r) const { return {pool + r.offset, r.len}; }
+  // Stores s, cut to what the pool still holds.
+  void Add(std::string_view s, Ref* out);
+};
+
+// An element of the app-record ring (Worker::app_events): one record of any kind. A slot is as
+// large as the largest kind (about 2 KB; asserted below, documented in docs/app-layer.md).
 struct AppRecordEvent {
-  enum class Kind : uint8_t { kDns, kHttp } kind = Kind::kDns;
+  enum class Kind : uint8_t { kDns, kHttp, kTls, kSmb } kind = Kind::kDns;
   union {
     DnsRecordEvent dns;
     HttpRecordEvent http;
+    TlsRecordEvent tls;
+    SmbRecordEvent smb;
   };
   AppRecordEvent() : dns() {}
 };
 static_assert(std::is_trivially_copyable_v<AppRecordEvent>);
+static_assert(sizeof(AppRecordEvent) <= 2176, "app-record ring slots: keep them about 2 KB");
 
 struct Event {
   enum class Kind : uint8_t { kAlert, kFlowEnd, kBypass } kind = Kind::kAlert;

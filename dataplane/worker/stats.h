@@ -10,6 +10,8 @@
 
 #include "dataplane/app/dns.h"
 #include "dataplane/app/http1.h"
+#include "dataplane/app/smb.h"
+#include "dataplane/app/tls.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
@@ -75,6 +77,13 @@ struct WorkerStats {
   uint64_t http_transactions = 0;
   uint64_t http_events[app::kHttpEventCount] = {};
   uint64_t dns_tcp_messages = 0;
+  // TLS: handshakes logged (one per TLS flow with a ClientHello or ServerHello, at the end of the
+  // handshake or flow end) and anomalies by app::TlsEvent. SMB: messages parsed (SmbRecords,
+  // compound elements each) and anomalies by app::SmbEvent (each occurrence counts once).
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_events[app::kTlsEventCount] = {};
+  uint64_t smb_records = 0;
+  uint64_t smb_events[app::kSmbEventCount] = {};
 };
 
 // Seqlock-published copy of a trivially copyable T: one writer, any number of readers.

@@ -157,6 +157,12 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
     app_hooks_->http_event = [](void* c, app::HttpEvent e) {
       ++static_cast<Worker*>(c)->stats_.http_events[static_cast<int>(e)];
     };
+    app_hooks_->smb_record = [](void* c, app::AppSession& s, const app::SmbRecord& r) {
+      static_cast<Worker*>(c)->OnSmbRecord(s, r);
+    };
+    app_hooks_->smb_event = [](void* c, app::SmbEvent e) {
+      ++static_cast<Worker*>(c)->stats_.smb_events[static_cast<int>(e)];
+    };
     app_pool_ = std::make_unique<app::AppSessionPool>(cfg_.app_sessions, cfg_.http, *app_hooks_);
     app_scratch_ = std::make_unique<char[]>(kAppScratchBytes);
   }
@@ -722,14 +728,10 @@ void Worker::AppDetect(StreamSink& sink, app::AppSession& s, int dir, const uint
   ++stats_.app_detected[static_cast<int>(proto)];
   if (proto == AppProto::kHttp) {
     s.StartHttp();
-  } else if (proto == AppProto::kTls || proto == AppProto::kSmb) {
-    // HOOK (issue 8, TLS/SMB): once the dataplane/app/tls.h and smb.h parsers are wired in,
-    // construct them in the session here and feed them in AppFeed (tls.sni then goes through
-    // MatchDomain with AlertEvent::kNameTlsSni). Until then the flow is only labelled.
-    f.app_state = kAppDone;
-    app_pool_->Release(f.app_slot);
-    f.app_slot = 0;
-    return;
+  } else if (proto == AppProto::kTls) {
+    s.StartTls();  // released as soon as the handshake is over (FinishTls)
+  } else if (proto == AppProto::kSmb) {
+    s.StartSmb(cfg_.smb);
   }
   f.app_state = kAppActive;
   // What was held: the other direction first (it spoke first), then this one.
@@ -751,10 +753,21 @@ void Worker::AppDetect(StreamSink& sink, app::AppSession& s, int dir, const uint
 
 void Worker::AppFeed(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data,
                      size_t len) {
-  if (len == 0 || s.stopped[dir]) return;
+  // The session may have been released by an earlier feed of the same delivery (end of a TLS
+  // handshake).
+  if (len == 0 || sink.f->app_slot == 0 || s.stopped[dir]) return;
   switch (s.proto) {
     case AppProto::kHttp:
       s.FeedHttp(dir, data, len);
+      break;
+    case AppProto::kTls:
+      if (app::TlsParser* t = s.tls()) {
+        const app::TlsDir td = dir == 0 ? app::TlsDir::kToServer : app::TlsDir::kToClient;
+        OnTlsProgress(sink, s, t->Feed(td, data, len));
+      }
+      break;
+    case AppProto::kSmb:
+      s.FeedSmb(dir, data, len);
       break;
     case AppProto::kDns: {
       flow::Flow& f = *sink.f;
@@ -800,6 +813,8 @@ void Worker::ReleaseApp(StreamSink& sink, bool report) {
     app_sink_ = &sink;
     s.CloseHttp();
     app_sink_ = outer;
+  } else if (report && s.proto == AppProto::kTls && s.tls() != nullptr) {
+    FinishTls(sink, s);  // the flow ended inside the handshake
   }
   app_pool_->Release(f.app_slot);
   f.app_slot = 0;
@@ -954,6 +969,301 @@ void Worker::EmitHttpRecord(uint64_t ts_us, const flow::Flow& f, const app::Http
     r.Add(ct.substr(0, std::min(ct.size(), ct.find(';'))), &r.content_type);
     r.Add(resp->location.view(), &r.redirect);
     if (req == nullptr) r.Add(resp->protocol.view(), &r.protocol);
+  }
+  PushAppRecord();
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+namespace {
+
+void AddTlsClientBuffers(const app::TlsClientHello& ch, patterns::AppInspect* in) {
+  if (ch.has_sni) in->Set(Buffer::kTlsSni, ch.sni());
+  SetIf(in, Buffer::kJa3Hash, ch.ja3_hash());
+  SetIf(in, Buffer::kJa3String, ch.ja3());
+}
+
+}  // namespace
+
+void Worker::CountTlsEvents(app::AppSession& s) {
+  const app::TlsParser& t = *s.tls();
+  for (int e = 0; e < app::kTlsEventCount; ++e) {
+    const uint32_t n = t.event_count(static_cast<app::TlsEvent>(e));
+    stats_.tls_events[e] += n - s.tls_events_seen[e];
+    s.tls_events_seen[e] = n;
+  }
+}
+
+void Worker::OnTlsProgress(StreamSink& sink, app::AppSession& s, uint32_t ready) {
+  const app::TlsParser& t = *s.tls();
+  if (ready & app::kTlsAnomaly) CountTlsEvents(s);
+  if (ready & app::kTlsClientHelloReady) InspectTlsClient(sink, s);
+  // The server's clear-text part is over once it is encrypted, overflowed or stopped; its
+  // certificate (TLS <= 1.2) is the last thing the sensor reads of it.
+  const bool server_over = !t.parsing(app::TlsDir::kToClient);
+  if (!s.tls_server_inspected && t.state().has_server_hello &&
+      ((ready & app::kTlsCertificateReady) || server_over)) {
+    InspectTlsServer(sink, s);
+  }
+  if (!server_over || t.parsing(app::TlsDir::kToServer)) return;
+  // Handshake over in both directions: nothing more to parse. The flow keeps app_proto tls; its
+  // session (and the parser's 80 KB) goes back to the pool now.
+  FinishTls(sink, s);
+  flow::Flow& f = *sink.f;
+  app_pool_->Release(f.app_slot);
+  f.app_slot = 0;
+  f.app_state = kAppDone;
+}
+
+void Worker::InspectTlsClient(StreamSink& sink, app::AppSession& s) {
+  flow::Flow& f = *sink.f;
+  const app::TlsClientHello& ch = s.tls()->state().client;
+  const decode::Packet p = sink.PacketFor(0);
+  if (ch.has_sni) MatchDomain(p, f, flow::Dir::kToServer, ch.sni(), AlertEvent::kNameTlsSni);
+  const patterns::PatternSet* set = sink.set;
+  if (set == nullptr || f.bypassed || set->app_rule_count(AppProto::kTls) == 0) return;
+  patterns::AppInspect in;
+  in.proto = AppProto::kTls;
+  in.to_server = true;
+  AddTlsClientBuffers(ch, &in);
+  scanner_->AppTxBegin();
+  scanner_->ScanApp(*set, p, f, flow::Dir::kToServer, *rule_state_, in,
+                    [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToServer); });
+  if (scanner_->pass_flow() && !sink.ending) pending_pass_ = true;
+}
+
+void Worker::InspectTlsServer(StreamSink& sink, app::AppSession& s) {
+  s.tls_server_inspected = true;
+  flow::Flow& f = *sink.f;
+  const patterns::PatternSet* set = sink.set;
+  if (set == nullptr || f.bypassed || set->app_rule_count(AppProto::kTls) == 0) return;
+  const app::TlsState& st = s.tls()->state();
+  const decode::Packet p = sink.PacketFor(1);
+  // The to-client side with the client's buffers (one transaction): a rule that mixes tls.sni and
+  // tls.cert_subject matches here.
+  patterns::AppInspect in;
+  in.proto = AppProto::kTls;
+  in.to_server = false;
+  if (st.has_client_hello) AddTlsClientBuffers(st.client, &in);
+  if (st.has_cert) {
+    SetIf(&in, Buffer::kTlsCertSubject, st.cert.subject());
+    SetIf(&in, Buffer::kTlsCertIssuer, st.cert.issuer());
+    SetIf(&in, Buffer::kTlsCertSerial, st.cert.serial());
+    in.Set(Buffer::kTlsCertFingerprint, st.cert.fingerprint());
+  }
+  SetIf(&in, Buffer::kJa3sHash, st.server.ja3s_hash());
+  SetIf(&in, Buffer::kJa3sString, st.server.ja3s());
+  auto alert = [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToClient); };
+  scanner_->AppTxBegin();
+  if (st.has_chain && st.chain.count > 0) {
+    // tls.certs: one inspection per certificate of the chain, in the same transaction (each rule
+    // alerts once).
+    for (uint8_t i = 0; i < st.chain.count && !scanner_->pass_flow(); ++i) {
+      in.Set(Buffer::kTlsCerts, st.chain.der[i].data(), st.chain.der[i].size());
+      scanner_->ScanApp(*set, p, f, flow::Dir::kToClient, *rule_state_, in, alert);
+    }
+  } else {
+    scanner_->ScanApp(*set, p, f, flow::Dir::kToClient, *rule_state_, in, alert);
+  }
+  if (scanner_->pass_flow() && !sink.ending) pending_pass_ = true;
+}
+
+void Worker::FinishTls(StreamSink& sink, app::AppSession& s) {
+  if (s.tls_logged) return;
+  s.tls_logged = true;
+  const app::TlsState& st = s.tls()->state();
+  if (!s.tls_server_inspected && st.has_server_hello) InspectTlsServer(sink, s);
+  CountTlsEvents(s);
+  if (!st.has_client_hello && !st.has_server_hello) return;
+  ++stats_.tls_handshakes;
+  if (!cfg_.tls_records) return;
+  const flow::Flow& f = *sink.f;
+  AppRecordEvent& rec = *app_record_;
+  if (rec.kind != AppRecordEvent::Kind::kTls) {
+    rec.kind = AppRecordEvent::Kind::kTls;
+    new (&rec.tls) TlsRecordEvent();
+  }
+  TlsRecordEvent& r = rec.tls;
+  r.ts_us = sink.pkt != nullptr ? sink.pkt->ts_us : f.last_ts_us;
+  r.flow = FlowSnapshot::Of(f);
+  r.pool_used = 0;
+  r.truncated = 0;
+  // As Suricata's tls.version: what the server chose; "UNDETERMINED" without a ServerHello.
+  r.version = st.has_server_hello ? st.server.version() : 0;
+  const bool cert = st.has_cert;
+  r.Add(cert ? st.cert.subject() : std::string_view(), &r.subject);
+  r.Add(cert ? st.cert.issuer() : std::string_view(), &r.issuer);
+  r.Add(cert ? st.cert.serial() : std::string_view(), &r.serial);
+  r.Add(cert ? st.cert.fingerprint() : std::string_view(), &r.fingerprint);
+  r.Add(st.has_client_hello ? st.client.sni() : std::string_view(), &r.sni);
+  r.Add(cert ? st.cert.not_before() : std::string_view(), &r.not_before);
+  r.Add(cert ? st.cert.not_after() : std::string_view(), &r.not_after);
+  r.Add(st.has_client_hello ? st.client.ja3_hash() : std::string_view(), &r.ja3_hash);
+  r.Add(st.has_server_hello ? st.server.ja3s_hash() : std::string_view(), &r.ja3s_hash);
+  r.Add(st.has_server_hello ? st.server.ja3s() : std::string_view(), &r.ja3s);
+  r.Add(st.has_client_hello ? st.client.ja3() : std::string_view(), &r.ja3);
+  PushAppRecord();
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMB
+
+namespace {
+
+// What an SMB message is worth in EVE. Suricata writes one record per transaction (request and
+// response); the parser pairs TREE_CONNECT, CREATE and NEGOTIATE (their responses carry the
+// request's share, file name, disposition, and the dialect), so those are written at the response.
+// Other commands are written at the request (which carries rename, NTLMSSP, DCERPC details), and
+// their responses only when they fail (STATUS_LOGON_FAILURE, ACCESS_DENIED ... are what an
+// operator looks for). Bulk and chatty commands (READ, WRITE, ECHO, LOCK, QUERY_*, CHANGE_NOTIFY,
+// ...) are not written unless they carry DCERPC; rules still see every message.
+enum class SmbLog : uint8_t { kNever, kAtResponse, kAtRequest };
+
+SmbLog SmbLogClass(const app::SmbRecord& r) {
+  if (r.is_encrypted || r.is_compressed) return SmbLog::kNever;
+  if (r.is_dcerpc) return SmbLog::kAtRequest;
+  if (r.version == 1) {
+    switch (r.command) {
+      case app::kSmb1NegotiateProtocol:
+      case app::kSmb1TreeConnectAndx:
+      case app::kSmb1NtCreateAndx:
+        return SmbLog::kAtResponse;
+      case 0x0a:  // READ
+      case 0x0b:  // WRITE
+      case 0x2b:  // ECHO
+      case 0x2e:  // READ_ANDX
+      case 0x2f:  // WRITE_ANDX
+      case 0x24:  // LOCKING_ANDX
+        return SmbLog::kNever;
+      default:
+        return SmbLog::kAtRequest;
+    }
+  }
+  using C = app::Smb2Command;
+  switch (static_cast<C>(r.command)) {
+    case C::kNegotiate:
+    case C::kTreeConnect:
+    case C::kCreate:
+      return SmbLog::kAtResponse;
+    case C::kSessionSetup:
+    case C::kLogoff:
+    case C::kTreeDisconnect:
+    case C::kClose:
+    case C::kSetInfo:
+    case C::kIoctl:
+      return SmbLog::kAtRequest;
+    default:
+      return SmbLog::kNever;
+  }
+}
+
+constexpr uint32_t kNtStatusSuccess = 0;
+constexpr uint32_t kNtStatusMoreProcessing = 0xc0000016;
+
+bool SmbWorthLogging(const app::SmbRecord& r) {
+  switch (SmbLogClass(r)) {
+    case SmbLog::kAtResponse:
+      return r.is_response;
+    case SmbLog::kAtRequest:
+      return !r.is_response ||
+             (r.status != kNtStatusSuccess && r.status != kNtStatusMoreProcessing);
+    case SmbLog::kNever:
+      break;
+  }
+  return false;
+}
+
+static_assert(SmbRecordEvent::kMaxInterfaces == app::kSmbMaxInterfaces);
+
+// The requests that name something for the rules: TREE_CONNECT (smb.share, smb.named_pipe for
+// IPC$), CREATE (file.name, smb.share of the tree, smb.named_pipe), a rename (file.name = the new
+// name). Responses repeat the names; inspecting them too would only alert twice.
+bool SmbNamesSomething(const app::SmbRecord& r) {
+  if (r.is_response) return false;
+  if (r.is_rename) return true;
+  if (r.version == 1) {
+    return r.command == app::kSmb1TreeConnectAndx || r.command == app::kSmb1NtCreateAndx;
+  }
+  const auto c = static_cast<app::Smb2Command>(r.command);
+  return c == app::Smb2Command::kTreeConnect || c == app::Smb2Command::kCreate;
+}
+
+}  // namespace
+
+void Worker::OnSmbRecord(app::AppSession& s, const app::SmbRecord& rec) {
+  StreamSink& k = *app_sink_;
+  flow::Flow& f = *k.f;
+  ++stats_.smb_records;
+  const int dir = rec.direction == app::SmbDirection::kToServer ? 0 : 1;
+  const auto fd = static_cast<flow::Dir>(dir);
+  const decode::Packet p = k.PacketFor(dir);
+  const patterns::PatternSet* set = k.set;
+  if (set != nullptr && !f.bypassed && set->app_rule_count(AppProto::kSmb) > 0 &&
+      SmbNamesSomething(rec)) {
+    patterns::AppInspect in;
+    in.proto = AppProto::kSmb;
+    in.to_server = dir == 0;
+    // smb.share on the TREE_CONNECT only (as Suricata): every CREATE on the tree would otherwise
+    // alert again for the same share.
+    const bool tree_connect =
+        rec.version == 1 ? rec.command == app::kSmb1TreeConnectAndx
+                         : rec.command == static_cast<uint16_t>(app::Smb2Command::kTreeConnect);
+    if (tree_connect) SetIf(&in, Buffer::kSmbShare, rec.share);
+    SetIf(&in, Buffer::kSmbNamedPipe, rec.named_pipe);
+    SetIf(&in, Buffer::kFileName, rec.is_rename ? rec.rename_to : rec.filename);
+    scanner_->AppTxBegin();
+    scanner_->ScanApp(*set, p, f, fd, *rule_state_, in,
+                      [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, fd); });
+    if (scanner_->pass_flow() && !k.ending) pending_pass_ = true;
+  }
+  if (cfg_.smb_records && SmbWorthLogging(rec)) EmitSmbRecord(p.ts_us, f, s, rec);
+}
+
+void Worker::EmitSmbRecord(uint64_t ts_us, const flow::Flow& f, app::AppSession& s,
+                           const app::SmbRecord& in) {
+  AppRecordEvent& rec = *app_record_;
+  if (rec.kind != AppRecordEvent::Kind::kSmb) {
+    rec.kind = AppRecordEvent::Kind::kSmb;
+    new (&rec.smb) SmbRecordEvent();
+  }
+  SmbRecordEvent& r = rec.smb;
+  r.ts_us = ts_us;
+  r.flow = FlowSnapshot::Of(f);
+  r.pool_used = 0;
+  r.truncated = 0;
+  r.id = s.smb_next_id++;
+  r.session_id = in.session_id;
+  r.tree_id = in.tree_id;
+  r.status = in.status;
+  r.response = in.is_response;
+  r.command = in.command;
+  r.dialect = in.dialect;
+  r.version = in.version;
+  r.is_create = in.version == 1 ? in.command == app::kSmb1NtCreateAndx
+                                : in.command == static_cast<uint16_t>(app::Smb2Command::kCreate);
+  r.disposition = in.disposition;
+  r.share_type = in.share_type;
+  r.is_pipe = in.is_pipe;
+  r.is_rename = in.is_rename;
+  r.is_delete = in.is_delete;
+  r.is_dcerpc = in.is_dcerpc;
+  r.dcerpc_ptype = in.dcerpc_ptype;
+  r.dcerpc_opnum = in.dcerpc_opnum;
+  r.dcerpc_call_id = in.dcerpc_call_id;
+  r.Add(in.share, &r.share);
+  r.Add(in.filename, &r.filename);
+  r.Add(in.rename_from, &r.rename_from);
+  r.Add(in.rename_to, &r.rename_to);
+  r.Add(in.ntlmssp_user, &r.user);
+  r.Add(in.ntlmssp_domain, &r.domain);
+  r.Add(in.ntlmssp_host, &r.host);
+  r.Add(in.dcerpc_interface, &r.dcerpc_interface);
+  r.interface_count =
+      static_cast<uint8_t>(std::min<size_t>(in.interface_count, SmbRecordEvent::kMaxInterfaces));
+  for (uint8_t i = 0; i < r.interface_count; ++i) {
+    r.Add(in.interfaces[i], &r.interfaces[i]);
+    r.interface_versions[i] = in.interface_versions[i];
   }
   PushAppRecord();
 }

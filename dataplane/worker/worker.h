@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dataplane/app/http1.h"
+#include "dataplane/app/smb.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/defrag/defrag.h"
 #include "dataplane/flow/flow_table.h"
@@ -37,6 +38,7 @@ class AppSessionPool;
 struct AppHooks;
 struct HttpRequestRecord;
 struct HttpResponseRecord;
+struct SmbRecord;
 }  // namespace fs::app
 namespace fs::scan {
 class Scanner;
@@ -119,16 +121,20 @@ struct WorkerConfig {
   // (outputs.dns). Parsing, counting and domain lists work either way.
   bool dns_records = true;
   bool http_records = true;  // EVE "http" records (outputs.http)
-  // App records (dns, http: about 2 KB each) to the control plane. The output thread drains the
-  // ring every loop and a capture waits for room, so the ring only absorbs bursts of a live
-  // input: 2048 records (4 MB per worker).
+  bool tls_records = true;   // EVE "tls" records (outputs.tls)
+  bool smb_records = true;   // EVE "smb" records (outputs.smb)
+  // App records (dns, http, tls, smb: one 2000-byte slot each) to the control plane. The output
+  // thread drains the ring every loop and a capture waits for room, so the ring only absorbs bursts
+  // of a live input: 2048 records (4 MB per worker).
   uint32_t app_ring_size = 2048;
   // TCP app layer (docs/app-layer.md): protocol detection and parsing on the reassembled
   // streams. Needs stream_enabled. Sessions per worker (memory: app::AppSessionPool::slot_bytes()
-  // each, plus 2 x 48 KB zlib arena per HTTP flow).
+  // each, plus per flow 2 x 48 KB zlib arena (HTTP), 80 KB during the handshake (TLS), or
+  // 2 x smb.retain (SMB)).
   bool app_enabled = true;
   uint32_t app_sessions = 512;
   app::HttpConfig http;
+  app::SmbConfig smb;  // bytes kept per SMB message (app-layer.smb.retain-kb)
 };
 
 class Worker {
@@ -237,6 +243,18 @@ class Worker {
   void OnHttpUnanswered(const app::HttpRequestRecord& req);
   void EmitHttpRecord(uint64_t ts_us, const flow::Flow& f, const app::HttpRequestRecord* req,
                       const app::HttpResponseRecord* resp);
+  // TLS (from AppFeed): what the parser made ready; the ClientHello side (SNI domain lists,
+  // to-server rules), the server side (to-client rules with the client's buffers too), and the end
+  // of the handshake or flow (EVE "tls" record once, counters; the parser is released).
+  void OnTlsProgress(StreamSink& sink, app::AppSession& s, uint32_t ready);
+  void InspectTlsClient(StreamSink& sink, app::AppSession& s);
+  void InspectTlsServer(StreamSink& sink, app::AppSession& s);
+  void FinishTls(StreamSink& sink, app::AppSession& s);
+  void CountTlsEvents(app::AppSession& s);
+  // SMB (AppHooks::smb_record): rules on every record, EVE for the ones worth a line.
+  void OnSmbRecord(app::AppSession& s, const app::SmbRecord& rec);
+  void EmitSmbRecord(uint64_t ts_us, const flow::Flow& f, app::AppSession& s,
+                     const app::SmbRecord& rec);
   void PushAppRecord();
   // IP fragments (see docs/design-notes.md, "IP fragment reassembly"). HandleFragment: a fragment
   // reached HandlePacket; it is reassembled here unless a distributing worker already took it.

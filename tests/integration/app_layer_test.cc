@@ -2,10 +2,14 @@
 // with the generator's session layer: HTTP on port 8080 (detected by content, not by port), DNS
 // over TCP, and a TCP flow of no known protocol. Checks EVE http records, dns records from TCP,
 // app_proto on flow and alert records, a domain list matching http.host, and the metrics.
+// A second capture holds TLS (1.2 with a certificate, 1.3) and SMB2 sessions: EVE tls and smb
+// records, tls.sni / ja3.hash / smb.share / smb.named_pipe / file.name rules, a domain list on
+// the SNI.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +23,8 @@
 #include "tools/pcapgen/pcap_writer.h"
 #include "tools/pcapgen/rng.h"
 #include "tools/pcapgen/session.h"
+#include "tools/pcapgen/smb2.h"
+#include "tools/pcapgen/tls.h"
 
 namespace fs::testing {
 namespace {
@@ -54,6 +60,80 @@ constexpr char kResponse[] =
     "\r\n"
     "hello";
 
+bool WriteFile(pcapgen::Capture& cap, const std::string& path, std::string* error) {
+  cap.SortByTime();
+  pcapgen::PcapWriter w;
+  if (!w.Open(path, error)) return false;
+  for (size_t i = 0; i < cap.size(); ++i) {
+    if (!w.Write(cap.ts_us(i), Bytes(cap.data(i), cap.data(i) + cap.len(i)))) {
+      *error = w.last_error();
+      return false;
+    }
+  }
+  if (!w.Close()) {
+    *error = w.last_error();
+    return false;
+  }
+  return true;
+}
+
+// TLS 1.2 (SNI portal.badcdn.example, certificate) on 443, TLS 1.3 on 8443, and an SMB2 session
+// on 445: log on, a document created and renamed on \\fs01\students, then the svcctl pipe on
+// IPC$ with a DCERPC bind (what PsExec does).
+bool WriteTlsSmbCapture(const std::string& path, std::string* error) {
+  pcapgen::Capture cap;
+  pcapgen::Rng rng(11);
+  pcapgen::Host client{"10.20.1.60", {0x02, 0, 0, 0, 0x01, 0x60}, 0, 128, true};
+  pcapgen::Host web{"198.51.100.7", pcapgen::kRouterMac, 0, 50, false};
+  pcapgen::Host fs01{"10.20.0.10", {0x02, 0, 0, 0, 0, 0x10}, 0, 128, true};
+  const uint64_t t0 = 1700000000ull * 1000000;
+  pcapgen::TcpTiming timing;
+
+  for (int v = 0; v < 2; ++v) {
+    const bool tls13 = v == 1;
+    pcapgen::TlsConversation tls(&rng, tls13 ? "www.tls13.example" : "portal.badcdn.example",
+                                 tls13 ? "www.tls13.example" : "portal.badcdn.example", tls13, true,
+                                 t0);
+    pcapgen::TcpSession s(&cap, &rng, client, static_cast<uint16_t>(51000 + v), web,
+                          tls13 ? 8443 : 443, t0 + v * 100000, timing);
+    s.Open();
+    s.Send(Dir::kToServer, tls.ClientHello());
+    s.Send(Dir::kToClient, tls.ServerFlight(), 2000);
+    s.Send(Dir::kToServer, tls.ClientFinish(), 500);
+    s.Send(Dir::kToClient, tls.ServerFinish(), 500);
+    s.Send(Dir::kToServer, tls.AppData(300), 500);
+    s.Send(Dir::kToClient, tls.AppData(5000), 500);
+    s.Send(Dir::kToServer, tls.CloseNotify(), 500);
+    s.Close(Dir::kToServer, 500);
+  }
+
+  pcapgen::Smb2Dialog smb(&rng, "fs01", t0 + 300000);
+  pcapgen::TcpSession s(&cap, &rng, client, 51010, fs01, 445, t0 + 300000, timing);
+  s.Open();
+  auto ex = [&](const pcapgen::Smb2Exchange& e) {
+    s.Send(Dir::kToServer, e.request, 300);
+    s.Send(Dir::kToClient, e.response, 300);
+  };
+  ex(smb.Negotiate());
+  ex(smb.SessionSetupNegotiate());
+  ex(smb.SessionSetupAuth("DMPS", "jdoe", "LAB-PC07"));
+  ex(smb.TreeConnect("\\\\fs01\\students"));
+  ex(smb.Create("homework\\essay.docx", pcapgen::Smb2Dialog::Open::kCreate, 0));
+  ex(smb.Write(0, Bytes(3000, 0x41)));
+  ex(smb.Close());
+  ex(smb.Create("homework\\essay.docx", pcapgen::Smb2Dialog::Open::kRename, 3000));
+  ex(smb.Rename("homework\\essay.docx.locked"));
+  ex(smb.Close());
+  ex(smb.TreeConnect("\\\\fs01\\IPC$"));
+  ex(smb.Create("svcctl", pcapgen::Smb2Dialog::Open::kPipe, 0));
+  ex(smb.Write(0, pcapgen::dcerpc::BindSvcctl(1)));
+  ex(smb.Close());
+  ex(smb.TreeDisconnect());
+  ex(smb.Logoff());
+  s.Close(Dir::kToServer, 1000);
+  return WriteFile(cap, path, error);
+}
+
 bool WriteCapture(const std::string& path, std::string* error) {
   pcapgen::Capture cap;
   pcapgen::Rng rng(7);
@@ -86,21 +166,7 @@ bool WriteCapture(const std::string& path, std::string* error) {
   misc.Send(Dir::kToServer, ToBytes("HELLO there, this is no known protocol at all\r\n"));
   misc.Send(Dir::kToClient, ToBytes("WELCOME, and neither is this reply to it\r\n"), 500);
   misc.Close(Dir::kToServer, 1000);
-
-  cap.SortByTime();
-  pcapgen::PcapWriter w;
-  if (!w.Open(path, error)) return false;
-  for (size_t i = 0; i < cap.size(); ++i) {
-    if (!w.Write(cap.ts_us(i), Bytes(cap.data(i), cap.data(i) + cap.len(i)))) {
-      *error = w.last_error();
-      return false;
-    }
-  }
-  if (!w.Close()) {
-    *error = w.last_error();
-    return false;
-  }
-  return true;
+  return WriteFile(cap, path, error);
 }
 
 class AppLayerTest : public ::testing::Test {
@@ -111,25 +177,28 @@ class AppLayerTest : public ::testing::Test {
     capture_ = dir_ + "/app.pcap";
     std::string error;
     ASSERT_TRUE(WriteCapture(capture_, &error)) << error;
+    tls_smb_capture_ = dir_ + "/tls_smb.pcap";
+    ASSERT_TRUE(WriteTlsSmbCapture(tls_smb_capture_, &error)) << error;
     std::ofstream(dir_ + "/bad.txt") << "evil.example.com\n";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   ProcessResult Run(const std::string& yaml, const std::string& tag, Eve* eve,
-                    std::string* metrics = nullptr) {
+                    std::string* metrics = nullptr, const std::string& capture = "") {
     std::ofstream(dir_ + "/" + tag + ".yaml") << yaml;
     const std::string eve_path = dir_ + "/eve-" + tag + ".json";
     const std::string metrics_path = dir_ + "/metrics-" + tag + ".prom";
-    ProcessResult r = RunProcess(
-        {BinDir() + "/flowsentry", "--pcap", capture_, "--eve", eve_path, "--metrics-listen", "",
-         "--metrics-out", metrics_path, "--config", dir_ + "/" + tag + ".yaml"},
-        180);
+    ProcessResult r =
+        RunProcess({BinDir() + "/flowsentry", "--pcap", capture.empty() ? capture_ : capture,
+                    "--eve", eve_path, "--metrics-listen", "", "--metrics-out", metrics_path,
+                    "--config", dir_ + "/" + tag + ".yaml"},
+                   180);
     *eve = ReadEve(eve_path);
     if (metrics != nullptr) *metrics = ReadFile(metrics_path);
     return r;
   }
 
-  std::string dir_, capture_;
+  std::string dir_, capture_, tls_smb_capture_;
 };
 
 const char kLists[] =
@@ -232,6 +301,157 @@ TEST_F(AppLayerTest, OutputsHttpOffAndAppLayerOff) {
       EXPECT_FALSE(j.contains("app_proto")) << j.dump();
     }
   }
+}
+
+const char kTlsSmbRules[] = R"(
+alert tls any any -> any any (msg:"sni rule"; tls.sni; content:"portal.badcdn.example"; sid:9200001; rev:1;)
+alert smb any any -> any any (msg:"svcctl pipe"; smb.named_pipe; content:"svcctl"; nocase; sid:9200003; rev:1;)
+alert smb any any -> any any (msg:"locked file"; file.name; content:".locked"; sid:9200004; rev:1;)
+alert smb any any -> any any (msg:"students share"; smb.share; content:"students"; nocase; sid:9200005; rev:1;)
+)";
+
+bool IsHex32(const std::string& s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(),
+                                       [](char c) { return std::isxdigit(c) && !std::isupper(c); });
+}
+
+TEST_F(AppLayerTest, TlsAndSmbRecordsRulesAndSniList) {
+  std::ofstream(dir_ + "/sni.txt") << "*.badcdn.example\n";
+  std::ofstream(dir_ + "/app.rules") << kTlsSmbRules;
+  const std::string yaml =
+      "indicators:\n  - {name: c2-sni, type: domain, file: sni.txt, msg: \"known C2 SNI\","
+      " sid: 9100051, severity: 1}\nrules: [app.rules]\n";
+  Eve eve;
+  std::string metrics;
+  auto r = Run(yaml, "tlssmb", &eve, &metrics, tls_smb_capture_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(eve.bad_lines, 0u);
+
+  std::map<int, nlohmann::json> tls_by_port;
+  std::map<uint32_t, size_t> alerts_by_sid;
+  std::map<int, std::string> app_proto_by_port;
+  std::vector<nlohmann::json> smb;
+  for (const auto& j : eve.all) {
+    const std::string type = j.value("event_type", "");
+    if (type == "tls") {
+      EXPECT_FALSE(tls_by_port.count(j.value("dest_port", 0))) << "one tls record per flow";
+      tls_by_port[j.value("dest_port", 0)] = j;
+      EXPECT_EQ(j["src_ip"], "10.20.1.60");
+    } else if (type == "smb") {
+      smb.push_back(j);
+      EXPECT_EQ(j["dest_port"], 445);
+    } else if (type == "flow") {
+      app_proto_by_port[j.value("dest_port", 0)] = j.value("app_proto", "");
+    } else if (type == "alert") {
+      const uint32_t sid = j["alert"]["signature_id"];
+      ++alerts_by_sid[sid];
+      if (sid == 9100051) {
+        EXPECT_EQ(j["alert"]["metadata"]["tls_sni"][0], "portal.badcdn.example") << j.dump();
+        EXPECT_EQ(j.value("app_proto", ""), "tls");
+      }
+    }
+  }
+  EXPECT_EQ(app_proto_by_port[443], "tls");
+  EXPECT_EQ(app_proto_by_port[8443], "tls");
+  EXPECT_EQ(app_proto_by_port[445], "smb");
+
+  ASSERT_EQ(tls_by_port.size(), 2u);
+  const auto& t12 = tls_by_port[443]["tls"];
+  EXPECT_EQ(t12.value("sni", ""), "portal.badcdn.example") << t12.dump();
+  EXPECT_EQ(t12.value("version", ""), "TLS 1.2");
+  EXPECT_NE(t12.value("subject", "").find("CN=portal.badcdn.example"), std::string::npos)
+      << t12.dump();
+  EXPECT_FALSE(t12.value("issuerdn", "").empty());
+  EXPECT_FALSE(t12.value("serial", "").empty());
+  EXPECT_EQ(t12.value("fingerprint", "").size(), 59u);
+  EXPECT_EQ(t12.value("notbefore", "").size(), 19u);
+  ASSERT_TRUE(t12.contains("ja3")) << t12.dump();
+  const std::string ja3 = t12["ja3"].value("hash", "");
+  EXPECT_TRUE(IsHex32(ja3)) << ja3;
+  EXPECT_FALSE(t12["ja3"].value("string", "").empty());
+  EXPECT_TRUE(IsHex32(t12["ja3s"].value("hash", ""))) << t12.dump();
+  const auto& t13 = tls_by_port[8443]["tls"];
+  EXPECT_EQ(t13.value("sni", ""), "www.tls13.example");
+  EXPECT_EQ(t13.value("version", ""), "TLS 1.3");
+  EXPECT_FALSE(t13.contains("subject")) << t13.dump();
+  EXPECT_TRUE(IsHex32(t13["ja3"].value("hash", ""))) << t13.dump();
+
+  bool tree = false, create = false, rename = false, ntlm = false, pipe = false, bind = false;
+  for (const auto& j : smb) {
+    const auto& s = j["smb"];
+    const std::string cmd = s.value("command", "");
+    if (cmd == "SMB2_COMMAND_TREE_CONNECT" && s.value("share", "") == "\\\\fs01\\students") {
+      tree = true;
+      EXPECT_EQ(s.value("status", ""), "STATUS_SUCCESS") << s.dump();
+      EXPECT_EQ(s.value("share_type", ""), "FILE") << s.dump();
+    }
+    if (cmd == "SMB2_COMMAND_CREATE" && s.value("filename", "") == "homework\\essay.docx" &&
+        s.value("disposition", "") == "FILE_CREATE") {
+      create = true;
+    }
+    if (cmd == "SMB2_COMMAND_CREATE" && s.value("filename", "") == "svcctl") pipe = true;
+    if (s.contains("rename")) {
+      rename = true;
+      EXPECT_EQ(cmd, "SMB2_COMMAND_SET_INFO");
+      EXPECT_EQ(s["rename"].value("from", ""), "homework\\essay.docx") << s.dump();
+      EXPECT_EQ(s["rename"].value("to", ""), "homework\\essay.docx.locked") << s.dump();
+    }
+    if (s.contains("ntlmssp")) {
+      ntlm = true;
+      EXPECT_EQ(s["ntlmssp"].value("user", ""), "jdoe") << s.dump();
+      EXPECT_EQ(s["ntlmssp"].value("domain", ""), "DMPS") << s.dump();
+      EXPECT_EQ(s["ntlmssp"].value("host", ""), "LAB-PC07") << s.dump();
+    }
+    if (s.contains("dcerpc")) {
+      // The DCERPC bind on the svcctl pipe (a WRITE, logged because it carries DCERPC).
+      bind =
+          s["dcerpc"].value("request", "") == "BIND" &&
+          s["dcerpc"]["interfaces"][0].value("uuid", "") == "367abb81-9844-35f1-ad32-98f038001003";
+    } else {
+      EXPECT_NE(cmd, "SMB2_COMMAND_WRITE") << "bulk commands are not logged: " << s.dump();
+    }
+  }
+  EXPECT_TRUE(tree);
+  EXPECT_TRUE(create);
+  EXPECT_TRUE(rename);
+  EXPECT_TRUE(ntlm);
+  EXPECT_TRUE(pipe);
+  EXPECT_TRUE(bind);
+
+  EXPECT_EQ(alerts_by_sid[9100051], 1u);  // SNI on the domain list
+  EXPECT_EQ(alerts_by_sid[9200001], 1u);  // tls.sni
+  EXPECT_EQ(alerts_by_sid[9200003], 1u);  // smb.named_pipe
+  EXPECT_EQ(alerts_by_sid[9200004], 1u);  // file.name (rename target)
+  EXPECT_EQ(alerts_by_sid[9200005], 1u);  // smb.share
+  EXPECT_NE(metrics.find("flowsentry_app_tls_handshakes_total{worker=\"0\"} 2"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("flowsentry_app_smb_records_total{worker=\"0\"}"), std::string::npos);
+  EXPECT_EQ(metrics.find("flowsentry_app_smb_records_total{worker=\"0\"} 0\n"), std::string::npos);
+
+  // ja3.hash: a rule with the hash the EVE record gave for the 443 flow.
+  std::ofstream(dir_ + "/ja3.rules")
+      << "alert tls any any -> any any (msg:\"ja3\"; ja3.hash; content:\"" << ja3
+      << "\"; sid:9200002; rev:1;)\n";
+  size_t expected = 0;
+  for (const auto& [port, j] : tls_by_port) {
+    if (j["tls"]["ja3"].value("hash", "") == ja3) ++expected;
+  }
+  Eve again;
+  r = Run("rules: [ja3.rules]\noutputs: {tls: false, smb: false}\n", "ja3", &again, nullptr,
+          tls_smb_capture_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  size_t ja3_alerts = 0, ja3_on_443 = 0;
+  for (const auto& j : again.all) {
+    const std::string type = j.value("event_type", "");
+    EXPECT_NE(type, "tls");  // outputs.tls: false
+    EXPECT_NE(type, "smb");  // outputs.smb: false
+    if (type == "alert" && j["alert"]["signature_id"] == 9200002) {
+      ++ja3_alerts;
+      if (j["dest_port"] == 443) ++ja3_on_443;
+    }
+  }
+  EXPECT_EQ(ja3_alerts, expected);
+  EXPECT_EQ(ja3_on_443, 1u);
 }
 
 }  // namespace

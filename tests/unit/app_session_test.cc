@@ -113,5 +113,47 @@ TEST(AppSessionPool, ExhaustionIsCounted) {
   EXPECT_NE(pool.Acquire(), 0u);
 }
 
+// One parser area per session: the protocol detected first owns it until the slot is released.
+TEST(AppSessionParsers, OneProtocolPerSessionAndSmbRecordsThroughHooks) {
+  struct SmbSeen {
+    std::vector<uint16_t> commands;
+    int events = 0;
+  } smb_seen;
+  AppHooks hooks;
+  hooks.ctx = &smb_seen;
+  hooks.smb_record = [](void* c, AppSession&, const SmbRecord& r) {
+    static_cast<SmbSeen*>(c)->commands.push_back(r.command);
+  };
+  hooks.smb_event = [](void* c, SmbEvent) { ++static_cast<SmbSeen*>(c)->events; };
+  AppSessionPool pool(1, HttpConfig{}, hooks);
+  EXPECT_GE(AppSessionPool::slot_bytes(), kSessionParserBytes);
+  uint32_t slot = pool.Acquire();
+  AppSession& s = pool.At(slot);
+  ASSERT_TRUE(s.StartTls());
+  ASSERT_NE(s.tls(), nullptr);
+  EXPECT_FALSE(s.StartHttp());
+  EXPECT_FALSE(s.StartSmb(SmbConfig{}));
+  pool.Release(slot);
+  EXPECT_EQ(s.tls(), nullptr);
+
+  slot = pool.Acquire();
+  AppSession& t = pool.At(slot);
+  ASSERT_TRUE(t.StartSmb(SmbConfig{}));
+  EXPECT_FALSE(t.StartTls());
+  // An SMB2 ECHO request: NetBIOS header, 64-byte SMB2 header, 4-byte body.
+  std::vector<uint8_t> m(4 + 64 + 4, 0);
+  m[3] = 68;
+  m[4] = 0xfe;
+  m[5] = 'S';
+  m[6] = 'M';
+  m[7] = 'B';
+  m[8] = 64;         // StructureSize
+  m[4 + 12] = 0x0d;  // Command: ECHO
+  m[4 + 64] = 4;     // body StructureSize
+  t.FeedSmb(0, m.data(), m.size());
+  EXPECT_EQ(smb_seen.commands, std::vector<uint16_t>{0x0d});
+  pool.Release(slot);
+}
+
 }  // namespace
 }  // namespace fs::app
