@@ -891,7 +891,10 @@ TEST(RuleParserTest, DistrictPackLoadsCompletelyInStrictMode) {
     EXPECT_FALSE(rule.contents.empty()) << rule.sid;
   }
   EXPECT_THAT(sids, ElementsAre(9000001, 9000010, 9000011, 9000012, 9000020, 9000021, 9000022,
-                                9000030, 9000031));
+                                9000030, 9000031,
+                                // app layer: SMB, DNS, TLS
+                                9000013, 9000023, 9000025, 9000024, 9000032, 9000033, 9000034,
+                                9000035, 9000040, 9000041, 9000042, 9000043, 9000044));
 }
 
 TEST(RuleParserTest, EtOpenParsesWithoutErrors) {

@@ -36,6 +36,10 @@ constexpr uint32_t kSidSvcctlPipe = 9000012;
 constexpr uint32_t kSidRansomNoteName = 9000020;
 constexpr uint32_t kSidRansomNoteText = 9000021;
 constexpr uint32_t kSidLockedRename = 9000022;
+// The same steps read through the SMB app layer (pack section 5).
+constexpr uint32_t kSidSmbSvcctlPipe = 9000013;
+constexpr uint32_t kSidSmbRansomNote = 9000023;
+constexpr uint32_t kSidSmbMassRename = 9000024;
 constexpr uint32_t kSidC2Dns = 9000030;
 constexpr uint32_t kSidC2Http = 9000031;
 
@@ -740,7 +744,8 @@ void DistrictGenerator::StoryPsexec(Rng& rng, uint64_t t, DistrictTruth* truth) 
   Exchange(s, smb, smb.Logoff(), quick(), fast());
   s.Close(Dir::kToServer, quick());
   truth->flows.push_back(Record("smb-psexec", "tcp", jump_, port, victim, 445, t,
-                                {kSidSmbAdminShare, kSidPsexecName, kSidSvcctlPipe}));
+                                {kSidSmbAdminShare, kSidPsexecName, kSidSvcctlPipe,
+                                 kSidSmbSvcctlPipe}));
 }
 
 void DistrictGenerator::StoryC2(Rng& rng, uint64_t t, DistrictTruth* truth) {
@@ -828,7 +833,8 @@ void DistrictGenerator::StoryRansomware(Rng& rng, uint64_t t, DistrictTruth* tru
   Exchange(s, smb, smb.Logoff(), quick(), fast());
   s.Close(Dir::kToServer, quick());
   truth->flows.push_back(Record("smb-ransomware", "tcp", victim.v4, port, fs01_, 445, t,
-                                {kSidRansomNoteName, kSidRansomNoteText, kSidLockedRename}));
+                                {kSidRansomNoteName, kSidRansomNoteText, kSidLockedRename,
+                                 kSidSmbRansomNote, kSidSmbMassRename}));
 }
 
 void DistrictGenerator::AddStory(Rng& rng, DistrictTruth* truth) {
