@@ -78,6 +78,16 @@ TEST(ConfigTest, DefragSection) {
   EXPECT_NE(err.find("defrag.memory-kb"), std::string::npos) << err;
 }
 
+TEST(ConfigTest, PcapReader) {
+  Config c;
+  std::string err;
+  EXPECT_EQ(c.pcap_reader, "buffered");
+  ASSERT_TRUE(LoadYamlString("inputs: {pcap-reader: pmd}", "t.yaml", &c, &err)) << err;
+  EXPECT_EQ(c.pcap_reader, "pmd");
+  EXPECT_FALSE(LoadYamlString("inputs: {pcap-reader: mmap}", "t.yaml", &c, &err));
+  EXPECT_EQ(err, "t.yaml: inputs.pcap-reader: must be buffered or pmd, got 'mmap'");
+}
+
 TEST(ConfigTest, BypassOffloadSection) {
   Config c;
   EXPECT_FALSE(c.bypass_offload.enabled);
