@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "dataplane/app/smb.h"
+#include "dataplane/app/tls.h"
 #include "patterns/buffers.h"
 
 namespace fs::output {
@@ -354,24 +355,7 @@ Json AppHeader(uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) 
 
 }  // namespace
 
-std::string TlsVersionString(uint16_t version) {
-  switch (version) {
-    case 0x0200:
-      return "SSLv2";
-    case 0x0300:
-      return "SSLv3";
-    case 0x0301:
-      return "TLSv1";
-    case 0x0302:
-      return "TLS 1.1";
-    case 0x0303:
-      return "TLS 1.2";
-    case 0x0304:
-      return "TLS 1.3";
-    default:
-      return "UNDETERMINED";
-  }
-}
+std::string TlsVersionString(uint16_t version) { return app::TlsVersionName(version); }
 
 std::string FormatTls(const worker::TlsRecordEvent& ev) {
   Json j = AppHeader(ev.ts_us, ev.flow, "tls");

@@ -4,6 +4,27 @@
 
 namespace fs::worker {
 
+namespace {
+
+// Appends s to a record's string pool (pool[*used, cap)): whole, or when `cut`, as much as fits.
+// *out names what was stored. Returns whether all of s was stored.
+bool StoreInPool(char* pool, size_t cap, uint16_t* used, std::string_view s, bool cut,
+                 DnsRecordEvent::NameRef* out) {
+  size_t n = s.size();
+  const bool fits = n <= cap - *used;
+  if (!fits) {
+    if (!cut) return false;
+    n = cap - *used;
+  }
+  if (n > 0) std::memcpy(pool + *used, s.data(), n);
+  out->offset = *used;
+  out->len = static_cast<uint16_t>(n);
+  *used = static_cast<uint16_t>(*used + n);
+  return fits;
+}
+
+}  // namespace
+
 bool DnsRecordEvent::AddName(std::string_view s, NameRef* out) {
   // Answers usually repeat the query name or a CNAME target: look for it before copying.
   auto same = [&](const NameRef& r) { return r.len == s.size() && Name(r) == s; };
@@ -20,50 +41,23 @@ bool DnsRecordEvent::AddName(std::string_view s, NameRef* out) {
     *out = *found;
     return true;
   }
-  if (s.size() > kNamePool - pool_used) return false;
-  std::memcpy(pool + pool_used, s.data(), s.size());
-  out->offset = pool_used;
-  out->len = static_cast<uint16_t>(s.size());
-  pool_used = static_cast<uint16_t>(pool_used + s.size());
-  return true;
+  return StoreInPool(pool, kNamePool, &pool_used, s, /*cut=*/false, out);
 }
 
 void HttpRecordEvent::Add(std::string_view s, Ref* out) {
-  size_t n = s.size();
-  if (n > kPool - pool_used) {
-    n = kPool - pool_used;
-    ++truncated;
-  }
-  if (n > 0) std::memcpy(pool + pool_used, s.data(), n);
-  out->offset = pool_used;
-  out->len = static_cast<uint16_t>(n);
-  pool_used = static_cast<uint16_t>(pool_used + n);
+  if (!StoreInPool(pool, kPool, &pool_used, s, /*cut=*/true, out)) ++truncated;
 }
 
 bool TlsRecordEvent::Add(std::string_view s, Ref* out) {
   *out = Ref{};
   if (s.empty()) return true;
-  if (s.size() > kPool - pool_used) {
-    ++truncated;
-    return false;
-  }
-  std::memcpy(pool + pool_used, s.data(), s.size());
-  out->offset = pool_used;
-  out->len = static_cast<uint16_t>(s.size());
-  pool_used = static_cast<uint16_t>(pool_used + s.size());
-  return true;
+  if (StoreInPool(pool, kPool, &pool_used, s, /*cut=*/false, out)) return true;
+  ++truncated;
+  return false;
 }
 
 void SmbRecordEvent::Add(std::string_view s, Ref* out) {
-  size_t n = s.size();
-  if (n > kPool - pool_used) {
-    n = kPool - pool_used;
-    ++truncated;
-  }
-  if (n > 0) std::memcpy(pool + pool_used, s.data(), n);
-  out->offset = pool_used;
-  out->len = static_cast<uint16_t>(n);
-  pool_used = static_cast<uint16_t>(pool_used + n);
+  if (!StoreInPool(pool, kPool, &pool_used, s, /*cut=*/true, out)) ++truncated;
 }
 
 FlowSnapshot FlowSnapshot::Of(const flow::Flow& f) {
