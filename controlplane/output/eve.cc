@@ -263,21 +263,30 @@ std::string DnsRcodeName(uint8_t rcode) {
   return std::to_string(rcode);
 }
 
+namespace {
+
+// The header every app record shares (src = the flow's client, as Suricata prints them).
+Json AppHeader(uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) {
+  Json j;
+  j["timestamp"] = FormatTimestamp(ts_us);
+  j["flow_id"] = f.flow_id;
+  j["event_type"] = type;
+  AddVlan(j, f.vlan);
+  j["src_ip"] = f.client_addr.ToEveString();
+  j["src_port"] = f.client_port;
+  j["dest_ip"] = f.server_addr.ToEveString();
+  j["dest_port"] = f.server_port;
+  j["proto"] = ProtoName(f.proto);
+  j["pkt_src"] = "wire/pcap";
+  return j;
+}
+
+}  // namespace
+
 std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   const worker::FlowSnapshot& f = ev.flow;
   auto header = [&]() {
-    Json j;
-    j["timestamp"] = FormatTimestamp(ev.ts_us);
-    j["flow_id"] = f.flow_id;
-    j["event_type"] = "dns";
-    AddVlan(j, f.vlan);
-    j["src_ip"] = f.client_addr.ToEveString();
-    j["src_port"] = f.client_port;
-    j["dest_ip"] = f.server_addr.ToEveString();
-    j["dest_port"] = f.server_port;
-    j["proto"] = ProtoName(f.proto);
-    j["pkt_src"] = "wire/pcap";
-    return j;
+    return AppHeader(ev.ts_us, f, "dns");
   };
   const uint16_t flags = ev.raw_flags;
   const uint8_t opcode = (flags >> 11) & 0xf;
@@ -335,25 +344,6 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   return out;
 }
 
-namespace {
-
-// The header every app record shares (src = the flow's client, as Suricata prints them).
-Json AppHeader(uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) {
-  Json j;
-  j["timestamp"] = FormatTimestamp(ts_us);
-  j["flow_id"] = f.flow_id;
-  j["event_type"] = type;
-  AddVlan(j, f.vlan);
-  j["src_ip"] = f.client_addr.ToEveString();
-  j["src_port"] = f.client_port;
-  j["dest_ip"] = f.server_addr.ToEveString();
-  j["dest_port"] = f.server_port;
-  j["proto"] = ProtoName(f.proto);
-  j["pkt_src"] = "wire/pcap";
-  return j;
-}
-
-}  // namespace
 
 std::string TlsVersionString(uint16_t version) { return app::TlsVersionName(version); }
 
@@ -484,17 +474,7 @@ std::string FormatSmb(const worker::SmbRecordEvent& ev) {
 
 std::string FormatHttp(const worker::HttpRecordEvent& ev) {
   const worker::FlowSnapshot& f = ev.flow;
-  Json j;
-  j["timestamp"] = FormatTimestamp(ev.ts_us);
-  j["flow_id"] = f.flow_id;
-  j["event_type"] = "http";
-  AddVlan(j, f.vlan);
-  j["src_ip"] = f.client_addr.ToEveString();
-  j["src_port"] = f.client_port;
-  j["dest_ip"] = f.server_addr.ToEveString();
-  j["dest_port"] = f.server_port;
-  j["proto"] = ProtoName(f.proto);
-  j["pkt_src"] = "wire/pcap";
+  Json j = AppHeader(ev.ts_us, f, "http");
   j["tx_id"] = ev.tx_id;
   Json& h = j["http"];
   auto str = [&](const char* key, const worker::HttpRecordEvent::Ref& r) {
