@@ -593,14 +593,25 @@ void Worker::MatchDomain(const decode::Packet& p, flow::Flow& f, flow::Dir dir,
   }
 }
 
+namespace {
+
+// The worker's one app-record slot as a record of kind k: constructed afresh only when the slot
+// held another kind (the caller sets every field it writes).
+template <class T>
+T& ReuseAppRecord(AppRecordEvent& rec, AppRecordEvent::Kind k, T AppRecordEvent::*member) {
+  if (rec.kind != k) {
+    rec.kind = k;
+    new (&(rec.*member)) T();
+  }
+  return rec.*member;
+}
+
+}  // namespace
+
 void Worker::EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::DnsMessage& msg,
                            uint16_t tx_id) {
-  AppRecordEvent& rec = *app_record_;
-  if (rec.kind != AppRecordEvent::Kind::kDns) {
-    rec.kind = AppRecordEvent::Kind::kDns;
-    new (&rec.dns) DnsRecordEvent();
-  }
-  DnsRecordEvent& r = rec.dns;
+  DnsRecordEvent& r =
+      ReuseAppRecord(*app_record_, AppRecordEvent::Kind::kDns, &AppRecordEvent::dns);
   r.ts_us = p.ts_us;
   r.tx_id = tx_id;
   r.flow = FlowSnapshot::Of(f);
@@ -936,12 +947,8 @@ void Worker::OnHttpUnanswered(const app::HttpRequestRecord& req) {
 
 void Worker::EmitHttpRecord(uint64_t ts_us, const flow::Flow& f, const app::HttpRequestRecord* req,
                             const app::HttpResponseRecord* resp) {
-  AppRecordEvent& rec = *app_record_;
-  if (rec.kind != AppRecordEvent::Kind::kHttp) {
-    rec.kind = AppRecordEvent::Kind::kHttp;
-    new (&rec.http) HttpRecordEvent();
-  }
-  HttpRecordEvent& r = rec.http;
+  HttpRecordEvent& r =
+      ReuseAppRecord(*app_record_, AppRecordEvent::Kind::kHttp, &AppRecordEvent::http);
   r.ts_us = ts_us;
   r.flow = FlowSnapshot::Of(f);
   r.pool_used = 0;
@@ -1079,12 +1086,8 @@ void Worker::FinishTls(StreamSink& sink, app::AppSession& s) {
   ++stats_.tls_handshakes;
   if (!cfg_.tls_records) return;
   const flow::Flow& f = *sink.f;
-  AppRecordEvent& rec = *app_record_;
-  if (rec.kind != AppRecordEvent::Kind::kTls) {
-    rec.kind = AppRecordEvent::Kind::kTls;
-    new (&rec.tls) TlsRecordEvent();
-  }
-  TlsRecordEvent& r = rec.tls;
+  TlsRecordEvent& r =
+      ReuseAppRecord(*app_record_, AppRecordEvent::Kind::kTls, &AppRecordEvent::tls);
   r.ts_us = sink.pkt != nullptr ? sink.pkt->ts_us : f.last_ts_us;
   r.flow = FlowSnapshot::Of(f);
   r.pool_used = 0;
@@ -1222,12 +1225,8 @@ void Worker::OnSmbRecord(app::AppSession& s, const app::SmbRecord& rec) {
 
 void Worker::EmitSmbRecord(uint64_t ts_us, const flow::Flow& f, app::AppSession& s,
                            const app::SmbRecord& in) {
-  AppRecordEvent& rec = *app_record_;
-  if (rec.kind != AppRecordEvent::Kind::kSmb) {
-    rec.kind = AppRecordEvent::Kind::kSmb;
-    new (&rec.smb) SmbRecordEvent();
-  }
-  SmbRecordEvent& r = rec.smb;
+  SmbRecordEvent& r =
+      ReuseAppRecord(*app_record_, AppRecordEvent::Kind::kSmb, &AppRecordEvent::smb);
   r.ts_us = ts_us;
   r.flow = FlowSnapshot::Of(f);
   r.pool_used = 0;
