@@ -211,6 +211,19 @@ uint32_t HashKey(const FlowKey& k) {
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
+uint32_t OwnerOf(const decode::Packet& p, uint32_t nworkers) {
+  bool lo;
+  if (UseOf(p) != FlowUse::kNone) return HashKey(MakeKey(p, &lo)) % nworkers;
+  if (p.layer == decode::Layer::kNone) return 0;  // not IP: nothing but counting
+  decode::Packet addr_only;
+  addr_only.layer = decode::Layer::kL3Other;
+  addr_only.ip_version = p.ip_version;
+  addr_only.proto = p.proto;
+  addr_only.src = p.src;
+  addr_only.dst = p.dst;
+  return HashKey(MakeKey(addr_only, &lo)) % nworkers;
+}
+
 uint64_t MakeFlowId(const FlowKey& k, uint64_t first_ts_us) {
   const uint64_t id =
       Mix64(HashKeyWords(k, kFlowIdSeed) ^ Mix64(first_ts_us + kGolden)) & kFlowIdMask;

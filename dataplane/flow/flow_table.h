@@ -68,6 +68,12 @@ FlowKey MakeKey(const decode::Packet& p, FlowUse use, bool* sender_is_lo);
 // Symmetric hash of the key (equal for both directions); also used to pick the worker.
 uint32_t HashKey(const FlowKey& k);
 
+// The worker (0 .. nworkers-1) that owns this decoded packet (one layer of a frame): by flow key
+// for packets with a flow, by addresses alone for fragments and flowless IP (so every fragment
+// of a datagram meets), 0 for what is not IP. Symmetric in the two directions. The software
+// distributor uses it, and so does the benchmark that splits a capture as RSS would.
+uint32_t OwnerOf(const decode::Packet& p, uint32_t nworkers);
+
 // The EVE flow_id of a flow with this key that started at first_ts_us: a 64-bit mix of both,
 // masked to 51 bits (JSON consumers read numbers as doubles), never 0. Independent of the table
 // (capacity, insertion order, worker count), so a replay gives the same ids.

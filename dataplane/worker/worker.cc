@@ -1272,19 +1272,7 @@ uint8_t Worker::DecodeLayers(decode::Packet* outer, decode::Packet** layers) {
 }
 
 uint8_t Worker::OwnerOf(const decode::Packet& p, uint32_t nworkers) const {
-  bool lo;
-  if (flow::UseOf(p) != flow::FlowUse::kNone) {
-    return static_cast<uint8_t>(flow::HashKey(flow::MakeKey(p, &lo)) % nworkers);
-  }
-  if (p.layer == decode::Layer::kNone) return 0;  // not IP: nothing but counting
-  // Fragments and flowless IP: by addresses only, so every fragment of a datagram meets.
-  decode::Packet addr_only;
-  addr_only.layer = decode::Layer::kL3Other;
-  addr_only.ip_version = p.ip_version;
-  addr_only.proto = p.proto;
-  addr_only.src = p.src;
-  addr_only.dst = p.dst;
-  return static_cast<uint8_t>(flow::HashKey(flow::MakeKey(addr_only, &lo)) % nworkers);
+  return static_cast<uint8_t>(flow::OwnerOf(p, nworkers));
 }
 
 void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring) {

@@ -212,6 +212,35 @@ TEST(FlowKey, EveryFieldChangesHashAndId) {
   }
 }
 
+// OwnerOf picks the worker for the software distributor and for the benchmark's RSS-like split:
+// both directions of a flow meet on one worker, so do the fragments of a datagram (by
+// addresses); what is not IP goes to worker 0; and flows spread over the workers.
+TEST(FlowKey, OwnerOfIsSymmetricAndSpreads) {
+  for (uint32_t n : {1u, 2u, 3u, 8u}) {
+    std::vector<int> per_worker(n);
+    for (int port = 0; port < 4000; ++port) {
+      const auto sport = static_cast<uint16_t>(1024 + port);
+      const Packet a = Tcp("10.0.0.2", sport, "192.168.1.1", 445, tf::kSyn, kT0);
+      const Packet b = Tcp("192.168.1.1", 445, "10.0.0.2", sport, tf::kSyn | tf::kAck, kT0);
+      const uint32_t owner = OwnerOf(a, n);
+      ASSERT_LT(owner, n);
+      ASSERT_EQ(owner, OwnerOf(b, n));
+      ASSERT_EQ(owner, HashKey(MakeKey(a, nullptr)) % n);
+      ++per_worker[owner];
+    }
+    // 4000 flows: every worker gets at least half its fair share.
+    for (int c : per_worker) EXPECT_GT(c, 4000 / static_cast<int>(n) / 2) << n;
+  }
+  Packet frag = Udp("10.0.0.1", 0, "10.0.0.2", 0, kT0);
+  frag.layer = Layer::kL3Fragment;
+  Packet frag_back = Udp("10.0.0.2", 0, "10.0.0.1", 0, kT0);
+  frag_back.layer = Layer::kL3Fragment;
+  EXPECT_EQ(OwnerOf(frag, 8), OwnerOf(frag_back, 8));
+  Packet not_ip = Udp("10.0.0.1", 1, "10.0.0.2", 2, kT0);
+  not_ip.layer = Layer::kNone;
+  EXPECT_EQ(OwnerOf(not_ip, 8), 0u);
+}
+
 TEST(FlowTable, BothDirectionsMapToOneFlowWithClientServerSides) {
   // The client's address is the higher one in the second case: sides follow the first sender.
   const std::vector<std::tuple<const char*, const char*>> cases = {{"10.0.0.1", "10.0.0.9"},

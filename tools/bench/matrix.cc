@@ -18,6 +18,8 @@
 #include <sstream>
 #include <thread>
 
+#include "dataplane/decode/packet.h"
+#include "dataplane/flow/flow_table.h"
 #include "tools/bench/hs_limit.h"
 #include "tools/bench/process.h"
 #include "tools/bench/rules_adapter.h"
@@ -178,6 +180,43 @@ bool WritePrefix(const std::string& src, const std::string& dst, uint64_t count,
   return true;
 }
 
+// Splits a capture into dsts.size() files as a NIC's symmetric RSS would spread it over that
+// many queues: each frame goes to the file of the worker that owns its outermost layer
+// (flow::OwnerOf, the hash the sensor's software distribution uses), so with one file per worker
+// every worker reads its own flows and hands few packets (inner layers of tunnels, fragments
+// whose owner differs) to another.
+bool SplitByOwner(const std::string& src, const std::vector<std::string>& dsts,
+                  std::string* error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* in = pcap_open_offline(src.c_str(), errbuf);
+  if (in == nullptr) {
+    *error = "cannot read " + src + ": " + errbuf;
+    return false;
+  }
+  std::vector<pcap_dumper_t*> outs;
+  bool ok = true;
+  for (const std::string& d : dsts) {
+    pcap_dumper_t* out = pcap_dump_open(in, d.c_str());
+    if (out == nullptr) {
+      *error = "cannot write " + d + ": " + pcap_geterr(in);
+      ok = false;
+      break;
+    }
+    outs.push_back(out);
+  }
+  pcap_pkthdr* h;
+  const u_char* data;
+  while (ok && pcap_next_ex(in, &h, &data) == 1) {
+    decode::Packet p;
+    decode::Decode(data, h->caplen, h->len, 0, &p);
+    const uint32_t owner = flow::OwnerOf(p, static_cast<uint32_t>(dsts.size()));
+    pcap_dump(reinterpret_cast<u_char*>(outs[owner]), h, data);
+  }
+  for (pcap_dumper_t* out : outs) pcap_dump_close(out);
+  pcap_close(in);
+  return ok;
+}
+
 // Writes the capture, then the capture again with its timestamps moved past the end (plus one
 // second): the same traffic twice, in time order, as a replay would present it.
 bool WriteTwice(const std::string& src, const std::string& dst, std::string* error) {
@@ -267,6 +306,9 @@ struct RuleSet {
 struct ReplayRow {
   std::string capture, rules, series;
   uint32_t workers = 1;
+  // "one": the capture as one input, which worker 0 spreads in software; "rss": one input per
+  // worker, the capture split by flow as a NIC's symmetric RSS spreads it over its queues.
+  std::string input = "one";
   bool ok = false;
   std::string error;
   uint64_t packets = 0, bytes = 0, dropped = 0, alerts = 0;
@@ -325,7 +367,7 @@ class Matrix {
   const RuleSet* Rules(const std::string& name) const;
 
   void Replay(const CaptureFile& c, const RuleSet& r, uint32_t workers, const std::string& series,
-              uint32_t flow_capacity = 0);
+              uint32_t flow_capacity = 0, bool split = false);
   struct EngineRun {
     bool ok = false;
     std::string error, cmd;
@@ -349,7 +391,8 @@ class Matrix {
             const std::string& series);
   CompiledRules* Compiled(const RuleSet& r, std::string* error);
 
-  std::vector<std::string> FlowsentryReplayArgs(const std::string& pcap, const RuleSet& r,
+  std::vector<std::string> FlowsentryReplayArgs(const std::vector<std::string>& pcaps,
+                                                const RuleSet& r,
                                                 uint32_t workers, const std::string& summary,
                                                 uint32_t flow_capacity) const;
   std::vector<std::string> FlowsentryFileArgs(const std::string& pcap, const RuleSet& r,
@@ -635,13 +678,16 @@ const RuleSet* Matrix::Rules(const std::string& name) const {
   return nullptr;
 }
 
-std::vector<std::string> Matrix::FlowsentryReplayArgs(const std::string& pcap, const RuleSet& r,
-                                                      uint32_t workers, const std::string& summary,
+std::vector<std::string> Matrix::FlowsentryReplayArgs(const std::vector<std::string>& pcaps,
+                                                      const RuleSet& r, uint32_t workers,
+                                                      const std::string& summary,
                                                       uint32_t flow_capacity) const {
-  std::vector<std::string> a = {
-      fs_bin_,
-      "--pcap",
-      pcap,
+  std::vector<std::string> a = {fs_bin_};
+  for (const std::string& pcap : pcaps) {
+    a.push_back("--pcap");
+    a.push_back(pcap);
+  }
+  const std::vector<std::string> rest = {
       "--replay-forever",
       "--duration",
       fmt::format("{}", o_.duration_s > 0 ? o_.duration_s : tier_.replay_s),
@@ -658,6 +704,7 @@ std::vector<std::string> Matrix::FlowsentryReplayArgs(const std::string& pcap, c
       r.path,
       "--log-level",
       "warning"};
+  a.insert(a.end(), rest.begin(), rest.end());
   if (flow_capacity != 0 && flow_capacity != kDefaultFlowCapacity) {
     a.push_back("--flow-capacity");
     a.push_back(std::to_string(flow_capacity));
@@ -702,22 +749,34 @@ std::vector<std::string> Matrix::SuricataArgs(const std::string& pcap, const Rul
 }
 
 void Matrix::Replay(const CaptureFile& c, const RuleSet& r, uint32_t workers,
-                    const std::string& series, uint32_t flow_capacity) {
+                    const std::string& series, uint32_t flow_capacity, bool split) {
   const auto t0 = Clock::now();
   ReplayRow row;
   row.capture = c.name;
   row.rules = r.name;
   row.series = series;
   row.workers = workers;
-  const std::string tag = fmt::format("replay-{}-{}-w{}", c.name, r.name, workers);
+  row.input = split ? "rss" : "one";
+  const std::string tag =
+      fmt::format("replay-{}-{}-w{}{}", c.name, r.name, workers, split ? "-rss" : "");
   const std::string dir = RunDir(tag);
-  const auto argv =
-      FlowsentryReplayArgs(c.replay_path, r, workers, dir + "/summary.json", flow_capacity);
-  row.cmd = ShellJoin(argv);
+  std::vector<std::string> pcaps = {c.replay_path};
   ProcessResult pr;
   std::string error;
+  bool split_ok = true;
+  if (split) {
+    pcaps.clear();
+    for (uint32_t w = 0; w < workers; ++w) {
+      pcaps.push_back(fmt::format("{}/{}.rss{}-{}.pcap", captures_dir_, c.name, workers, w));
+    }
+    split_ok = SplitByOwner(c.replay_path, pcaps, &error);
+  }
+  const auto argv = FlowsentryReplayArgs(pcaps, r, workers, dir + "/summary.json", flow_capacity);
+  row.cmd = ShellJoin(argv);
   const double duration = o_.duration_s > 0 ? o_.duration_s : tier_.replay_s;
-  if (!RunProcess(argv, LogPath(tag), duration + 300, &pr, &error)) {
+  if (!split_ok) {
+    row.error = error;
+  } else if (!RunProcess(argv, LogPath(tag), duration + 300, &pr, &error)) {
     row.error = error;
   } else if (!pr.ok()) {
     row.error = fmt::format("exit {}{} (see {})", pr.exit_code, pr.timed_out ? ", timed out" : "",
@@ -745,8 +804,12 @@ void Matrix::Replay(const CaptureFile& c, const RuleSet& r, uint32_t workers,
   row.rss_mb = pr.max_rss_kb / 1024.0;
   std::error_code ec;
   stdfs::remove_all(dir, ec);
+  if (split) {
+    for (const std::string& p : pcaps) stdfs::remove(p, ec);
+  }
   if (!row.ok) failed_ = true;
-  Progress(fmt::format("a replay  {:<18} {:<9} w{}: {}", c.name, r.name, workers,
+  Progress(fmt::format("a replay  {:<18} {:<9} w{}{}: {}", c.name, r.name, workers,
+                       split ? " rss" : "",
                        row.ok ? fmt::format("{:.3f} Mpps {:.2f} Gbit/s {:.0f} cyc/pkt, {} drops, "
                                             "RSS {:.0f} MB ({:.1f} s)",
                                             row.mpps, row.gbps, row.cycles_per_packet, row.dropped,
@@ -1016,7 +1079,10 @@ void Matrix::Scan(const CaptureFile& c, const std::vector<const RuleSet*>& sets,
 const ReplayRow* Matrix::FindReplay(const std::string& capture, const std::string& rules,
                                     uint32_t workers) const {
   for (const ReplayRow& r : replay_) {
-    if (r.ok && r.capture == capture && r.rules == rules && r.workers == workers) return &r;
+    if (r.ok && r.capture == capture && r.rules == rules && r.workers == workers &&
+        r.input == "one") {
+      return &r;
+    }
   }
   return nullptr;
 }
@@ -1084,6 +1150,7 @@ Json Matrix::ToJson() const {
          {"rules", r.rules},
          {"series", r.series},
          {"workers", r.workers},
+         {"input", r.input},
          {"ok", r.ok},
          {"error", r.error},
          {"packets", r.packets},
@@ -1193,20 +1260,21 @@ void Matrix::PrintTables() const {
   fmt::print("\n");
 
   auto print_replay = [&](const std::string& series) {
-    fmt::print("  {:<20} {:<9} {:>2} {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6}\n",
-               "capture", "rules", "w", "Mpps", "Gbit/s", "cyc/pkt", "drops", "RSS MB", "alerts",
+    fmt::print("  {:<20} {:<9} {:>2} {:<3} {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6}\n",
+               "capture", "rules", "w", "in", "Mpps", "Gbit/s", "cyc/pkt", "drops", "RSS MB", "alerts",
                "ev drops", "x Suri", "% HS");
     for (const ReplayRow& r : replay_) {
       if (r.series != series) continue;
       if (!r.ok) {
-        fmt::print("  {:<20} {:<9} {:>2} FAILED: {}\n", r.capture, r.rules, r.workers, r.error);
+        fmt::print("  {:<20} {:<9} {:>2} {:<3} FAILED: {}\n", r.capture, r.rules, r.workers,
+                   r.input, r.error);
         continue;
       }
       const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
       const ScanRow* hs = FindScan(r.capture, r.rules);
       fmt::print(
-          "  {:<20} {:<9} {:>2} {:>7.3f} {:>7.2f} {:>8.0f} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6}\n",
-          r.capture, r.rules, r.workers, r.mpps, r.gbps, r.cycles_per_packet, r.dropped,
+          "  {:<20} {:<9} {:>2} {:<3} {:>7.3f} {:>7.2f} {:>8.0f} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6}\n",
+          r.capture, r.rules, r.workers, r.input, r.mpps, r.gbps, r.cycles_per_packet, r.dropped,
           rss(r.rss_mb), r.alerts, r.events_dropped, suri ? Ratio(r.mpps, suri->mpps) : "-",
           hs ? Percent(r.mpps, hs->limit.capture_mpps) : "-");
     }
@@ -1387,7 +1455,10 @@ int Matrix::Run() {
     for (const RuleSet* r : rules_for(c.profile)) {
       Replay(c, *r, 1, "");
       if (multi(c.profile, r->name)) {
-        for (uint32_t w = 2; w <= workers_max_; ++w) Replay(c, *r, w, "");
+        for (uint32_t w = 2; w <= workers_max_; ++w) {
+          Replay(c, *r, w, "");
+          Replay(c, *r, w, "", 0, /*split=*/true);
+        }
       }
     }
   }
@@ -1494,8 +1565,9 @@ bool CheckResults(const std::string& json_path, std::vector<std::string>* proble
       bad(fmt::format("no {} results", section));
   }
   for (const Json& r : (*j)["replay"]) {
-    const std::string where = fmt::format("replay {} {} w{}", r.value("capture", ""),
-                                          r.value("rules", ""), r.value("workers", 0));
+    const std::string where =
+        fmt::format("replay {} {} w{} {}", r.value("capture", ""), r.value("rules", ""),
+                    r.value("workers", 0), r.value("input", "one"));
     if (!r.value("ok", false)) {
       bad(where + ": failed: " + r.value("error", ""));
       continue;
