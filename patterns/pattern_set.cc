@@ -446,10 +446,7 @@ std::string PatternSet::CompileApp() {
     auto use = [&](Buffer b) {
       if (std::find(buffers.begin(), buffers.end(), b) == buffers.end()) buffers.push_back(b);
     };
-    for (const PayloadItem& item : r.payload) {
-      use(item.kind == PayloadItem::Kind::kContent ? r.contents[item.index].buffer
-                                                   : r.pcres[item.index].buffer);
-    }
+    for (const PayloadItem& item : r.payload) use(r.BufferOf(item));
     for (const SizeCheck& sc : r.size_checks) use(sc.buffer);
     bool server = false, client = false;
     for (Buffer b : buffers) {
@@ -473,10 +470,9 @@ std::string PatternSet::CompileApp() {
       Rule sub;
       sub.contents = r.contents;
       sub.pcres = r.pcres;
+      sub.byte_ops = r.byte_ops;
       for (const PayloadItem& item : r.payload) {
-        const Buffer ib = item.kind == PayloadItem::Kind::kContent ? r.contents[item.index].buffer
-                                                                   : r.pcres[item.index].buffer;
-        if (ib == b) sub.payload.push_back(item);
+        if (r.BufferOf(item) == b) sub.payload.push_back(item);
       }
       const PayloadPlan pp = BuildSteps(sub, -1);
       prog.step_begin = static_cast<uint32_t>(steps_.size());

@@ -19,12 +19,17 @@ struct Norm {
   bool distance_flag = false, within_flag = false, offset_flag = false, depth_flag = false;
   uint16_t offset = 0, depth = 0;
   int32_t distance = 0, within = 0;
+  // byte_extract slots in offset/depth/distance/within (DETECT_CONTENT_*_VAR).
+  bool offset_var = false, depth_var = false, distance_var = false, within_var = false;
 
   bool relative() const { return distance_flag || within_flag; }
+  bool any_var() const { return offset_var || depth_var || distance_var || within_var; }
   uint32_t len() const { return static_cast<uint32_t>(c->bytes.size()); }
   // Absolute content: can it be found at all? (Suricata: offset > depth, or the window shorter
   // than the content, is "not found" whatever the buffer.)
-  bool WindowPossible() const { return depth == 0 || uint32_t{depth} >= uint32_t{offset} + len(); }
+  bool WindowPossible() const {
+    return any_var() || depth == 0 || uint32_t{depth} >= uint32_t{offset} + len();
+  }
 };
 
 // Suricata's PropagateLimits (detect-content.c), run before matching: it turns a leading
@@ -33,14 +38,23 @@ struct Norm {
 // so they are part of what matches (usually implied by the chain, but not always: a negated
 // content without modifiers leaves its length as the running offset). Ported line by line,
 // including its 16-bit arithmetic and its early return when a value does not fit.
-void PropagateLimits(const Rule& rule, std::vector<std::optional<Norm>>* out) {
+// Returns false where Suricata's VALIDATE gives up (the rest of the list keeps its values).
+bool PropagateChain(const Rule& rule, std::vector<std::optional<Norm>>* out, bool* has_depth,
+                    bool* has_ends_with, uint16_t* ends_with_depth) {
   uint16_t offset = 0, offset_plus_pat = 0, depth = 0;
   bool has_active_depth_chain = false;
+  auto note_ends_with = [&](const Norm& cd) {
+    if (!cd.c->endswith) return;
+    *has_ends_with = true;
+    if (*ends_with_depth == 0) *ends_with_depth = depth;
+    *ends_with_depth = std::min(*ends_with_depth, depth);
+  };
   for (size_t i = 0; i < rule.payload.size(); ++i) {
-    if (!(*out)[i]) {  // pcre
-      if (rule.pcres[rule.payload[i].index].relative) {
+    if (!(*out)[i]) {
+      if (rule.payload[i].kind == PayloadItem::Kind::kPcre &&
+          rule.pcres[rule.payload[i].index].relative) {
         depth = 0;
-      } else {
+      } else {  // a pcre without R, or any other keyword (byte_test, isdataat, ...)
         offset_plus_pat = offset = depth = 0;
       }
       has_active_depth_chain = false;
@@ -74,13 +88,16 @@ void PropagateLimits(const Rule& rule, std::vector<std::optional<Norm>>* out) {
       has_active_depth_chain = false;
       continue;
     }
-    if (cd.depth != 0) has_active_depth_chain = true;
+    if (cd.depth != 0) {
+      *has_depth = true;
+      has_active_depth_chain = true;
+    }
     // (Suricata also tests "flags & (DETECT_DEPTH | DETECT_CONTENT_WITHIN)" here, which mixes a
     // keyword id into the flag mask and can never be zero at this point.)
     if (!cd.distance_flag) offset_plus_pat = offset = 0;
     if (cd.distance_flag) {
       if (cd.distance >= 0) {
-        if (static_cast<uint32_t>(offset_plus_pat) + cd.distance > 0xffff) return;
+        if (static_cast<uint32_t>(offset_plus_pat) + cd.distance > 0xffff) return false;
         offset = cd.offset = static_cast<uint16_t>(offset_plus_pat + cd.distance);
       } else {
         if (std::abs(cd.distance) > offset_plus_pat) {
@@ -97,28 +114,29 @@ void PropagateLimits(const Rule& rule, std::vector<std::optional<Norm>>* out) {
           int32_t dist = 0;
           if (cd.distance_flag && cd.distance > 0) dist = cd.distance;
           const int64_t v = int64_t{depth} + cd.within + dist;
-          if (v < 0 || v > 0xffff) return;
+          if (v < 0 || v > 0xffff) return false;
           depth = cd.depth = static_cast<uint16_t>(v);
         } else {
           const int64_t check = int64_t{depth} + cd.within;
-          if (check < 0 || check > 0xffff) return;
+          if (check < 0 || check > 0xffff) return false;
           depth = cd.depth = static_cast<uint16_t>(offset + cd.within);
         }
       } else if (cd.depth == 0 && depth != 0 && cd.within > 0) {
         if (cd.distance_flag && cd.distance >= 0) {
           const int64_t v = int64_t{offset_plus_pat} + cd.distance;
-          if (v < 0 || v > 0xffff) return;
+          if (v < 0 || v > 0xffff) return false;
           cd.offset = static_cast<uint16_t>(v);
         }
         const int64_t v = int64_t{depth} + cd.within;
-        if (v < 0 || v > 0xffff) return;
+        if (v < 0 || v > 0xffff) return false;
         depth = cd.depth = static_cast<uint16_t>(cd.within + depth);
+        note_ends_with(cd);
       }
     }
     if (cd.offset == 0 && cd.distance_flag && cd.distance >= 0) cd.offset = offset_plus_pat;
     if (!cd.depth_flag && !cd.offset_flag && cd.distance_flag && cd.distance >= 0) {
       // Only distance, or distance and within.
-      if (static_cast<uint32_t>(offset_plus_pat) + cd.distance > 0xffff) return;
+      if (static_cast<uint32_t>(offset_plus_pat) + cd.distance > 0xffff) return false;
       offset = cd.offset = static_cast<uint16_t>(offset_plus_pat + cd.distance);
       offset_plus_pat = static_cast<uint16_t>(offset + cd.len());
     }
@@ -129,12 +147,40 @@ void PropagateLimits(const Rule& rule, std::vector<std::optional<Norm>>* out) {
     if (cd.depth != 0) {
       depth = cd.depth;
       offset_plus_pat = static_cast<uint16_t>(offset + cd.len());
+      note_ends_with(cd);
     }
     if (!cd.within_flag && !cd.depth_flag) {
       has_active_depth_chain = false;
       depth = 0;
     }
   }
+  return true;
+}
+
+void PropagateLimits(const Rule& rule, std::vector<std::optional<Norm>>* out) {
+  bool has_depth = false, has_ends_with = false;
+  uint16_t ends_with_depth = 0;
+  if (!PropagateChain(rule, out, &has_depth, &has_ends_with, &ends_with_depth)) return;
+  // An anchored endswith (startswith + endswith): its end bounds every content of the buffer.
+  if (!has_depth || !has_ends_with) return;
+  for (std::optional<Norm>& n : *out) {
+    if (!n) continue;
+    if (n->depth == 0) n->depth = ends_with_depth;
+    n->depth = std::min(ends_with_depth, n->depth);
+    if (n->depth != 0) n->depth_flag = true;
+  }
+}
+
+// The slot of byte_extract rule.byte_ops[index]: its rank among the byte_extracts of its buffer
+// (Suricata's local_id).
+int32_t ByteSlot(const Rule& rule, int16_t index) {
+  const ByteOp& def = rule.byte_ops[index];
+  int32_t slot = 0;
+  for (int16_t k = 0; k < index; ++k) {
+    const ByteOp& b = rule.byte_ops[k];
+    if (b.kind == ByteOp::Kind::kExtract && b.buffer == def.buffer) ++slot;
+  }
+  return slot;
 }
 
 std::vector<std::optional<Norm>> Normalize(const Rule& rule, int dsize_ne_edge) {
@@ -153,6 +199,25 @@ std::vector<std::optional<Norm>> Normalize(const Rule& rule, int dsize_ne_edge) 
     n.offset = c.offset;
     n.depth_flag = c.has_depth;
     n.depth = c.depth_end();
+    // A variable's slot stands in the value, as Suricata keeps it (its limit arithmetic then uses
+    // the slot number too).
+    if (c.distance_var >= 0) {
+      n.distance_var = true;
+      n.distance = ByteSlot(rule, c.distance_var);
+    }
+    if (c.within_var >= 0) {
+      n.within_var = true;
+      n.within = ByteSlot(rule, c.within_var);
+    }
+    if (c.offset_var >= 0) {
+      n.offset_var = true;
+      n.offset = static_cast<uint16_t>(ByteSlot(rule, c.offset_var));
+      if (c.has_depth && c.depth_var < 0) n.depth = static_cast<uint16_t>(c.depth + n.offset);
+    }
+    if (c.depth_var >= 0) {
+      n.depth_var = true;
+      n.depth = static_cast<uint16_t>(ByteSlot(rule, c.depth_var));
+    }
     out[i] = n;
   }
   PropagateLimits(rule, &out);
@@ -417,10 +482,57 @@ PayloadPlan BuildSteps(const Rule& rule, int dsize_ne_edge) {
     const PayloadItem& item = rule.payload[i];
     MatchStep s;
     s.is_last = i + 1 == n;
-    // What the next keyword (if any) set on this one when it was parsed.
+    if (item.kind == PayloadItem::Kind::kByte) {
+      const ByteOp& b = rule.byte_ops[item.index];
+      switch (b.kind) {
+        case ByteOp::Kind::kTest:
+          s.kind = MatchStep::Kind::kByteTest;
+          break;
+        case ByteOp::Kind::kJump:
+          s.kind = MatchStep::Kind::kByteJump;
+          break;
+        case ByteOp::Kind::kExtract:
+          s.kind = MatchStep::Kind::kByteExtract;
+          s.slot = static_cast<uint8_t>(ByteSlot(rule, static_cast<int16_t>(item.index)));
+          break;
+        case ByteOp::Kind::kIsdataat:
+          s.kind = MatchStep::Kind::kIsdataat;
+          break;
+      }
+      s.negated = b.negated;
+      s.relative = b.relative;
+      s.string = b.string;
+      s.little = b.little;
+      s.bitmask = b.bitmask;
+      s.align = b.align;
+      s.from_beginning = b.from_beginning;
+      s.from_end = b.from_end;
+      s.op = b.op;
+      s.base = b.base;
+      s.bitmask_shift = b.bitmask_shift;
+      s.align_value = b.align_value;
+      s.multiplier = b.multiplier;
+      s.nbytes = b.nbytes;
+      s.bitmask_value = b.bitmask_value;
+      s.byte_offset = b.offset;
+      s.post_offset = b.post_offset;
+      s.value = b.value;
+      auto slot = [&](int16_t var) {
+        return var < 0 ? int8_t{-1} : static_cast<int8_t>(ByteSlot(rule, var));
+      };
+      s.nbytes_slot = slot(b.nbytes_var);
+      s.offset_slot = slot(b.offset_var);
+      s.value_slot = slot(b.value_var);
+      plan.steps.push_back(s);
+      continue;
+    }
+    // What the next content or pcre of the buffer (byte keywords in between do not count: they
+    // set no flag on it) set on this one when it was parsed.
+    size_t j = i + 1;
+    while (j < n && rule.payload[j].kind == PayloadItem::Kind::kByte) ++j;
     bool next_relative = false, next_within_next = false;
-    if (i + 1 < n) {
-      const PayloadItem& next = rule.payload[i + 1];
+    if (j < n) {
+      const PayloadItem& next = rule.payload[j];
       if (next.kind == PayloadItem::Kind::kPcre) {
         next_relative = rule.pcres[next.index].relative;
         next_within_next = next_relative;  // RELATIVE_NEXT includes WITHIN_NEXT
@@ -444,8 +556,12 @@ PayloadPlan BuildSteps(const Rule& rule, int dsize_ne_edge) {
       s.distance = c.distance;
       s.within = c.within;
       s.within_next = next_within_next;
-      s.relative_next = next_relative;
+      s.relative_next = next_relative || c.c->byte_relative_next;
       s.ends_with = c.c->endswith;
+      s.offset_var = c.offset_var;
+      s.depth_var = c.depth_var;
+      s.distance_var = c.distance_var;
+      s.within_var = c.within_var;
       s.bytes_begin = static_cast<uint32_t>(plan.bytes.size());
       s.bytes_len = c.len();
       for (char b : c.c->bytes) {
@@ -457,7 +573,7 @@ PayloadPlan BuildSteps(const Rule& rule, int dsize_ne_edge) {
       s.kind = MatchStep::Kind::kPcre;
       s.negated = p.negated;
       s.relative = p.relative;
-      s.relative_next = next_relative;
+      s.relative_next = next_relative || p.byte_relative_next;
       s.pcre = static_cast<uint32_t>(plan.pcres.size());
       plan.pcres.push_back(&p);
     }
@@ -487,8 +603,15 @@ PayloadPlan PlanPayload(const Rule& rule, int dsize_ne_edge) {
   }
 
   // Exact in Hyperscan? Chains of positive contents, independent negated contents, independent
-  // pcres Hyperscan compiles with PCRE2's meaning.
+  // pcres Hyperscan compiles with PCRE2's meaning; no byte keyword, no endswith.
   std::string reason;
+  for (size_t i = 0; i < n && reason.empty(); ++i) {
+    if (rule.payload[i].kind == PayloadItem::Kind::kByte) {
+      reason = "byte_test, byte_jump, byte_extract or isdataat";
+    } else if (norm[i] && norm[i]->c->endswith) {
+      reason = "endswith";
+    }
+  }
   for (size_t i = 0; i < n && reason.empty(); ++i) {
     const PayloadItem& item = rule.payload[i];
     if (item.kind == PayloadItem::Kind::kPcre) {
@@ -604,9 +727,12 @@ PayloadPlan PlanPayload(const Rule& rule, int dsize_ne_edge) {
       }
       continue;
     }
+    if (item.kind == PayloadItem::Kind::kByte) continue;
     const Norm& c = *norm[i];
     if (c.c->negated) continue;
-    AddUnique(&steps.require, c.relative() ? AnywhereLiteral(*c.c) : WindowLiteral(c));
+    // A window read from a byte_extract variable is only known when matching.
+    AddUnique(&steps.require,
+              c.relative() || c.any_var() ? AnywhereLiteral(*c.c) : WindowLiteral(c));
   }
   // Logical combinations cannot hold prefilter-mode expressions: keep such a pcre only when it
   // is the rule's one requirement.

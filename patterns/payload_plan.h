@@ -51,9 +51,9 @@ const char* PayloadModeName(PayloadMode m);
 // flag its inspection consults precomputed (after PropagateLimits' conversion of a leading
 // relative content and the dsize depth, as Suricata applies them before matching).
 struct MatchStep {
-  enum class Kind : uint8_t { kContent, kPcre };
+  enum class Kind : uint8_t { kContent, kPcre, kByteTest, kByteJump, kByteExtract, kIsdataat };
   Kind kind = Kind::kContent;
-  bool negated = false;
+  bool negated = false;  // content/pcre "!"; byte_test "!op"; isdataat "!N"
   bool nocase = false;
   bool is_last = false;
   // Content: DETECT_CONTENT_DISTANCE/WITHIN/OFFSET/DEPTH.
@@ -69,7 +69,25 @@ struct MatchStep {
   uint32_t bytes_begin = 0, bytes_len = 0;  // content: bytes in the owner's pool (lower-cased
                                             // when nocase)
   uint32_t pcre = 0;                        // pcre: index of the compiled regex in the owner
+  // Content: offset/depth/distance/within read byte_extract slots (the fields above hold the
+  // slot, as Suricata's DETECT_CONTENT_*_VAR).
+  bool offset_var = false, depth_var = false, distance_var = false, within_var = false;
+
+  // Byte keywords (relative: "relative"; see patterns::ByteOp for the meaning of each field).
+  bool string = false, little = false, bitmask = false, align = false;
+  bool from_beginning = false, from_end = false;
+  ByteOp::Op op = ByteOp::Op::kEq;
+  uint8_t base = 0, bitmask_shift = 0, align_value = 0;
+  uint8_t slot = 0;  // byte_extract: the slot it stores its value in
+  int8_t nbytes_slot = -1, offset_slot = -1, value_slot = -1;  // slots read instead of the numbers
+  uint16_t multiplier = 1;
+  uint32_t nbytes = 0, bitmask_value = 0;
+  int32_t byte_offset = 0, post_offset = 0;  // isdataat: its N in byte_offset
+  uint64_t value = 0;
 };
+
+// byte_extract slots a program may use (the parser skips rules with more per buffer).
+inline constexpr uint32_t kMaxByteSlots = 16;
 
 // Suricata's inspection_recursion_limit default: a rule's inspection gives up (no match) after
 // this many steps of its backtracking search.

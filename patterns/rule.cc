@@ -72,7 +72,22 @@ bool Rule::IsAppRule() const {
   for (const Pcre& p : pcres) {
     if (p.buffer != Buffer::kPayload) return true;
   }
+  for (const ByteOp& b : byte_ops) {
+    if (b.buffer != Buffer::kPayload) return true;
+  }
   return false;
+}
+
+Buffer Rule::BufferOf(const PayloadItem& item) const {
+  switch (item.kind) {
+    case PayloadItem::Kind::kContent:
+      return contents[item.index].buffer;
+    case PayloadItem::Kind::kPcre:
+      return pcres[item.index].buffer;
+    case PayloadItem::Kind::kByte:
+      return byte_ops[item.index].buffer;
+  }
+  return Buffer::kPayload;
 }
 
 }  // namespace fs::patterns

@@ -111,8 +111,9 @@ struct Content {
   // The buffer it inspects: kPayload, or the sticky buffer in force when it was written (or the
   // one a legacy modifier such as http_uri moved it to).
   Buffer buffer = Buffer::kPayload;
-  bool startswith = false;  // startswith: depth = its length (Suricata's DETECT_CONTENT_STARTS_WITH)
-  bool endswith = false;    // endswith (or isdataat:!1,relative after it): ends at the buffer end
+  bool startswith =
+      false;              // startswith: depth = its length (Suricata's DETECT_CONTENT_STARTS_WITH)
+  bool endswith = false;  // endswith (or isdataat:!1,relative after it): ends at the buffer end
 
   bool has_offset = false, has_depth = false;
   uint16_t offset = 0;  // offset:N
@@ -120,6 +121,12 @@ struct Content {
   bool has_distance = false, has_within = false;
   int32_t distance = 0;  // distance:N (may be negative)
   int32_t within = 0;    // within:N
+  // offset/depth/distance/within naming a byte_extract variable: the index of that byte_extract
+  // in Rule::byte_ops (the numeric field above is then unused); -1 for a number.
+  int16_t offset_var = -1, depth_var = -1, distance_var = -1, within_var = -1;
+  // A relative byte_test/byte_jump/byte_extract/isdataat refers to this content (Suricata's
+  // DETECT_CONTENT_RELATIVE_NEXT set by those keywords).
+  bool byte_relative_next = false;
 
   Position pos;               // the "content" keyword
   uint32_t option_index = 0;  // into Rule::options
@@ -142,16 +149,52 @@ struct Pcre {
   bool caseless = false, multiline = false, dotall = false, extended = false;
   bool anchored = false, dollar_endonly = false, ungreedy = false;
   Buffer buffer = Buffer::kPayload;  // as Content::buffer (legacy /U /H ... flags too)
-  Position pos;               // the "pcre" keyword
+  bool byte_relative_next = false;   // as Content::byte_relative_next (DETECT_PCRE_RELATIVE_NEXT)
+  Position pos;                      // the "pcre" keyword
+  uint32_t option_index = 0;         // into Rule::options
+};
+
+// byte_test, byte_jump, byte_extract or isdataat (Suricata 7.0.10 semantics: detect-bytetest.c,
+// detect-bytejump.c, detect-byte-extract.c, detect-isdataat.c). Values are as Suricata keeps
+// them after parsing; a field that names a byte_extract variable holds -1 in *_var otherwise.
+struct ByteOp {
+  enum class Kind : uint8_t { kTest, kJump, kExtract, kIsdataat };
+  // byte_test operators (DETECT_BYTETEST_OP_*): = < > & ^ >= <=.
+  enum class Op : uint8_t { kEq, kLt, kGt, kAnd, kXor, kGe, kLe };
+  Kind kind = Kind::kTest;
+  // The buffer it inspects: the sticky buffer in force, else (relative) the buffer of the
+  // keyword it is relative to, else the packet payload (as Suricata picks the list).
+  Buffer buffer = Buffer::kPayload;
+  bool relative = false;
+  bool negated = false;  // byte_test "!op"; isdataat "!N"
+  bool string = false;   // string: the bytes are text, parsed with strtoull in `base`
+  bool little = false;   // little endian (default big)
+  bool bitmask = false;  // byte_test bitmask (bitmask_value, with its trailing-zero shift)
+  bool align = false;    // byte_jump align (to 4); byte_extract align N (align_value)
+  bool from_beginning = false, from_end = false;  // byte_jump
+  bool rawbytes = false;                          // isdataat ...,relative,rawbytes: no effect
+  Op op = Op::kEq;
+  uint8_t base = 0;  // 0 (strtoull's automatic base), 8, 10 or 16
+  uint8_t bitmask_shift = 0;
+  uint8_t align_value = 0;  // byte_extract: 2 or 4
+  uint16_t multiplier = 1;  // byte_jump, byte_extract
+  uint32_t nbytes = 0;      // bytes to convert
+  int32_t offset = 0;       // byte_test/jump/extract offset; isdataat: the N
+  int32_t post_offset = 0;  // byte_jump
+  uint32_t bitmask_value = 0;
+  uint64_t value = 0;                                        // byte_test value
+  int16_t nbytes_var = -1, offset_var = -1, value_var = -1;  // index into Rule::byte_ops
+  std::string name;           // byte_extract: the variable it defines
+  Position pos;               // the keyword
   uint32_t option_index = 0;  // into Rule::options
 };
 
-// The contents and pcres of a rule in the order written: Suricata inspects them in this order,
-// and a relative one refers to the one before it.
+// The contents, pcres and byte keywords of a rule in the order written: Suricata inspects them
+// in this order, and a relative one refers to the one before it.
 struct PayloadItem {
-  enum class Kind : uint8_t { kContent, kPcre };
+  enum class Kind : uint8_t { kContent, kPcre, kByte };
   Kind kind = Kind::kContent;
-  uint32_t index = 0;  // into Rule::contents or Rule::pcres
+  uint32_t index = 0;  // into Rule::contents, Rule::pcres or Rule::byte_ops
 };
 
 #if FS_HAVE_CONDITIONS
@@ -247,7 +290,10 @@ struct Rule {
   uint32_t block_ttl = 0;
   std::vector<Content> contents;
   std::vector<Pcre> pcres;
-  std::vector<PayloadItem> payload;  // contents and pcres in rule order
+  std::vector<ByteOp> byte_ops;
+  std::vector<PayloadItem> payload;  // contents, pcres and byte keywords in rule order
+  // The buffer a payload item inspects.
+  Buffer BufferOf(const PayloadItem& item) const;
   // App layer (docs/rules.md "App-layer buffers"): the protocol the rule inspects (from its header,
   // "alert http ...", or from the sticky buffers it uses; kNone for packet rules), its buffer
   // length conditions, and the buffers it applies dotprefix to (bit per Buffer).

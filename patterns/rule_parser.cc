@@ -81,6 +81,18 @@ class RuleBuilder {
   std::optional<Problem> LegacyBufferOption(const RawOption& o, const std::string& name, Buffer b,
                                             Rule* rule);
   std::optional<Problem> EdgeOption(const RawOption& o, const std::string& name, Rule* rule);
+  // byte_test, byte_jump, byte_extract, isdataat (docs/rules.md "Byte keywords").
+  std::optional<Problem> ByteOption(const RawOption& o, const std::string& name, Rule* rule);
+  std::optional<Problem> IsdataatOption(const RawOption& o, Rule* rule);
+  // Where a byte keyword goes, as Suricata picks its list: the sticky buffer in force, else
+  // (relative) the buffer of the keyword before it, else the packet payload. Marks the content
+  // or pcre a relative one refers to (RELATIVE_NEXT). Returns the item it is relative to.
+  std::optional<size_t> PrevForRelative(const Rule& rule) const;
+  void PlaceByteOp(ByteOp op, std::optional<size_t> prev, Rule* rule);
+  // A value naming a byte_extract variable: *index gets it. Returns an error for an unknown
+  // name, unless a skipped byte_math may define it (then *index stays -1).
+  std::optional<Problem> ResolveVar(size_t offset, std::string_view keyword, std::string_view name,
+                                    const Rule& rule, int16_t* index);
   std::optional<Problem> SizeOption(const RawOption& o, const std::string& name, Rule* rule);
   // After all options: checks that need the whole rule.
   std::optional<Problem> Validate(const RawRule& raw, Rule* rule);
@@ -103,16 +115,6 @@ class RuleBuilder {
 std::optional<Problem> Fail(size_t offset, std::string message) {
   return Problem{offset, std::move(message), {}};
 }
-
-// "!1,relative" (blanks allowed): Suricata turns it into endswith on the preceding content.
-bool IsEndsWithIsdataat(std::string_view v) {
-  std::string t;
-  for (char ch : v) {
-    if (!IsBlank(ch)) t.push_back(ch);
-  }
-  return t == "!1,relative";
-}
-
 
 std::optional<Problem> RuleBuilder::Build(Rule* rule, std::optional<Problem>* skip) {
   const std::string& t = src_.text();
@@ -443,10 +445,12 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       if (auto e = StickyOption(o, *sticky, rule)) return e;
     } else if (const std::optional<Buffer> legacy = LegacyModifier(name)) {
       if (auto e = LegacyBufferOption(o, name, *legacy, rule)) return e;
-    } else if (name == "startswith" || name == "endswith" ||
-               (name == "isdataat" && IsEndsWithIsdataat(o.value) && !rule->payload.empty() &&
-                rule->payload.back().kind == PayloadItem::Kind::kContent)) {
+    } else if (name == "startswith" || name == "endswith") {
       if (auto e = EdgeOption(o, name, rule)) return e;
+    } else if (name == "isdataat") {
+      if (auto e = IsdataatOption(o, rule)) return e;
+    } else if (name == "byte_test" || name == "byte_jump" || name == "byte_extract") {
+      if (auto e = ByteOption(o, name, rule)) return e;
     } else if (name == "bsize" || name == "urilen" || name == "dotprefix") {
       if (auto e = SizeOption(o, name, rule)) return e;
     } else if (IsSuricataKeyword(name)) {
@@ -623,11 +627,23 @@ std::optional<Problem> RuleBuilder::ModifierOption(const RawOption& o, const std
                 fmt::format("'{}' cannot be used on a content with fast_pattern:only", name));
   }
   if (IsVariableName(o.value)) {
-    // A byte_extract/byte_math variable: the rule is skipped for that keyword already.
-    if (byte_vars_) return std::nullopt;
-    return Fail(o.value_offset, fmt::format("'{}' names the variable '{}' but no byte_extract or "
-                                            "byte_math defines one",
-                                            name, o.value));
+    int16_t var = -1;
+    if (auto e = ResolveVar(o.value_offset, name, Trim(o.value), *rule, &var)) return e;
+    if (var < 0) return std::nullopt;  // byte_math's: the rule is skipped for that keyword
+    if (name == "offset") {
+      c.has_offset = true;
+      c.offset_var = var;
+    } else if (name == "depth") {
+      c.has_depth = true;
+      c.depth_var = var;
+    } else if (name == "distance") {
+      c.has_distance = true;
+      c.distance_var = var;
+    } else {
+      c.has_within = true;
+      c.within_var = var;
+    }
+    return std::nullopt;
   }
   if (absolute) {
     uint32_t v = 0;
@@ -778,10 +794,16 @@ std::optional<Problem> RuleBuilder::StickyOption(const RawOption& o, Buffer b, R
 std::optional<Problem> RuleBuilder::LegacyBufferOption(const RawOption& o, const std::string& name,
                                                        Buffer b, Rule* rule) {
   if (o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
-  if (rule->payload.empty() || rule->payload.back().kind != PayloadItem::Kind::kContent) {
+  const PayloadItem* last = nullptr;  // the last content or pcre (byte keywords do not count)
+  for (size_t k = rule->payload.size(); k-- > 0;) {
+    if (rule->payload[k].kind == PayloadItem::Kind::kByte) continue;
+    last = &rule->payload[k];
+    break;
+  }
+  if (last == nullptr || last->kind != PayloadItem::Kind::kContent) {
     return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
   }
-  Content& c = rule->contents[rule->payload.back().index];
+  Content& c = rule->contents[last->index];
   if (c.buffer != Buffer::kPayload) {
     return Fail(o.name_offset,
                 fmt::format("'{}' cannot be used on a content in the sticky buffer '{}'", name,
@@ -796,16 +818,17 @@ std::optional<Problem> RuleBuilder::EdgeOption(const RawOption& o, const std::st
                                                Rule* rule) {
   const bool isdataat = name == "isdataat";
   if (!isdataat && o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
-  if (rule->payload.empty() || rule->payload.back().kind != PayloadItem::Kind::kContent) {
+  // The last content (byte keywords in between do not count; a pcre does, as before).
+  const PayloadItem* last = nullptr;
+  for (size_t k = rule->payload.size(); k-- > 0;) {
+    if (rule->payload[k].kind == PayloadItem::Kind::kByte) continue;
+    last = &rule->payload[k];
+    break;
+  }
+  if (last == nullptr || last->kind != PayloadItem::Kind::kContent) {
     return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
   }
-  Content& c = rule->contents[rule->payload.back().index];
-  if (c.buffer == Buffer::kPayload) {
-    // Exact and stream plans of packet rules have no notion of the buffer end yet.
-    Skip(o.name_offset, fmt::format("'{}' on the packet payload is not supported yet", name),
-         isdataat ? "isdataat" : name);
-    return std::nullopt;
-  }
+  Content& c = rule->contents[last->index];
   if (name == "startswith") {
     if (c.has_depth) {
       return Fail(o.name_offset, "can't use multiple depth/startswith settings for the same content");
@@ -823,6 +846,482 @@ std::optional<Problem> RuleBuilder::EdgeOption(const RawOption& o, const std::st
     return std::nullopt;
   }
   c.endswith = true;
+  return std::nullopt;
+}
+
+// Suricata's ByteExtractString for rule values: strtoull/strtoll over the whole text in `base`
+// (0: automatic), false when no digit was read or the value overflows; strict: nothing may follow.
+bool StrToU64(std::string_view t, int base, bool strict, uint64_t* out) {
+  const std::string text(t);
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, base);
+  if (errno == ERANGE || end == text.c_str() || (strict && *end != '\0')) return false;
+  *out = v;
+  return true;
+}
+
+bool StrToI64(std::string_view t, int base, bool strict, int64_t* out) {
+  const std::string text(t);
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, base);
+  if (errno == ERANGE || end == text.c_str() || (strict && *end != '\0')) return false;
+  *out = v;
+  return true;
+}
+
+// One comma-separated field of a keyword value, blanks trimmed, with its offset in the value.
+struct Field {
+  std::string_view text;
+  size_t offset = 0;
+};
+
+std::vector<Field> SplitFields(std::string_view v) {
+  std::vector<Field> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = v.find(',', start);
+    const std::string_view raw =
+        v.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    const std::string_view t = Trim(raw);
+    out.push_back(Field{t, start + (t.empty() ? 0 : static_cast<size_t>(t.data() - raw.data()))});
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool HasBlank(std::string_view t) {
+  return std::any_of(t.begin(), t.end(), [](char c) { return IsBlank(c); });
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// The words of a field ("multiplier 2"), split at blanks.
+std::vector<std::string_view> Words(std::string_view t) {
+  std::vector<std::string_view> out;
+  size_t k = 0;
+  while (k < t.size()) {
+    while (k < t.size() && IsBlank(t[k])) ++k;
+    const size_t b = k;
+    while (k < t.size() && !IsBlank(t[k])) ++k;
+    if (k > b) out.push_back(t.substr(b, k - b));
+  }
+  return out;
+}
+
+// Largest byte count a conversion may read: 8 raw bytes, or (string) the longest text that
+// still fits 64 bits.
+constexpr uint32_t kMaxRawBytes = 8, kMaxStringBytes = 23;
+// byte_extract variables per buffer that the inspection keeps (Suricata has no fixed bound).
+constexpr size_t kMaxByteVars = 16;
+
+std::optional<size_t> RuleBuilder::PrevForRelative(const Rule& rule) const {
+  for (size_t k = rule.payload.size(); k-- > 0;) {
+    // In a sticky buffer Suricata looks for the last content or pcre only.
+    if (cur_buffer_ != Buffer::kPayload && rule.payload[k].kind == PayloadItem::Kind::kByte) {
+      continue;
+    }
+    return k;
+  }
+  return std::nullopt;
+}
+
+void RuleBuilder::PlaceByteOp(ByteOp op, std::optional<size_t> prev, Rule* rule) {
+  if (cur_buffer_ != Buffer::kPayload) {
+    op.buffer = cur_buffer_;
+  } else if (op.relative && prev) {
+    op.buffer = rule->BufferOf(rule->payload[*prev]);
+  } else {
+    op.buffer = Buffer::kPayload;
+  }
+  if (op.relative && prev) {
+    const PayloadItem& p = rule->payload[*prev];
+    if (p.kind == PayloadItem::Kind::kContent) rule->contents[p.index].byte_relative_next = true;
+    if (p.kind == PayloadItem::Kind::kPcre) rule->pcres[p.index].byte_relative_next = true;
+  }
+  op.option_index = static_cast<uint32_t>(rule->options.size() - 1);
+  rule->payload.push_back(
+      PayloadItem{PayloadItem::Kind::kByte, static_cast<uint32_t>(rule->byte_ops.size())});
+  rule->byte_ops.push_back(std::move(op));
+}
+
+std::optional<Problem> RuleBuilder::ResolveVar(size_t offset, std::string_view keyword,
+                                               std::string_view name, const Rule& rule,
+                                               int16_t* index) {
+  *index = -1;
+  for (size_t k = 0; k < rule.byte_ops.size(); ++k) {
+    const ByteOp& b = rule.byte_ops[k];
+    if (b.kind == ByteOp::Kind::kExtract && b.name == name) {
+      *index = static_cast<int16_t>(k);
+      return std::nullopt;
+    }
+  }
+  if (byte_vars_) return std::nullopt;  // a byte_math (skipped) may define it
+  return Fail(offset, fmt::format("'{}' names the variable '{}' but no byte_extract or byte_math "
+                                  "defines one",
+                                  keyword, name));
+}
+
+std::optional<Problem> RuleBuilder::ByteOption(const RawOption& o, const std::string& name,
+                                               Rule* rule) {
+  if (o.value.empty()) return Fail(o.name_offset, fmt::format("'{}' needs a value", name));
+  const std::vector<Field> f = SplitFields(o.value);
+  const size_t base = o.value_offset;
+  ByteOp op;
+  op.pos = src_.PositionOf(o.name_offset);
+  bool dce = false;
+  bool bad_base = false;  // dec/hex/oct given (checked against string at the end)
+  auto at = [&](const Field& x) { return base + x.offset; };
+  auto var_or = [&](const Field& x) {
+    return !x.text.empty() && x.text.front() != '-' &&
+           std::isalpha(static_cast<unsigned char>(x.text.front()));
+  };
+
+  if (name == "byte_test" || name == "byte_jump") {
+    const bool test = name == "byte_test";
+    op.kind = test ? ByteOp::Kind::kTest : ByteOp::Kind::kJump;
+    const size_t fixed = test ? 4 : 2, max_options = test ? 6 : 9;
+    if (f.size() < fixed || f.size() > fixed + max_options) {
+      return Fail(base, test ? fmt::format("bad byte_test value '{}' (expected bytes, operator, "
+                                           "value, offset, then up to 6 options)",
+                                           o.value)
+                             : fmt::format("bad byte_jump value '{}' (expected bytes, offset, then "
+                                           "up to 9 options)",
+                                           o.value));
+    }
+    for (size_t k = 0; k < fixed; ++k) {
+      const bool op_field = test && k == 1;
+      std::string_view t = f[k].text;
+      if (op_field && !t.empty() && t.front() == '!') t = TrimLeft(t.substr(1));
+      if ((!op_field && t.empty()) || HasBlank(t)) {
+        return Fail(at(f[k]), fmt::format("bad {} value '{}' (field {} is empty or has blanks)",
+                                          name, o.value, k + 1));
+      }
+    }
+    // bytes
+    const Field& nb = f[0];
+    int16_t var = -1;
+    if (var_or(nb)) {
+      if (auto e = ResolveVar(at(nb), name, nb.text, *rule, &var)) return e;
+      op.nbytes_var = var;
+    } else {
+      uint64_t v = 0;
+      if (!StrToU64(nb.text, 10, true, &v) || v > UINT32_MAX) {
+        return Fail(at(nb),
+                    fmt::format("bad {} byte count '{}' (expected a number)", name, nb.text));
+      }
+      op.nbytes = static_cast<uint32_t>(v);
+    }
+    size_t next = 1;
+    if (test) {
+      std::string_view t = f[1].text;
+      if (!t.empty() && t.front() == '!') {
+        op.negated = true;
+        t = TrimLeft(t.substr(1));
+      }
+      static constexpr std::pair<std::string_view, ByteOp::Op> kOps[] = {
+          {"=", ByteOp::Op::kEq},  {"<", ByteOp::Op::kLt},  {">", ByteOp::Op::kGt},
+          {"&", ByteOp::Op::kAnd}, {"^", ByteOp::Op::kXor}, {">=", ByteOp::Op::kGe},
+          {"<=", ByteOp::Op::kLe},
+      };
+      bool ok = op.negated && t.empty();  // "!" alone is "not equal"
+      op.op = ByteOp::Op::kEq;
+      for (const auto& [text, value] : kOps) {
+        if (t == text) {
+          op.op = value;
+          ok = true;
+        }
+      }
+      if (!ok) {
+        return Fail(at(f[1]), fmt::format("bad byte_test operator '{}' (expected =, <, >, <=, >=, "
+                                          "& or ^, optionally after !)",
+                                          f[1].text));
+      }
+      const Field& val = f[2];
+      if (var_or(val)) {
+        if (auto e = ResolveVar(at(val), name, val.text, *rule, &var)) return e;
+        op.value_var = var;
+      } else if (!StrToU64(val.text, 0, false, &op.value)) {
+        return Fail(at(val), fmt::format("bad byte_test value '{}' (expected a number)", val.text));
+      }
+      next = 3;
+    }
+    const Field& off = f[next];
+    if (var_or(off)) {
+      if (auto e = ResolveVar(at(off), name, off.text, *rule, &var)) return e;
+      op.offset_var = var;
+    } else {
+      int64_t v = 0;
+      const bool ok = test ? StrToI64(off.text, 0, true, &v) && v >= INT32_MIN && v <= INT32_MAX
+                           : StrToI64(off.text, 10, true, &v) && v >= -65535 && v <= 65535;
+      if (!ok) {
+        return Fail(at(off), fmt::format("bad {} offset '{}' (expected a number{})", name, off.text,
+                                         test ? "" : " from -65535 to 65535"));
+      }
+      op.offset = static_cast<int32_t>(v);
+    }
+    for (size_t k = fixed; k < f.size(); ++k) {
+      const std::string_view t = f[k].text;
+      const std::vector<std::string_view> w = Words(t);
+      auto number_after = [&](size_t prefix, int64_t lo, int64_t hi, int64_t* v, int b,
+                              bool strict) {
+        return StrToI64(Trim(t.substr(prefix)), b, strict, v) && *v >= lo && *v <= hi;
+      };
+      if (t == "relative") {
+        op.relative = true;
+      } else if (EqualsNoCase(t, "string")) {
+        op.string = true;
+      } else if (EqualsNoCase(t, "dec") || EqualsNoCase(t, "hex") || EqualsNoCase(t, "oct")) {
+        // Suricata ORs the base bits together; the last one given wins for the usual single one.
+        op.base |= EqualsNoCase(t, "dec") ? 10 : EqualsNoCase(t, "hex") ? 16 : 8;
+        bad_base = true;
+      } else if (EqualsNoCase(t, "big")) {
+        op.little = false;
+      } else if (EqualsNoCase(t, "little")) {
+        op.little = true;
+      } else if (EqualsNoCase(t, "dce")) {
+        dce = true;
+      } else if (test && t.size() >= 7 && EqualsNoCase(t.substr(0, 7), "bitmask")) {
+        uint64_t v = 0;
+        if (!StrToU64(t.substr(7), 0, false, &v) || v > UINT32_MAX) {
+          return Fail(at(f[k]), fmt::format("bad byte_test bitmask '{}' (expected bitmask and a "
+                                            "32-bit number)",
+                                            t));
+        }
+        op.bitmask = true;
+        op.bitmask_value = static_cast<uint32_t>(v);
+        op.bitmask_shift = 0;
+        for (uint32_t m = op.bitmask_value; m != 0 && (m & 1) == 0; m >>= 1) ++op.bitmask_shift;
+      } else if (!test && EqualsNoCase(t, "from_beginning")) {
+        op.from_beginning = true;
+      } else if (!test && EqualsNoCase(t, "from_end")) {
+        op.from_end = true;
+      } else if (!test && EqualsNoCase(t, "align")) {
+        op.align = true;
+      } else if (!test && w.size() == 2 && EqualsNoCase(w[0], "multiplier")) {
+        int64_t v = 0;
+        if (!number_after(10, 1, 65535, &v, 10, true)) {
+          return Fail(at(f[k]), fmt::format("bad byte_jump multiplier '{}' (expected a number "
+                                            "from 1 to 65535)",
+                                            w[1]));
+        }
+        op.multiplier = static_cast<uint16_t>(v);
+      } else if (!test && w.size() == 2 && EqualsNoCase(w[0], "post_offset")) {
+        int64_t v = 0;
+        if (!number_after(11, -65535, 65535, &v, 10, true)) {
+          return Fail(at(f[k]), fmt::format("bad byte_jump post_offset '{}' (expected a number "
+                                            "from -65535 to 65535)",
+                                            w[1]));
+        }
+        op.post_offset = static_cast<int32_t>(v);
+      } else {
+        return Fail(at(f[k]), fmt::format("unknown {} option '{}'", name, t));
+      }
+    }
+    if (op.from_beginning && op.from_end) {
+      return Fail(base, "'from_end' and 'from_beginning' cannot be used in the same byte_jump");
+    }
+  } else {  // byte_extract:nbytes,offset,name[,options]
+    op.kind = ByteOp::Kind::kExtract;
+    if (f.size() < 3 || f.size() > 8) {
+      return Fail(base, fmt::format("bad byte_extract value '{}' (expected bytes, offset, "
+                                    "variable name, then up to 5 options)",
+                                    o.value));
+    }
+    uint64_t nbytes = 0;
+    if (!StrToU64(f[0].text, 10, true, &nbytes) || f[0].text.front() == '+' ||
+        f[0].text.front() == '-' || nbytes > 255) {
+      return Fail(at(f[0]),
+                  fmt::format("bad byte_extract byte count '{}' (expected a number)", f[0].text));
+    }
+    op.nbytes = static_cast<uint32_t>(nbytes);
+    int64_t offset = 0;
+    if (f[1].text.empty() || f[1].text.front() == '+' || !StrToI64(f[1].text, 10, true, &offset) ||
+        offset < -65535 || offset > 65535) {
+      return Fail(at(f[1]), fmt::format("bad byte_extract offset '{}' (expected a number from "
+                                        "-65535 to 65535)",
+                                        f[1].text));
+    }
+    op.offset = static_cast<int32_t>(offset);
+    if (f[2].text.empty() || HasBlank(f[2].text)) {
+      return Fail(at(f[2]), fmt::format("bad byte_extract variable name '{}'", f[2].text));
+    }
+    op.name = std::string(f[2].text);
+    bool multiplier = false, endian = false, string = false;
+    for (size_t k = 3; k < f.size(); ++k) {
+      const std::vector<std::string_view> w = Words(f[k].text);
+      if (w.empty() || w.size() > 2) {
+        return Fail(at(f[k]), fmt::format("bad byte_extract option '{}'", f[k].text));
+      }
+      for (size_t j = 0; j < w.size(); ++j) {
+        const std::string_view t = w[j];
+        auto once = [&](bool* seen) -> std::optional<Problem> {
+          if (*seen) {
+            return Fail(at(f[k]), fmt::format("byte_extract option '{}' given more than once", t));
+          }
+          *seen = true;
+          return std::nullopt;
+        };
+        if (t == "relative") {
+          if (auto e = once(&op.relative)) return e;
+        } else if (t == "multiplier" || t == "align") {
+          const bool mult = t == "multiplier";
+          if (auto e = once(mult ? &multiplier : &op.align)) return e;
+          uint64_t v = 0;
+          const bool ok = j + 1 < w.size() && StrToU64(w[j + 1], 10, true, &v) &&
+                          (mult ? v >= 1 && v <= 65535 : v == 2 || v == 4);
+          if (!ok) {
+            return Fail(at(f[k]), mult ? fmt::format("bad byte_extract multiplier '{}' (expected "
+                                                     "multiplier and a number from 1 to 65535)",
+                                                     f[k].text)
+                                       : fmt::format("bad byte_extract align '{}' (expected align "
+                                                     "2 or align 4)",
+                                                     f[k].text));
+          }
+          if (mult) {
+            op.multiplier = static_cast<uint16_t>(v);
+          } else {
+            op.align_value = static_cast<uint8_t>(v);
+          }
+          ++j;
+        } else if (t == "big" || t == "little" || t == "dce") {
+          if (auto e = once(&endian)) return e;
+          op.little = t == "little";
+          dce = t == "dce";
+        } else if (t == "string") {
+          if (auto e = once(&string)) return e;
+          if (op.base != 0) {
+            return Fail(at(f[k]), "byte_extract: write 'string' before its base (string, hex)");
+          }
+          op.string = true;
+        } else if (t == "hex" || t == "oct" || t == "dec") {
+          if (!string) {
+            return Fail(at(f[k]),
+                        fmt::format("byte_extract: base '{}' needs 'string' before it", t));
+          }
+          if (op.base != 0) return Fail(at(f[k]), "byte_extract: more than one base");
+          op.base = t == "hex" ? 16 : t == "oct" ? 8 : 10;
+        } else {
+          return Fail(at(f[k]), fmt::format("unknown byte_extract option '{}'", t));
+        }
+      }
+    }
+    if (string) {
+      if (op.base == 0) op.base = 10;
+      if (endian) {
+        return Fail(base,
+                    "byte_extract cannot have an endianness (big, little, dce) with "
+                    "'string'");
+      }
+      const uint32_t max = op.base == 8 ? 23 : op.base == 10 ? 20 : 14;
+      if (op.nbytes > max) {
+        return Fail(at(f[0]), fmt::format("byte_extract cannot convert more than {} bytes with "
+                                          "'string' in this base",
+                                          max));
+      }
+    } else if (op.nbytes > kMaxRawBytes) {
+      return Fail(at(f[0]), fmt::format("byte_extract cannot convert more than {} bytes without "
+                                        "'string'",
+                                        kMaxRawBytes));
+    }
+  }
+
+  if (op.kind != ByteOp::Kind::kExtract) {
+    if (op.nbytes_var < 0) {
+      const uint32_t max = op.string ? kMaxStringBytes : kMaxRawBytes;
+      if (op.nbytes > max) {
+        return Fail(at(f[0]), fmt::format("{} cannot convert more than {} bytes {} 'string'", name,
+                                          max, op.string ? "with" : "without"));
+      }
+    }
+    if (bad_base && !op.string) {
+      return Fail(base, fmt::format("{}: a base (dec, hex, oct) needs 'string'", name));
+    }
+    if (dce && (op.string || op.little || bad_base || op.from_beginning || op.from_end ||
+                std::any_of(f.begin(), f.end(),
+                            [](const Field& x) { return EqualsNoCase(x.text, "big"); }))) {
+      return Fail(base, fmt::format("{} with dce cannot use string, big, little, a base, "
+                                    "from_beginning or from_end",
+                                    name));
+    }
+  }
+  if (dce) {
+    Skip(o.name_offset,
+         fmt::format("'{}' with dce (DCE/RPC byte order) is not supported yet", name),
+         name + ":dce");
+  }
+  if (op.kind == ByteOp::Kind::kExtract) {
+    size_t in_buffer = 0;
+    const std::optional<size_t> prev = PrevForRelative(*rule);
+    const Buffer b = cur_buffer_ != Buffer::kPayload ? cur_buffer_
+                     : op.relative && prev           ? rule->BufferOf(rule->payload[*prev])
+                                                     : Buffer::kPayload;
+    for (const ByteOp& x : rule->byte_ops) {
+      if (x.kind == ByteOp::Kind::kExtract && x.buffer == b) ++in_buffer;
+    }
+    if (in_buffer >= kMaxByteVars) {
+      Skip(o.name_offset,
+           fmt::format("more than {} byte_extract variables in one buffer are not supported",
+                       kMaxByteVars),
+           "byte_extract:variables");
+    }
+  }
+  PlaceByteOp(std::move(op), PrevForRelative(*rule), rule);
+  return std::nullopt;
+}
+
+// isdataat:[!]N|var[,relative[,rawbytes]] (Suricata's regex, case as written). isdataat:!1,relative
+// right after a content is that content's endswith, as Suricata turns it.
+std::optional<Problem> RuleBuilder::IsdataatOption(const RawOption& o, Rule* rule) {
+  if (o.value.empty()) return Fail(o.name_offset, "'isdataat' needs a value");
+  std::string_view v = Trim(o.value);
+  size_t base = o.value_offset + static_cast<size_t>(v.data() - o.value.data());
+  ByteOp op;
+  op.kind = ByteOp::Kind::kIsdataat;
+  op.pos = src_.PositionOf(o.name_offset);
+  if (!v.empty() && v.front() == '!') {
+    op.negated = true;
+    v.remove_prefix(1);
+    ++base;
+  }
+  const std::vector<Field> f = SplitFields(v);
+  const bool shape_ok = f.size() <= 3 && !f[0].text.empty() && !HasBlank(f[0].text) &&
+                        (op.negated || f[0].text.front() != '!') && f[0].offset == 0 &&
+                        (f.size() < 2 || f[1].text == "relative") &&
+                        (f.size() < 3 || f[2].text == "rawbytes");
+  if (!shape_ok) {
+    return Fail(o.value_offset, fmt::format("bad isdataat '{}' (expected [!]N or a byte_extract "
+                                            "variable, then ,relative and ,rawbytes)",
+                                            o.value));
+  }
+  op.relative = f.size() >= 2;
+  op.rawbytes = f.size() == 3;
+  const std::string_view n = f[0].text;
+  if (n.front() != '-' && std::isalpha(static_cast<unsigned char>(n.front()))) {
+    int16_t var = -1;
+    if (auto e = ResolveVar(base, "isdataat", n, *rule, &var)) return e;
+    op.offset_var = var;
+  } else {
+    uint64_t value = 0;
+    if (!StrToU64(n, 10, true, &value) || value > 0xffff) {
+      return Fail(base, fmt::format("bad isdataat '{}' (expected a number from 0 to 65535)", n));
+    }
+    op.offset = static_cast<int32_t>(value);
+  }
+  const std::optional<size_t> prev = op.relative ? PrevForRelative(*rule) : std::nullopt;
+  if (prev && rule->payload[*prev].kind == PayloadItem::Kind::kContent && op.offset_var < 0 &&
+      op.offset == 1 && op.negated) {
+    rule->contents[rule->payload[*prev].index].endswith = true;
+    return std::nullopt;
+  }
+  PlaceByteOp(std::move(op), prev, rule);
   return std::nullopt;
 }
 
@@ -978,22 +1477,49 @@ std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
   // An app-layer rule inspects transactions; contents on the raw packet/stream beside its buffers
   // would need the stream bytes of the transaction (not modelled yet).
   if (rule->IsAppRule() && rule->app_proto == AppProto::kNone) {
-    Skip(0, "a buffer several protocols share (file.name) needs the protocol in the rule header "
-            "(alert smb ...)",
+    Skip(0,
+         "a buffer several protocols share (file.name) needs the protocol in the rule header "
+         "(alert smb ...)",
          "file.name");
   }
+  auto option_of = [&](const PayloadItem& item) {
+    const uint32_t option =
+        item.kind == PayloadItem::Kind::kContent ? rule->contents[item.index].option_index
+        : item.kind == PayloadItem::Kind::kPcre  ? rule->pcres[item.index].option_index
+                                                 : rule->byte_ops[item.index].option_index;
+    return option < raw.options.size() ? raw.options[option].name_offset : 0;
+  };
   if (rule->IsAppRule()) {
     for (const PayloadItem& item : rule->payload) {
-      const Buffer b = item.kind == PayloadItem::Kind::kContent ? rule->contents[item.index].buffer
-                                                               : rule->pcres[item.index].buffer;
-      if (b != Buffer::kPayload) continue;
-      const uint32_t option = item.kind == PayloadItem::Kind::kContent
-                                  ? rule->contents[item.index].option_index
-                                  : rule->pcres[item.index].option_index;
-      Skip(option < raw.options.size() ? raw.options[option].name_offset : 0,
-           "a content or pcre on the raw payload in an app-layer rule is not supported yet",
+      if (rule->BufferOf(item) != Buffer::kPayload) continue;
+      Skip(option_of(item),
+           "a content, pcre or byte keyword on the raw payload in an app-layer rule is not "
+           "supported yet",
            "app-layer+payload");
       break;
+    }
+  }
+  // A byte_extract variable is kept per buffer: one used in another buffer than the one it was
+  // extracted from would read Suricata's slot of that other buffer.
+  for (const PayloadItem& item : rule->payload) {
+    const Buffer b = rule->BufferOf(item);
+    int16_t refs[4] = {-1, -1, -1, -1};
+    if (item.kind == PayloadItem::Kind::kContent) {
+      const Content& c = rule->contents[item.index];
+      refs[0] = c.offset_var, refs[1] = c.depth_var, refs[2] = c.distance_var,
+      refs[3] = c.within_var;
+    } else if (item.kind == PayloadItem::Kind::kByte) {
+      const ByteOp& op = rule->byte_ops[item.index];
+      refs[0] = op.nbytes_var, refs[1] = op.offset_var, refs[2] = op.value_var;
+    }
+    for (int16_t r : refs) {
+      if (r >= 0 && rule->byte_ops[r].buffer != b) {
+        Skip(option_of(item),
+             fmt::format("the byte_extract variable '{}' is used in another buffer than the one "
+                         "it is extracted from; not supported yet",
+                         rule->byte_ops[r].name),
+             "byte_extract:other-buffer");
+      }
     }
   }
   return std::nullopt;

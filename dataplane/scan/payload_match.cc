@@ -1,5 +1,7 @@
 #include "dataplane/scan/payload_match.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace fs::scan {
@@ -18,6 +20,7 @@ struct Inspection {
   uint32_t pcre_start = 0;     // where the next search of the current pcre starts (+1)
   uint32_t counter = 0;        // inspection_recursion_counter
   bool discontinue = false;    // discontinue_matching
+  uint64_t values[patterns::kMaxByteSlots] = {};  // byte_values: byte_extract results by slot
 };
 
 inline uint8_t AsciiLower(uint8_t b) { return b >= 'A' && b <= 'Z' ? b + ('a' - 'A') : b; }
@@ -54,14 +57,16 @@ int InspectContent(Inspection& in, uint32_t i) {
   const bool relative = s.distance_flag || s.within_flag;
   uint32_t prev_offset = 0;  // start of the last occurrence + 1, when retrying
   uint32_t prev_buffer_offset = in.buffer_offset;
+  const uint64_t* values = in.values;
   for (;;) {
     uint32_t offset = 0;
     uint32_t depth = in.len;
     if (relative) {
       offset = prev_buffer_offset;
-      const int32_t distance = s.distance;
+      int32_t distance = s.distance;
       if (s.distance_flag) {
-        if (distance < 0 && static_cast<uint32_t>(-distance) > offset) {
+        if (s.distance_var) distance = static_cast<int32_t>(values[s.distance]);
+        if (distance < 0 && static_cast<uint32_t>(-static_cast<int64_t>(distance)) > offset) {
           offset = 0;
         } else {
           offset += static_cast<uint32_t>(distance);
@@ -70,18 +75,34 @@ int InspectContent(Inspection& in, uint32_t i) {
       if (s.within_flag) {
         // Suricata compares as signed: a negative end (distance far below the previous match)
         // leaves the depth at the buffer length.
-        const uint32_t end =
-            prev_buffer_offset + static_cast<uint32_t>(s.within) + static_cast<uint32_t>(distance);
+        const uint32_t within = s.within_var ? static_cast<uint32_t>(values[s.within])
+                                             : static_cast<uint32_t>(s.within);
+        const uint32_t end = prev_buffer_offset + within + static_cast<uint32_t>(distance);
         if (static_cast<int32_t>(depth) > static_cast<int32_t>(end)) depth = end;
       }
-      if (s.depth != 0 && s.depth + prev_buffer_offset < depth)
+      if (s.depth_var) {
+        if (values[s.depth] + prev_buffer_offset < depth) {
+          depth = prev_buffer_offset + static_cast<uint32_t>(values[s.depth]);
+        }
+      } else if (s.depth != 0 && s.depth + prev_buffer_offset < depth) {
         depth = prev_buffer_offset + s.depth;
-      if (s.offset > offset) offset = s.offset;
+      }
+      if (s.offset_var) {
+        if (values[s.offset] > offset) offset = static_cast<uint32_t>(values[s.offset]);
+      } else if (s.offset > offset) {
+        offset = s.offset;
+      }
     } else {
-      if (s.depth != 0) depth = s.depth;
-      offset = s.offset;
+      if (s.depth_var) {
+        depth = static_cast<uint32_t>(values[s.depth]);
+      } else if (s.depth != 0) {
+        depth = s.depth;
+      }
+      offset = s.offset_var ? static_cast<uint32_t>(values[s.offset]) : s.offset;
       prev_buffer_offset = 0;
     }
+    // A window read from a variable: Suricata makes the depth relative to the offset.
+    if (s.distance_var || s.offset_var || s.depth_var) depth += offset;
     if (prev_offset != 0) offset = prev_offset;
     if (depth > in.len) depth = in.len;
     if (offset > depth || depth == 0) return s.negated ? Next(in, i) : 0;
@@ -160,12 +181,206 @@ int InspectPcre(Inspection& in, uint32_t i) {
   }
 }
 
+// util-byte.c's ByteExtractString over n bytes of the buffer: strtoull of that text (n <= 23)
+// in `base` (0: automatic). Returns the characters converted, or 0 when there is no number or
+// it overflows.
+uint32_t ExtractString(const uint8_t* p, uint32_t n, int base, uint64_t* out) {
+  if (n == 0 || n > 23) return 0;
+  char text[24];
+  std::memcpy(text, p, n);
+  text[n] = '\0';
+  errno = 0;
+  char* end = nullptr;
+  *out = std::strtoull(text, &end, base);
+  if (errno == ERANGE || end == text) return 0;
+  return static_cast<uint32_t>(end - text);
+}
+
+// n (<= 8) bytes as an unsigned number, big or little endian.
+uint64_t ExtractRaw(const uint8_t* p, uint32_t n, bool little) {
+  uint64_t v = 0;
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint64_t b = little ? p[k] : p[n - k - 1];
+    v |= b << ((k & 7) * 8);
+  }
+  return v;
+}
+
+// Where a byte keyword reads: the start (may be negative or past the end: then nothing can be
+// read) and the bytes left from there, as Suricata's pointer and int32 length.
+struct Window {
+  int64_t start = 0;
+  int64_t left = 0;
+};
+
+Window WindowAt(const Inspection& in, bool relative, int32_t offset) {
+  Window w;
+  w.start = (relative ? int64_t{in.buffer_offset} : 0) + offset;
+  w.left = int64_t{in.len} - w.start;
+  return w;
+}
+
+// Reads nbytes at w (text in `base`, or raw). Returns the bytes consumed (0: no value).
+bool ReadValue(const Inspection& in, const MatchStep& s, const Window& w, int32_t nbytes,
+               uint64_t* val, uint32_t* consumed) {
+  if (w.start < 0 || nbytes < 0 || nbytes > w.left) return false;
+  const uint8_t* p = in.buf + w.start;
+  const auto n = static_cast<uint32_t>(nbytes);
+  if (s.string) {
+    *consumed = ExtractString(p, n, s.base, val);
+    return *consumed > 0;
+  }
+  if (n > 8) return false;
+  *val = ExtractRaw(p, n, s.little);
+  *consumed = n;
+  return true;
+}
+
+// The byte count a variable gives must still be one the keyword could have been written with.
+bool NbytesValid(const MatchStep& s, int32_t nbytes) {
+  return (s.string && nbytes <= 23) || nbytes <= 8;
+}
+
+// DetectBytetestDoMatch.
+bool ByteTest(Inspection& in, const MatchStep& s) {
+  if (in.len == 0) return false;
+  const auto offset =
+      s.offset_slot >= 0 ? static_cast<int32_t>(in.values[s.offset_slot]) : s.byte_offset;
+  const uint64_t value = s.value_slot >= 0 ? in.values[s.value_slot] : s.value;
+  int32_t nbytes = static_cast<int32_t>(s.nbytes);
+  if (s.nbytes_slot >= 0) {
+    nbytes = static_cast<int32_t>(in.values[s.nbytes_slot]);
+    if (!NbytesValid(s, nbytes)) return false;
+  }
+  const Window w = WindowAt(in, s.relative, offset);
+  if (s.relative && w.left <= 0) return false;
+  uint64_t val = 0;
+  uint32_t consumed = 0;
+  if (!ReadValue(in, s, w, nbytes, &val, &consumed)) return false;
+  if (s.bitmask) {
+    val &= s.bitmask_value;
+    if (val != 0 && s.bitmask_shift != 0) val >>= s.bitmask_shift;
+  }
+  bool match = false;
+  switch (s.op) {
+    case patterns::ByteOp::Op::kEq:
+      match = val == value;
+      break;
+    case patterns::ByteOp::Op::kLt:
+      match = val < value;
+      break;
+    case patterns::ByteOp::Op::kGt:
+      match = val > value;
+      break;
+    case patterns::ByteOp::Op::kAnd:
+      match = (val & value) != 0;
+      break;
+    case patterns::ByteOp::Op::kXor:  // Suricata's "^" (named OR there) tests val ^ value
+      match = (val ^ value) != 0;
+      break;
+    case patterns::ByteOp::Op::kGe:
+      match = val >= value;
+      break;
+    case patterns::ByteOp::Op::kLe:
+      match = val <= value;
+      break;
+  }
+  return match != s.negated;
+}
+
+// DetectBytejumpDoMatch: moves buffer_offset.
+bool ByteJump(Inspection& in, const MatchStep& s) {
+  if (in.len == 0) return false;
+  const auto offset =
+      s.offset_slot >= 0 ? static_cast<int32_t>(in.values[s.offset_slot]) : s.byte_offset;
+  int32_t nbytes = static_cast<int32_t>(s.nbytes);
+  if (s.nbytes_slot >= 0) {
+    nbytes = static_cast<int32_t>(in.values[s.nbytes_slot]);
+    if (!NbytesValid(s, nbytes)) return false;
+  }
+  const Window w = WindowAt(in, s.relative, offset);
+  if (s.relative && nbytes != 0 && w.left <= 0) return false;
+  uint64_t val = 0;
+  uint32_t consumed = 0;
+  if (!ReadValue(in, s, w, nbytes, &val, &consumed)) return false;
+  val *= s.multiplier;
+  if (s.align && val % 4 != 0) val += 4 - val % 4;
+  val += static_cast<uint64_t>(static_cast<int64_t>(s.post_offset));
+  const auto jump = static_cast<int64_t>(val);  // Suricata adds it to a pointer as int64
+  uint64_t target = 0;
+  if (s.from_beginning) {
+    target = static_cast<uint64_t>(jump);
+  } else if (s.from_end) {
+    target = in.len + static_cast<uint64_t>(jump);
+  } else {
+    target = static_cast<uint64_t>(w.start) + static_cast<uint64_t>(jump) + consumed;
+  }
+  const auto t = static_cast<int64_t>(target);
+  if (t < 0) {
+    in.buffer_offset = 0;  // before the buffer: Suricata resets to its start
+  } else if (t > int64_t{in.len}) {
+    return false;
+  } else {
+    in.buffer_offset = static_cast<uint32_t>(t);
+  }
+  return true;
+}
+
+// DetectByteExtractDoMatch: stores the value in its slot and moves buffer_offset.
+bool ByteExtract(Inspection& in, const MatchStep& s) {
+  if (in.len == 0) return false;
+  const Window w = WindowAt(in, s.relative, s.byte_offset);
+  if (s.relative && w.left <= 0) return false;
+  uint64_t val = 0;
+  uint32_t consumed = 0;
+  if (!ReadValue(in, s, w, static_cast<int32_t>(s.nbytes), &val, &consumed)) return false;
+  val *= s.multiplier;
+  if (s.align && s.align_value != 0 && val % s.align_value != 0) {
+    val += s.align_value - val % s.align_value;
+  }
+  in.buffer_offset = static_cast<uint32_t>(w.start + consumed);
+  in.values[s.slot] = val;
+  return true;
+}
+
+// The isdataat branch of DetectEngineContentInspection.
+bool Isdataat(const Inspection& in, const MatchStep& s) {
+  auto dataat = static_cast<uint32_t>(s.byte_offset);
+  if (s.offset_slot >= 0) {
+    const uint64_t v = in.values[s.offset_slot];
+    if (v >= 100000000) return s.negated;  // "very big": no data there
+    dataat = static_cast<uint32_t>(v);
+  }
+  const bool there = s.relative ? in.buffer_offset + dataat <= in.len : dataat < in.len;
+  return there != s.negated;
+}
+
 int Inspect(Inspection& in, uint32_t i) {
   if (++in.counter == patterns::kInspectionRecursionLimit) {
     in.discontinue = true;
     return 0;
   }
-  return in.steps[i].kind == MatchStep::Kind::kContent ? InspectContent(in, i) : InspectPcre(in, i);
+  const MatchStep& s = in.steps[i];
+  bool ok = false;
+  switch (s.kind) {
+    case MatchStep::Kind::kContent:
+      return InspectContent(in, i);
+    case MatchStep::Kind::kPcre:
+      return InspectPcre(in, i);
+    case MatchStep::Kind::kByteTest:
+      ok = ByteTest(in, s);
+      break;
+    case MatchStep::Kind::kByteJump:
+      ok = ByteJump(in, s);
+      break;
+    case MatchStep::Kind::kByteExtract:
+      ok = ByteExtract(in, s);
+      break;
+    case MatchStep::Kind::kIsdataat:
+      ok = Isdataat(in, s);
+      break;
+  }
+  return ok ? Next(in, i) : 0;
 }
 
 }  // namespace
@@ -183,7 +398,7 @@ bool InspectSteps(const patterns::PatternSet& set, std::span<const MatchStep> st
     if (len != 0) return false;
     data = kEmpty;  // an empty buffer: negated contents and pcres can still hold
   }
-  Inspection in{&set, steps.data(), data, len, match_data, 0, 0, 0, false};
+  Inspection in{&set, steps.data(), data, len, match_data, 0, 0, 0, false, {}};
   return Inspect(in, 0) == 1;
 }
 

@@ -169,6 +169,8 @@ void PropagateLimits(std::vector<SigMatch>& sms) {
 std::vector<SigMatch> Setup(const Rule& rule, int dsize_max) {
   std::vector<SigMatch> sms;
   for (const PayloadItem& item : rule.payload) {
+    // The reference covers contents and pcres only (byte keywords: payload_match_test).
+    if (item.kind == PayloadItem::Kind::kByte) continue;
     SigMatch sm;
     if (item.kind == PayloadItem::Kind::kPcre) {
       const Pcre& p = rule.pcres[item.index];

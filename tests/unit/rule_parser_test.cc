@@ -292,6 +292,78 @@ TEST(RuleParserTest, ContentModifiersKeepWhatWasWritten) {
   EXPECT_EQ(r.rules[6].contents[0].depth_end(), (65000 + 1000) % 65536);
 }
 
+TEST(RuleParserTest, ByteKeywordsKeepTheirFields) {
+  ParseResult r = Parse(
+      R"(alert tcp any any -> any any (msg:"m"; content:"|18 03|"; depth:2; byte_test:1, !&, 0x80 ,0,relative,bitmask 0xf0; byte_jump:2,1,relative,little,multiplier 2,post_offset -1,align; byte_extract:2,0,len,relative,string,hex; content:"x"; distance:len; within:len; isdataat:!len,relative,rawbytes; sid:1;)
+alert tcp any any -> any any (msg:"m"; byte_test:4,<=,100,-2,string,dec; byte_jump:4,0,from_end; isdataat:10; content:"end"; isdataat:!1,relative; sid:2;)
+alert tcp any any -> any any (msg:"m"; content:"GET "; startswith; content:"x"; byte_test:1,!,0,0,relative; sid:3;)
+alert http any any -> any any (msg:"m"; http.uri; content:"/a"; byte_test:1,=,0x41,0,relative; isdataat:2; sid:4;)
+alert http any any -> any any (msg:"m"; content:"/a"; http_uri; byte_jump:1,0,relative; sid:5;))");
+  ASSERT_TRUE(r.errors.empty()) << Dump(r.errors);
+  ASSERT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  ASSERT_EQ(r.rules.size(), 5u);
+
+  const Rule& a = r.rules[0];
+  ASSERT_EQ(a.byte_ops.size(), 4u);
+  ASSERT_EQ(a.payload.size(), 6u);
+  EXPECT_EQ(a.payload[1].kind, PayloadItem::Kind::kByte);
+  const ByteOp& t = a.byte_ops[0];
+  EXPECT_EQ(t.kind, ByteOp::Kind::kTest);
+  EXPECT_EQ(t.nbytes, 1u);
+  EXPECT_TRUE(t.negated);
+  EXPECT_EQ(t.op, ByteOp::Op::kAnd);
+  EXPECT_EQ(t.value, 0x80u);
+  EXPECT_TRUE(t.relative);
+  EXPECT_TRUE(t.bitmask);
+  EXPECT_EQ(t.bitmask_value, 0xf0u);
+  EXPECT_EQ(t.bitmask_shift, 4);
+  EXPECT_EQ(t.buffer, Buffer::kPayload);
+  EXPECT_EQ(t.pos.column, 68u);
+  EXPECT_TRUE(a.contents[0].byte_relative_next);  // the relative byte_test refers to it
+  const ByteOp& j = a.byte_ops[1];
+  EXPECT_EQ(j.kind, ByteOp::Kind::kJump);
+  EXPECT_EQ(j.offset, 1);
+  EXPECT_TRUE(j.little && j.align && j.relative);
+  EXPECT_EQ(j.multiplier, 2);
+  EXPECT_EQ(j.post_offset, -1);
+  const ByteOp& e = a.byte_ops[2];
+  EXPECT_EQ(e.kind, ByteOp::Kind::kExtract);
+  EXPECT_EQ(e.name, "len");
+  EXPECT_TRUE(e.string);
+  EXPECT_EQ(e.base, 16);
+  EXPECT_EQ(a.contents[1].distance_var, 2);
+  EXPECT_EQ(a.contents[1].within_var, 2);
+  EXPECT_TRUE(a.contents[1].has_distance && a.contents[1].has_within);
+  const ByteOp& d = a.byte_ops[3];
+  EXPECT_EQ(d.kind, ByteOp::Kind::kIsdataat);
+  EXPECT_TRUE(d.negated && d.relative && d.rawbytes);
+  EXPECT_EQ(d.offset_var, 2);
+
+  const Rule& b = r.rules[1];
+  ASSERT_EQ(b.byte_ops.size(), 3u);
+  EXPECT_EQ(b.byte_ops[0].op, ByteOp::Op::kLe);
+  EXPECT_EQ(b.byte_ops[0].offset, -2);
+  EXPECT_EQ(b.byte_ops[0].base, 10);
+  EXPECT_TRUE(b.byte_ops[1].from_end);
+  EXPECT_EQ(b.byte_ops[2].offset, 10);
+  EXPECT_FALSE(b.byte_ops[2].relative);
+  // isdataat:!1,relative right after a content is that content's endswith (Suricata).
+  EXPECT_TRUE(b.contents[0].endswith);
+
+  const Rule& c = r.rules[2];
+  EXPECT_TRUE(c.contents[0].startswith);
+  EXPECT_EQ(c.contents[0].depth, 4);
+  EXPECT_TRUE(c.byte_ops[0].negated);  // "!" alone: not equal
+  EXPECT_EQ(c.byte_ops[0].op, ByteOp::Op::kEq);
+
+  // In a sticky buffer, or relative to a content moved there: the byte keyword inspects that
+  // buffer; an absolute one in a sticky buffer too.
+  const Rule& h = r.rules[3];
+  EXPECT_EQ(h.byte_ops[0].buffer, Buffer::kHttpUri);
+  EXPECT_EQ(h.byte_ops[1].buffer, Buffer::kHttpUri);
+  EXPECT_EQ(r.rules[4].byte_ops[0].buffer, Buffer::kHttpUri);
+}
+
 TEST(RuleParserTest, PcreKeepsRegexModifiersAndOrder) {
   ParseResult r = Parse(
       "alert tcp any any -> any any (msg:\"a\"; content:\"x\"; pcre:\"/b\\;c/smiR\"; "
@@ -466,7 +538,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "bad port '99999' (expected 0-65535, N:M, any, $VAR or a [group])"},
         // A skipped rule must still be one Suricata would load: the error wins over the skip.
         InvalidCase{"error_wins_over_skip",
-                    std::string(kHead) + R"(msg:"m"; byte_test:1,>,2,0; content:"|4|"; sid:1;))", 1,
+                    std::string(kHead) + R"(msg:"m"; byte_math:1,>,2,0; content:"|4|"; sid:1;))", 1,
                     70, "incomplete hex byte in content (odd number of hex digits)"},
         // Content modifiers and pcre: each of these is refused by `suricata -T` too.
         InvalidCase{"offset_twice",
@@ -504,6 +576,72 @@ INSTANTIATE_TEST_SUITE_P(
             "undefined_byte_variable",
             std::string(kHead) + R"(msg:"m"; content:"a"; offset:start; sid:1;))", 1, 60,
             "'offset' names the variable 'start' but no byte_extract or byte_math defines one"},
+        InvalidCase{"byte_test_too_few_fields",
+                    std::string(kHead) + R"(msg:"m"; byte_test:1,>,2; sid:1;))", 1, 50,
+                    "bad byte_test value '1,>,2' (expected bytes, operator, value, offset, then up to 6 options)"},
+        InvalidCase{"byte_test_bad_operator",
+                    std::string(kHead) + R"(msg:"m"; byte_test:1,=>,2,0; sid:1;))", 1, 52,
+                    "bad byte_test operator '=>' (expected =, <, >, <=, >=, & or ^, optionally after !)"},
+        InvalidCase{"byte_test_more_than_8_bytes",
+                    std::string(kHead) + R"(msg:"m"; byte_test:9,=,2,0; sid:1;))", 1, 50,
+                    "byte_test cannot convert more than 8 bytes without 'string'"},
+        InvalidCase{"byte_test_more_than_23_string_bytes",
+                    std::string(kHead) + R"(msg:"m"; byte_test:24,=,2,0,string,dec; sid:1;))", 1, 50,
+                    "byte_test cannot convert more than 23 bytes with 'string'"},
+        InvalidCase{"byte_test_base_without_string",
+                    std::string(kHead) + R"(msg:"m"; byte_test:2,=,2,0,hex; sid:1;))", 1, 50,
+                    "byte_test: a base (dec, hex, oct) needs 'string'"},
+        InvalidCase{"byte_test_unknown_option",
+                    std::string(kHead) + R"(msg:"m"; byte_test:2,=,2,0,relativ; sid:1;))", 1, 58,
+                    "unknown byte_test option 'relativ'"},
+        InvalidCase{"byte_test_bad_bitmask",
+                    std::string(kHead) + R"(msg:"m"; byte_test:2,=,2,0,bitmask zz; sid:1;))", 1, 58,
+                    "bad byte_test bitmask 'bitmask zz' (expected bitmask and a 32-bit number)"},
+        InvalidCase{"byte_test_unknown_variable",
+                    std::string(kHead) + R"(msg:"m"; byte_test:2,=,len,0; sid:1;))", 1, 54,
+                    "'byte_test' names the variable 'len' but no byte_extract or byte_math defines one"},
+        InvalidCase{"byte_test_dce_with_little",
+                    std::string(kHead) + R"(msg:"m"; byte_test:2,=,1,0,little,dce; sid:1;))", 1, 50,
+                    "byte_test with dce cannot use string, big, little, a base, from_beginning or from_end"},
+        InvalidCase{"byte_jump_both_ends",
+                    std::string(kHead) + R"(msg:"m"; byte_jump:2,0,from_end,from_beginning; sid:1;))", 1, 50,
+                    "'from_end' and 'from_beginning' cannot be used in the same byte_jump"},
+        InvalidCase{"byte_jump_bad_multiplier",
+                    std::string(kHead) + R"(msg:"m"; byte_jump:2,0,multiplier 0; sid:1;))", 1, 54,
+                    "bad byte_jump multiplier '0' (expected a number from 1 to 65535)"},
+        InvalidCase{"byte_jump_offset_out_of_range",
+                    std::string(kHead) + R"(msg:"m"; byte_jump:2,70000; sid:1;))", 1, 52,
+                    "bad byte_jump offset '70000' (expected a number from -65535 to 65535)"},
+        InvalidCase{"byte_extract_string_with_endian",
+                    std::string(kHead) + R"(msg:"m"; byte_extract:2,0,n,string,big; sid:1;))", 1, 53,
+                    "byte_extract cannot have an endianness (big, little, dce) with 'string'"},
+        InvalidCase{"byte_extract_bad_align",
+                    std::string(kHead) + R"(msg:"m"; byte_extract:2,0,n,align 3; sid:1;))", 1, 59,
+                    "bad byte_extract align 'align 3' (expected align 2 or align 4)"},
+        InvalidCase{"byte_extract_base_before_string",
+                    std::string(kHead) + R"(msg:"m"; byte_extract:2,0,n,hex,string; sid:1;))", 1, 59,
+                    "byte_extract: base 'hex' needs 'string' before it"},
+        InvalidCase{"byte_extract_too_long_decimal",
+                    std::string(kHead) + R"(msg:"m"; byte_extract:21,0,n,string,dec; sid:1;))", 1, 53,
+                    "byte_extract cannot convert more than 20 bytes with 'string' in this base"},
+        InvalidCase{"byte_extract_option_twice",
+                    std::string(kHead) + R"(msg:"m"; byte_extract:2,0,n,relative,relative; sid:1;))", 1, 68,
+                    "byte_extract option 'relative' given more than once"},
+        InvalidCase{"byte_extract_missing_name",
+                    std::string(kHead) + R"(msg:"m"; byte_extract:2,0; sid:1;))", 1, 53,
+                    "bad byte_extract value '2,0' (expected bytes, offset, variable name, then up to 5 options)"},
+        InvalidCase{"isdataat_rawbytes_without_relative",
+                    std::string(kHead) + R"(msg:"m"; isdataat:5,rawbytes; sid:1;))", 1, 49,
+                    "bad isdataat '5,rawbytes' (expected [!]N or a byte_extract variable, then ,relative and ,rawbytes)"},
+        InvalidCase{"isdataat_too_large",
+                    std::string(kHead) + R"(msg:"m"; isdataat:70000; sid:1;))", 1, 49,
+                    "bad isdataat '70000' (expected a number from 0 to 65535)"},
+        InvalidCase{"isdataat_unknown_variable",
+                    std::string(kHead) + R"(msg:"m"; isdataat:len,relative; sid:1;))", 1, 49,
+                    "'isdataat' names the variable 'len' but no byte_extract or byte_math defines one"},
+        InvalidCase{"startswith_after_offset_on_payload",
+                    std::string(kHead) + R"(msg:"m"; content:"a"; offset:1; startswith; sid:1;))", 1, 63,
+                    "'startswith' cannot be combined with offset"},
         InvalidCase{"modifier_without_content",
                     std::string(kHead) + R"(msg:"m"; offset:3; sid:1;))", 1, 40,
                     "'offset' needs a preceding content"},
@@ -638,23 +776,33 @@ INSTANTIATE_TEST_SUITE_P(
         SkipCase{"app_rule_with_raw_payload",
                  std::string(kHead) + R"(msg:"m"; content:"a"; pcre:"/a\;b/Ui"; sid:1;))",
                  "app-layer+payload", 40,
-                 "a content or pcre on the raw payload in an app-layer rule is not supported yet; "
-                 "rule skipped"},
+                 "a content, pcre or byte keyword on the raw payload in an app-layer rule is not "
+                 "supported yet; rule skipped"},
         SkipCase{"pcre_capture",
                  std::string(kHead) + R"(msg:"m"; pcre:"/(a)b/,flow:name"; sid:1;))",
                  "pcre/capture", 40,
                  "pcre capture into a pkt/flow variable is not supported yet; rule skipped"},
-        SkipCase{
-            "byte_test_first_of_several",
-            std::string(kHead) + R"(msg:"m"; byte_test:1,>,2,0; content:"a"; isdataat:4; sid:1;))",
-            "byte_test", 40, "keyword 'byte_test' is not supported yet; rule skipped"},
-        SkipCase{"offset_from_byte_extract",
+        SkipCase{"byte_test_dce_first_of_several",
                  std::string(kHead) +
-                     R"(msg:"m"; byte_extract:1,0,len; content:"a"; offset:len; sid:1;))",
-                 "byte_extract", 40, "keyword 'byte_extract' is not supported yet; rule skipped"},
-        SkipCase{"endswith_on_payload",
-                 std::string(kHead) + R"(msg:"m"; content:"/a"; endswith; sid:1;))", "endswith", 54,
-                 "'endswith' on the packet payload is not supported yet; rule skipped"},
+                     R"(msg:"m"; byte_test:1,>,2,0,relative,dce; content:"a"; byte_math:x; sid:1;))",
+                 "byte_test:dce", 40,
+                 "'byte_test' with dce (DCE/RPC byte order) is not supported yet; rule skipped"},
+        SkipCase{"byte_jump_dce", std::string(kHead) + R"(msg:"m"; byte_jump:4,0,dce; sid:1;))",
+                 "byte_jump:dce", 40,
+                 "'byte_jump' with dce (DCE/RPC byte order) is not supported yet; rule skipped"},
+        SkipCase{"byte_extract_dce",
+                 std::string(kHead) + R"(msg:"m"; byte_extract:4,0,n,dce; sid:1;))",
+                 "byte_extract:dce", 40,
+                 "'byte_extract' with dce (DCE/RPC byte order) is not supported yet; rule skipped"},
+        SkipCase{"offset_from_byte_math",
+                 std::string(kHead) +
+                     R"(msg:"m"; byte_math:bytes 1,offset 0,oper +,rvalue 1,result len; content:"a"; offset:len; sid:1;))",
+                 "byte_math", 40, "keyword 'byte_math' is not supported yet; rule skipped"},
+        SkipCase{"byte_extract_variable_in_another_buffer",
+                 R"(alert http any any -> any any (msg:"m"; http.uri; content:"a"; byte_extract:1,0,len,relative; http.host; content:"b"; offset:len; sid:1;))",
+                 "byte_extract:other-buffer", 106,
+                 "the byte_extract variable 'len' is used in another buffer than the one it is "
+                 "extracted from; not supported yet; rule skipped"},
         SkipCase{"app_layer_protocol_not_parsed",
                  R"(alert smtp any any -> any any (msg:"m"; content:"a"; sid:1;))", "proto:smtp", 7,
                  "protocol 'smtp' is not supported yet; rule skipped"},
@@ -865,13 +1013,13 @@ TEST(RuleParserTest, StrictModeKeepsSupportedRules) {
   strict.strict = true;
   ParseResult r = Parse(
       "alert tcp any any -> any any (msg:\"ok\"; content:\"a\"; sid:1;)\n"
-      "alert tcp any any -> any any (msg:\"no\"; content:\"a\"; isdataat:1; sid:2;)\n",
+      "alert tcp any any -> any any (msg:\"no\"; content:\"a\"; byte_math:x; sid:2;)\n",
       strict);
   ASSERT_EQ(r.rules.size(), 1u);
   EXPECT_EQ(r.rules[0].sid, 1u);
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].ToString(),
-            "test.rules:2:54: keyword 'isdataat' is not supported yet (rejected in strict mode)");
+            "test.rules:2:54: keyword 'byte_math' is not supported yet (rejected in strict mode)");
 }
 
 // ---- the shipped district pack and the public ET Open set --------------------------------------
