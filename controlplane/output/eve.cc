@@ -200,56 +200,31 @@ std::string FormatFlow(const worker::FlowSnapshot& f) {
 }
 
 std::string DnsTypeName(uint16_t type) {
-  // Suricata's dns_rrtype_string for the types a district network sees.
+  // Suricata 7's dns_rrtype_string (rust/src/dns/log.rs), spellings included ("NSAPPT",
+  // "CDSNKEY", "ND" for MD); the types it does not name (AXFR, CAA, SVCB, ...) print as digits.
   switch (type) {
-    case 1:
-      return "A";
-    case 2:
-      return "NS";
-    case 5:
-      return "CNAME";
-    case 6:
-      return "SOA";
-    case 12:
-      return "PTR";
-    case 13:
-      return "HINFO";
-    case 15:
-      return "MX";
-    case 16:
-      return "TXT";
-    case 28:
-      return "AAAA";
-    case 33:
-      return "SRV";
-    case 35:
-      return "NAPTR";
-    case 41:
-      return "OPT";
-    case 43:
-      return "DS";
-    case 46:
-      return "RRSIG";
-    case 47:
-      return "NSEC";
-    case 48:
-      return "DNSKEY";
-    case 50:
-      return "NSEC3";
-    case 52:
-      return "TLSA";
-    case 64:
-      return "SVCB";
-    case 65:
-      return "HTTPS";
-    case 99:
-      return "SPF";
-    case 252:
-      return "AXFR";
-    case 255:
-      return "ANY";
-    case 257:
-      return "CAA";
+    // clang-format off
+    case 1: return "A";          case 2: return "NS";         case 3: return "ND";
+    case 4: return "MF";         case 5: return "CNAME";      case 6: return "SOA";
+    case 7: return "MB";         case 8: return "MG";         case 9: return "MR";
+    case 10: return "NULL";      case 11: return "WKS";       case 12: return "PTR";
+    case 13: return "HINFO";     case 14: return "MINFO";     case 15: return "MX";
+    case 16: return "TXT";       case 17: return "RP";        case 18: return "AFSDB";
+    case 19: return "X25";       case 20: return "ISDN";      case 21: return "RT";
+    case 22: return "NSAP";      case 23: return "NSAPPT";    case 24: return "SIG";
+    case 25: return "KEY";       case 26: return "PX";        case 27: return "GPOS";
+    case 28: return "AAAA";      case 29: return "LOC";       case 30: return "NXT";
+    case 33: return "SRV";       case 34: return "ATMA";      case 35: return "NAPTR";
+    case 36: return "KX";        case 37: return "CERT";      case 38: return "A6";
+    case 39: return "DNAME";     case 41: return "OPT";       case 42: return "APL";
+    case 43: return "DS";        case 44: return "SSHFP";     case 45: return "IPSECKEY";
+    case 46: return "RRSIG";     case 47: return "NSEC";      case 48: return "DNSKEY";
+    case 49: return "DHCID";     case 50: return "NSEC3";     case 51: return "NSEC3PARAM";
+    case 52: return "TLSA";      case 55: return "HIP";       case 59: return "CDS";
+    case 60: return "CDSNKEY";   case 65: return "HTTPS";     case 99: return "SPF";
+    case 249: return "TKEY";     case 250: return "TSIG";     case 254: return "MAILA";
+    case 255: return "ANY";      case 256: return "URI";
+    // clang-format on
     default:
       return std::to_string(type);
   }
@@ -264,6 +239,23 @@ std::string DnsRcodeName(uint8_t rcode) {
 }
 
 namespace {
+
+// Bytes as Suricata's JSON builder prints them (set_string_from_bytes): ASCII as is (JSON escapes
+// the control characters), every byte from 0x80 as the four characters \xNN.
+std::string SuricataBytes(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (const char ch : in) {
+    const auto b = static_cast<uint8_t>(ch);
+    if (b < 0x80) {
+      out.push_back(ch);
+    } else {
+      out += "\\x";
+      out += Hex2(b);
+    }
+  }
+  return out;
+}
 
 // The header every app record shares (src = the flow's client, as Suricata prints them).
 Json AppHeader(uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) {
@@ -296,9 +288,10 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
     for (uint8_t i = 0; i < ev.query_count; ++i) {
       Json j = header();
       Json& d = j["dns"];
+      d["version"] = 2;
       d["type"] = "query";
       d["id"] = ev.id;
-      d["rrname"] = ev.Name(ev.queries[i].name);
+      d["rrname"] = SuricataBytes(ev.Name(ev.queries[i].name));
       d["rrtype"] = DnsTypeName(ev.queries[i].type);
       d["tx_id"] = ev.tx_id;
       if (flags & 0x0040) d["z"] = true;
@@ -323,7 +316,7 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   }
   d["opcode"] = opcode;
   if (ev.query_count > 0) {
-    d["rrname"] = ev.Name(ev.queries[0].name);
+    d["rrname"] = SuricataBytes(ev.Name(ev.queries[0].name));
     d["rrtype"] = DnsTypeName(ev.queries[0].type);
   }
   d["rcode"] = DnsRcodeName(flags & 0xf);
@@ -332,11 +325,11 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
     for (uint8_t i = 0; i < ev.answer_count; ++i) {
       const worker::DnsRecordEvent::Answer& a = ev.answers[i];
       Json r;
-      r["rrname"] = ev.Name(a.name);
+      r["rrname"] = SuricataBytes(ev.Name(a.name));
       r["rrtype"] = DnsTypeName(a.type);
       r["ttl"] = a.ttl;
       if (a.rdata_kind == 1) r["rdata"] = a.addr.ToEveString();
-      if (a.rdata_kind == 2) r["rdata"] = ev.Name(a.target);
+      if (a.rdata_kind == 2 || a.rdata_kind == 3) r["rdata"] = SuricataBytes(ev.Name(a.target));
       answers.push_back(std::move(r));
     }
   }
@@ -465,9 +458,12 @@ std::string FormatSmb(const worker::SmbRecordEvent& ev) {
       static constexpr const char* kTypes[] = {"UNKNOWN", "FILE", "PIPE", "PRINT"};
       s["share_type"] = ev.share_type < 4 ? kTypes[ev.share_type] : "UNKNOWN";
     }
-  } else if (ev.filename.len > 0) {
+  } else if (ev.is_disposition && ev.filename.len > 0) {
+    // SET_INFO of the delete disposition: Suricata names the file and says whether it is deleted
+    // (its SETFILEPATHINFO record). Other SET_INFO classes, CLOSE, IOCTL, LOGOFF, ... name
+    // nothing in Suricata's records.
     s["filename"] = get(ev.filename);
-    s["share"] = get(ev.share);
+    s["access"] = ev.is_delete ? "delete on close" : "normal";
   }
   return Dump(j);
 }
@@ -478,7 +474,7 @@ std::string FormatHttp(const worker::HttpRecordEvent& ev) {
   j["tx_id"] = ev.tx_id;
   Json& h = j["http"];
   auto str = [&](const char* key, const worker::HttpRecordEvent::Ref& r) {
-    if (r.len > 0) h[key] = std::string(ev.Get(r));
+    if (r.len > 0) h[key] = SuricataBytes(ev.Get(r));
   };
   str("hostname", ev.hostname);
   if (ev.http_port != 0) h["http_port"] = ev.http_port;

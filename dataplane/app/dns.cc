@@ -15,6 +15,14 @@ const char* DnsEventName(DnsEvent e) {
   return "unknown";
 }
 
+std::string_view DnsName::AsSent(char* out) const {
+  for (size_t i = 0; i < len; ++i) {
+    const char c = text[i];
+    out[i] = (upper[i / 8] >> (i % 8)) & 1u ? static_cast<char>(c - 'a' + 'A') : c;
+  }
+  return {out, len};
+}
+
 namespace {
 
 // Bounds-checked reader over one message. Every accessor fails (returns false) rather than read
@@ -68,6 +76,7 @@ NameStatus SkipName(const Reader& r, size_t* pos) {
 void DecodeName(const Reader& r, size_t start, DnsName* out, DnsMessage* msg) {
   out->len = 0;
   out->truncated = false;
+  out->upper.fill(0);
   size_t p = start;
   size_t lowest = start;  // every pointer must go below this: chains cannot loop
   size_t wire = 0;
@@ -99,7 +108,10 @@ void DecodeName(const Reader& r, size_t start, DnsName* out, DnsMessage* msg) {
     if (out->len) out->text[out->len++] = '.';
     for (size_t i = 0; i < b; ++i) {
       char c = static_cast<char>(r.msg[p + 1 + i]);
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c >= 'A' && c <= 'Z') {
+        c = static_cast<char>(c - 'A' + 'a');
+        out->upper[out->len / 8] |= static_cast<uint8_t>(1u << (out->len % 8));
+      }
       out->text[out->len++] = c;
     }
     p += 1u + b;
@@ -222,22 +234,26 @@ bool ParseDns(const uint8_t* data, size_t len, DnsDirection dir, DnsMessage* out
     a.has_target = false;
     a.target.len = 0;
     a.target.truncated = false;
+    a.rdata = data + rdata;
     if (type == kDnsTypeA && rdlen == 4) {
       a.has_addr = true;
       a.addr = IpAddr::FromV4(data + rdata);
     } else if (type == kDnsTypeAaaa && rdlen == 16) {
       a.has_addr = true;
       a.addr = IpAddr::FromV6(data + rdata);
-    } else if (type == kDnsTypeCname || type == kDnsTypePtr || type == kDnsTypeNs) {
+    } else if (type == kDnsTypeCname || type == kDnsTypePtr || type == kDnsTypeNs ||
+               (type == kDnsTypeMx && rdlen > 2)) {
       // The target must lie inside the rdata (it may point outside it, as compression allows).
+      // MX: the exchange follows the 2-byte preference.
+      const size_t at = rdata + (type == kDnsTypeMx ? 2 : 0);
       const Reader rd{data, rdata + rdlen};
-      size_t tp = rdata;
+      size_t tp = at;
       const NameStatus ts = SkipName(rd, &tp);
       if (ts != NameStatus::kOk) {
         out->Set(SkipEvent(ts));
       } else {
         a.has_target = true;
-        DecodeName(r, rdata, &a.target, out);
+        DecodeName(r, at, &a.target, out);
       }
     } else if (type == kDnsTypeA || type == kDnsTypeAaaa) {
       out->Set(DnsEvent::kMalformedData);  // address of the wrong size

@@ -74,7 +74,12 @@ struct DnsName {
   std::array<char, kDnsMaxNameText> text{};
   uint16_t len = 0;
   bool truncated = false;  // name_too_long / infinite_loop / malformed: text is what was read
+  // Which bytes of text were upper case on the wire (bit i % 8 of upper[i / 8]): matching uses
+  // the lowercase text, EVE prints the name as it was sent (as Suricata does).
+  std::array<uint8_t, (kDnsMaxNameText + 7) / 8> upper{};
   std::string_view view() const { return {text.data(), len}; }
+  // The text with the wire's case restored, into out (room for len bytes).
+  std::string_view AsSent(char* out) const;
 };
 
 struct DnsQuery {
@@ -88,6 +93,9 @@ inline constexpr uint16_t kDnsTypeNs = 2;
 inline constexpr uint16_t kDnsTypeCname = 5;
 inline constexpr uint16_t kDnsTypePtr = 12;
 inline constexpr uint16_t kDnsTypeAaaa = 28;
+inline constexpr uint16_t kDnsTypeNull = 10;
+inline constexpr uint16_t kDnsTypeMx = 15;
+inline constexpr uint16_t kDnsTypeTxt = 16;
 
 struct DnsAnswer {
   DnsName name;
@@ -97,8 +105,9 @@ struct DnsAnswer {
   uint16_t rdlength = 0;
   bool has_addr = false;    // A (4-byte rdata) or AAAA (16-byte rdata)
   IpAddr addr;              // IPv4 as IPv4-mapped
-  bool has_target = false;  // CNAME, PTR, NS
+  bool has_target = false;  // CNAME, PTR, NS, MX (the exchange)
   DnsName target;
+  const uint8_t* rdata = nullptr;  // the rdlength bytes, inside the parsed buffer (TXT, NULL)
 };
 
 struct DnsFlags {

@@ -1237,6 +1237,8 @@ void SmbParser::ParseSmb1(SmbDirection dir, const uint8_t* p, size_t avail, size
       q->used = false;
       std::memcpy(rec_share_.data(), q->name, q->len);
       r.share = std::string_view(rec_share_.data(), q->len);
+      // SMB1 has no share type: IPC$ is the pipe share (EVE "named_pipe", as Suricata's).
+      r.is_pipe = IsIpcShare(q->name, q->len);
       // SMB1 tree ids live in their own space of the table (high bit set).
       if (r.status == kStatusSuccess) AddTree(r.tree_id | 0x80000000u, q->name, q->len);
     }

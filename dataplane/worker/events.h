@@ -93,9 +93,9 @@ struct DnsRecordEvent {
     NameRef name;
     uint16_t type = 0;
     uint32_t ttl = 0;
-    uint8_t rdata_kind = 0;  // 0: none (rdata not decoded), 1: address, 2: name
+    uint8_t rdata_kind = 0;  // 0: none (rdata not decoded), 1: address, 2: name, 3: bytes
     IpAddr addr;
-    NameRef target;
+    NameRef target;  // the name (2) or the bytes (3: a TXT string, NULL data)
   };
 
   uint64_t ts_us = 0;
@@ -189,6 +189,7 @@ struct SmbRecordEvent {
   bool is_rename = false;
   bool is_delete = false;
   bool is_dcerpc = false;
+  bool is_disposition = false;  // SET_INFO FileDisposition(Ex)Information
   uint8_t dcerpc_ptype = 0;
   uint8_t interface_count = 0;
   uint8_t truncated = 0;

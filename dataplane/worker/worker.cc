@@ -621,12 +621,13 @@ void Worker::EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::Dn
   r.query_count = r.answer_count = 0;
   r.queries_dropped = r.answers_dropped = r.names_dropped = 0;
   r.pool_used = 0;
+  char sent[app::kDnsMaxNameText];  // names as they were sent (EVE keeps their case)
   for (uint8_t i = 0; i < msg.query_count; ++i) {
     DnsRecordEvent::Query q;
     q.type = msg.queries[i].type;
     if (r.query_count == DnsRecordEvent::kMaxQueries) {
       ++r.queries_dropped;
-    } else if (!r.AddName(msg.queries[i].name.view(), &q.name)) {
+    } else if (!r.AddName(msg.queries[i].name.AsSent(sent), &q.name)) {
       ++r.names_dropped;
     } else {
       r.queries[r.query_count++] = q;
@@ -641,16 +642,36 @@ void Worker::EmitDnsRecord(const decode::Packet& p, flow::Flow& f, const app::Dn
       ++r.answers_dropped;
       continue;
     }
-    if (!r.AddName(in.name.view(), &a.name)) {
+    if (!r.AddName(in.name.AsSent(sent), &a.name)) {
       ++r.names_dropped;
       continue;
     }
+    auto add_bytes = [&](const uint8_t* b, size_t n) {
+      DnsRecordEvent::Answer e = a;
+      e.rdata_kind = r.AddName({reinterpret_cast<const char*>(b), n}, &e.target) ? 3 : 0;
+      if (e.rdata_kind == 0) ++r.names_dropped;
+      r.answers[r.answer_count++] = e;
+    };
     if (in.has_addr) {
       a.rdata_kind = 1;
       a.addr = in.addr;
     } else if (in.has_target) {
-      a.rdata_kind = r.AddName(in.target.view(), &a.target) ? 2 : 0;
+      a.rdata_kind = r.AddName(in.target.AsSent(sent), &a.target) ? 2 : 0;
       if (a.rdata_kind == 0) ++r.names_dropped;
+    } else if (in.type == app::kDnsTypeNull && in.rdata != nullptr) {
+      add_bytes(in.rdata, in.rdlength);
+      continue;
+    } else if (in.type == app::kDnsTypeTxt && in.rdata != nullptr) {
+      // As Suricata: one answer per character-string of the TXT record.
+      size_t at = 0;
+      bool any = false;
+      while (at < in.rdlength && r.answer_count < DnsRecordEvent::kMaxAnswers) {
+        const size_t n = std::min<size_t>(in.rdata[at], in.rdlength - at - 1);
+        add_bytes(in.rdata + at + 1, n);
+        at += 1 + n;
+        any = true;
+      }
+      if (any) continue;
     }
     r.answers[r.answer_count++] = a;
   }
@@ -1247,6 +1268,10 @@ void Worker::EmitSmbRecord(uint64_t ts_us, const flow::Flow& f, app::AppSession&
   r.is_rename = in.is_rename;
   r.is_delete = in.is_delete;
   r.is_dcerpc = in.is_dcerpc;
+  // FileDispositionInformation (13) and its Ex form (64), SMB2 SET_INFO of a file (type 1).
+  r.is_disposition = in.version == 2 &&
+                     in.command == static_cast<uint16_t>(app::Smb2Command::kSetInfo) &&
+                     in.info_type == 1 && (in.info_class == 13 || in.info_class == 64);
   r.dcerpc_ptype = in.dcerpc_ptype;
   r.dcerpc_opnum = in.dcerpc_opnum;
   r.dcerpc_call_id = in.dcerpc_call_id;

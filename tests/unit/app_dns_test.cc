@@ -1,6 +1,7 @@
 // DNS message parsing (dataplane/app/dns): crafted queries and responses (compression, A/AAAA/
-// CNAME/PTR/NS answers, caps), hostile names (pointer loops, forward pointers, long pointer
-// chains, reserved label types, over-long names), truncation at every byte, DNS-over-TCP framing
+// CNAME/PTR/NS/MX answers, TXT/NULL rdata, names' wire case, caps), hostile names (pointer
+// loops, forward pointers, long pointer chains, reserved label types, over-long names),
+// truncation at every byte, DNS-over-TCP framing
 // at every split point, and a fixed-seed mutation run that checks the output bounds.
 #include <gtest/gtest.h>
 
@@ -309,6 +310,30 @@ TEST(DnsParse, PtrAndNsTargetsAndRcode) {
   EXPECT_EQ(out.answers[0].name.view(), "4.3.2.1.in-addr.arpa");
   EXPECT_EQ(out.answers[0].target.view(), "1.in-addr.arpa");
   EXPECT_EQ(out.answers[1].target.view(), "ns.arpa");
+}
+
+// Names match lowercased but keep the case they were sent in for EVE; MX gives the exchange as
+// target; TXT and NULL rdata are reachable as bytes.
+TEST(DnsParse, WireCaseMxAndByteRdata) {
+  Msg m;
+  m.Header(9, 0x8180, 1, 3).Labels("Mail.Example.ORG").Question(kDnsTypeMx);
+  m.Ptr(12).RrFixed(kDnsTypeMx, 60, 2 + 4 + 2).U16(10).Labels("mx1", false).Ptr(17);
+  m.Ptr(12).RrFixed(kDnsTypeTxt, 60, 6).U8(2).U8('h').U8('i').U8(2).U8('O').U8('K');
+  m.Ptr(12).RrFixed(kDnsTypeNull, 60, 2).U8(0xCA).U8(0x01);
+  DnsMessage out;
+  ASSERT_TRUE(ParseDns(m.b.data(), m.b.size(), DnsDirection::kToClient, &out));
+  EXPECT_EQ(out.events, 0u) << testing::PrintToString(EventNames(out));
+  char sent[kDnsMaxNameText];
+  EXPECT_EQ(out.queries[0].name.view(), "mail.example.org");
+  EXPECT_EQ(out.queries[0].name.AsSent(sent), "Mail.Example.ORG");
+  ASSERT_EQ(out.answer_count, 3);
+  ASSERT_TRUE(out.answers[0].has_target);
+  EXPECT_EQ(out.answers[0].target.AsSent(sent), "mx1.Example.ORG");
+  ASSERT_NE(out.answers[1].rdata, nullptr);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(out.answers[1].rdata), 6),
+            std::string("\x02hi\x02OK"));
+  EXPECT_EQ(out.answers[2].rdata[0], 0xCA);
+  EXPECT_EQ(out.answers[2].rdlength, 2);
 }
 
 // Every prefix of a valid response is reported (header cut: false; later: an event), never

@@ -434,7 +434,7 @@ TEST(EveDns, QueryAndAnswerInSuricata7Layout) {
   const auto query = FormatDns(DnsEvent(false));
   ASSERT_EQ(query.size(), 1u);
   EXPECT_EQ(query[0], "{" + tuple +
-                          R"("dns":{"type":"query","id":0,"rrname":"www.suricata.io",)"
+                          R"("dns":{"version":2,"type":"query","id":0,"rrname":"www.suricata.io",)"
                           R"("rrtype":"A","tx_id":0,"opcode":0}})");
   const auto answer = FormatDns(DnsEvent(true));
   ASSERT_EQ(answer.size(), 1u);
@@ -445,6 +445,23 @@ TEST(EveDns, QueryAndAnswerInSuricata7Layout) {
                 R"("rcode":"NOERROR","answers":[{"rrname":"www.suricata.io","rrtype":"CNAME",)"
                 R"("ttl":3597,"rdata":"suricata.io"},{"rrname":"suricata.io","rrtype":"A",)"
                 R"("ttl":597,"rdata":"35.212.0.44"}]}})");
+}
+
+TEST(EveDns, BytesPrintAsSuricataPrintsThem) {
+  // TXT and NULL rdata are bytes; as Suricata's JSON builder, a byte from 0x80 prints as \xNN,
+  // the case of names is kept.
+  worker::DnsRecordEvent ev = DnsEvent(true);
+  ev.answer_count = 0;
+  worker::DnsRecordEvent::Answer t;
+  ASSERT_TRUE(ev.AddName("Tunnel.Example", &t.name));
+  t.type = 16;
+  t.rdata_kind = 3;
+  ASSERT_TRUE(ev.AddName(std::string("v=1 \xca\x01", 6), &t.target));
+  ev.answers[ev.answer_count++] = t;
+  const auto j = nlohmann::json::parse(FormatDns(ev)[0]);
+  EXPECT_EQ(j["dns"]["answers"][0]["rrname"], "Tunnel.Example");
+  EXPECT_EQ(j["dns"]["answers"][0]["rrtype"], "TXT");
+  EXPECT_EQ(j["dns"]["answers"][0]["rdata"], "v=1 \\xca\x01");
 }
 
 TEST(EveDns, NamesAreStoredOnceAndPoolOverflowIsRefused) {
@@ -477,6 +494,13 @@ TEST(EveDns, RequestWithSeveralQueriesGivesOneLineEachAndCodesHaveNames) {
   EXPECT_EQ(DnsRcodeName(15), "15");
   EXPECT_EQ(DnsTypeName(65), "HTTPS");
   EXPECT_EQ(DnsTypeName(4242), "4242");
+  // Suricata 7's own table: names it knows (spelling included), digits for the others.
+  EXPECT_EQ(DnsTypeName(44), "SSHFP");
+  EXPECT_EQ(DnsTypeName(10), "NULL");
+  EXPECT_EQ(DnsTypeName(256), "URI");
+  EXPECT_EQ(DnsTypeName(60), "CDSNKEY");
+  EXPECT_EQ(DnsTypeName(252), "252");  // AXFR
+  EXPECT_EQ(DnsTypeName(257), "257");  // CAA
   // A response with NXDOMAIN and no answers prints no "answers" key.
   worker::DnsRecordEvent nx = DnsEvent(true);
   nx.raw_flags = 0x8183;
