@@ -158,14 +158,24 @@ size_t NormalizeUri(std::string_view uri, char* out) {
 
 Http1Parser::Http1Parser(HttpSide side, const HttpConfig& cfg, const HttpSink& sink)
     : side_(side), cfg_(cfg), sink_(sink) {
+  // The arena is reserved now (no allocation later); zlib is initialised in it by ZlibReady().
   if (cfg_.decompress) arena_.reset(new (std::nothrow) uint8_t[kZArenaBytes]);
   if (arena_) {
     zs_.zalloc = &Http1Parser::ZAlloc;
     zs_.zfree = &Http1Parser::ZFree;
     zs_.opaque = this;
-    z_ready_ = inflateInit2(&zs_, kZWindowAuto) == Z_OK;
   }
   StartTx();
+}
+
+// zlib for the first compressed body (the caller resets it per body with inflateReset2). One
+// attempt per parser, as when it was made at construction.
+bool Http1Parser::ZlibReady() {
+  if (!z_tried_ && arena_) {
+    z_tried_ = true;
+    z_ready_ = inflateInit2(&zs_, kZWindowAuto) == Z_OK;
+  }
+  return z_ready_;
 }
 
 Http1Parser::~Http1Parser() {
@@ -555,7 +565,7 @@ void Http1Parser::EndHeaders() {
     FinishTx();
     return;
   }
-  if (tx_.encoding != HttpEncoding::kIdentity && z_ready_) {
+  if (tx_.encoding != HttpEncoding::kIdentity && ZlibReady()) {
     z_active_ = inflateReset2(&zs_, kZWindowAuto) == Z_OK;
     z_raw_tried_ = false;
   }

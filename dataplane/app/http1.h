@@ -10,9 +10,12 @@
 // a header line, folded continuations included, split across any number of chunks; a longer line
 // is kept truncated and reported), fixed buffers for the fields the summary exposes (longer
 // values are truncated), and, when decompression is on, one z_stream whose allocations come from
-// an arena reserved here, so zlib never calls malloc on the packet path; inflate is reset, not
-// re-created, per body. The body delivered per transaction stops at HttpConfig::body_limit, which
-// also bounds the work a decompression bomb can cause.
+// an arena reserved here, so zlib never calls malloc on the packet path; inflate is initialised at
+// the first compressed body the parser sees (most flows have none) and reset, not re-created, for
+// every later one, also across Reset. The buffers are not zeroed: each is read only up to a length
+// set when it is written (as after Reset), so a new parser touches only the memory it uses. The
+// body delivered per transaction stops at HttpConfig::body_limit, which also bounds the work a
+// decompression bomb can cause.
 //
 // No exceptions, no virtual calls: the sink is a struct of plain function pointers. Anomalies are
 // counted per parser and passed to the sink; their names are Suricata's app-layer-event names
@@ -171,8 +174,8 @@ class Http1Parser {
   // Request side: tell `response` about every request line parsed here (the usual wiring).
   void PairWith(Http1Parser* response) { peer_ = response; }
   // Back to the state of a new parser of the same side, config and sink, for the next flow,
-  // without allocating (pooled parsers: construction reserves ~48 KiB and initialises zlib). The
-  // pairing (PairWith) is undone too.
+  // without allocating (pooled parsers: construction reserves ~48 KiB for zlib). The pairing
+  // (PairWith) is undone too.
   void Reset();
 
   uint32_t event_count(HttpEvent e) const { return events_[static_cast<int>(e)]; }
@@ -222,7 +225,7 @@ class Http1Parser {
   // Line assembly: line_[0, line_len_) is the logical line; the physical line being read began
   // at line_start_. A header line is held (hdr_pending_) until the next line's first byte shows
   // whether it is folded onto it.
-  std::array<char, kHttpLineCap> line_{};
+  std::array<char, kHttpLineCap> line_;
   size_t line_len_ = 0;
   size_t line_start_ = 0;
   bool line_overflow_ = false;
@@ -232,15 +235,15 @@ class Http1Parser {
   // The transaction being parsed, and the buffers its views point into.
   HttpTx tx_;
   uint32_t tx_index_ = 0;
-  std::array<char, kHttpMethodCap> method_{};
-  std::array<char, kHttpLineCap> uri_{};
-  std::array<char, kHttpProtocolCap> protocol_{};
-  std::array<char, kHttpStatusMsgCap> status_msg_{};
-  std::array<char, kHttpHostCap> host_{};
-  std::array<char, kHttpUserAgentCap> user_agent_{};
-  std::array<char, kHttpCookieCap> cookie_{};
-  std::array<char, kHttpContentTypeCap> content_type_{};
-  std::array<char, kHttpHeaderNamesCap> header_names_{};
+  std::array<char, kHttpMethodCap> method_;
+  std::array<char, kHttpLineCap> uri_;
+  std::array<char, kHttpProtocolCap> protocol_;
+  std::array<char, kHttpStatusMsgCap> status_msg_;
+  std::array<char, kHttpHostCap> host_;
+  std::array<char, kHttpUserAgentCap> user_agent_;
+  std::array<char, kHttpCookieCap> cookie_;
+  std::array<char, kHttpContentTypeCap> content_type_;
+  std::array<char, kHttpHeaderNamesCap> header_names_;
   size_t header_names_len_ = 0;
   bool saw_host_ = false;
   bool limit_reported_ = false;
@@ -253,15 +256,18 @@ class Http1Parser {
   size_t pending_head_ = 0;
   size_t pending_count_ = 0;
 
-  // Decompression: one z_stream for the parser's life, its memory from arena_.
+  // Decompression: one z_stream for the parser's life, its memory from arena_, initialised by
+  // ZlibReady() at the first compressed body.
+  bool ZlibReady();
   z_stream zs_{};
   bool z_ready_ = false;   // inflateInit2 succeeded
+  bool z_tried_ = false;   // inflateInit2 was called (it is not retried)
   bool z_active_ = false;  // the current body is being inflated
   bool z_raw_tried_ = false;
   uint8_t z_head_[2] = {0, 0};  // first body bytes, replayed if "deflate" turns out to be raw
   std::unique_ptr<uint8_t[]> arena_;
   size_t arena_used_ = 0;
-  std::array<uint8_t, 4096> out_{};
+  std::array<uint8_t, 4096> out_;
 
   std::array<uint32_t, kHttpEventCount> events_{};
 };

@@ -37,6 +37,24 @@ void HeaderLine(std::string_view name, std::string_view value, Field<2048>* out)
 
 }  // namespace
 
+// The two parsers of an HTTP flow. Their sinks' ctx is this pair, whose owner is the session that
+// took it, so a pair moves between sessions without rebuilding its parsers.
+struct HttpParsers {
+  HttpParsers(const HttpConfig& cfg, const HttpSink& req_sink, const HttpSink& resp_sink)
+      : req(HttpSide::kRequest, cfg, WithCtx(req_sink, this)),
+        resp(HttpSide::kResponse, cfg, WithCtx(resp_sink, this)) {}
+  static HttpSink WithCtx(HttpSink s, void* ctx) {
+    s.ctx = ctx;
+    return s;
+  }
+  AppSession* owner = nullptr;
+  HttpParsers* next = nullptr;  // pool free list
+  Http1Parser req;
+  Http1Parser resp;
+};
+
+AppSession* AppSession::Of(void* http_ctx) { return static_cast<HttpParsers*>(http_ctx)->owner; }
+
 DetectResult DetectTcp(const uint8_t* data, size_t len, bool to_server, uint16_t server_port) {
   if (len == 0) return DetectResult::kNeedMore;
   bool more = false;
@@ -129,6 +147,8 @@ void HttpResponseRecord::Reset() {
 }
 
 void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
+  // The framers hold state only after a DNS-over-TCP flow (8 KB each: not rewritten otherwise).
+  const bool dns_used = proto == patterns::AppProto::kDns;
   StopParsers();
   http_cfg_ = http;
   hooks_ = hooks;
@@ -137,7 +157,7 @@ void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
     probe_len[d] = 0;
     probe_no[d] = false;
     stopped[d] = false;
-    dns[d] = DnsTcpFramer{};
+    if (dns_used) dns[d] = DnsTcpFramer{};
   }
   req_head_ = req_count_ = 0;
   req_building_ = resp_building_ = false;
@@ -148,35 +168,49 @@ void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
 }
 
 bool AppSession::StartHttp() {
-  if (req_ != nullptr) return true;
-  HttpSink rs;
-  rs.ctx = this;
-  rs.request_line = &ReqLine;
-  rs.header = &ReqHeader;
-  rs.headers_done = &ReqHeadersDone;
-  rs.body = &ReqBody;
-  rs.tx_done = &ReqDone;
-  rs.event = &OnEvent;
-  HttpSink ps;
-  ps.ctx = this;
-  ps.status_line = &StatusLine;
-  ps.header = &RespHeader;
-  ps.headers_done = &RespHeadersDone;
-  ps.body = &RespBody;
-  ps.tx_done = &RespDone;
-  ps.event = &OnEvent;
+  if (http_ != nullptr) return true;
   if (tls_ != nullptr || smb_ != nullptr) return false;
-  req_ = new (parser_mem_) Http1Parser(HttpSide::kRequest, *http_cfg_, rs);
-  resp_ = new (parser_mem_ + SessionRoundUp(sizeof(Http1Parser)))
-      Http1Parser(HttpSide::kResponse, *http_cfg_, ps);
-  req_->PairWith(resp_);
+  if (pool_ != nullptr) {
+    http_ = pool_->TakeHttp(this);
+  } else {
+    // A session outside a pool (not used by the worker): its own pair, freed in StopParsers.
+    HttpSink rs, ps;
+    HttpSinks(&rs, &ps);
+    http_ = new (std::nothrow) HttpParsers(*http_cfg_, rs, ps);
+    if (http_ != nullptr) {
+      http_->owner = this;
+      http_->req.PairWith(&http_->resp);
+    }
+  }
+  if (http_ == nullptr) return false;
+  req_ = &http_->req;
+  resp_ = &http_->resp;
   return true;
 }
 
+void AppSession::HttpSinks(HttpSink* rs, HttpSink* ps) {
+  rs->request_line = &ReqLine;
+  rs->header = &ReqHeader;
+  rs->headers_done = &ReqHeadersDone;
+  rs->body = &ReqBody;
+  rs->tx_done = &ReqDone;
+  rs->event = &OnEvent;
+  ps->status_line = &StatusLine;
+  ps->header = &RespHeader;
+  ps->headers_done = &RespHeadersDone;
+  ps->body = &RespBody;
+  ps->tx_done = &RespDone;
+  ps->event = &OnEvent;
+}
+
 void AppSession::StopParsers() {
-  if (req_ != nullptr) {
-    req_->~Http1Parser();
-    resp_->~Http1Parser();
+  if (http_ != nullptr) {
+    if (pool_ != nullptr) {
+      pool_->GiveHttp(http_);
+    } else {
+      delete http_;
+    }
+    http_ = nullptr;
     req_ = resp_ = nullptr;
   }
   if (tls_ != nullptr) {
@@ -191,7 +225,7 @@ void AppSession::StopParsers() {
 
 bool AppSession::StartTls() {
   if (tls_ != nullptr) return true;
-  if (req_ != nullptr || smb_ != nullptr) return false;
+  if (http_ != nullptr || smb_ != nullptr) return false;
   tls_ = new (parser_mem_) TlsParser();
   std::memset(tls_events_seen, 0, sizeof(tls_events_seen));
   return true;
@@ -199,7 +233,7 @@ bool AppSession::StartTls() {
 
 bool AppSession::StartSmb(const SmbConfig& cfg) {
   if (smb_ != nullptr) return true;
-  if (req_ != nullptr || tls_ != nullptr) return false;
+  if (http_ != nullptr || tls_ != nullptr) return false;
   SmbSink sink;
   sink.ctx = this;
   sink.record = &SmbRec;
@@ -251,7 +285,7 @@ HttpRequestRecord* AppSession::Building() {
 }
 
 void AppSession::ReqLine(void* c, const HttpRequestLine& l) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (s->req_building_) {
     // The previous request never completed (the parser reports completion before the next
     // line): reuse its slot.
@@ -283,7 +317,7 @@ void AppSession::ReqLine(void* c, const HttpRequestLine& l) {
 }
 
 void AppSession::ReqHeader(void* c, std::string_view n, std::string_view v) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   HttpRequestRecord* r = s->Building();
   if (r == nullptr) return;
   HeaderLine(n, v, &r->header_raw);
@@ -319,7 +353,7 @@ void AppSession::ReqHeader(void* c, std::string_view n, std::string_view v) {
 }
 
 void AppSession::ReqHeadersDone(void* c, const HttpTx& tx) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   HttpRequestRecord* r = s->Building();
   if (r == nullptr) return;
   r->host.Assign(tx.host);
@@ -330,14 +364,14 @@ void AppSession::ReqHeadersDone(void* c, const HttpTx& tx) {
 }
 
 void AppSession::ReqBody(void* c, const HttpTx&, const uint8_t* d, size_t n) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (HttpRequestRecord* r = s->Building()) {
     r->body.Append({reinterpret_cast<const char*>(d), n});
   }
 }
 
 void AppSession::ReqDone(void* c, const HttpTx&) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   HttpRequestRecord* r = s->Building();
   if (r == nullptr) return;
   r->complete = true;
@@ -346,7 +380,7 @@ void AppSession::ReqDone(void* c, const HttpTx&) {
 }
 
 void AppSession::StatusLine(void* c, const HttpStatusLine& l) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   HttpResponseRecord& r = s->resp_rec_;
   r.Reset();
   s->resp_building_ = true;
@@ -372,7 +406,7 @@ void AppSession::StatusLine(void* c, const HttpStatusLine& l) {
 }
 
 void AppSession::RespHeader(void* c, std::string_view n, std::string_view v) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (!s->resp_building_) return;
   HttpResponseRecord& r = s->resp_rec_;
   HeaderLine(n, v, &r.header_raw);
@@ -389,19 +423,19 @@ void AppSession::RespHeader(void* c, std::string_view n, std::string_view v) {
 }
 
 void AppSession::RespHeadersDone(void* c, const HttpTx& tx) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (!s->resp_building_) return;
   s->resp_rec_.content_type.Assign(tx.content_type);
   s->resp_rec_.header_names.Assign(tx.header_names);
 }
 
 void AppSession::RespBody(void* c, const HttpTx&, const uint8_t* d, size_t n) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (s->resp_building_) s->resp_rec_.body.Append({reinterpret_cast<const char*>(d), n});
 }
 
 void AppSession::RespDone(void* c, const HttpTx& tx) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (!s->resp_building_) return;
   s->resp_building_ = false;
   if (tx.interim) return;  // 1xx: the final response to the same request follows
@@ -418,20 +452,59 @@ void AppSession::RespDone(void* c, const HttpTx& tx) {
 }
 
 void AppSession::OnEvent(void* c, HttpEvent e) {
-  auto* s = static_cast<AppSession*>(c);
+  AppSession* s = Of(c);
   if (s->hooks_->http_event) s->hooks_->http_event(s->hooks_->ctx, e);
 }
 
 AppSessionPool::AppSessionPool(uint32_t capacity, const HttpConfig& http, const AppHooks& hooks)
     : capacity_(capacity), http_(http), hooks_(hooks) {
   sessions_.reset(new AppSession[capacity_]);
+  for (uint32_t i = 0; i < capacity_; ++i) sessions_[i].pool_ = this;
   free_ = std::make_unique<uint32_t[]>(capacity_);
   // Lowest slots first: a lightly loaded worker keeps touching the same few sessions.
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - i;
   free_count_ = capacity_;
 }
 
-AppSessionPool::~AppSessionPool() = default;
+AppSessionPool::~AppSessionPool() {
+  sessions_.reset();  // sessions in use give their HTTP pairs back first
+  while (http_free_ != nullptr) {
+    HttpParsers* h = http_free_;
+    http_free_ = h->next;
+    delete h;
+  }
+}
+
+HttpParsers* AppSessionPool::TakeHttp(AppSession* owner) {
+  HttpParsers* h = http_free_;
+  if (h != nullptr) {
+    http_free_ = h->next;
+    --http_idle_;
+    ++counters_.http_parsers_reused;
+    // Back to a new parser's state without allocating; zlib stays initialised (inflateReset2
+    // when the next compressed body starts). Reset also undoes the pairing.
+    h->req.Reset();
+    h->resp.Reset();
+  } else {
+    HttpSink rs, ps;
+    AppSession::HttpSinks(&rs, &ps);
+    h = new (std::nothrow) HttpParsers(http_, rs, ps);
+    if (h == nullptr) return nullptr;
+    ++http_total_;
+    ++counters_.http_parsers_made;
+  }
+  h->next = nullptr;
+  h->owner = owner;
+  h->req.PairWith(&h->resp);
+  return h;
+}
+
+void AppSessionPool::GiveHttp(HttpParsers* h) {
+  h->owner = nullptr;
+  h->next = http_free_;
+  http_free_ = h;
+  ++http_idle_;
+}
 
 uint32_t AppSessionPool::Acquire() {
   if (free_count_ == 0) {
@@ -447,7 +520,7 @@ uint32_t AppSessionPool::Acquire() {
 
 void AppSessionPool::Release(uint32_t slot) {
   if (slot == 0 || slot > capacity_) return;
-  At(slot).Reset(&http_, &hooks_);  // frees the parsers now, not at the next acquire
+  At(slot).Reset(&http_, &hooks_);  // gives the parsers back now, not at the next acquire
   free_[free_count_++] = slot;
   --in_use_;
 }

@@ -3,12 +3,12 @@
 // sink. Sessions live in a per-worker AppSessionPool (like scan::StreamPool): a flow holds a slot
 // index (Flow::app_slot) from its first TCP payload until it ends or is bypassed.
 //
-// HTTP: the session owns one Http1Parser per direction (request side paired with the response
-// side) and copies what rules and EVE need of each transaction into fixed records: up to
-// kHttpPendingTx requests (the one being parsed and the ones awaiting their response, for
-// pipelining), and the response being parsed. Fields longer than their record slot are kept
-// truncated (caps below, documented in docs/app-layer.md). Completed sides are handed to the
-// worker through AppHooks. DNS over TCP: one DnsTcpFramer per direction; the worker parses the
+// HTTP: the session uses one Http1Parser per direction (request side paired with the response
+// side; the pair comes from the pool) and copies what rules and EVE need of each transaction into
+// fixed records: up to kHttpPendingTx requests (the one being parsed and the ones awaiting their
+// response, for pipelining), and the response being parsed. Fields longer than their record slot
+// are kept truncated (caps below, documented in docs/app-layer.md). Completed sides are handed to
+// the worker through AppHooks. DNS over TCP: one DnsTcpFramer per direction; the worker parses the
 // messages it cuts.
 //
 // TLS: one TlsParser (both directions), SMB: one SmbParser (both directions), constructed in the
@@ -16,12 +16,17 @@
 // SmbRecords through AppHooks).
 //
 // Memory: the records and framers are part of the slot (see AppSessionPool::slot_bytes()). The
-// parsers of the detected protocol (two Http1Parsers, or a TlsParser, or an SmbParser) share one
-// parser area of the slot: they are constructed there when a flow is detected and destroyed when
-// the slot is released. Their constructors reserve their own buffers then (once per flow, not per
-// packet): Http1Parser its zlib arena (48 KB each; Http1Parser has no Reset()), TlsParser its two
-// handshake buffers (kTlsClientHelloCap + kTlsServerFlightCap = 80 KB), SmbParser 2 x
-// SmbConfig::retain (128 KB by default). docs/app-layer.md has the totals.
+// TLS or SMB parser of the detected protocol lives in the slot's parser area: constructed there
+// when a flow is detected and destroyed when the slot is released. Their constructors reserve
+// their own buffers then (once per flow, not per packet): TlsParser its two handshake buffers
+// (kTlsClientHelloCap + kTlsServerFlightCap = 80 KB), SmbParser 2 x SmbConfig::retain (128 KB by
+// default). HTTP's two Http1Parsers (request and response side, about 50 KB together plus a 48 KB
+// zlib arena each) are not rebuilt per flow: the pool keeps them constructed between flows
+// (HttpParsers, a free list) and an HTTP flow takes a pair and Resets it (Http1Parser::Reset: no
+// allocation, zlib kept and inflateReset at the next compressed body). Pairs are made only when
+// the free list is empty, so at most as many exist as HTTP flows were open at once (at most the
+// pool's capacity); idle ones are kept, not freed (freeing and re-making them costs page faults
+// again). docs/app-layer.md has the totals.
 //
 // Owned by one worker; every call comes from that worker's lcore.
 #pragma once
@@ -125,13 +130,13 @@ inline constexpr size_t kHttpPendingTx = 3;
 
 class AppSession;
 
-// The parser area of a session: the largest of the protocols' parsers.
+// The parser area of a session: the larger of the TLS and SMB parsers (HTTP's come from the pool).
 inline constexpr size_t kSessionAlign = alignof(std::max_align_t);
-constexpr size_t SessionRoundUp(size_t n) {
-  return (n + kSessionAlign - 1) / kSessionAlign * kSessionAlign;
-}
-inline constexpr size_t kSessionParserBytes =
-    std::max({2 * SessionRoundUp(sizeof(Http1Parser)), sizeof(TlsParser), sizeof(SmbParser)});
+inline constexpr size_t kSessionParserBytes = std::max(sizeof(TlsParser), sizeof(SmbParser));
+
+// One flow's two Http1Parsers (session.cc); pooled by AppSessionPool.
+struct HttpParsers;
+class AppSessionPool;
 
 // The worker's side of a session: called while the worker feeds a session, from inside Feed.
 struct AppHooks {
@@ -172,7 +177,7 @@ class AppSession {
   // Flow end: closes both parsers (what they finish is reported), then reports every request
   // still waiting for its response.
   void CloseHttp();
-  bool http_started() const { return req_ != nullptr; }
+  bool http_started() const { return http_ != nullptr; }
 
   // DNS over TCP: the framer of each direction.
   DnsTcpFramer dns[2];
@@ -191,10 +196,14 @@ class AppSession {
   void FeedSmb(int dir, const uint8_t* data, size_t len);
   uint64_t smb_next_id = 0;  // EVE smb.id of the flow's next record
 
-  // Destroys whichever parser is constructed (the session keeps its detection state).
+  // Destroys whichever parser is constructed, or gives the HTTP pair back to the pool (the
+  // session keeps its detection state).
   void StopParsers();
 
  private:
+  friend class AppSessionPool;
+  static AppSession* Of(void* http_ctx);
+  static void HttpSinks(HttpSink* req, HttpSink* resp);  // the callbacks, ctx left unset
   static void SmbRec(void* c, const SmbRecord& r);
   static void SmbEv(void* c, SmbEvent e);
   HttpRequestRecord* Building();
@@ -212,14 +221,15 @@ class AppSession {
 
   const HttpConfig* http_cfg_ = nullptr;
   const AppHooks* hooks_ = nullptr;
+  AppSessionPool* pool_ = nullptr;  // where the HTTP pair comes from and goes back to
+  HttpParsers* http_ = nullptr;     // this flow's HTTP parsers (from pool_)
   Http1Parser* req_ = nullptr;
   Http1Parser* resp_ = nullptr;
   TlsParser* tls_ = nullptr;
   SmbParser* smb_ = nullptr;
-  static_assert(alignof(Http1Parser) <= kSessionAlign && alignof(TlsParser) <= kSessionAlign &&
-                alignof(SmbParser) <= kSessionAlign);
-  // The detected protocol's parsers: two Http1Parsers (request at 0, response after it), or one
-  // TlsParser, or one SmbParser. Not initialised until then (idle slots touch no pages of it).
+  static_assert(alignof(TlsParser) <= kSessionAlign && alignof(SmbParser) <= kSessionAlign);
+  // The detected protocol's parser: one TlsParser or one SmbParser. Not initialised until then
+  // (idle slots touch no pages of it).
   alignas(std::max_align_t) unsigned char parser_mem_[kSessionParserBytes];
   // Requests: ring of kHttpPendingTx, oldest first; the last one may still be being parsed.
   HttpRequestRecord reqs_[kHttpPendingTx];
@@ -235,7 +245,9 @@ class AppSession {
 
 struct AppPoolCounters {
   uint64_t acquired = 0;
-  uint64_t exhausted = 0;  // flows that found every session in use (no app layer for them)
+  uint64_t exhausted = 0;          // flows that found every session in use (no app layer for them)
+  uint64_t http_parsers_made = 0;  // HTTP parser pairs constructed (free list empty)
+  uint64_t http_parsers_reused = 0;  // HTTP flows that took a pair from the free list
 };
 
 // Per-worker pool of sessions, reserved at start-up. Slot indices are 1-based (0 = none).
@@ -253,10 +265,19 @@ class AppSessionPool {
   uint32_t in_use() const { return in_use_; }
   uint32_t capacity() const { return capacity_; }
   const AppPoolCounters& counters() const { return counters_; }
-  // Bytes reserved per slot (the two HTTP parsers' zlib arenas come on top when in use).
+  // Bytes reserved per slot (the HTTP parser pairs and the parsers' own buffers come on top).
   static constexpr size_t slot_bytes() { return sizeof(AppSession); }
+  // HTTP parser pairs that exist (in use or idle) and those idle in the free list.
+  uint32_t http_parsers() const { return http_total_; }
+  uint32_t http_parsers_idle() const { return http_idle_; }
 
  private:
+  friend class AppSession;
+  // An HTTP pair for `owner`: from the free list (Reset) or new; nullptr only if new fails.
+  HttpParsers* TakeHttp(AppSession* owner);
+  // Back to the free list (kept: at most as many pairs as sessions ever exist).
+  void GiveHttp(HttpParsers* h);
+
   uint32_t capacity_;
   HttpConfig http_;
   AppHooks hooks_;
@@ -264,6 +285,9 @@ class AppSessionPool {
   std::unique_ptr<uint32_t[]> free_;  // stack of free slot indices
   uint32_t free_count_ = 0;
   uint32_t in_use_ = 0;
+  HttpParsers* http_free_ = nullptr;  // idle pairs, most recently used first
+  uint32_t http_idle_ = 0;
+  uint32_t http_total_ = 0;
   AppPoolCounters counters_;
 };
 

@@ -1,6 +1,8 @@
 // Protocol detection and per-flow HTTP transaction records (dataplane/app/session.h).
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -153,6 +155,227 @@ TEST(AppSessionParsers, OneProtocolPerSessionAndSmbRecordsThroughHooks) {
   t.FeedSmb(0, m.data(), m.size());
   EXPECT_EQ(smb_seen.commands, std::vector<uint16_t>{0x0d});
   pool.Release(slot);
+}
+
+// HTTP parser pairs are pooled: reused after Reset, never carrying a flow's state into the next.
+
+std::string Gzip(const std::string& text) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&z, text.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+std::string Hex(size_t n) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%zx", n);
+  return b;
+}
+
+// Everything a flow reports, as text: requests (with their records), responses, unanswered, events.
+struct Log {
+  std::vector<std::string> lines;
+};
+
+AppHooks LogHooks(Log* log) {
+  AppHooks h;
+  h.ctx = log;
+  h.http_request = [](void* c, AppSession&, HttpRequestRecord& r) {
+    static_cast<Log*>(c)->lines.push_back(
+        "REQ " + std::to_string(r.tx_id) + " " + std::string(r.line.view()) + "|" +
+        std::string(r.host.view()) + "|" + std::string(r.header_raw.view()) + "|" +
+        std::string(r.header_names.view()) + "|" + std::string(r.content_len.view()) + "|" +
+        std::string(r.body.view()));
+  };
+  h.http_response = [](void* c, AppSession&, const HttpRequestRecord* r, HttpResponseRecord& p) {
+    static_cast<Log*>(c)->lines.push_back(
+        "RESP " + (r ? std::to_string(r->tx_id) : std::string("-")) + " " +
+        std::string(p.line.view()) + "|" + std::string(p.header_raw.view()) + "|" +
+        std::string(p.body.view()) + "|" + std::to_string(p.body_len));
+  };
+  h.http_unanswered = [](void* c, AppSession&, const HttpRequestRecord& r) {
+    static_cast<Log*>(c)->lines.push_back("UNANSWERED " + std::to_string(r.tx_id) + " " +
+                                          std::string(r.line.view()));
+  };
+  h.http_event = [](void* c, HttpEvent e) {
+    static_cast<Log*>(c)->lines.push_back(std::string("EVENT ") + HttpEventName(e));
+  };
+  return h;
+}
+
+// The second flow of the reuse tests: a request with a chunked gzip body, a pipelined HEAD, their
+// responses (gzip, chunked), and a request left without its response.
+struct Flow {
+  std::string to_server, to_client;
+};
+
+Flow CleanFlow() {
+  const std::string text = "the quick brown fox jumps over the lazy dog, again and again. ";
+  std::string big;
+  for (int i = 0; i < 40; ++i) big += text;
+  const std::string gz = Gzip(big);
+  Flow f;
+  f.to_server =
+      "POST /up HTTP/1.1\r\nHost: Fresh.example:81\r\nContent-Encoding: gzip\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+      Hex(gz.size() / 2) + "\r\n" + gz.substr(0, gz.size() / 2) + "\r\n" +
+      Hex(gz.size() - gz.size() / 2) + "\r\n" + gz.substr(gz.size() / 2) +
+      "\r\n0\r\n\r\n"
+      "HEAD /h HTTP/1.1\r\nHost: fresh.example\r\n\r\n"
+      "GET /last HTTP/1.1\r\nHost: fresh.example\r\n\r\n";
+  f.to_client =
+      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(gz.size()) +
+      "\r\n\r\n" + gz + "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";  // HEAD: no body
+  return f;
+}
+
+// Feeds a flow in pieces of `step` bytes per direction, closes it, and releases the slot.
+void RunFlow(AppSessionPool& pool, const Flow& f, size_t step) {
+  const uint32_t slot = pool.Acquire();
+  ASSERT_NE(slot, 0u);
+  AppSession& s = pool.At(slot);
+  ASSERT_TRUE(s.StartHttp());
+  for (size_t i = 0; i < f.to_server.size(); i += step) Feed(s, 0, f.to_server.substr(i, step));
+  for (size_t i = 0; i < f.to_client.size(); i += step) Feed(s, 1, f.to_client.substr(i, step));
+  s.CloseHttp();
+  pool.Release(slot);
+}
+
+// A flow left in the middle of everything that keeps state: a half-parsed request header block
+// after a complete pipelined request, a gzip response body half inflated inside a chunk, events
+// counted. Released without CloseHttp (as a bypassed flow is).
+void DirtyFlow(AppSessionPool& pool, uint32_t* slot_out = nullptr) {
+  const std::string gz = Gzip(std::string(5000, 'z') + "tail of the dirty body");
+  const uint32_t slot = pool.Acquire();
+  ASSERT_NE(slot, 0u);
+  AppSession& s = pool.At(slot);
+  ASSERT_TRUE(s.StartHttp());
+  Feed(s, 0,
+       "GET /dirty HTTP/1.1\r\nHost: dirty\r\n\r\n"
+       "GET /dirty2 HTTP/1.1\r\nHost: dirty\r\nX-Half: ab");
+  Feed(s, 1,
+       "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n" +
+           Hex(gz.size()) + "\r\n" + gz.substr(0, gz.size() / 2));
+  Feed(s, 0, "\r\nContent-Length: 100\r\n\r\npartial body");
+  if (slot_out != nullptr) *slot_out = slot;
+  pool.Release(slot);
+}
+
+TEST(AppSessionHttpPool, ReusedParsersGiveTheSameResultsAsNewOnes) {
+  for (size_t step : {size_t{1}, size_t{7}, size_t{100000}}) {
+    SCOPED_TRACE(step);
+    const Flow clean = CleanFlow();
+    Log fresh_log;
+    const AppHooks fresh_hooks = LogHooks(&fresh_log);
+    AppSessionPool fresh(4, HttpConfig{}, fresh_hooks);
+    RunFlow(fresh, clean, step);
+    EXPECT_EQ(fresh.counters().http_parsers_made, 1u);
+    EXPECT_EQ(fresh.counters().http_parsers_reused, 0u);
+    ASSERT_GE(fresh_log.lines.size(), 4u);
+
+    Log log;
+    const AppHooks hooks = LogHooks(&log);
+    AppSessionPool pool(4, HttpConfig{}, hooks);
+    DirtyFlow(pool);
+    EXPECT_EQ(pool.http_parsers_idle(), 1u);
+    log.lines.clear();
+    RunFlow(pool, clean, step);
+    EXPECT_EQ(pool.counters().http_parsers_made, 1u);
+    EXPECT_EQ(pool.counters().http_parsers_reused, 1u);
+    EXPECT_EQ(log.lines, fresh_log.lines);
+    // And again, after a clean flow of its own.
+    log.lines.clear();
+    RunFlow(pool, clean, step);
+    EXPECT_EQ(pool.counters().http_parsers_reused, 2u);
+    EXPECT_EQ(log.lines, fresh_log.lines);
+  }
+}
+
+TEST(AppSessionHttpPool, NothingOfTheDirtyFlowLeaks) {
+  Log log;
+  const AppHooks hooks = LogHooks(&log);
+  AppSessionPool pool(2, HttpConfig{}, hooks);
+  uint32_t dirty_slot = 0;
+  DirtyFlow(pool, &dirty_slot);
+  log.lines.clear();
+  // The same slot, the same parsers: the bytes that would finish the dirty flow's header line,
+  // its gzip body and its chunk are parsed as the start of a new flow.
+  const uint32_t slot = pool.Acquire();
+  ASSERT_EQ(slot, dirty_slot);
+  AppSession& s = pool.At(slot);
+  EXPECT_FALSE(s.http_started());
+  ASSERT_TRUE(s.StartHttp());
+  EXPECT_EQ(pool.counters().http_parsers_reused, 1u);
+  Feed(s, 0, "GET /new HTTP/1.1\r\nHost: b\r\n\r\n");
+  Feed(s, 1, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  s.CloseHttp();
+  EXPECT_EQ(log.lines, (std::vector<std::string>{
+                           "REQ 0 GET /new HTTP/1.1|b|Host: b\r\n|\r\nHost\r\n\r\n||",
+                           "RESP 0 HTTP/1.1 200 OK|Content-Length: 2\r\n|ok|2",
+                       }));
+  pool.Release(slot);
+}
+
+// Pairs are made only when none is idle: never more than HTTP sessions open at once.
+TEST(AppSessionHttpPool, SlotAfterHttpTakesAnyProtocolAndPairsAreBounded) {
+  Log log;
+  const AppHooks hooks = LogHooks(&log);
+  const uint32_t n = 8;
+  AppSessionPool pool(n, HttpConfig{}, hooks);
+  std::vector<uint32_t> slots;
+  for (int round = 0; round < 3; ++round) {
+    slots.clear();
+    for (uint32_t i = 0; i < n; ++i) {
+      slots.push_back(pool.Acquire());
+      ASSERT_TRUE(pool.At(slots.back()).StartHttp());
+    }
+    EXPECT_EQ(pool.http_parsers(), n);
+    EXPECT_EQ(pool.http_parsers_idle(), 0u);
+    for (uint32_t slot : slots) pool.Release(slot);
+    EXPECT_EQ(pool.http_parsers_idle(), n);
+  }
+  EXPECT_EQ(pool.counters().http_parsers_made, n);
+  EXPECT_EQ(pool.counters().http_parsers_reused, 2u * n);
+  // A slot that held HTTP parsers takes TLS or SMB next; HTTP then reuses an idle pair.
+  const uint32_t a = pool.Acquire();
+  ASSERT_TRUE(pool.At(a).StartTls());
+  EXPECT_FALSE(pool.At(a).StartHttp());
+  const uint32_t b = pool.Acquire();
+  ASSERT_TRUE(pool.At(b).StartSmb(SmbConfig{}));
+  const uint32_t c = pool.Acquire();
+  ASSERT_TRUE(pool.At(c).StartHttp());
+  EXPECT_FALSE(pool.At(c).StartTls());
+  EXPECT_EQ(pool.counters().http_parsers_made, n);
+  EXPECT_EQ(pool.http_parsers_idle(), n - 1);
+  pool.Release(a);
+  pool.Release(b);
+  pool.Release(c);
+  EXPECT_EQ(pool.http_parsers_idle(), n);
+  EXPECT_EQ(pool.http_parsers(), n);
+  EXPECT_EQ(pool.in_use(), 0u);
+}
+
+// A pool of one session never has more than one pair.
+TEST(AppSessionHttpPool, OnePairPerSessionAtMost) {
+  Log log;
+  const AppHooks hooks = LogHooks(&log);
+  AppSessionPool pool(1, HttpConfig{}, hooks);
+  for (int i = 0; i < 3; ++i) {
+    const uint32_t slot = pool.Acquire();
+    ASSERT_TRUE(pool.At(slot).StartHttp());
+    pool.Release(slot);
+    EXPECT_EQ(pool.http_parsers(), 1u);
+    EXPECT_EQ(pool.http_parsers_idle(), 1u);
+  }
+  EXPECT_EQ(pool.counters().http_parsers_made, 1u);
+  EXPECT_EQ(pool.counters().http_parsers_reused, 2u);
 }
 
 }  // namespace
