@@ -791,15 +791,19 @@ std::optional<Problem> RuleBuilder::StickyOption(const RawOption& o, Buffer b, R
   return std::nullopt;
 }
 
+// The last content or pcre of the rule so far (byte keywords in between do not count): what a
+// modifier written after them applies to. nullptr when there is none.
+const PayloadItem* LastMatch(const Rule& rule) {
+  for (size_t k = rule.payload.size(); k-- > 0;) {
+    if (rule.payload[k].kind != PayloadItem::Kind::kByte) return &rule.payload[k];
+  }
+  return nullptr;
+}
+
 std::optional<Problem> RuleBuilder::LegacyBufferOption(const RawOption& o, const std::string& name,
                                                        Buffer b, Rule* rule) {
   if (o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
-  const PayloadItem* last = nullptr;  // the last content or pcre (byte keywords do not count)
-  for (size_t k = rule->payload.size(); k-- > 0;) {
-    if (rule->payload[k].kind == PayloadItem::Kind::kByte) continue;
-    last = &rule->payload[k];
-    break;
-  }
+  const PayloadItem* last = LastMatch(*rule);
   if (last == nullptr || last->kind != PayloadItem::Kind::kContent) {
     return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
   }
@@ -818,13 +822,7 @@ std::optional<Problem> RuleBuilder::EdgeOption(const RawOption& o, const std::st
                                                Rule* rule) {
   const bool isdataat = name == "isdataat";
   if (!isdataat && o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
-  // The last content (byte keywords in between do not count; a pcre does, as before).
-  const PayloadItem* last = nullptr;
-  for (size_t k = rule->payload.size(); k-- > 0;) {
-    if (rule->payload[k].kind == PayloadItem::Kind::kByte) continue;
-    last = &rule->payload[k];
-    break;
-  }
+  const PayloadItem* last = LastMatch(*rule);  // a pcre there: no content to modify
   if (last == nullptr || last->kind != PayloadItem::Kind::kContent) {
     return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
   }

@@ -19,8 +19,6 @@ Tuple Unordered(const Tuple& t) {
   return u;
 }
 
-namespace {
-
 Tuple TupleOf(const nlohmann::json& j) {
   Tuple t;
   t.proto = j.value("proto", "");
@@ -30,6 +28,8 @@ Tuple TupleOf(const nlohmann::json& j) {
   t.dest_port = j.value("dest_port", 0);
   return t;
 }
+
+namespace {
 
 }  // namespace
 

@@ -44,6 +44,9 @@ struct Eve {
 
 Eve ReadEve(const std::string& path);
 
+// A record's 5-tuple as it wrote it (proto, src_ip, src_port, dest_ip, dest_port).
+Tuple TupleOf(const nlohmann::json& j);
+
 // The flow a record belongs to, independent of which side is "src": sorted endpoints.
 Tuple Unordered(const Tuple& t);
 

@@ -317,13 +317,7 @@ std::multiset<std::string> AppLines(const std::string& eve_path, bool ours) {
     if (!IsAny(type, {"http", "dns", "tls", "smb"})) continue;
     const Json v = AppView(type, j, ours);
     if (v.is_null()) continue;
-    Tuple t;
-    t.proto = j.value("proto", "");
-    t.src_ip = j.value("src_ip", "");
-    t.dest_ip = j.value("dest_ip", "");
-    t.src_port = j.value("src_port", 0);
-    t.dest_port = j.value("dest_port", 0);
-    out.insert(type + " " + t.ToString() + " " +
+    out.insert(type + " " + TupleOf(j).ToString() + " " +
                v.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   return out;
