@@ -173,6 +173,10 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                "TCP flows left without app-layer parsing because every session was in use "
                "(app-layer.max-sessions).",
                C::Counter, [](const auto& s) { return s.app_sessions_exhausted; });
+    per_worker("flowsentry_app_sessions_closed_total",
+               "App-layer sessions finished when both directions of the connection were over "
+               "(FIN, RST or the stream depth), before the flow ended.",
+               C::Counter, [](const auto& s) { return s.app_sessions_closed; });
     {
       FamilyBuilder b("flowsentry_app_detected_flows_total",
                       "Flows by detected application protocol.", C::Counter);

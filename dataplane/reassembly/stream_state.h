@@ -36,4 +36,11 @@ struct FlowStreams {
 };
 static_assert(sizeof(FlowStreams) == 32);
 
+// No more bytes will be delivered in either direction: each is closed (FIN reached in order,
+// RST) or past the depth. A direction never tracked is not finished (it may still start).
+inline bool StreamsClosed(const FlowStreams& s) {
+  constexpr uint8_t kOver = kFin | kRst | kDepth;
+  return (s.dir[0].flags & kOver) && (s.dir[1].flags & kOver);
+}
+
 }  // namespace fs::reassembly

@@ -71,6 +71,8 @@ struct WorkerStats {
   // dns_messages).
   uint64_t app_sessions_in_use = 0;
   uint64_t app_sessions_exhausted = 0;
+  uint64_t app_sessions_closed = 0;  // sessions finished at the connection's close (FIN/RST both
+                                     // ways), before flow end
   uint64_t app_detected[patterns::kAppProtoCount] = {};
   uint64_t app_detect_failed = 0;
   uint64_t app_gaps = 0;

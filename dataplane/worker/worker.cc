@@ -288,6 +288,13 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
   sink.pkt = &p;
   sink.pkt_dir = d;
   const reassembly::SegmentResult res = reassembler_->OnPacket(f.streams, d, p, sink);
+  // Both directions over (FIN reached in order, RST, or the depth): no more stream bytes come, so
+  // the app session is finished now rather than at flow end (the flow itself stays in the table
+  // for its closed timeout); its slot serves the next connection.
+  if (f.app_slot != 0 && reassembly::StreamsClosed(f.streams)) {
+    ++stats_.app_sessions_closed;
+    ReleaseApp(sink, /*report=*/true);
+  }
   // Reassembly for the app layer alone leaves packet inspection as it was without it.
   if (!stream_scan) return true;
   if (cfg_.stream_bypass && (f.streams.dir[0].flags & reassembly::kDepth) &&
@@ -850,7 +857,8 @@ void Worker::ReleaseApp(StreamSink& sink, bool report) {
   }
   app_pool_->Release(f.app_slot);
   f.app_slot = 0;
-  if (f.app_state == kAppActive) f.app_state = kAppDone;
+  // Nothing more is parsed (not even a flow still detecting: its stream is over).
+  if (f.app_state <= kAppActive) f.app_state = kAppDone;
 }
 
 namespace {

@@ -169,6 +169,46 @@ bool WriteCapture(const std::string& path, std::string* error) {
   return WriteFile(cap, path, error);
 }
 
+Bytes HttpGet(const std::string& path) {
+  return ToBytes("GET " + path + " HTTP/1.1\r\nHost: www.school.example\r\n\r\n");
+}
+Bytes HttpReply(int status, const std::string& body) {
+  return ToBytes(fmt::format("HTTP/1.1 {} X\r\nContent-Length: {}\r\n\r\n{}", status,
+                             body.size(), body));
+}
+
+// Connections one after another to the same web server, each over before the next starts:
+// four closed with FIN/FIN (/page0../page3), one half-closed by the client before the server
+// answers 404 and closes its side (/half), and one the server resets without answering (/reset).
+bool WriteCloseCapture(const std::string& path, std::string* error) {
+  pcapgen::Capture cap;
+  pcapgen::Rng rng(13);
+  pcapgen::Host client{"10.20.1.70", {0x02, 0, 0, 0, 0x01, 0x70}, 0, 128, true};
+  pcapgen::Host web{"203.0.113.30", pcapgen::kRouterMac, 0, 50, false};
+  const uint64_t t0 = 1700000000ull * 1000000;
+  const uint64_t spacing = 1000000;  // 1 s: each connection is over long before the next
+  pcapgen::TcpTiming timing;
+  uint16_t port = 52000;
+  for (int i = 0; i < 4; ++i, ++port) {
+    pcapgen::TcpSession s(&cap, &rng, client, port, web, 80, t0 + i * spacing, timing);
+    s.Open();
+    s.Send(Dir::kToServer, HttpGet(fmt::format("/page{}", i)));
+    s.Send(Dir::kToClient, HttpReply(200, "fine"), 1000);
+    s.Close(Dir::kToServer, 1000);
+  }
+  pcapgen::TcpSession half(&cap, &rng, client, port++, web, 80, t0 + 4 * spacing, timing);
+  half.Open();
+  half.Send(Dir::kToServer, HttpGet("/half"));
+  half.Shutdown(Dir::kToServer, 100);
+  half.Send(Dir::kToClient, HttpReply(404, "gone"), 1000);
+  half.Shutdown(Dir::kToClient, 1000);
+  pcapgen::TcpSession reset(&cap, &rng, client, port++, web, 80, t0 + 5 * spacing, timing);
+  reset.Open();
+  reset.Send(Dir::kToServer, HttpGet("/reset"));
+  reset.Reset(Dir::kToClient, 1000);
+  return WriteFile(cap, path, error);
+}
+
 class AppLayerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -452,6 +492,56 @@ TEST_F(AppLayerTest, TlsAndSmbRecordsRulesAndSniList) {
   }
   EXPECT_EQ(ja3_alerts, expected);
   EXPECT_EQ(ja3_on_443, 1u);
+}
+
+// A connection's app session ends when both sides have closed (FIN or RST), not at the flow's
+// end (closed timeout): with one session per worker, six connections in a row are all parsed.
+// A half-closed connection keeps its session until the other side closes too (the response
+// after the client's FIN is parsed and inspected), and a reset one reports its unanswered
+// request at the RST.
+TEST_F(AppLayerTest, SessionEndsWhenBothSidesClose) {
+  const std::string capture = dir_ + "/close.pcap";
+  std::string error;
+  ASSERT_TRUE(WriteCloseCapture(capture, &error)) << error;
+  std::ofstream(dir_ + "/close.rules")
+      << "alert http any any -> any any (msg:\"404\"; http.stat_code; content:\"404\"; "
+         "sid:9300001; rev:1;)\n";
+  Eve eve;
+  std::string metrics;
+  auto r = Run("rules: [close.rules]\napp-layer: {max-sessions: 1}\n", "close", &eve, &metrics,
+               capture);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(eve.bad_lines, 0u);
+  std::map<std::string, nlohmann::json> http_by_url;
+  size_t alerts_404 = 0;
+  for (const auto& j : eve.all) {
+    const std::string type = j.value("event_type", "");
+    if (type == "http") {
+      const std::string url = j["http"].value("url", "");
+      EXPECT_FALSE(http_by_url.count(url)) << j.dump();
+      http_by_url[url] = j;
+    } else if (type == "alert" && j["alert"]["signature_id"] == 9300001) {
+      ++alerts_404;
+      EXPECT_EQ(j["dest_port"], 52004) << j.dump();  // to the client of /half
+    }
+  }
+  ASSERT_EQ(http_by_url.size(), 6u) << metrics;
+  for (int i = 0; i < 4; ++i) {
+    const auto& j = http_by_url[fmt::format("/page{}", i)];
+    EXPECT_EQ(j["http"].value("status", 0), 200) << j.dump();
+  }
+  EXPECT_EQ(http_by_url["/half"]["http"].value("status", 0), 404);
+  EXPECT_FALSE(http_by_url["/reset"]["http"].contains("status")) << http_by_url["/reset"].dump();
+  EXPECT_EQ(alerts_404, 1u);
+  EXPECT_NE(metrics.find("flowsentry_app_sessions_exhausted_total{worker=\"0\"} 0\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("flowsentry_app_sessions_closed_total{worker=\"0\"} 6\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("flowsentry_app_sessions_in_use{worker=\"0\"} 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("flowsentry_app_http_transactions_total{worker=\"0\"} 6\n"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -141,7 +141,7 @@ void TcpSession::SendAt(Dir dir, const Bytes& data, uint64_t at_us) {
 }
 
 void TcpSession::SendFrom(int d, const Bytes& data, uint64_t start_us) {
-  assert(!closed_);
+  assert(!closed_ && !shut_[d]);
   const int r = Other(d);
   uint64_t t = start_us;
   FlushDelayedAck(d, t);
@@ -192,6 +192,21 @@ void TcpSession::Close(Dir initiator, uint64_t think_us) {
   delayed_ack_at_[d] = 0;
   Emit(d, fin2 + Rtt(d), tcp::kAck, nullptr, 0);
   closed_ = true;
+}
+
+void TcpSession::Shutdown(Dir side, uint64_t think_us) {
+  const int d = Idx(side);
+  const int r = Other(d);
+  assert(!closed_ && !shut_[d]);
+  const uint64_t t = avail_[d] + think_us;
+  FlushDelayedAck(d, t);
+  const uint64_t fin = Emit(d, t, tcp::kFin | tcp::kAck, nullptr, 0);
+  FlushDelayedAck(r, fin + Rtt(r));
+  delayed_ack_at_[r] = 0;
+  const uint64_t ack = Emit(r, std::max(fin + Rtt(r), avail_[r]), tcp::kAck, nullptr, 0);
+  shut_[d] = true;
+  avail_[r] = std::max(avail_[r], ack + Gap(r));
+  closed_ = shut_[r];
 }
 
 void TcpSession::Reset(Dir from, uint64_t think_us) {

@@ -115,6 +115,9 @@ class TcpSession {
   void SendAt(Dir dir, const Bytes& data, uint64_t at_us);
   // FIN from `initiator`, FIN-ACK from the other side, final ACK.
   void Close(Dir initiator, uint64_t think_us = 0);
+  // Half close: FIN from `side`, ACKed by the other side, which may go on sending (Send from
+  // `side` is not allowed after it). Shutting down both sides ends the connection.
+  void Shutdown(Dir side, uint64_t think_us = 0);
   // RST-ACK from `from`; the connection is over.
   void Reset(Dir from, uint64_t think_us = 0);
 
@@ -153,6 +156,7 @@ class TcpSession {
   uint64_t last_ts_ = 0;
   uint64_t delayed_ack_at_[2] = {0, 0};  // 0: none pending
   bool closed_ = false;
+  bool shut_[2] = {false, false};  // FIN sent by side d (Shutdown)
   uint32_t packets_ = 0;
   // (timestamp, sequence number after the segment) of every data/FIN/SYN segment per side.
   std::vector<std::pair<uint64_t, uint32_t>> sent_[2];
