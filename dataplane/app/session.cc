@@ -216,17 +216,22 @@ void AppSession::StopParsers() {
   if (tls_ != nullptr) {
     tls_->~TlsParser();
     tls_ = nullptr;
+    if (parser_block_ != nullptr) pool_->tls_blocks_.Give(parser_block_);
   }
   if (smb_ != nullptr) {
     smb_->~SmbParser();
     smb_ = nullptr;
+    if (parser_block_ != nullptr) pool_->smb_blocks_.Give(parser_block_);
   }
+  parser_block_ = nullptr;
 }
 
 bool AppSession::StartTls() {
   if (tls_ != nullptr) return true;
   if (http_ != nullptr || smb_ != nullptr) return false;
-  tls_ = new (parser_mem_) TlsParser();
+  parser_block_ =
+      pool_ != nullptr ? pool_->tls_blocks_.Take(TlsParser::kStorageBytes) : nullptr;
+  tls_ = new (parser_mem_) TlsParser(parser_block_);
   std::memset(tls_events_seen, 0, sizeof(tls_events_seen));
   return true;
 }
@@ -238,8 +243,41 @@ bool AppSession::StartSmb(const SmbConfig& cfg) {
   sink.ctx = this;
   sink.record = &SmbRec;
   sink.event = &SmbEv;
-  smb_ = new (parser_mem_) SmbParser(cfg, sink);
+  parser_block_ =
+      pool_ != nullptr ? pool_->smb_blocks_.Take(SmbParser::StorageBytes(cfg)) : nullptr;
+  smb_ = new (parser_mem_) SmbParser(cfg, sink, parser_block_);
   return true;
+}
+
+BlockCache::~BlockCache() {
+  while (free_ != nullptr) {
+    Idle* b = free_;
+    free_ = b->next;
+    delete[] reinterpret_cast<uint8_t*>(b);
+  }
+}
+
+uint8_t* BlockCache::Take(size_t bytes) {
+  if (bytes < sizeof(Idle) || (bytes_ != 0 && bytes != bytes_)) return nullptr;
+  if (free_ != nullptr) {
+    Idle* b = free_;
+    free_ = b->next;
+    --idle_;
+    ++reused_;
+    return reinterpret_cast<uint8_t*>(b);
+  }
+  auto* block = new (std::nothrow) uint8_t[bytes];
+  if (block == nullptr) return nullptr;
+  bytes_ = bytes;
+  ++total_;
+  return block;
+}
+
+void BlockCache::Give(uint8_t* block) {
+  // new[] of uint8_t is aligned for any fundamental type: the block can hold the link.
+  Idle* b = new (block) Idle{free_};
+  free_ = b;
+  ++idle_;
 }
 
 void AppSession::FeedSmb(int dir, const uint8_t* data, size_t len) {

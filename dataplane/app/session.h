@@ -17,10 +17,10 @@
 //
 // Memory: the records and framers are part of the slot (see AppSessionPool::slot_bytes()). The
 // TLS or SMB parser of the detected protocol lives in the slot's parser area: constructed there
-// when a flow is detected and destroyed when the slot is released. Their constructors reserve
-// their own buffers then (once per flow, not per packet): TlsParser its two handshake buffers
-// (kTlsClientHelloCap + kTlsServerFlightCap = 80 KB), SmbParser 2 x SmbConfig::retain (128 KB by
-// default). HTTP's two Http1Parsers (request and response side, about 50 KB together plus a 48 KB
+// when a flow is detected and destroyed when the slot is released. Their buffers come from the
+// pool's BlockCaches (kept between flows, not freed): TlsParser's two handshake buffers
+// (kTlsClientHelloCap + kTlsServerFlightCap = 80 KB), SmbParser's 2 x SmbConfig::retain (128 KB
+// by default). HTTP's two Http1Parsers (request and response side, about 50 KB together plus a 48 KB
 // zlib arena each) are not rebuilt per flow: the pool keeps them constructed between flows
 // (HttpParsers, a free list) and an HTTP flow takes a pair and Resets it (Http1Parser::Reset: no
 // allocation, zlib kept and inflateReset at the next compressed body). Pairs are made only when
@@ -134,6 +134,37 @@ class AppSession;
 inline constexpr size_t kSessionAlign = alignof(std::max_align_t);
 inline constexpr size_t kSessionParserBytes = std::max(sizeof(TlsParser), sizeof(SmbParser));
 
+// Equal-sized byte blocks kept between flows: the TLS and SMB parsers' buffers. A flow takes one
+// when its parser starts and gives it back when the parser stops; idle blocks are kept (a free
+// list threaded through them, so giving back never allocates) and freed with the cache. Saves
+// an allocation per flow and, for SMB's 128 KiB (at glibc's mmap threshold), the mmap, munmap
+// and TLB shootdown each time. At most as many blocks exist as flows held one at once.
+class BlockCache {
+ public:
+  BlockCache() = default;
+  ~BlockCache();
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
+
+  // A block of `bytes`: idle or new. nullptr when allocation fails, or when `bytes` differs from
+  // the size of the blocks this cache already made (the caller then allocates its own).
+  uint8_t* Take(size_t bytes);
+  void Give(uint8_t* block);  // one that Take returned
+
+  uint32_t total() const { return total_; }
+  uint32_t idle() const { return idle_; }
+  uint64_t reused() const { return reused_; }
+
+ private:
+  struct Idle {
+    Idle* next;
+  };
+  size_t bytes_ = 0;
+  Idle* free_ = nullptr;
+  uint32_t total_ = 0, idle_ = 0;
+  uint64_t reused_ = 0;
+};
+
 // One flow's two Http1Parsers (session.cc); pooled by AppSessionPool.
 struct HttpParsers;
 class AppSessionPool;
@@ -227,6 +258,7 @@ class AppSession {
   Http1Parser* resp_ = nullptr;
   TlsParser* tls_ = nullptr;
   SmbParser* smb_ = nullptr;
+  uint8_t* parser_block_ = nullptr;  // the TLS or SMB parser's buffers, from pool_ (or nullptr)
   static_assert(alignof(TlsParser) <= kSessionAlign && alignof(SmbParser) <= kSessionAlign);
   // The detected protocol's parser: one TlsParser or one SmbParser. Not initialised until then
   // (idle slots touch no pages of it).
@@ -270,6 +302,9 @@ class AppSessionPool {
   // HTTP parser pairs that exist (in use or idle) and those idle in the free list.
   uint32_t http_parsers() const { return http_total_; }
   uint32_t http_parsers_idle() const { return http_idle_; }
+  // The TLS and SMB parsers' buffers (BlockCache).
+  const BlockCache& tls_blocks() const { return tls_blocks_; }
+  const BlockCache& smb_blocks() const { return smb_blocks_; }
 
  private:
   friend class AppSession;
@@ -285,6 +320,7 @@ class AppSessionPool {
   std::unique_ptr<uint32_t[]> free_;  // stack of free slot indices
   uint32_t free_count_ = 0;
   uint32_t in_use_ = 0;
+  BlockCache tls_blocks_, smb_blocks_;
   HttpParsers* http_free_ = nullptr;  // idle pairs, most recently used first
   uint32_t http_idle_ = 0;
   uint32_t http_total_ = 0;

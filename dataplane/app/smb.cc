@@ -1,5 +1,6 @@
 #include "dataplane/app/smb.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace fs::app {
@@ -377,14 +378,22 @@ const char* SmbDialectName(uint16_t dialect) {
   }
 }
 
-SmbParser::SmbParser(const SmbConfig& cfg, const SmbSink& sink)
-    : sink_(sink),
-      cap_(cfg.retain < kSmbRetainMin   ? kSmbRetainMin
-           : cfg.retain > kSmbRetainMax ? kSmbRetainMax
-                                        : cfg.retain),
-      storage_(new uint8_t[2 * cap_]) {
-  dirs_[0].buf = storage_.get();
-  dirs_[1].buf = storage_.get() + cap_;
+namespace {
+size_t RetainOf(const SmbConfig& cfg) {
+  return std::clamp(cfg.retain, kSmbRetainMin, kSmbRetainMax);
+}
+}  // namespace
+
+size_t SmbParser::StorageBytes(const SmbConfig& cfg) { return 2 * RetainOf(cfg); }
+
+SmbParser::SmbParser(const SmbConfig& cfg, const SmbSink& sink, uint8_t* storage)
+    : sink_(sink), cap_(RetainOf(cfg)) {
+  if (storage == nullptr) {
+    owned_.reset(new uint8_t[2 * cap_]);
+    storage = owned_.get();
+  }
+  dirs_[0].buf = storage;
+  dirs_[1].buf = storage + cap_;
 }
 
 SmbParser::~SmbParser() = default;

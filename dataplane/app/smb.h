@@ -197,7 +197,11 @@ const char* SmbDialectName(uint16_t dialect);
 
 class SmbParser {
  public:
-  SmbParser(const SmbConfig& cfg, const SmbSink& sink);
+  // Bytes of the two message buffers for cfg (2 x the clamped retain).
+  static size_t StorageBytes(const SmbConfig& cfg);
+  // storage: StorageBytes(cfg) the caller keeps until the parser is destroyed (a pooled block);
+  // or nullptr: the parser allocates its own.
+  SmbParser(const SmbConfig& cfg, const SmbSink& sink, uint8_t* storage = nullptr);
   ~SmbParser();
   SmbParser(const SmbParser&) = delete;
   SmbParser& operator=(const SmbParser&) = delete;
@@ -221,7 +225,7 @@ class SmbParser {
     uint32_t msg_len = 0;
     uint32_t got = 0;
     bool lost = false;
-    uint8_t* buf = nullptr;  // cap_ bytes inside storage_
+    uint8_t* buf = nullptr;  // cap_ bytes of the storage
   };
   struct Tree {
     bool used = false;
@@ -284,7 +288,7 @@ class SmbParser {
 
   const SmbSink sink_;
   const size_t cap_;
-  std::unique_ptr<uint8_t[]> storage_;  // 2 * cap_ message bytes
+  std::unique_ptr<uint8_t[]> owned_;  // the 2 * cap_ message bytes when the caller gave none
   std::array<Dir, 2> dirs_{};
 
   std::array<Tree, kSmbMaxTrees> trees_{};

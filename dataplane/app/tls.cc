@@ -395,10 +395,14 @@ struct X509Free {
 
 }  // namespace
 
-TlsParser::TlsParser() : storage_(new uint8_t[kTlsClientHelloCap + kTlsServerFlightCap]) {
-  dirs_[Index(TlsDir::kToServer)].buf = storage_.get();
+TlsParser::TlsParser(uint8_t* storage) {
+  if (storage == nullptr) {
+    owned_.reset(new uint8_t[kStorageBytes]);
+    storage = owned_.get();
+  }
+  dirs_[Index(TlsDir::kToServer)].buf = storage;
   dirs_[Index(TlsDir::kToServer)].cap = kTlsClientHelloCap;
-  dirs_[Index(TlsDir::kToClient)].buf = storage_.get() + kTlsClientHelloCap;
+  dirs_[Index(TlsDir::kToClient)].buf = storage + kTlsClientHelloCap;
   dirs_[Index(TlsDir::kToClient)].cap = kTlsServerFlightCap;
 }
 

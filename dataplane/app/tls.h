@@ -210,7 +210,11 @@ struct TlsState {
 
 class TlsParser {
  public:
-  TlsParser();
+  // Bytes of the two handshake buffers (to-server and to-client message reassembly).
+  static constexpr size_t kStorageBytes = kTlsClientHelloCap + kTlsServerFlightCap;
+  // storage: kStorageBytes the caller keeps until the parser is destroyed (a pooled block); or
+  // nullptr: the parser allocates its own.
+  explicit TlsParser(uint8_t* storage = nullptr);
   ~TlsParser();
   TlsParser(const TlsParser&) = delete;
   TlsParser& operator=(const TlsParser&) = delete;
@@ -264,7 +268,7 @@ class TlsParser {
 
   TlsState state_;
   std::array<Direction, 2> dirs_{};
-  std::unique_ptr<uint8_t[]> storage_;
+  std::unique_ptr<uint8_t[]> owned_;  // storage when the caller gave none
   uint32_t ready_ = 0;  // bits collected during the current Feed
   bool wanted_client_hello_ = true;
   bool wanted_certificate_ = true;

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "dataplane/app/session.h"
+#include "tools/pcapgen/rng.h"
+#include "tools/pcapgen/smb2.h"
+#include "tools/pcapgen/tls.h"
 
 namespace fs::app {
 namespace {
@@ -376,6 +379,81 @@ TEST(AppSessionHttpPool, OnePairPerSessionAtMost) {
   }
   EXPECT_EQ(pool.counters().http_parsers_made, 1u);
   EXPECT_EQ(pool.counters().http_parsers_reused, 2u);
+}
+
+// The TLS and SMB parsers' buffers come from the pool's block caches: a flow's parser starts on
+// a block a dirty earlier flow left half filled, and parses as a new one would; blocks are made
+// only when none is idle (per protocol: their sizes differ).
+TEST(AppSessionBlocks, TlsAndSmbBuffersAreReusedAndStartClean) {
+  std::vector<std::string> shares;
+  AppHooks hooks;
+  hooks.ctx = &shares;
+  hooks.smb_record = [](void* c, AppSession&, const SmbRecord& r) {
+    if (!r.share.empty()) static_cast<std::vector<std::string>*>(c)->emplace_back(r.share);
+  };
+  AppSessionPool pool(3, HttpConfig{}, hooks);
+  pcapgen::Rng rng(5);
+  pcapgen::TlsConversation conv(&rng, "portal.example", "portal.example", false, false, 0);
+  const pcapgen::Bytes hello = conv.ClientHello();
+  pcapgen::Smb2Dialog dialog(&rng, "fs01", 0);
+  const pcapgen::Bytes tree = dialog.TreeConnect("\\\\fs01\\students").request;
+  const pcapgen::Bytes other = dialog.TreeConnect("\\\\fs01\\IPC$").request;
+  ASSERT_GT(hello.size(), 40u);
+
+  // Dirty flows: half a ClientHello, and a TREE_CONNECT cut short (its NetBIOS frame open).
+  uint32_t t = pool.Acquire(), m = pool.Acquire();
+  ASSERT_TRUE(pool.At(t).StartTls());
+  ASSERT_TRUE(pool.At(m).StartSmb(SmbConfig{}));
+  pool.At(t).tls()->Feed(TlsDir::kToServer, hello.data(), hello.size() / 2);
+  pool.At(m).FeedSmb(0, other.data(), other.size() - 10);
+  EXPECT_TRUE(shares.empty());
+  pool.Release(t);
+  pool.Release(m);
+  EXPECT_EQ(pool.tls_blocks().total(), 1u);
+  EXPECT_EQ(pool.tls_blocks().idle(), 1u);
+  EXPECT_EQ(pool.smb_blocks().total(), 1u);
+  EXPECT_EQ(pool.smb_blocks().idle(), 1u);
+
+  // New flows on the same blocks: whole messages from their start.
+  t = pool.Acquire();
+  m = pool.Acquire();
+  ASSERT_TRUE(pool.At(t).StartTls());
+  ASSERT_TRUE(pool.At(m).StartSmb(SmbConfig{}));
+  EXPECT_EQ(pool.tls_blocks().reused(), 1u);
+  EXPECT_EQ(pool.smb_blocks().reused(), 1u);
+  pool.At(t).tls()->Feed(TlsDir::kToServer, hello.data(), hello.size());
+  EXPECT_EQ(pool.At(t).tls()->state().client.sni(), "portal.example");
+  pool.At(m).FeedSmb(0, tree.data(), tree.size());
+  EXPECT_EQ(shares, (std::vector<std::string>{"\\\\fs01\\students"}));
+
+  // A third flow of each while those are open: new blocks; all come back.
+  const uint32_t t2 = pool.Acquire();
+  ASSERT_TRUE(pool.At(t2).StartTls());
+  EXPECT_EQ(pool.tls_blocks().total(), 2u);
+  pool.Release(t);
+  pool.Release(m);
+  pool.Release(t2);
+  EXPECT_EQ(pool.tls_blocks().idle(), 2u);
+  EXPECT_EQ(pool.smb_blocks().idle(), 1u);
+  EXPECT_EQ(pool.smb_blocks().total(), 1u);
+}
+
+// A parser outside a pool allocates its own buffers; a block of another size is refused (the
+// caller then allocates), never handed out short.
+TEST(AppSessionBlocks, OwnBuffersAndSizeMismatch) {
+  AppSession lone;
+  lone.Reset(nullptr, nullptr);
+  ASSERT_TRUE(lone.StartTls());
+  ASSERT_NE(lone.tls(), nullptr);
+  lone.StopParsers();
+  BlockCache cache;
+  uint8_t* a = cache.Take(4096);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(cache.Take(8192), nullptr);
+  cache.Give(a);
+  EXPECT_EQ(cache.Take(4096), a);
+  cache.Give(a);
+  EXPECT_EQ(cache.total(), 1u);
 }
 
 }  // namespace
