@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "dataplane/common/ascii.h"
 #include "patterns/text_util.h"
 
 namespace fs::patterns {
@@ -18,16 +19,7 @@ constexpr size_t kMaxOrNames = 100;
 // Flowbit ids are 16-bit; kNoFlowbitId is reserved.
 constexpr size_t kMaxFlowbitIds = kNoFlowbitId;
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+constexpr auto EqualsNoCase = AsciiIEquals;
 
 bool IsDigit(char ch) { return ch >= '0' && ch <= '9'; }
 

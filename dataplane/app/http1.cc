@@ -3,6 +3,8 @@
 #include <cstring>
 #include <new>
 
+#include "dataplane/common/ascii.h"
+
 namespace fs::app {
 
 const char* HttpEventName(HttpEvent e) {
@@ -27,14 +29,8 @@ constexpr size_t kZArenaBytes = 48 * 1024;
 constexpr int kZWindowAuto = 15 + 32;
 constexpr int kZWindowRaw = -15;
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (Lower(a[i]) != Lower(b[i])) return false;
-  return true;
-}
+constexpr auto Lower = AsciiLower;
+constexpr auto IEquals = AsciiIEquals;
 
 bool IStartsWith(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && IEquals(s.substr(0, prefix.size()), prefix);

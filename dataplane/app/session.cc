@@ -2,19 +2,12 @@
 
 #include <new>
 
+#include "dataplane/common/ascii.h"
+
 namespace fs::app {
 namespace {
 
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+constexpr auto IEquals = AsciiIEquals;
 
 // 1: data starts with `word`; 0: cannot; -1: data is a proper prefix of it (need more).
 int StartsWith(const uint8_t* data, size_t len, std::string_view word) {
