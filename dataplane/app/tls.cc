@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <span>
 
 namespace fs::app {
 
@@ -368,30 +369,102 @@ void FormatTime(const ASN1_TIME* at, std::array<char, 20>& out) {
 }
 
 // The serial's DER content bytes (leading 00 kept, as the certificate carries them).
-uint16_t FormatSerial(const ASN1_INTEGER* serial, std::array<char, kTlsSerialCap>& out) {
-  if (serial == nullptr) return 0;
-  const int der_len = i2d_ASN1_INTEGER(serial, nullptr);
-  unsigned char der[64];
-  if (der_len <= 2 || der_len > static_cast<int>(sizeof(der))) return 0;
-  unsigned char* p = der;
-  if (i2d_ASN1_INTEGER(serial, &p) != der_len) return 0;
-  // Tag, then a short-form (< 128) or one-byte long-form length.
-  size_t at = 2;
-  if (der[1] == 0x81)
-    at = 3;
-  else if (der[1] & 0x80)
-    return 0;
+uint16_t FormatSerial(std::span<const uint8_t> content, std::array<char, kTlsSerialCap>& out) {
   Text t(out.data(), out.size());
-  for (size_t i = at; i < static_cast<size_t>(der_len); ++i) {
-    if (i > at) t.Char(':');
-    t.Hex2(der[i], true);
+  for (size_t i = 0; i < content.size(); ++i) {
+    if (i > 0) t.Char(':');
+    t.Hex2(content[i], true);
   }
   return static_cast<uint16_t>(t.len());
 }
 
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
+// One DER element: low-tag-number form, definite length (all a certificate's fields use).
+struct Der {
+  uint8_t tag = 0;
+  const uint8_t* start = nullptr;  // the tag byte
+  size_t total = 0;                // tag, length and content
+  std::span<const uint8_t> content;
 };
+
+// Reads the element at p (advanced past it); false when it does not fit before end.
+bool NextDer(const uint8_t*& p, const uint8_t* end, Der* out) {
+  if (end - p < 2 || (p[0] & 0x1f) == 0x1f) return false;
+  const uint8_t* start = p;
+  const uint8_t tag = *p++;
+  size_t len = *p++;
+  if (len & 0x80) {
+    size_t n = len & 0x7f;
+    if (n == 0 || n > 3 || static_cast<size_t>(end - p) < n) return false;
+    for (len = 0; n > 0; --n) len = (len << 8) | *p++;
+  }
+  if (static_cast<size_t>(end - p) < len) return false;
+  out->tag = tag;
+  out->start = start;
+  out->content = {p, len};
+  p += len;
+  out->total = static_cast<size_t>(p - start);
+  return true;
+}
+
+// What the EVE record and the tls.cert_* buffers show of a certificate, found by walking its
+// DER (Certificate = SEQUENCE { tbsCertificate, signatureAlgorithm, signature }, RFC 5280
+// 4.1) to the TBS fields, which OpenSSL then decodes one by one. d2i_X509 of the whole
+// certificate would also decode the public key through OpenSSL 3's provider decoders (locks,
+// allocations): a fifth of the worker's time on the imix capture, for a key never used.
+struct CertFields {
+  std::span<const uint8_t> serial;  // INTEGER content
+  Der issuer, subject;              // Name
+  Der not_before, not_after;        // Time
+};
+
+bool WalkCertificate(std::span<const uint8_t> der, CertFields* f) {
+  const uint8_t* p = der.data();
+  const uint8_t* const end = p + der.size();
+  Der cert, tbs, alg, sig;
+  if (!NextDer(p, end, &cert) || cert.tag != 0x30 || p != end) return false;
+  p = cert.content.data();
+  const uint8_t* const cert_end = p + cert.content.size();
+  if (!NextDer(p, cert_end, &tbs) || tbs.tag != 0x30 || !NextDer(p, cert_end, &alg) ||
+      alg.tag != 0x30 || !NextDer(p, cert_end, &sig) || sig.tag != 0x03 || p != cert_end) {
+    return false;
+  }
+  p = tbs.content.data();
+  const uint8_t* const tbs_end = p + tbs.content.size();
+  Der e;
+  if (!NextDer(p, tbs_end, &e)) return false;
+  if (e.tag == 0xa0 && !NextDer(p, tbs_end, &e)) return false;  // [0] EXPLICIT version
+  if (e.tag != 0x02 || e.content.empty()) return false;         // serialNumber
+  f->serial = e.content;
+  Der validity;
+  if (!NextDer(p, tbs_end, &e) || e.tag != 0x30 ||             // signature AlgorithmIdentifier
+      !NextDer(p, tbs_end, &f->issuer) || f->issuer.tag != 0x30 ||
+      !NextDer(p, tbs_end, &validity) || validity.tag != 0x30 ||
+      !NextDer(p, tbs_end, &f->subject) || f->subject.tag != 0x30 ||
+      !NextDer(p, tbs_end, &e) || e.tag != 0x30) {  // subjectPublicKeyInfo
+    return false;
+  }
+  const uint8_t* v = validity.content.data();
+  const uint8_t* const v_end = v + validity.content.size();
+  auto is_time = [](const Der& t) { return t.tag == 0x17 || t.tag == 0x18; };  // UTC, General
+  return NextDer(v, v_end, &f->not_before) && is_time(f->not_before) &&
+         NextDer(v, v_end, &f->not_after) && is_time(f->not_after) && v == v_end;
+}
+
+struct X509NameFree {
+  void operator()(X509_NAME* n) const { X509_NAME_free(n); }
+};
+struct Asn1TimeFree {
+  void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
+};
+
+// OpenSSL's decoding of one element found by WalkCertificate (it must take all of it).
+template <class T, class Free>
+std::unique_ptr<T, Free> DecodeWhole(const Der& d, T* (*d2i)(T**, const unsigned char**, long)) {
+  const unsigned char* q = d.start;
+  std::unique_ptr<T, Free> out(d2i(nullptr, &q, static_cast<long>(d.total)));
+  if (out && q != d.start + d.total) out.reset();
+  return out;
+}
 
 }  // namespace
 
@@ -788,19 +861,26 @@ void TlsParser::ParseCertificate(const uint8_t* body, size_t len) {
   if (chain.count == 0) return;
 
   const std::span<const uint8_t> first = chain.der[0];
-  const unsigned char* p = first.data();
-  std::unique_ptr<X509, X509Free> x(d2i_X509(nullptr, &p, static_cast<long>(first.size())));
-  if (!x || p != first.data() + first.size()) {
+  CertFields fields;
+  if (!WalkCertificate(first, &fields)) {
+    Event(TlsEvent::kInvalidCertificate);
+    return;
+  }
+  auto subject = DecodeWhole<X509_NAME, X509NameFree>(fields.subject, d2i_X509_NAME);
+  auto issuer = DecodeWhole<X509_NAME, X509NameFree>(fields.issuer, d2i_X509_NAME);
+  auto not_before = DecodeWhole<ASN1_TIME, Asn1TimeFree>(fields.not_before, d2i_ASN1_TIME);
+  auto not_after = DecodeWhole<ASN1_TIME, Asn1TimeFree>(fields.not_after, d2i_ASN1_TIME);
+  if (!subject || !issuer || !not_before || !not_after) {
     Event(TlsEvent::kInvalidCertificate);
     return;
   }
   TlsCertInfo& ci = state_.cert;
   ci = TlsCertInfo{};
-  ci.subject_len = FormatName(X509_get_subject_name(x.get()), ci.subject_buf);
-  ci.issuer_len = FormatName(X509_get_issuer_name(x.get()), ci.issuer_buf);
-  ci.serial_len = FormatSerial(X509_get0_serialNumber(x.get()), ci.serial_buf);
-  FormatTime(X509_get0_notBefore(x.get()), ci.not_before_buf);
-  FormatTime(X509_get0_notAfter(x.get()), ci.not_after_buf);
+  ci.subject_len = FormatName(subject.get(), ci.subject_buf);
+  ci.issuer_len = FormatName(issuer.get(), ci.issuer_buf);
+  ci.serial_len = FormatSerial(fields.serial, ci.serial_buf);
+  FormatTime(not_before.get(), ci.not_before_buf);
+  FormatTime(not_after.get(), ci.not_after_buf);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   if (EVP_Digest(first.data(), first.size(), md, &md_len, EVP_sha1(), nullptr) == 1 &&
