@@ -529,6 +529,56 @@ TEST(TlsCertificate, MultiValuedRdnAndEmail) {
             "C=US, ST=Iowa, O=Des Moines Public Schools, CN=host, OU=IT + Email=noc@example.org");
 }
 
+// The first certificate is decoded from its TBS fields: a v1 certificate (no [0] version) decodes;
+// a certificate whose validity holds no Time, which has bytes after its outer SEQUENCE, or whose
+// subject is cut short counts invalid_certificate and yields no fields (the chain is kept).
+TEST(TlsCertificate, TbsFieldsAndBrokenStructure) {
+  auto parse = [](const Bytes& der, TlsParser* p) {
+    const Bytes b = Records(22, Cat({ServerHello(0x0303, 0x9c, {}), CertificateMsg({der})}));
+    p->Feed(TlsDir::kToClient, b.data(), b.size());
+  };
+  auto v1 = MakeCert("v1.example");
+  X509_set_version(v1.get(), 0);
+  std::unique_ptr<EVP_PKEY, PKeyDel> key(EVP_EC_gen("P-256"));
+  ASSERT_GT(X509_sign(v1.get(), key.get(), EVP_sha256()), 0);
+  const Bytes v1_der = Der(v1.get());
+  ASSERT_NE(v1_der[4], 0xa0);  // TBS starts with the serial, not [0]
+  {
+    TlsParser p;
+    parse(v1_der, &p);
+    ASSERT_TRUE(p.state().has_cert);
+    EXPECT_EQ(p.state().cert.subject(),
+              "C=US, ST=Iowa, O=Des Moines Public Schools, CN=v1.example");
+    EXPECT_EQ(p.state().cert.serial(), "00:AB:CD:01");
+    EXPECT_EQ(p.state().cert.not_after(), "2025-06-07T08:09:10");
+    EXPECT_EQ(p.event_count(TlsEvent::kInvalidCertificate), 0u);
+  }
+  auto x = MakeCert("www.example.org");
+  const Bytes good = Der(x.get());
+  // notBefore "20240102030405Z" as MakeCert sets it: a GeneralizedTime, tag 0x18, length 15.
+  const Bytes utc = {0x18, 0x0f, '2', '0', '2', '4', '0', '1', '0', '2'};
+  const auto at = std::search(good.begin(), good.end(), utc.begin(), utc.end());
+  ASSERT_NE(at, good.end());
+  Bytes bad_time = good;
+  bad_time[at - good.begin()] = 0x04;  // an OCTET STRING where a Time must be
+  Bytes trailing = good;
+  trailing.push_back(0x00);
+  // The subject's last byte cut away, the lengths around it left as they were: the walk runs
+  // past the TBS.
+  const std::string cn = "www.example.org";
+  const auto name_at = std::search(good.begin(), good.end(), cn.begin(), cn.end());
+  ASSERT_NE(name_at, good.end());
+  Bytes cut = good;
+  cut.erase(cut.begin() + (name_at - good.begin()) + 3);
+  for (const Bytes* der : {&bad_time, &trailing, &cut}) {
+    TlsParser p;
+    parse(*der, &p);
+    EXPECT_TRUE(p.state().has_chain);
+    EXPECT_FALSE(p.state().has_cert);
+    EXPECT_EQ(p.event_count(TlsEvent::kInvalidCertificate), 1u);
+  }
+}
+
 TEST(TlsCertificate, ChainCapAndBadDer) {
   std::vector<Bytes> ders(kTlsMaxCerts + 2, Bytes{0x30, 0x03, 0x02, 0x01, 0x01});
   TlsParser p;
