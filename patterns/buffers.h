@@ -107,6 +107,9 @@ struct AppInspect {
   uint64_t present = 0;   // bit b: buffer b is set (an empty buffer may be present)
   std::array<const uint8_t*, kBufferCount> data{};
   std::array<uint32_t, kBufferCount> len{};
+  // TLS: the version Suricata keeps for the inspected side (app::TlsClientHello/TlsServerHello
+  // connp_version), which tls.version compares; 0 when unknown.
+  uint16_t tls_version = 0;
 
   void Set(Buffer b, const void* p, size_t n) {
     const int i = static_cast<int>(b);

@@ -182,11 +182,13 @@ bool ParseFlow(std::string_view value, RuleConditions* c, std::string* error) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// dsize: Suricata 7's unsigned-integer grammar (rust/src/detect/uint.rs) for 16 bits.
+// dsize, itype, icode: Suricata 7's unsigned-integer grammar (rust/src/detect/uint.rs) for an
+// integer type whose largest value is `max` (0xffff for dsize, 0xff for itype/icode).
 
 struct UintCursor {
   std::string_view s;
   size_t i = 0;
+  uint32_t max = 0xffff;
 
   bool AtEnd() const { return i >= s.size(); }
   char Peek() const { return AtEnd() ? '\0' : s[i]; }
@@ -198,13 +200,14 @@ struct UintCursor {
     i += t.size();
     return true;
   }
-  // digit1 parsed as u16: fails (and consumes nothing) without digits or on overflow.
+  // digit1 parsed as the integer type: fails (and consumes nothing) without digits or on
+  // overflow.
   std::optional<uint32_t> Number() {
     size_t j = i;
     uint32_t v = 0;
     while (j < s.size() && IsDigit(s[j])) {
       v = v * 10 + static_cast<uint32_t>(s[j] - '0');
-      if (v > 0xffff) return std::nullopt;
+      if (v > max) return std::nullopt;
       ++j;
     }
     if (j == i) return std::nullopt;
@@ -213,13 +216,13 @@ struct UintCursor {
   }
 };
 
-struct Dsize {
-  DsizeMode mode = DsizeMode::kEq;
+struct UintValue {
+  UintMode mode = UintMode::kEq;
   uint32_t lo = 0, hi = 0;
 };
 
 // "N-M" / "N<>M", exclusive, M - N > 1.
-std::optional<Dsize> DsizeInterval(UintCursor cur, size_t* end) {
+std::optional<UintValue> UintInterval(UintCursor cur, size_t* end) {
   const auto lo = cur.Number();
   if (!lo) return std::nullopt;
   cur.SkipSpaces();
@@ -228,11 +231,11 @@ std::optional<Dsize> DsizeInterval(UintCursor cur, size_t* end) {
   const auto hi = cur.Number();
   if (!hi || !(*hi > *lo && *hi - *lo > 1)) return std::nullopt;
   *end = cur.i;
-  return Dsize{DsizeMode::kRange, *lo, *hi};
+  return UintValue{UintMode::kRange, *lo, *hi};
 }
 
 // "[=][ ]N[kb|mb|gb]".
-std::optional<Dsize> DsizeEqual(UintCursor cur, size_t* end) {
+std::optional<UintValue> UintEqual(UintCursor cur, size_t* end) {
   cur.Consume("=");
   cur.SkipSpaces();
   auto v = cur.Number();
@@ -245,39 +248,62 @@ std::optional<Dsize> DsizeEqual(UintCursor cur, size_t* end) {
   if (unit != 0) {
     cur.i += 2;
     if (*v >= 1) {
-      if (0xffffu / unit < *v) return std::nullopt;
+      if (cur.max / unit < *v) return std::nullopt;
       *v *= unit;
     }
   }
   *end = cur.i;
-  return Dsize{DsizeMode::kEq, *v, 0};
+  return UintValue{UintMode::kEq, *v, 0};
 }
 
 // ">=N", "<=N", ">N", "<N", "!=N", "!N" (each bound that could never match is refused).
-std::optional<Dsize> DsizeSymbol(UintCursor cur, size_t* end) {
-  DsizeMode mode;
+std::optional<UintValue> UintSymbol(UintCursor cur, size_t* end) {
+  UintMode mode;
   if (cur.Consume(">=")) {
-    mode = DsizeMode::kGte;
+    mode = UintMode::kGte;
   } else if (cur.Consume("<=")) {
-    mode = DsizeMode::kLte;
+    mode = UintMode::kLte;
   } else if (cur.Consume(">")) {
-    mode = DsizeMode::kGt;
+    mode = UintMode::kGt;
   } else if (cur.Consume("<")) {
-    mode = DsizeMode::kLt;
+    mode = UintMode::kLt;
   } else if (cur.Consume("!=") || cur.Consume("!")) {
-    mode = DsizeMode::kNe;
+    mode = UintMode::kNe;
   } else {
     return std::nullopt;
   }
   cur.SkipSpaces();
   const auto v = cur.Number();
   if (!v) return std::nullopt;
-  if ((mode == DsizeMode::kLt && *v == 0) || (mode == DsizeMode::kGte && *v == 0) ||
-      (mode == DsizeMode::kLte && *v == 0xffff) || (mode == DsizeMode::kGt && *v == 0xffff)) {
+  if ((mode == UintMode::kLt && *v == 0) || (mode == UintMode::kGte && *v == 0) ||
+      (mode == UintMode::kLte && *v == cur.max) || (mode == UintMode::kGt && *v == cur.max)) {
     return std::nullopt;
   }
   *end = cur.i;
-  return Dsize{mode, *v, 0};
+  return UintValue{mode, *v, 0};
+}
+
+// The whole value, or nullopt when Suricata's parser refuses it.
+std::optional<UintValue> ParseUint(std::string_view value, uint32_t max) {
+  UintCursor cur{value, 0, max};
+  cur.SkipSpaces();
+  // Like nom's alt(): the first alternative that parses wins, the rest must be blanks.
+  size_t end = 0;
+  std::optional<UintValue> d = UintInterval(cur, &end);
+  if (!d) d = UintEqual(cur, &end);
+  if (!d) d = UintSymbol(cur, &end);
+  if (!d) return std::nullopt;
+  cur.i = end;
+  cur.SkipSpaces();
+  if (!cur.AtEnd()) return std::nullopt;
+  return d;
+}
+
+std::string UintUsage(std::string_view keyword, std::string_view value, uint32_t max) {
+  return fmt::format(
+      "{}: cannot parse \"{}\" (expected N, <N, <=N, >N, >=N, !N or N<>M with M > N + 1, each "
+      "within 0-{}; a bound that can never match is refused)",
+      keyword, value, max);
 }
 
 bool ParseDsize(std::string_view value, RuleConditions* c, std::string* error) {
@@ -285,30 +311,139 @@ bool ParseDsize(std::string_view value, RuleConditions* c, std::string* error) {
     *error = "dsize: a rule may have only one dsize option";
     return false;
   }
-  UintCursor cur{value, 0};
-  cur.SkipSpaces();
-  // Like nom's alt(): the first alternative that parses wins, the rest must be blanks.
-  size_t end = 0;
-  std::optional<Dsize> d = DsizeInterval(cur, &end);
-  if (!d) d = DsizeEqual(cur, &end);
-  if (!d) d = DsizeSymbol(cur, &end);
-  bool ok = d.has_value();
-  if (ok) {
-    cur.i = end;
-    cur.SkipSpaces();
-    ok = cur.AtEnd();
-  }
-  if (!ok) {
-    *error = fmt::format(
-        "dsize: cannot parse \"{}\" (expected N, <N, <=N, >N, >=N, !N or N<>M with M > N + 1, "
-        "each within 0-65535; a bound that can never match is refused)",
-        value);
+  const std::optional<UintValue> d = ParseUint(value, 0xffff);
+  if (!d) {
+    *error = UintUsage("dsize", value, 0xffff);
     return false;
   }
   c->has_dsize = true;
   c->dsize_mode = d->mode;
   c->dsize_lo = static_cast<uint16_t>(d->lo);
   c->dsize_hi = static_cast<uint16_t>(d->hi);
+  return true;
+}
+
+// itype / icode (DetectU8Parse). Suricata accepts several of one kind (all must hold); the
+// sensor holds one and skips a rule with more.
+bool ParseU8Test(std::string_view keyword, std::string_view value, U8Test* t, RuleConditions* c,
+                 std::string* error) {
+  const std::optional<UintValue> d = ParseUint(value, 0xff);
+  if (!d) {
+    *error = UintUsage(keyword, value, 0xff);
+    return false;
+  }
+  if (t->set) {
+    if (c->unsupported.empty()) {
+      c->unsupported = fmt::format("{}:repeated", keyword);
+      *error = fmt::format("a second '{}' option in one rule is not supported yet", keyword);
+    }
+    return true;
+  }
+  t->set = true;
+  t->mode = d->mode;
+  t->lo = static_cast<uint8_t>(d->lo);
+  t->hi = static_cast<uint8_t>(d->hi);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// flags (tcp.flags): detect-tcp-flags.c's grammar: an optional modifier (+ * !), the flags
+// (S A F R P U C E, 1 = C, 2 = E, 0 = none; modifiers may also appear among them, once), then
+// optionally ",MASK" of flags to ignore. Letters are upper case (Suricata's regex).
+
+uint8_t TcpFlagBit(char ch) {
+  switch (ch) {
+    case 'S':
+      return 0x02;
+    case 'A':
+      return 0x10;
+    case 'F':
+      return 0x01;
+    case 'R':
+      return 0x04;
+    case 'P':
+      return 0x08;
+    case 'U':
+      return 0x20;
+    case '1':
+    case 'C':
+      return 0x80;
+    case '2':
+    case 'E':
+      return 0x40;
+  }
+  return 0;
+}
+
+std::optional<TcpFlagsTest::Modifier> TcpFlagsModifier(char ch) {
+  switch (ch) {
+    case '!':
+      return TcpFlagsTest::Modifier::kNot;
+    case '+':
+      return TcpFlagsTest::Modifier::kPlus;
+    case '*':
+      return TcpFlagsTest::Modifier::kAny;
+  }
+  return std::nullopt;
+}
+
+bool ParseTcpFlags(std::string_view keyword, std::string_view value, RuleConditions* c,
+                   std::string* error) {
+  auto bad = [&](std::string_view why) {
+    *error = fmt::format(
+        "{}: cannot parse \"{}\": {} (expected [+*!]FLAGS[,IGNORED] with the upper-case flags S A "
+        "F R P U C E, 1, 2 or 0, e.g. flags:S,12 or flags:!R)",
+        keyword, value, why);
+    return false;
+  };
+  std::string_view v = value;
+  TcpFlagsTest t;
+  // The leading modifier: Suricata's first group, which the flags group may also take back when
+  // nothing else follows ("flags:!" has no flags).
+  bool modifier_seen = false;
+  if (!v.empty() && TcpFlagsModifier(v.front()) && v.size() > 1) {
+    t.modifier = *TcpFlagsModifier(v.front());
+    modifier_seen = true;
+    v = Trim(v.substr(1));
+  }
+  const size_t comma = v.find(',');
+  const std::string_view main = Trim(v.substr(0, comma));
+  if (main.empty()) return bad("no flags");
+  int found = 0;
+  for (char ch : main) {
+    if (const auto m = TcpFlagsModifier(ch)) {
+      if (modifier_seen) return bad("only one modifier (+, * or !) is allowed");
+      t.modifier = *m;
+      modifier_seen = true;
+    } else if (ch == '0') {
+      t.flags = 0;
+      ++found;
+    } else if (const uint8_t bit = TcpFlagBit(ch); bit != 0) {
+      t.flags |= bit;
+      ++found;
+    } else {
+      return bad(fmt::format("'{}' is not a flag", ch));
+    }
+  }
+  if (found == 0) return bad("no flags");
+  if (comma != std::string_view::npos) {
+    const std::string_view mask = Trim(v.substr(comma + 1));
+    if (mask.empty()) return bad("empty mask after ','");
+    for (char ch : mask) {
+      const uint8_t bit = TcpFlagBit(ch);
+      if (bit == 0) return bad(fmt::format("'{}' is not a flag the mask can ignore", ch));
+      t.keep &= static_cast<uint8_t>(~bit);
+    }
+  }
+  if (c->tcp_flags.set) {
+    if (c->unsupported.empty()) {
+      c->unsupported = "flags:repeated";
+      *error = "a second 'flags' option in one rule is not supported yet";
+    }
+    return true;
+  }
+  t.set = true;
+  c->tcp_flags = t;
   return true;
 }
 
@@ -604,9 +739,33 @@ bool RuleConditions::HasFlowbitWrites() const {
   });
 }
 
+bool TcpFlagsTest::Holds(uint8_t packet_flags) const {
+  // As Suricata's FlagsMatch: "no flags" is tested on the unmasked flags.
+  if (flags == 0 && packet_flags != 0) return modifier == Modifier::kNot;
+  const uint8_t f = packet_flags & keep;
+  switch (modifier) {
+    case Modifier::kAny:
+      return (f & flags) != 0;
+    case Modifier::kPlus:
+      return (f & flags) == flags;
+    case Modifier::kNot:
+      return (f & flags) != flags;
+    case Modifier::kExact:
+      return f == flags;
+  }
+  return false;
+}
+
+bool RuleConditions::RequiresPacket() const {
+  return has_dsize || HasPacketTests() ||
+         std::any_of(flow_tests.begin(), flow_tests.end(),
+                     [](const FlowTest& t) { return (t.flags & flowopt::kNoStream) != 0; });
+}
+
 bool IsConditionKeyword(std::string_view k) {
   return k == "flow" || k == "flowbits" || k == "dsize" || k == "threshold" ||
-         k == "detection_filter";
+         k == "detection_filter" || k == "flags" || k == "tcp.flags" || k == "itype" ||
+         k == "icode";
 }
 
 bool ParseConditionOption(std::string_view keyword, std::string_view value, RuleConditions* c,
@@ -618,8 +777,10 @@ bool ParseConditionOption(std::string_view keyword, std::string_view value, Rule
   if (kw == "flowbits") return ParseFlowbits(value, c, error);
   if (kw == "threshold") return ParseThreshold(value, c, error);
   if (kw == "detection_filter") return ParseDetectionFilter(value, c, error);
-  *error = fmt::format("\"{}\" is not a flow/flowbits/dsize/threshold/detection_filter keyword",
-                       keyword);
+  if (kw == "flags" || kw == "tcp.flags") return ParseTcpFlags(kw, value, c, error);
+  if (kw == "itype") return ParseU8Test(kw, value, &c->itype, c, error);
+  if (kw == "icode") return ParseU8Test(kw, value, &c->icode, c, error);
+  *error = fmt::format("\"{}\" is not a runtime condition keyword", keyword);
   return false;
 }
 
@@ -635,7 +796,7 @@ DirMask DirectionsOf(const RuleConditions& c) {
 }
 
 bool AllowsIpOnly(const RuleConditions& c) {
-  if (c.has_flow || c.has_dsize) return false;
+  if (c.has_flow || c.has_dsize || c.HasPacketTests()) return false;
   return std::all_of(c.flowbit_ops.begin(), c.flowbit_ops.end(),
                      [](const FlowbitOp& op) { return op.cmd == FlowbitCmd::kSet; });
 }

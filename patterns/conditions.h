@@ -58,8 +58,50 @@ struct FlowbitOp {
   uint16_t count = 0;
 };
 
-// dsize operators (Suricata's DetectUintMode). kRange is exclusive: lo < payload < hi.
-enum class DsizeMode : uint8_t { kEq, kNe, kLt, kLte, kGt, kGte, kRange };
+// Suricata's unsigned-integer operators (DetectUintMode), used by dsize, itype and icode.
+// kRange is exclusive: lo < value < hi.
+enum class UintMode : uint8_t { kEq, kNe, kLt, kLte, kGt, kGte, kRange };
+using DsizeMode = UintMode;
+
+// Whether v satisfies `mode lo [hi]` (Suricata's detect_match_uint).
+constexpr bool UintHolds(UintMode mode, uint32_t lo, uint32_t hi, uint32_t v) {
+  switch (mode) {
+    case UintMode::kEq:
+      return v == lo;
+    case UintMode::kNe:
+      return v != lo;
+    case UintMode::kLt:
+      return v < lo;
+    case UintMode::kLte:
+      return v <= lo;
+    case UintMode::kGt:
+      return v > lo;
+    case UintMode::kGte:
+      return v >= lo;
+    case UintMode::kRange:
+      return v > lo && v < hi;
+  }
+  return false;
+}
+
+// itype / icode: the packet's ICMP type or code compared as Suricata's DetectU8Data.
+struct U8Test {
+  bool set = false;
+  UintMode mode = UintMode::kEq;
+  uint8_t lo = 0, hi = 0;
+  bool Holds(uint8_t v) const { return UintHolds(mode, lo, hi, v); }
+};
+
+// flags (tcp.flags): Suricata's DetectFlagsData. The packet's TCP flags, masked by `ignore`
+// (bits to keep: 0xff without a mask), compared with `flags` as the modifier says.
+struct TcpFlagsTest {
+  enum class Modifier : uint8_t { kExact, kNot, kPlus, kAny };
+  bool set = false;
+  Modifier modifier = Modifier::kExact;
+  uint8_t flags = 0;
+  uint8_t keep = 0xff;  // ~ the ignore mask
+  bool Holds(uint8_t packet_flags) const;
+};
 
 enum class ThresholdType : uint8_t { kNone, kLimit, kThreshold, kBoth, kDetectionFilter };
 enum class ThresholdTrack : uint8_t { kBySrc, kByDst, kByRule, kByBoth };
@@ -78,6 +120,11 @@ struct RuleConditions {
   bool has_dsize = false;
   DsizeMode dsize_mode = DsizeMode::kEq;
   uint16_t dsize_lo = 0, dsize_hi = 0;
+
+  // Packet header tests (Suricata's SIG_FLAG_REQUIRE_PACKET keywords): flags holds on TCP
+  // packets only, itype/icode on ICMPv4/ICMPv6 packets only.
+  TcpFlagsTest tcp_flags;
+  U8Test itype, icode;
 
   // flowbits, in the order written. flowbit_ids is parallel to flowbit_names and holds
   // kNoFlowbitId until FinalizeConditions assigns the set's ids.
@@ -98,14 +145,19 @@ struct RuleConditions {
   std::string unsupported;
 
   bool empty() const {
-    return !has_flow && !has_dsize && flowbit_ops.empty() && !noalert &&
+    return !has_flow && !has_dsize && !HasPacketTests() && flowbit_ops.empty() && !noalert &&
            threshold_type == ThresholdType::kNone;
   }
+  bool HasPacketTests() const { return tcp_flags.set || itype.set || icode.set; }
+  // Suricata inspects such a rule on packets only, never on the reassembled stream: dsize,
+  // flags, itype, icode (SIG_FLAG_REQUIRE_PACKET) and flow:no_stream.
+  bool RequiresPacket() const;
   bool HasFlowbitReads() const;   // isset / isnotset
   bool HasFlowbitWrites() const;  // set / unset / toggle
 };
 
-// Parses one option (keyword: flow, flowbits, dsize, threshold, detection_filter; value: the
+// Parses one option (keyword: flow, flowbits, dsize, threshold, detection_filter, flags (or
+// tcp.flags), itype, icode; value: the
 // text after ':' with outer blanks trimmed, "" when there was none) into *c, which accumulates
 // every condition option of one rule (so "two dsize options" is detected).
 //   false: the value is invalid (where Suricata 7 refuses the rule too, or where Suricata would
@@ -116,14 +168,15 @@ struct RuleConditions {
 bool ParseConditionOption(std::string_view keyword, std::string_view value, RuleConditions* c,
                           std::string* error);
 
-// True for the five keywords above (lower case).
+// True for the keywords above (lower case).
 bool IsConditionKeyword(std::string_view keyword);
 
 // Directions the rule can match, from its flow options (kBoth without any).
 DirMask DirectionsOf(const RuleConditions& c);
 
 // Whether Suricata could still treat the rule as "IP-only" as far as these keywords are
-// concerned (SignatureIsIPOnly): no flow option, no dsize, and flowbits only "set". Suricata
+// concerned (SignatureIsIPOnly): no flow option, no dsize, no flags/itype/icode, and flowbits
+// only "set". Suricata
 // evaluates IP-only rules (no content, no app-layer) on the first packet of each flow direction
 // only, not on every packet; the scanner must do the same to match Suricata's alerts.
 bool AllowsIpOnly(const RuleConditions& c);

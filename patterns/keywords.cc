@@ -368,7 +368,6 @@ constexpr std::string_view kOtherProtocols[] = {
     "smtp",
     "snmp",
     "ssh",
-    "tcp-pkt",
     "tcp-stream",
     "telnet",
     "template",

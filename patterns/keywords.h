@@ -10,7 +10,7 @@ namespace fs::patterns {
 bool IsSuricataKeyword(std::string_view lower_name);
 
 // Protocol names Suricata accepts in a rule header that the sensor does not evaluate yet:
-// app-layer protocols (http, dns, tls, smb, ...) and the tcp-pkt/tcp-stream/sctp/ipv4/ipv6/pkthdr
+// app-layer protocols (http, dns, tls, smb, ...) and the tcp-stream/sctp/ipv4/ipv6/pkthdr
 // variants.
 bool IsSuricataOnlyProtocol(std::string_view lower_name);
 

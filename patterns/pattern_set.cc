@@ -264,7 +264,8 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
 
 // Which rules the stream databases carry: exact rules with Hyperscan requirements and no vetoes
 // (a negation cannot be decided before the stream ends), that are not pass rules and not
-// packet-only (dsize), and whose expressions compile in stream mode.
+// packet-only (tcp-pkt, dsize, flags, itype, icode, flow:no_stream), and whose expressions
+// compile in stream mode.
 std::vector<bool> StreamEligible(const std::vector<Rule>& rules, const std::vector<RulePlan>& plans,
                                  const std::vector<PayloadPlan>& payload) {
   std::vector<bool> ok(plans.size(), false);
@@ -275,13 +276,9 @@ std::vector<bool> StreamEligible(const std::vector<Rule>& rules, const std::vect
       continue;
     }
     if (rules[r].protocol != Protocol::kTcp && rules[r].protocol != Protocol::kIp) continue;
+    if (rules[r].packet_only) continue;
 #if FS_HAVE_CONDITIONS
-    const RuleConditions& c = *rules[r].conditions;
-    if (c.has_dsize) continue;
-    if (std::any_of(c.flow_tests.begin(), c.flow_tests.end(),
-                    [](const FlowTest& t) { return (t.flags & flowopt::kNoStream) != 0; })) {
-      continue;
-    }
+    if (rules[r].conditions->RequiresPacket()) continue;
 #endif
     ok[r] = true;
   }
@@ -388,11 +385,11 @@ uint32_t IpOnlyIndex::Candidates(U128 src, U128 dst, uint32_t* out) const {
 }
 
 std::string CanonicalRuleText(const Rule& r) {
-  std::string out =
-      fmt::format("{} {} {} {} {} {} {} (", ActionName(r.action), ProtocolName(r.protocol),
-                  SerializeExpr(r.src_addr.expr), SerializeExpr(r.src_port.expr),
-                  r.direction == Direction::kBoth ? "<>" : "->", SerializeExpr(r.dst_addr.expr),
-                  SerializeExpr(r.dst_port.expr));
+  std::string out = fmt::format("{} {} {} {} {} {} {} (", ActionName(r.action),
+                                r.packet_only ? "tcp-pkt" : ProtocolName(r.protocol),
+                                SerializeExpr(r.src_addr.expr), SerializeExpr(r.src_port.expr),
+                                r.direction == Direction::kBoth ? "<>" : "->",
+                                SerializeExpr(r.dst_addr.expr), SerializeExpr(r.dst_port.expr));
   for (const Option& o : r.options) {
     out += o.name;
     if (o.has_value) {
@@ -437,6 +434,7 @@ std::string PatternSet::CompileApp() {
     if (!plan.app) continue;
     const Rule& r = rules_[ri];
     plan.app_proto = r.app_proto;
+    plan.tls_version = r.tls_version;
     ++stats_.app_rules;
     ++stats_.app_by_proto[static_cast<int>(r.app_proto)];
     ++app_rule_count_[static_cast<int>(r.app_proto)];

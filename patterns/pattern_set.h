@@ -165,6 +165,7 @@ struct RulePlan {
   BufferSide app_side = BufferSide::kEither;
   uint64_t app_buffers = 0;
   uint32_t app_begin = 0, app_count = 0;  // into PatternSet::app_programs()
+  TlsVersionTest tls_version;             // tls.version: checked on AppInspect::tls_version
 };
 
 // One app-layer rule's inspection of one buffer: its confirmation steps over that buffer (with

@@ -40,8 +40,9 @@ struct Diagnostic {
 enum class Action : uint8_t { kAlert, kPass };
 const char* ActionName(Action a);
 
-// Protocols the sensor evaluates today. App-layer protocols (http, dns, tls, smb, ...) and
-// Suricata's tcp-pkt/tcp-stream/sctp/ipv4/ipv6 variants parse but are skipped with a warning.
+// Protocols the sensor evaluates today ("tcp-pkt" is kTcp with Rule::packet_only). Other
+// app-layer protocols (smtp, ftp, ...) and Suricata's tcp-stream/sctp/ipv4/ipv6 variants parse
+// but are skipped with a warning.
 enum class Protocol : uint8_t {
   kIp,  // every IP packet
   kTcp,
@@ -255,6 +256,20 @@ struct SizeCheck {
   }
 };
 
+// tls.version (detect-tls-version.c): the version Suricata keeps for the inspected side of the
+// TLS session (AppInspect::tls_version: the client's hello version, supported_versions first;
+// the server's selected one) equals `version`. A named version (1.0 ... 1.3) counts every TLS 1.3
+// draft (0x7fxx) as 1.3; a hex value (`raw`) compares exactly.
+struct TlsVersionTest {
+  bool set = false;
+  bool raw = false;
+  uint16_t version = 0;
+  bool Holds(uint16_t v) const {
+    if (!raw && (v >> 8) == 0x7f) v = 0x0304;
+    return v == version;
+  }
+};
+
 struct Reference {
   std::string type;  // "url", "cve", ...
   std::string value;
@@ -271,6 +286,13 @@ struct Rule {
   AddressSpec src_addr, dst_addr;
   PortSpec src_port, dst_port;
   Direction direction = Direction::kToDst;
+  // "tcp-pkt": the rule inspects TCP packets only, never the reassembled stream (Suricata's
+  // DETECT_PROTO_ONLY_PKT).
+  bool packet_only = false;
+  // target:src_ip / target:dest_ip: which side of the alert's packet is the target; EVE alerts
+  // of the rule then carry Suricata's "source" and "target" objects.
+  enum class Target : uint8_t { kNone, kSrc, kDst };
+  Target target = Target::kNone;
   std::vector<Option> options;
 
   std::string msg;
@@ -300,6 +322,7 @@ struct Rule {
   AppProto app_proto = AppProto::kNone;
   std::vector<SizeCheck> size_checks;
   uint64_t dotprefix = 0;
+  TlsVersionTest tls_version;
   // Whether any content/pcre/size check uses an app-layer buffer, or the header names one.
   bool IsAppRule() const;
 #if FS_HAVE_CONDITIONS

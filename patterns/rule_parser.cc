@@ -77,6 +77,9 @@ class RuleBuilder {
   // App layer: sticky buffers (http.uri; ...), legacy modifiers (http_uri), startswith, endswith,
   // bsize, urilen, dotprefix, isdataat:!1,relative.
   std::optional<Problem> UseAppProto(const RawOption& o, Buffer b, Rule* rule);
+  std::optional<Problem> UseAppProto(const RawOption& o, AppProto proto, std::string_view keyword,
+                                     std::string_view what, Rule* rule);
+  std::optional<Problem> TlsVersionOption(const RawOption& o, Rule* rule);
   std::optional<Problem> StickyOption(const RawOption& o, Buffer b, Rule* rule);
   std::optional<Problem> LegacyBufferOption(const RawOption& o, const std::string& name, Buffer b,
                                             Rule* rule);
@@ -164,6 +167,11 @@ std::optional<Problem> RuleBuilder::Header(const RawRule& raw, Rule* rule) {
   };
   const std::string proto = ToLower(raw.protocol.text);
   bool known = false;
+  if (proto == "tcp-pkt") {
+    rule->protocol = Protocol::kTcp;
+    rule->packet_only = true;
+    known = true;
+  }
   for (const auto& [name, p] : kProtocols) {
     if (proto == name) {
       rule->protocol = p;
@@ -422,6 +430,20 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       if (rule->block_ttl != 0 && rule->block_side == 0) {
         return Fail(o.value_offset, "metadata flowsentry_block_ttl without flowsentry_block");
       }
+    } else if (name == "target") {
+      // Suricata's "^\s*(src_ip|dest_ip)\s*$"; the other side given before is a conflict.
+      const std::string_view v = Trim(o.value);
+      const Rule::Target t = v == "src_ip"    ? Rule::Target::kSrc
+                             : v == "dest_ip" ? Rule::Target::kDst
+                                              : Rule::Target::kNone;
+      if (t == Rule::Target::kNone) {
+        return Fail(o.has_value ? o.value_offset : o.name_offset,
+                    fmt::format("target: expected src_ip or dest_ip, got '{}'", o.value));
+      }
+      if (rule->target != Rule::Target::kNone && rule->target != t) {
+        return Fail(o.value_offset, "target: conflicts with the rule's other target option");
+      }
+      rule->target = t;
     } else if (name == "content") {
       if (auto e = need_value()) return e;
       Content c;
@@ -439,7 +461,8 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       if (auto e = need_value()) return e;
       if (auto e = PcreOption(o, rule)) return e;
     } else if (name == "flow" || name == "flowbits" || name == "dsize" || name == "threshold" ||
-               name == "detection_filter") {
+               name == "detection_filter" || name == "flags" || name == "tcp.flags" ||
+               name == "itype" || name == "icode") {
       if (auto e = ConditionOption(o, name, rule)) return e;
     } else if (const std::optional<Buffer> sticky = StickyBuffer(name)) {
       if (auto e = StickyOption(o, *sticky, rule)) return e;
@@ -451,6 +474,8 @@ std::optional<Problem> RuleBuilder::Options(const RawRule& raw, Rule* rule) {
       if (auto e = IsdataatOption(o, rule)) return e;
     } else if (name == "byte_test" || name == "byte_jump" || name == "byte_extract") {
       if (auto e = ByteOption(o, name, rule)) return e;
+    } else if (name == "tls.version") {
+      if (auto e = TlsVersionOption(o, rule)) return e;
     } else if (name == "bsize" || name == "urilen" || name == "dotprefix") {
       if (auto e = SizeOption(o, name, rule)) return e;
     } else if (IsSuricataKeyword(name)) {
@@ -761,24 +786,70 @@ std::optional<Problem> RuleBuilder::PcreOption(const RawOption& o, Rule* rule) {
 std::optional<Problem> RuleBuilder::UseAppProto(const RawOption& o, Buffer b, Rule* rule) {
   const BufferInfo& info = InfoOf(b);
   if (info.proto == AppProto::kNone) return std::nullopt;  // any protocol (file.name): the header says
+  return UseAppProto(o, info.proto, info.keyword, "a buffer", rule);
+}
+
+std::optional<Problem> RuleBuilder::UseAppProto(const RawOption& o, AppProto proto,
+                                                std::string_view keyword, std::string_view what,
+                                                Rule* rule) {
   if (rule->app_proto == AppProto::kNone) {
-    // "alert tcp ... http.uri; ...": the buffer names the protocol (as Suricata sets alproto).
-    const bool transport_ok =
-        rule->protocol == Protocol::kIp || rule->protocol == Protocol::kTcp ||
-        (rule->protocol == Protocol::kUdp && info.proto == AppProto::kDns);
+    // "alert tcp ... http.uri; ...": the keyword names the protocol (as Suricata sets alproto).
+    const bool transport_ok = rule->protocol == Protocol::kIp || rule->protocol == Protocol::kTcp ||
+                              (rule->protocol == Protocol::kUdp && proto == AppProto::kDns);
     if (!transport_ok) {
       return Fail(o.name_offset,
-                  fmt::format("'{}' is a buffer of {}, which does not run over {}", info.keyword,
-                              AppProtoName(info.proto), ProtocolName(rule->protocol)));
+                  fmt::format("'{}' is {} of {}, which does not run over {}", keyword, what,
+                              AppProtoName(proto), ProtocolName(rule->protocol)));
     }
-    rule->app_proto = info.proto;
+    rule->app_proto = proto;
     return std::nullopt;
   }
-  if (rule->app_proto != info.proto) {
-    return Fail(o.name_offset, fmt::format("'{}' is a buffer of {}, but the rule inspects {}",
-                                           info.keyword, AppProtoName(info.proto),
-                                           AppProtoName(rule->app_proto)));
+  if (rule->app_proto != proto) {
+    return Fail(o.name_offset,
+                fmt::format("'{}' is {} of {}, but the rule inspects {}", keyword, what,
+                            AppProtoName(proto), AppProtoName(rule->app_proto)));
   }
+  return std::nullopt;
+}
+
+// tls.version (detect-tls-version.c): "1.0" ... "1.3" (Suricata compares the first three
+// characters only), optionally quoted, or a raw "0xNNNN" (exactly six characters as written).
+std::optional<Problem> RuleBuilder::TlsVersionOption(const RawOption& o, Rule* rule) {
+  if (auto e = UseAppProto(o, AppProto::kTls, "tls.version", "a keyword", rule)) return e;
+  std::string_view v = Trim(o.value);
+  const size_t where = o.has_value ? o.value_offset : o.name_offset;
+  const bool quoted = v.size() >= 2 && v.front() == '"' && v.back() == '"';
+  const std::string_view inner = quoted ? v.substr(1, v.size() - 2) : v;
+  const bool chars_ok = !inner.empty() && std::all_of(inner.begin(), inner.end(), [](char ch) {
+    return (ch >= 'A' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.';
+  });
+  TlsVersionTest t;
+  t.set = true;
+  static constexpr std::pair<std::string_view, uint16_t> kNames[] = {
+      {"1.0", 0x0301}, {"1.1", 0x0302}, {"1.2", 0x0303}, {"1.3", 0x0304}};
+  bool ok = false;
+  for (const auto& [name, version] : kNames) {
+    if (chars_ok && !ok && inner.substr(0, 3) == name) {
+      t.version = version;
+      ok = true;
+    }
+  }
+  if (chars_ok && !ok && inner.substr(0, 2) == "0x" && v.size() == 6) {
+    t.version = static_cast<uint16_t>(std::strtol(std::string(inner).c_str(), nullptr, 0));
+    t.raw = true;
+    ok = true;
+  }
+  if (!ok) {
+    return Fail(where, fmt::format("tls.version: expected 1.0, 1.1, 1.2, 1.3 or a hex version "
+                                   "such as 0x0300, got '{}'",
+                                   o.value));
+  }
+  if (rule->tls_version.set &&
+      (rule->tls_version.version != t.version || rule->tls_version.raw != t.raw)) {
+    Skip(o.name_offset, "a second, different 'tls.version' option is not supported yet",
+         "tls.version:repeated");
+  }
+  rule->tls_version = t;
   return std::nullopt;
 }
 

@@ -126,6 +126,18 @@ std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule) {
   a["signature"] = rule.msg;
   a["category"] = rule.category;
   a["severity"] = rule.severity;
+  if (rule.target != RuleInfo::Target::kNone) {
+    // As Suricata's AlertJsonSourceTarget: the packet's addresses, ports for TCP/UDP/SCTP.
+    const bool src_is_target = rule.target == RuleInfo::Target::kSrc;
+    auto side = [&](bool packet_src) {
+      Json o;
+      o["ip"] = packet_src ? src_ip : dest_ip;
+      if (ports) o["port"] = packet_src ? ev.sport : ev.dport;
+      return o;
+    };
+    a["source"] = side(!src_is_target);
+    a["target"] = side(src_is_target);
+  }
   if (!rule.metadata.empty()) {
     Json& md = a["metadata"];
     for (const auto& [key, value] : rule.metadata) md[key].push_back(value);

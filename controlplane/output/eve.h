@@ -22,6 +22,11 @@ struct RuleInfo {
   std::string action = "allowed";
   // Printed as Suricata prints rule metadata: "metadata": {"key": ["value", ...]}.
   std::vector<std::pair<std::string, std::string>> metadata;
+  // The rule's target keyword: which side of the packet is the target (Suricata's
+  // SIG_FLAG_SRC_IS_TARGET / SIG_FLAG_DEST_IS_TARGET); the alert then carries "source" and
+  // "target" objects.
+  enum class Target : uint8_t { kNone, kSrc, kDst };
+  Target target = Target::kNone;
 };
 
 // One EVE "alert" object (no trailing newline). Addresses and ports are the packet's; the nested

@@ -277,6 +277,9 @@ class Output {
       info.msg = rule.msg;
       info.category = rule.category;
       info.severity = rule.severity;
+      info.target = rule.target == patterns::Rule::Target::kSrc   ? output::RuleInfo::Target::kSrc
+                    : rule.target == patterns::Rule::Target::kDst ? output::RuleInfo::Target::kDst
+                                                                  : output::RuleInfo::Target::kNone;
       Record(e.alert, *set, &info);
       if (rule.block_side != 0) {
         RequestBlocks(e.alert, rule.block_side, enforce::BlockSource::kRule, rule.gid, rule.sid,

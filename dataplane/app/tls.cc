@@ -61,6 +61,26 @@ uint16_t TlsClientHello::max_version() const {
   return best ? best : legacy_version;
 }
 
+uint16_t TlsHelloVersion(uint16_t v) {
+  return v == 0x0304 || (v >= 0x7f01 && v < 0x7f10) ? 0x7f01 : v;
+}
+
+bool TlsVersionValid(uint16_t v) {
+  if (v >= 0x0300 && v <= 0x0304) return true;
+  if (v == 0x7f01 || (v >= 0x7f10 && v <= 0x7f1c)) return true;  // drafts (pre-16, 16-28)
+  return v == 0xfb14 || v == 0xfb15 || v == 0xfb16 || v == 0xfb17 || v == 0xfb1a;
+}
+
+uint16_t TlsClientHello::connp_version() const {
+  for (size_t i = 0; i < version_count; ++i)
+    if (TlsVersionValid(versions[i])) return versions[i];
+  return TlsHelloVersion(legacy_version);
+}
+
+uint16_t TlsServerHello::connp_version() const {
+  return selected_version != 0 ? selected_version : TlsHelloVersion(legacy_version);
+}
+
 namespace {
 
 constexpr uint8_t kRecChangeCipherSpec = 20;

@@ -97,6 +97,12 @@ const char* TlsEventName(TlsEvent e);
 // "UNDETERMINED".
 const char* TlsVersionName(uint16_t version);
 
+// A hello's version field as Suricata 7 keeps it: 0x0304 and the early TLS 1.3 drafts
+// 0x7f01-0x7f0f read as 0x7f01 (its TLS_VERSION_13_PRE_DRAFT16).
+uint16_t TlsHelloVersion(uint16_t legacy_version);
+// Suricata's TLSVersionValid: SSL 3.0, TLS 1.0-1.3 and the TLS 1.3 drafts it knows.
+bool TlsVersionValid(uint16_t version);
+
 // GREASE (RFC 8701): 0x0a0a, 0x1a1a, ... 0xfafa.
 inline bool IsTlsGrease(uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
 
@@ -150,11 +156,18 @@ struct TlsClientHello {
   std::string_view ja3_hash() const { return {ja3_hash_buf.data(), ja3_len ? 32u : 0u}; }
   // Highest non-GREASE supported_versions value, else legacy_version.
   uint16_t max_version() const;
+  // The version Suricata 7 keeps for the client side (its client_connp.version, which rules'
+  // tls.version compares): the first valid supported_versions entry, else legacy_version as
+  // Suricata reads it (TlsHelloVersion).
+  uint16_t connp_version() const;
 };
 
 struct TlsServerHello {
   uint16_t legacy_version = 0;
   uint16_t selected_version = 0;  // supported_versions extension; 0 when absent
+  // Suricata 7's server_connp.version: selected_version when present, else legacy_version as
+  // Suricata reads it (TlsHelloVersion).
+  uint16_t connp_version() const;
   uint16_t cipher = 0;
   uint8_t compression = 0;
   std::array<uint16_t, kTlsMaxExtensions> extensions{};

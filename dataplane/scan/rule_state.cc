@@ -8,7 +8,6 @@
 namespace fs::scan {
 namespace {
 
-using patterns::DsizeMode;
 using patterns::FlowbitCmd;
 using patterns::FlowbitOp;
 using patterns::FlowTest;
@@ -82,24 +81,17 @@ inline bool FlowTestHolds(const FlowTest& t, uint16_t packet_flags) {
   return count == t.match_count;
 }
 
-inline bool DsizeHolds(const RuleConditions& c, uint16_t len) {
-  switch (c.dsize_mode) {
-    case DsizeMode::kEq:
-      return len == c.dsize_lo;
-    case DsizeMode::kNe:
-      return len != c.dsize_lo;
-    case DsizeMode::kLt:
-      return len < c.dsize_lo;
-    case DsizeMode::kLte:
-      return len <= c.dsize_lo;
-    case DsizeMode::kGt:
-      return len > c.dsize_lo;
-    case DsizeMode::kGte:
-      return len >= c.dsize_lo;
-    case DsizeMode::kRange:
-      return len > c.dsize_lo && len < c.dsize_hi;
+// flags, itype, icode (Suricata's DetectFlagsMatch, DetectITypeMatch, DetectICodeMatch): each
+// fails on a packet of another protocol.
+bool PacketTestsHold(const RuleConditions& c, const decode::Packet& p) {
+  const bool l4 = p.layer == decode::Layer::kL4;
+  if (c.tcp_flags.set && !(l4 && p.proto == 6 && c.tcp_flags.Holds(p.tcp_flags))) return false;
+  if (c.itype.set || c.icode.set) {
+    if (!l4 || (p.proto != 1 && p.proto != 58)) return false;
+    if (c.itype.set && !c.itype.Holds(p.icmp_type)) return false;
+    if (c.icode.set && !c.icode.Holds(p.icmp_code)) return false;
   }
-  return false;
+  return true;
 }
 
 }  // namespace
@@ -392,7 +384,10 @@ bool CheckConditions(const RuleConditions& c, uint32_t rule_index, uint32_t sid,
       if (!FlowTestHolds(t, packet_flags)) return false;
     }
   }
-  if (c.has_dsize && !DsizeHolds(c, p.payload_len)) return false;
+  if (c.has_dsize && !patterns::UintHolds(c.dsize_mode, c.dsize_lo, c.dsize_hi, p.payload_len)) {
+    return false;
+  }
+  if (c.HasPacketTests() && !PacketTestsHold(c, p)) return false;
 
   // flowbits tests: every option must hold; an OR list holds when one of its names does.
   for (const FlowbitOp& op : c.flowbit_ops) {

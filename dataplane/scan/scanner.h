@@ -396,6 +396,7 @@ void Scanner::ScanApp(const patterns::PatternSet& set, const decode::Packet& p, 
     if (plan.app_side == patterns::BufferSide::kToClient && in.to_server) continue;
     if ((plan.app_buffers & ~in.present) != 0) continue;
     if (!set.header(r).Matches(h)) continue;
+    if (plan.tls_version.set && !plan.tls_version.Holds(in.tls_version)) continue;
     if (!AppPrograms(set, r, in)) continue;
     if (plan.has_conditions && !Conditions(set, r, p, &flow, dir, &state)) continue;
     if (passed) continue;

@@ -1062,6 +1062,7 @@ void Worker::InspectTlsClient(StreamSink& sink, app::AppSession& s) {
   patterns::AppInspect in;
   in.proto = AppProto::kTls;
   in.to_server = true;
+  in.tls_version = ch.connp_version();
   AddTlsClientBuffers(ch, &in);
   scanner_->AppTxBegin();
   scanner_->ScanApp(*set, p, f, flow::Dir::kToServer, *rule_state_, in,
@@ -1081,6 +1082,7 @@ void Worker::InspectTlsServer(StreamSink& sink, app::AppSession& s) {
   patterns::AppInspect in;
   in.proto = AppProto::kTls;
   in.to_server = false;
+  in.tls_version = st.server.connp_version();
   if (st.has_client_hello) AddTlsClientBuffers(st.client, &in);
   if (st.has_cert) {
     SetIf(&in, Buffer::kTlsCertSubject, st.cert.subject());

@@ -272,5 +272,78 @@ alert tls any any -> any any (msg:"ja3"; ja3.hash; content:"e7d705a3286e19ea42f5
   EXPECT_TRUE(h.scanner().pass_flow());
 }
 
+// ---- tls.version (detect-tls-version.c) ----
+
+TEST(AppRuleParseTest, TlsVersionForms) {
+  auto r = Parse(R"(alert tls any any -> any any (msg:"m"; tls.version:1.2; sid:1;)
+alert tcp any any -> any any (msg:"m"; tls.version:"1.3"; sid:2;)
+alert tls any any -> any any (msg:"m"; tls.version:0x0300; sid:3;)
+alert tls any any -> any any (msg:"m"; tls.version:1.05; sid:4;))");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  ASSERT_TRUE(r.warnings.empty()) << r.warnings[0].ToString();
+  ASSERT_EQ(r.rules.size(), 4u);
+  EXPECT_EQ(r.rules[0].app_proto, AppProto::kTls);
+  EXPECT_TRUE(r.rules[0].tls_version.set);
+  EXPECT_EQ(r.rules[0].tls_version.version, 0x0303);
+  EXPECT_FALSE(r.rules[0].tls_version.raw);
+  EXPECT_EQ(r.rules[1].app_proto, AppProto::kTls);  // the keyword names the protocol
+  EXPECT_EQ(r.rules[1].tls_version.version, 0x0304);
+  EXPECT_EQ(r.rules[2].tls_version.version, 0x0300);  // SSL 3.0, hex form
+  EXPECT_TRUE(r.rules[2].tls_version.raw);
+  EXPECT_EQ(r.rules[3].tls_version.version, 0x0301);  // Suricata reads the first 3 characters
+
+  struct Case {
+    const char* rule;
+    const char* message;
+  };
+  const Case bad[] = {
+      {R"(alert tls any any -> any any (msg:"m"; tls.version:2.0; sid:1;))",
+       "tls.version: expected 1.0, 1.1, 1.2, 1.3 or a hex version such as 0x0300, got '2.0'"},
+      {R"(alert tls any any -> any any (msg:"m"; tls.version:"0x0303"; sid:1;))",
+       "got '\"0x0303\"'"},  // Suricata counts the quotes in the six characters
+      {R"(alert tls any any -> any any (msg:"m"; tls.version:0x303; sid:1;))", "got '0x303'"},
+      {R"(alert tls any any -> any any (msg:"m"; tls.version:1-2; sid:1;))", "got '1-2'"},
+      {R"(alert http any any -> any any (msg:"m"; tls.version:1.2; sid:1;))",
+       "'tls.version' is a keyword of tls, but the rule inspects http"},
+      {R"(alert udp any any -> any any (msg:"m"; tls.version:1.2; sid:1;))",
+       "'tls.version' is a keyword of tls, which does not run over udp"},
+  };
+  for (const Case& c : bad) {
+    auto e = Parse(c.rule);
+    ASSERT_EQ(e.errors.size(), 1u) << c.rule;
+    EXPECT_THAT(e.errors[0].message, ::testing::HasSubstr(c.message)) << c.rule;
+  }
+}
+
+TEST(ScanAppTest, TlsVersionComparesTheSidesVersionDraftsAsTls13) {
+  auto set = Build(R"(alert tls any any -> any any (msg:"1.3"; tls.version:1.3; sid:1;)
+alert tls any any -> any any (msg:"raw 1.3"; tls.version:0x0304; sid:2;)
+alert tls any any -> any any (msg:"1.2 sni"; tls.version:1.2; tls.sni; content:"example"; sid:3;)
+alert tls any any -> any any (msg:"ssl3"; tls.version:0x0300; sid:4;))");
+  ASSERT_TRUE(set);
+  Harness h(*set);
+  TestPacket pkt("", kClient, 40000, kServer, 443);
+  auto side = [](uint16_t version) {
+    AppInspect in;
+    in.proto = AppProto::kTls;
+    in.tls_version = version;
+    return in;
+  };
+  EXPECT_THAT(h.AppSids(pkt, side(0x0304)), ElementsAre(1, 2));
+  // A draft (0x7f1c: draft 28; 0x7f01: what Suricata keeps for a hello field of 0x0304) is
+  // TLS 1.3 for the named form only.
+  EXPECT_THAT(h.AppSids(pkt, side(0x7f1c)), ElementsAre(1));
+  EXPECT_THAT(h.AppSids(pkt, side(0x7f01)), ElementsAre(1));
+  EXPECT_THAT(h.AppSids(pkt, side(0x0300)), ElementsAre(4));
+  EXPECT_THAT(h.AppSids(pkt, side(0)), IsEmpty());  // unknown
+  AppInspect tls12 = side(0x0303);
+  EXPECT_THAT(h.AppSids(pkt, tls12), IsEmpty());  // no tls.sni in this inspection
+  tls12.Set(Buffer::kTlsSni, "www.example.org");
+  EXPECT_THAT(h.AppSids(pkt, tls12), ElementsAre(3));
+  AppInspect tls13 = side(0x0304);
+  tls13.Set(Buffer::kTlsSni, "www.example.org");
+  EXPECT_THAT(h.AppSids(pkt, tls13), ElementsAre(1, 2));
+}
+
 }  // namespace
 }  // namespace fs::scan

@@ -458,6 +458,43 @@ TEST(TlsClientHello, SniAnomalies) {
   }
 }
 
+// What Suricata 7 keeps as each side's version (app-layer-ssl.c), which tls.version compares.
+TEST(TlsConnpVersion, AsSuricataKeepsIt) {
+  TlsClientHello c;
+  c.legacy_version = 0x0303;
+  EXPECT_EQ(c.connp_version(), 0x0303);  // no supported_versions
+  c.versions = {0x3a3a, 0x0304, 0x0303};
+  c.version_count = 3;
+  EXPECT_EQ(c.connp_version(), 0x0304);  // the first valid entry, GREASE skipped
+  c.versions = {0x0303, 0x0304};
+  c.version_count = 2;
+  EXPECT_EQ(c.connp_version(), 0x0303);  // the first, not the highest
+  c.versions = {0x1a1a};
+  c.version_count = 1;
+  EXPECT_EQ(c.connp_version(), 0x0303);  // nothing valid: the hello's field
+  c.legacy_version = 0x0304;
+  EXPECT_EQ(c.connp_version(), 0x7f01);  // read as an early draft
+  c.legacy_version = 0x7f05;
+  EXPECT_EQ(c.connp_version(), 0x7f01);
+  c.legacy_version = 0x7f12;
+  EXPECT_EQ(c.connp_version(), 0x7f12);
+
+  TlsServerHello s;
+  s.legacy_version = 0x0301;
+  EXPECT_EQ(s.connp_version(), 0x0301);
+  s.legacy_version = 0x0303;
+  s.selected_version = 0x0304;
+  EXPECT_EQ(s.connp_version(), 0x0304);
+  s.selected_version = 0x7f1c;
+  EXPECT_EQ(s.connp_version(), 0x7f1c);
+
+  EXPECT_TRUE(TlsVersionValid(0x0300));
+  EXPECT_TRUE(TlsVersionValid(0xfb1a));
+  EXPECT_FALSE(TlsVersionValid(0x0200));
+  EXPECT_FALSE(TlsVersionValid(0x7f02));
+  EXPECT_FALSE(TlsVersionValid(0x0a0a));
+}
+
 TEST(TlsServerHello, Tls13SupportedVersions) {
   TlsParser p;
   W ks;

@@ -300,8 +300,7 @@ TEST(ConditionsParseTest, InvalidFormsNameTheProblem) {
       {"detection_filter", "type limit, track by_src, count 5, seconds 60",
        "detection_filter: unexpected \"type limit\" in \"type limit, track by_src, count 5, "
        "seconds 60\" (expected \"track by_src|by_dst, count N, seconds N\")"},
-      {"content", "abc",
-       "\"content\" is not a flow/flowbits/dsize/threshold/detection_filter keyword"},
+      {"content", "abc", "\"content\" is not a runtime condition keyword"},
   };
   for (const InvalidCase& tc : cases) {
     RuleConditions c;
@@ -1092,6 +1091,125 @@ TEST(ConditionsThresholdTest, ManyKeysStayConsistent) {
   EXPECT_TRUE(state.Validate());
   EXPECT_EQ(state.threshold_used(), 1024u);
   EXPECT_GT(state.counters().threshold_evicted, 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// flags, itype, icode: packet header tests (detect-tcp-flags.c FlagsMatch, DetectU8Match)
+
+decode::Packet TcpFlagsPacket(uint8_t flags) {
+  decode::Packet p = IpPacket("10.0.0.1", "10.0.0.2");
+  p.proto = 6;
+  p.tcp_flags = flags;
+  return p;
+}
+
+decode::Packet IcmpPacket(uint8_t proto, uint8_t type, uint8_t code) {
+  decode::Packet p = IpPacket("10.0.0.1", "10.0.0.2");
+  p.proto = proto;
+  p.icmp_type = type;
+  p.icmp_code = code;
+  return p;
+}
+
+bool Holds(const RuleConditions& c, const decode::Packet& p) {
+  static RuleState state(16);
+  flow::Flow f = UdpFlow(false);
+  return CheckConditions(c, 0, 1, 1, p, f, flow::Dir::kToServer, state, kT0);
+}
+
+TEST(ConditionsPacketTest, TcpFlagsModifiersAndMask) {
+  using namespace decode::tcpflag;
+  const struct {
+    std::string_view value;
+    std::vector<std::pair<uint8_t, bool>> packets;
+  } cases[] = {
+      // Exact: every other flag must be clear (ECN bits too, unless masked).
+      {"S", {{kSyn, true}, {kSyn | kAck, false}, {kSyn | kEce | kCwr, false}, {0, false}}},
+      {"S,12", {{kSyn | kEce | kCwr, true}, {kSyn | kCwr, true}, {kSyn | kAck, false}}},
+      {"SA,CE", {{kSyn | kAck | kEce, true}, {kSyn | kAck | kPsh, false}}},
+      // +: at least these.
+      {"+PA", {{kPsh | kAck, true}, {kPsh | kAck | kFin, true}, {kAck, false}}},
+      {"PA+", {{kPsh | kAck | kSyn, true}, {kPsh, false}}},
+      // *: any of these.
+      {"*SA", {{kSyn, true}, {kAck | kFin, true}, {kFin, false}, {0, false}}},
+      // !: not all of these (one of two set still holds).
+      {"!R", {{kRst, false}, {kRst | kAck, false}, {kAck, true}, {0, true}}},
+      {"!SA", {{kSyn, true}, {kAck, true}, {kSyn | kAck, false}, {kSyn | kAck | kPsh, false}}},
+      // The mask applies before the comparison: RST ignored.
+      {"!SA,R", {{kSyn | kAck | kRst, false}}},
+      {"A,R", {{kAck | kRst, true}, {kAck | kFin, false}}},
+      // 0: no flags at all; "!0" any flag (compared on the unmasked flags).
+      {"0", {{0, true}, {kAck, false}}},
+      {"!0", {{0, false}, {kAck, true}}},
+      {"0,A", {{kAck, false}}},
+      {"1", {{kCwr, true}, {kEce, false}}},
+      {"2", {{kEce, true}}},
+  };
+  for (const auto& tc : cases) {
+    const RuleConditions c = MustParse({{"flags", tc.value}});
+    for (const auto& [flags, want] : tc.packets) {
+      EXPECT_EQ(Holds(c, TcpFlagsPacket(flags)), want)
+          << "flags:" << tc.value << " packet flags 0x" << std::hex << int{flags};
+    }
+  }
+  // Not a TCP packet: never, whatever the modifier.
+  for (std::string_view v : {"!R", "!0", "*SA"}) {
+    decode::Packet udp = IpPacket("10.0.0.1", "10.0.0.2");
+    EXPECT_FALSE(Holds(MustParse({{"flags", v}}), udp)) << v;
+  }
+  // tcp.flags is the same keyword.
+  EXPECT_TRUE(Holds(MustParse({{"tcp.flags", "S"}}), TcpFlagsPacket(decode::tcpflag::kSyn)));
+}
+
+TEST(ConditionsPacketTest, IcmpTypeAndCodeRanges) {
+  const struct {
+    std::string_view keyword, value;
+    std::vector<std::pair<uint8_t, bool>> values;
+  } cases[] = {
+      {"itype", "8", {{8, true}, {0, false}, {9, false}}},
+      {"itype", ">8", {{8, false}, {9, true}, {255, true}}},
+      {"itype", "<8", {{7, true}, {8, false}}},
+      {"itype", ">=8", {{7, false}, {8, true}}},
+      {"itype", "<=8", {{8, true}, {9, false}}},
+      {"itype", "!8", {{8, false}, {0, true}}},
+      // Ranges are exclusive at both ends, "-" as "<>" (Suricata's uint grammar).
+      {"itype", "3<>5", {{3, false}, {4, true}, {5, false}}},
+      {"itype", "3-6", {{3, false}, {4, true}, {5, true}, {6, false}}},
+      {"icode", "0", {{0, true}, {1, false}}},
+      {"icode", "1<>10", {{1, false}, {2, true}, {9, true}, {10, false}}},
+  };
+  for (const auto& tc : cases) {
+    const RuleConditions c = MustParse({{tc.keyword, tc.value}});
+    for (const auto& [v, want] : tc.values) {
+      const bool type = tc.keyword == "itype";
+      for (uint8_t proto : {1, 58}) {  // ICMPv4 and ICMPv6 alike
+        EXPECT_EQ(Holds(c, IcmpPacket(proto, type ? v : 0, type ? 0 : v)), want)
+            << tc.keyword << ":" << tc.value << " value " << int{v} << " proto " << int{proto};
+      }
+    }
+  }
+  // itype:8; icode:0: both must hold.
+  const RuleConditions both = MustParse({{"itype", "8"}, {"icode", "0"}});
+  EXPECT_TRUE(Holds(both, IcmpPacket(1, 8, 0)));
+  EXPECT_FALSE(Holds(both, IcmpPacket(1, 8, 1)));
+  // A TCP or UDP packet never has an ICMP type, not even for "!8".
+  EXPECT_FALSE(Holds(MustParse({{"itype", "!8"}}), TcpFlagsPacket(0)));
+  EXPECT_FALSE(Holds(MustParse({{"icode", "<5"}}), IpPacket("10.0.0.1", "10.0.0.2")));
+}
+
+TEST(ConditionsPacketTest, PacketTestsAreNotIpOnlyAndRequireThePacket) {
+  for (Opt o : {Opt{"flags", "S"}, Opt{"itype", "8"}, Opt{"icode", "0"}}) {
+    const RuleConditions c = MustParse({o});
+    EXPECT_FALSE(c.empty()) << o.keyword;
+    EXPECT_FALSE(patterns::AllowsIpOnly(c)) << o.keyword;
+    EXPECT_TRUE(c.RequiresPacket()) << o.keyword;
+  }
+  EXPECT_FALSE(MustParse({{"flowbits", "set,x"}}).RequiresPacket());
+  // A second option of one kind is valid Suricata but skipped here.
+  RuleConditions c = MustParse({{"itype", "8"}});
+  std::string error;
+  EXPECT_TRUE(ParseConditionOption("itype", "0", &c, &error));
+  EXPECT_EQ(c.unsupported, "itype:repeated");
 }
 
 }  // namespace

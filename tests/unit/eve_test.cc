@@ -82,6 +82,13 @@ Json Strip(const std::string& line, const std::vector<std::string>& top,
   return j;
 }
 
+// A rule with the target keyword (no classtype, default severity).
+RuleInfo Targeted(uint32_t sid, const char* msg, RuleInfo::Target target) {
+  RuleInfo r{sid, 1, 0, msg, "", 3, "allowed", {}};
+  r.target = target;
+  return r;
+}
+
 struct AlertCase {
   const char* name;
   const char* suricata;
@@ -164,6 +171,50 @@ TEST(EveAlert, MatchesSuricata) {
          return e;
        },
        RuleInfo{1, 1, 0, "t", "", 3, "allowed", {}}},
+      // target (Suricata 7.0.10 on the same captures with target:dest_ip / target:src_ip):
+      // "source" and "target" from the packet's addresses, ports only for TCP/UDP.
+      {"target:dest_ip, tcp to_client (http_post.pcapng)",
+       R"({"timestamp":"2010-02-09T02:32:54.569529+0000","flow_id":1603496019024923,"pcap_cnt":8,"event_type":"alert","src_ip":"69.163.176.56","src_port":80,"dest_ip":"172.16.16.128","dest_port":1989,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"tx_guessed":true,"alert":{"action":"allowed","gid":1,"signature_id":1,"rev":0,"signature":"tgt dst","category":"","severity":3,"source":{"ip":"69.163.176.56","port":80},"target":{"ip":"172.16.16.128","port":1989}},"app_proto":"http","direction":"to_client","flow":{"pkts_toserver":4,"pkts_toclient":4,"bytes_toserver":2444,"bytes_toclient":1150,"start":"2010-02-09T02:32:53.045663+0000","src_ip":"172.16.16.128","dest_ip":"69.163.176.56","src_port":1989,"dest_port":80}})",
+       [] {
+         AlertEvent e;
+         e.ts_us = Us("2010-02-09T02:32:54.569529");
+         e.src = Ip("69.163.176.56");
+         e.dst = Ip("172.16.16.128");
+         e.sport = 80;
+         e.dport = 1989;
+         e.dir = Dir::kToClient;
+         e.flow = Snap(1603496019024923, "172.16.16.128", 1989, "69.163.176.56", 80, IPPROTO_TCP, 4,
+                       4, 2444, 1150, "2010-02-09T02:32:53.045663", "2010-02-09T02:32:54.569529");
+         return e;
+       },
+       Targeted(1, "tgt dst", RuleInfo::Target::kDst)},
+      {"target:src_ip, udp to_server (Tunnels.pcap)",
+       R"({"timestamp":"2021-03-01T05:59:59.591933+0000","flow_id":1979383927427113,"pcap_cnt":2,"event_type":"alert","src_ip":"192.168.2.16","src_port":138,"dest_ip":"192.168.2.255","dest_port":138,"proto":"UDP","pkt_src":"wire/pcap","alert":{"action":"allowed","gid":1,"signature_id":3,"rev":0,"signature":"tgt src udp","category":"","severity":3,"source":{"ip":"192.168.2.255","port":138},"target":{"ip":"192.168.2.16","port":138}},"app_proto":"failed","direction":"to_server","flow":{"pkts_toserver":1,"pkts_toclient":0,"bytes_toserver":243,"bytes_toclient":0,"start":"2021-03-01T05:59:59.591933+0000","src_ip":"192.168.2.16","dest_ip":"192.168.2.255","src_port":138,"dest_port":138}})",
+       [] {
+         AlertEvent e;
+         e.ts_us = Us("2021-03-01T05:59:59.591933");
+         e.src = Ip("192.168.2.16");
+         e.dst = Ip("192.168.2.255");
+         e.sport = 138;
+         e.dport = 138;
+         e.flow = Snap(1979383927427113, "192.168.2.16", 138, "192.168.2.255", 138, IPPROTO_UDP, 1,
+                       0, 243, 0, "2021-03-01T05:59:59.591933", "2021-03-01T05:59:59.591933");
+         return e;
+       },
+       Targeted(3, "tgt src udp", RuleInfo::Target::kSrc)},
+      {"target:src_ip, icmp to_client: no ports (Tunnels.pcap)",
+       R"({"timestamp":"2021-03-01T05:59:59.754061+0000","flow_id":2112321255389046,"pcap_cnt":9,"event_type":"alert","src_ip":"192.168.5.217","dest_ip":"192.168.5.208","proto":"ICMP","icmp_type":0,"icmp_code":0,"pkt_src":"wire/pcap","alert":{"action":"allowed","gid":1,"signature_id":2,"rev":0,"signature":"tgt src icmp","category":"","severity":3,"source":{"ip":"192.168.5.208"},"target":{"ip":"192.168.5.217"}},"direction":"to_client","flow":{"pkts_toserver":1,"pkts_toclient":1,"bytes_toserver":98,"bytes_toclient":98,"start":"2021-03-01T05:59:59.753957+0000","src_ip":"192.168.5.208","dest_ip":"192.168.5.217"}})",
+       [] {
+         AlertEvent e;
+         e.ts_us = Us("2021-03-01T05:59:59.754061");
+         e.src = Ip("192.168.5.217");
+         e.dst = Ip("192.168.5.208");
+         e.dir = Dir::kToClient;
+         e.flow = Snap(2112321255389046, "192.168.5.208", 0, "192.168.5.217", 0, IPPROTO_ICMP, 1, 1,
+                       98, 98, "2021-03-01T05:59:59.753957", "2021-03-01T05:59:59.754061");
+         return e;
+       },
+       Targeted(2, "tgt src icmp", RuleInfo::Target::kSrc)},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

@@ -734,6 +734,81 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
 #endif
 
+#if FS_HAVE_CONDITIONS
+// flags, itype, icode (detect-tcp-flags.c, Suricata's u8 grammar) and target (detect-target.c).
+INSTANTIATE_TEST_SUITE_P(
+    PacketKeywords, InvalidRuleTest,
+    ::testing::Values(
+        InvalidCase{"flags_unknown_letter", std::string(kHead) + R"(msg:"m"; flags:Q; sid:1;))", 1,
+                    46,
+                    "flags: cannot parse \"Q\": 'Q' is not a flag (expected [+*!]FLAGS[,IGNORED] "
+                    "with the upper-case flags S A F R P U C E, 1, 2 or 0, e.g. flags:S,12 or "
+                    "flags:!R)"},
+        InvalidCase{"flags_lower_case", std::string(kHead) + R"(msg:"m"; flags:s; sid:1;))", 1, 46,
+                    "flags: cannot parse \"s\": 's' is not a flag (expected [+*!]FLAGS[,IGNORED] "
+                    "with the upper-case flags S A F R P U C E, 1, 2 or 0, e.g. flags:S,12 or "
+                    "flags:!R)"},
+        InvalidCase{"flags_modifier_only", std::string(kHead) + R"(msg:"m"; flags:!; sid:1;))", 1,
+                    46,
+                    "flags: cannot parse \"!\": no flags (expected [+*!]FLAGS[,IGNORED] with the "
+                    "upper-case flags S A F R P U C E, 1, 2 or 0, e.g. flags:S,12 or flags:!R)"},
+        InvalidCase{"flags_two_modifiers", std::string(kHead) + R"(msg:"m"; flags:+S*; sid:1;))",
+                    1, 46,
+                    "flags: cannot parse \"+S*\": only one modifier (+, * or !) is allowed "
+                    "(expected [+*!]FLAGS[,IGNORED] with the upper-case flags S A F R P U C E, 1, 2 "
+                    "or 0, e.g. flags:S,12 or flags:!R)"},
+        InvalidCase{"flags_zero_in_mask", std::string(kHead) + R"(msg:"m"; flags:S,0; sid:1;))", 1,
+                    46,
+                    "flags: cannot parse \"S,0\": '0' is not a flag the mask can ignore "
+                    "(expected [+*!]FLAGS[,IGNORED] with the upper-case flags S A F R P U C E, 1, 2 "
+                    "or 0, e.g. flags:S,12 or flags:!R)"},
+        InvalidCase{"itype_out_of_range",
+                    "alert icmp any any -> any any (msg:\"m\"; itype:>300; sid:1;)", 1, 47,
+                    "itype: cannot parse \">300\" (expected N, <N, <=N, >N, >=N, !N or N<>M with "
+                    "M > N + 1, each within 0-255; a bound that can never match is refused)"},
+        InvalidCase{"itype_never_matches",
+                    "alert icmp any any -> any any (msg:\"m\"; itype:>255; sid:1;)", 1, 47,
+                    "itype: cannot parse \">255\" (expected N, <N, <=N, >N, >=N, !N or N<>M with "
+                    "M > N + 1, each within 0-255; a bound that can never match is refused)"},
+        InvalidCase{"icode_empty_range",
+                    "alert icmp any any -> any any (msg:\"m\"; icode:3<>4; sid:1;)", 1, 47,
+                    "icode: cannot parse \"3<>4\" (expected N, <N, <=N, >N, >=N, !N or N<>M with "
+                    "M > N + 1, each within 0-255; a bound that can never match is refused)"},
+        InvalidCase{"target_unknown", std::string(kHead) + R"(msg:"m"; target:foo; sid:1;))", 1,
+                    47, "target: expected src_ip or dest_ip, got 'foo'"},
+        InvalidCase{"target_conflict",
+                    std::string(kHead) + R"(msg:"m"; target:src_ip; target:dest_ip; sid:1;))", 1,
+                    62, "target: conflicts with the rule's other target option"}),
+    [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
+
+TEST(RuleParserTest, PacketKeywordsTcpPktAndTarget) {
+  ParseResult r = Parse(
+      R"(alert tcp-pkt any any -> any any (msg:"p"; content:"x"; flags:+PA,12; sid:1;)
+alert icmp any any -> any any (msg:"i"; itype:8; icode:<3; target:dest_ip; sid:2;)
+alert tcp any any -> any any (msg:"t"; tcp.flags:!R; target: src_ip ; sid:3;))");
+  ASSERT_TRUE(r.errors.empty()) << Dump(r.errors);
+  ASSERT_TRUE(r.warnings.empty()) << Dump(r.warnings);
+  ASSERT_EQ(r.rules.size(), 3u);
+  const Rule& p = r.rules[0];
+  EXPECT_EQ(p.protocol, Protocol::kTcp);
+  EXPECT_TRUE(p.packet_only);
+  EXPECT_EQ(p.target, Rule::Target::kNone);
+  EXPECT_TRUE(p.conditions->tcp_flags.set);
+  EXPECT_EQ(p.conditions->tcp_flags.modifier, TcpFlagsTest::Modifier::kPlus);
+  EXPECT_EQ(p.conditions->tcp_flags.flags, 0x18);
+  EXPECT_EQ(p.conditions->tcp_flags.keep, 0x3f);
+  const Rule& i = r.rules[1];
+  EXPECT_FALSE(i.packet_only);
+  EXPECT_EQ(i.target, Rule::Target::kDst);
+  EXPECT_TRUE(i.conditions->itype.set);
+  EXPECT_EQ(i.conditions->itype.lo, 8);
+  EXPECT_EQ(i.conditions->icode.mode, UintMode::kLt);
+  EXPECT_EQ(r.rules[2].target, Rule::Target::kSrc);
+  EXPECT_EQ(r.rules[2].conditions->tcp_flags.modifier, TcpFlagsTest::Modifier::kNot);
+  EXPECT_EQ(r.rules[2].conditions->tcp_flags.flags, 0x04);
+}
+#endif
+
 // ---- skipped rules ---------------------------------------------------------------------------
 
 struct SkipCase {
@@ -806,8 +881,8 @@ INSTANTIATE_TEST_SUITE_P(
         SkipCase{"app_layer_protocol_not_parsed",
                  R"(alert smtp any any -> any any (msg:"m"; content:"a"; sid:1;))", "proto:smtp", 7,
                  "protocol 'smtp' is not supported yet; rule skipped"},
-        SkipCase{"tcp_pkt", R"(alert tcp-pkt any any -> any any (msg:"m"; sid:1;))",
-                 "proto:tcp-pkt", 7, "protocol 'tcp-pkt' is not supported yet; rule skipped"},
+        SkipCase{"tcp_stream", R"(alert tcp-stream any any -> any any (msg:"m"; sid:1;))",
+                 "proto:tcp-stream", 7, "protocol 'tcp-stream' is not supported yet; rule skipped"},
         SkipCase{"drop_action",
                  R"(drop tcp any any -> any any (msg:"m"; flow:established; sid:1;))",
                  "action:drop", 1, "action 'drop' is not supported yet; rule skipped"}),

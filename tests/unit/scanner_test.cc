@@ -316,6 +316,35 @@ alert tcp 203.0.113.0/24 any -> any any (msg:"bad net"; sid:4;))");
   EXPECT_THAT(h.Sids(TestPacket("q", kIn2, 5000, kIn1, 3389)), ElementsAre(1));
 }
 
+#if FS_HAVE_CONDITIONS
+TEST(ScannerTest, FlagsItypeIcodeRulesAreCheckedOnEveryPacket) {
+  auto set = Build(R"(alert tcp any any -> any any (msg:"syn"; flags:S,12; sid:1;)
+alert icmp any any -> any any (msg:"echo"; itype:8; icode:0; sid:2;)
+alert tcp any any -> any any (msg:"not rst"; content:"x"; flags:!R; sid:3;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->stats().ip_only, 0u);  // header-only, but not IP-only: every packet
+  Harness h(*set);
+  TestPacket syn("", kExt, 1, kIn1, 2);
+  syn.packet().tcp_flags = decode::tcpflag::kSyn | decode::tcpflag::kEce | decode::tcpflag::kCwr;
+  EXPECT_THAT(h.Sids(syn), ElementsAre(1));
+  EXPECT_THAT(h.Sids(syn), ElementsAre(1));  // again on the next packet of the flow
+  TestPacket synack("x", kIn1, 2, kExt, 1);
+  synack.packet().tcp_flags = decode::tcpflag::kSyn | decode::tcpflag::kAck;
+  EXPECT_THAT(h.Sids(synack), ElementsAre(3));
+  TestPacket rst("x", kExt, 1, kIn1, 2);
+  rst.packet().tcp_flags = decode::tcpflag::kRst | decode::tcpflag::kAck;
+  EXPECT_THAT(h.Sids(rst), IsEmpty());
+
+  TestPacket echo("", kExt, 0, kIn1, 0, 1);
+  echo.packet().icmp_type = 8;
+  EXPECT_THAT(Scan(*set, echo), ElementsAre(2));
+  echo.packet().icmp_code = 1;
+  EXPECT_THAT(Scan(*set, echo), IsEmpty());
+  TestPacket reply("", kExt, 0, kIn1, 0, 1);
+  EXPECT_THAT(Scan(*set, reply), IsEmpty());  // type 0
+}
+#endif
+
 TEST(ScannerTest, PassRulesComeFirstAndSuppressThePacketsAlerts) {
   auto set = Build(R"(alert tcp any any -> any any (msg:"alert"; content:"update"; sid:1;)
 pass tcp 10.20.0.5 any -> any any (msg:"patch server"; content:"update"; sid:2;)

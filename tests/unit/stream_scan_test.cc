@@ -29,7 +29,9 @@ class StreamScan : public ::testing::Test {
         "alert tcp any any -> any 445 (msg:\"port\"; content:\"PORTONLY\"; sid:3;)\n"
         "alert tcp any any -> any any (msg:\"neg\"; content:\"NEG1\"; content:!\"NEG2\"; sid:4;)\n"
         "alert tcp any any -> any any (msg:\"dsize\"; content:\"DSZ\"; dsize:>1; sid:5;)\n"
-        "alert tcp any any -> any any (msg:\"start\"; content:\"HEAD\"; depth:4; sid:6;)\n");
+        "alert tcp any any -> any any (msg:\"start\"; content:\"HEAD\"; depth:4; sid:6;)\n"
+        "alert tcp-pkt any any -> any any (msg:\"pkt\"; content:\"PKTONLY\"; sid:7;)\n"
+        "alert tcp any any -> any any (msg:\"flags\"; content:\"FLAGGED\"; flags:+A; sid:8;)\n");
     ASSERT_NE(set_, nullptr);
     ASSERT_TRUE(scanner_.Prepare(*set_)) << scanner_.error();
     size_t bytes = 0;
@@ -82,10 +84,21 @@ TEST_F(StreamScan, OnlyExactStreamableRulesAreInTheStreamDatabase) {
     if (set_->plan(r).stream) stream_sids.push_back(set_->rules()[r].sid);
   }
   std::sort(stream_sids.begin(), stream_sids.end());
-  // sid 4 has a negated content, sid 5 a dsize: packet-only.
+  // sid 4 has a negated content, sid 5 a dsize, sid 7 is tcp-pkt, sid 8 has flags: packet-only.
   EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6}));
   EXPECT_EQ(set_->stats().stream_rules, 4u);
   EXPECT_GT(set_->stream_database(patterns::ScanDir::kToServer).stream_state_bytes, 0u);
+}
+
+TEST_F(StreamScan, TcpPktAndFlagsRulesDoNotMatchAcrossSegments) {
+  EXPECT_TRUE(Feed({"xxPKT", "ONLYxx"}).empty());
+  EXPECT_TRUE(Feed({"FLAG", "GED"}).empty());
+  // In one packet they match (the packet scan), tcp-pkt like tcp; flags on the packet's flags.
+  TestPacket tp("..PKTONLY..FLAGGED..", "10.0.0.1", 40000, "10.0.0.2", 80);
+  tp.packet().tcp_flags = decode::tcpflag::kAck | decode::tcpflag::kPsh;
+  EXPECT_EQ(testing::Scan(*set_, tp), (std::vector<uint32_t>{7, 8}));
+  tp.packet().tcp_flags = decode::tcpflag::kPsh;
+  EXPECT_EQ(testing::Scan(*set_, tp), (std::vector<uint32_t>{7}));
 }
 
 TEST_F(StreamScan, PatternSplitAcrossDeliveriesMatches) {
