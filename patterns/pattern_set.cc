@@ -502,15 +502,24 @@ std::string PatternSet::CompileApp() {
       app_programs_.push_back(prog);
     }
     plan.app_count = static_cast<uint32_t>(app_programs_.size()) - plan.app_begin;
+    if ((plan.app_buffers & 1) != 0) {
+      ++stats_.app_raw_payload;
+      app_raw_protos_ |= 1u << static_cast<int>(r.app_proto);
+    }
 
+    // The fast pattern: on an app buffer if the rule has one there (buffers are short, the raw
+    // bytes long), else on the raw payload, whose database ScanApp runs like a buffer's.
     const Content* fp = nullptr;
-    for (const Content& c : r.contents) {
-      if (c.negated || c.bytes.empty() || c.buffer == Buffer::kPayload) continue;
-      if (c.fast_pattern) {
-        fp = &c;
-        break;
+    for (const bool raw : {false, true}) {
+      for (const Content& c : r.contents) {
+        if (c.negated || c.bytes.empty() || (c.buffer == Buffer::kPayload) != raw) continue;
+        if (c.fast_pattern) {
+          fp = &c;
+          break;
+        }
+        if (fp == nullptr || c.bytes.size() > fp->bytes.size()) fp = &c;
       }
-      if (fp == nullptr || c.bytes.size() > fp->bytes.size()) fp = &c;
+      if (fp != nullptr) break;
     }
     if (fp == nullptr) {
       app_always_[static_cast<int>(r.app_proto)].push_back(ri);
@@ -633,6 +642,10 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
                                                         : BufferSide::kEither;
         plan.dirs[0] = plan.dirs[1] = false;
         continue;
+      }
+      if (r.PayloadOnAppProto()) {
+        plan.app_proto = r.app_proto;
+        ++stats.proto_payload;
       }
       dsize_edge[ri] = DsizeNeEdge(r);
       payload[ri] = PlanPayload(r, dsize_edge[ri]);

@@ -161,6 +161,8 @@ struct RulePlan {
   // Scanner::ScanApp evaluates it on the transactions of app_proto, at the side app_side, when
   // every buffer of app_buffers is present, by its programs (one per buffer it inspects).
   bool app = false;
+  // App rules: the protocol of the transactions. Packet rules (app false): kNone, or the protocol
+  // the flow must speak (Rule::PayloadOnAppProto, "alert http ... content:..." without buffers).
   AppProto app_proto = AppProto::kNone;
   BufferSide app_side = BufferSide::kEither;
   uint64_t app_buffers = 0;
@@ -197,6 +199,8 @@ struct CompileStats {
   size_t app_unfiltered = 0;      // ... without a content to pre-filter them: every transaction
   uint32_t app_expressions = 0;   // pre-filter literals across the buffer databases
   size_t app_by_proto[kAppProtoCount] = {};
+  size_t app_raw_payload = 0;  // app rules that also inspect the transaction's raw bytes
+  size_t proto_payload = 0;    // packet/stream rules that need the flow's app_proto (alert http)
   double seconds = 0;
 };
 
@@ -314,6 +318,9 @@ class PatternSet {
   // App-layer rules whose transactions are of protocol p (Scanner::ScanApp evaluates them): the
   // worker skips building the buffers of a protocol no rule inspects.
   size_t app_rule_count(AppProto p) const { return app_rule_count_[static_cast<int>(p)]; }
+  // Whether some app-layer rule of protocol p inspects the raw payload beside its buffers: the
+  // worker then keeps the transaction's raw bytes (app::RawWindow) for Buffer::kPayload.
+  bool app_raw_payload(AppProto p) const { return (app_raw_protos_ >> static_cast<int>(p)) & 1; }
 
  private:
   PatternSet() = default;
@@ -344,6 +351,7 @@ class PatternSet {
   std::vector<SizeCheck> size_checks_;
   uint64_t app_scan_mask_ = 0;
   uint64_t app_dot_scan_ = 0;
+  uint32_t app_raw_protos_ = 0;  // bit per AppProto: app_raw_payload()
 };
 
 // Canonical one-line form of a rule (normalised blanks, options as name:value;), the input of

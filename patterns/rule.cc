@@ -65,18 +65,14 @@ std::string Rule::Location() const { return fmt::format("{}:{}", file, pos.line)
 namespace fs::patterns {
 
 bool Rule::IsAppRule() const {
-  if (app_proto != AppProto::kNone || !size_checks.empty() || dotprefix != 0) return true;
-  for (const Content& c : contents) {
-    if (c.buffer != Buffer::kPayload) return true;
+  if (!size_checks.empty() || dotprefix != 0) return true;
+  for (const PayloadItem& item : payload) {
+    if (BufferOf(item) != Buffer::kPayload) return true;
   }
-  for (const Pcre& p : pcres) {
-    if (p.buffer != Buffer::kPayload) return true;
-  }
-  for (const ByteOp& b : byte_ops) {
-    if (b.buffer != Buffer::kPayload) return true;
-  }
-  return false;
+  return app_proto != AppProto::kNone && payload.empty();
 }
+
+bool Rule::PayloadOnAppProto() const { return app_proto != AppProto::kNone && !IsAppRule(); }
 
 Buffer Rule::BufferOf(const PayloadItem& item) const {
   switch (item.kind) {

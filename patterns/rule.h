@@ -323,8 +323,13 @@ struct Rule {
   std::vector<SizeCheck> size_checks;
   uint64_t dotprefix = 0;
   TlsVersionTest tls_version;
-  // Whether any content/pcre/size check uses an app-layer buffer, or the header names one.
+  // Whether the rule is evaluated on transactions (Scanner::ScanApp): any content/pcre/size check
+  // uses an app-layer buffer, or the header names a protocol and the rule inspects nothing. A
+  // rule of an app protocol ("alert http") whose contents are all on the raw payload is not: as in
+  // Suricata (no app inspection engine), it is a packet/stream rule that also needs the flow's
+  // app_proto to be that protocol (PayloadOnAppProto).
   bool IsAppRule() const;
+  bool PayloadOnAppProto() const;
 #if FS_HAVE_CONDITIONS
   RuleConditionsBox conditions;
 #endif

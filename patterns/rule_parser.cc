@@ -1543,8 +1543,6 @@ std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
 #else
   (void)raw;
 #endif
-  // An app-layer rule inspects transactions; contents on the raw packet/stream beside its buffers
-  // would need the stream bytes of the transaction (not modelled yet).
   if (rule->IsAppRule() && rule->app_proto == AppProto::kNone) {
     Skip(0,
          "a buffer several protocols share (file.name) needs the protocol in the rule header "
@@ -1558,16 +1556,6 @@ std::optional<Problem> RuleBuilder::Validate(const RawRule& raw, Rule* rule) {
                                                  : rule->byte_ops[item.index].option_index;
     return option < raw.options.size() ? raw.options[option].name_offset : 0;
   };
-  if (rule->IsAppRule()) {
-    for (const PayloadItem& item : rule->payload) {
-      if (rule->BufferOf(item) != Buffer::kPayload) continue;
-      Skip(option_of(item),
-           "a content, pcre or byte keyword on the raw payload in an app-layer rule is not "
-           "supported yet",
-           "app-layer+payload");
-      break;
-    }
-  }
   // A byte_extract variable is kept per buffer: one used in another buffer than the one it was
   // extracted from would read Suricata's slot of that other buffer.
   for (const PayloadItem& item : rule->payload) {

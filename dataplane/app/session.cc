@@ -150,6 +150,7 @@ void AppSession::Reset(const HttpConfig* http, const AppHooks* hooks) {
     probe_len[d] = 0;
     probe_no[d] = false;
     stopped[d] = false;
+    raw[d].Clear();
     if (dns_used) dns[d] = DnsTcpFramer{};
   }
   req_head_ = req_count_ = 0;

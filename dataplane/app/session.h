@@ -40,6 +40,7 @@
 
 #include "dataplane/app/dns.h"
 #include "dataplane/app/http1.h"
+#include "dataplane/app/raw_window.h"
 #include "dataplane/app/smb.h"
 #include "dataplane/app/tls.h"
 #include "patterns/buffers.h"
@@ -212,6 +213,10 @@ class AppSession {
 
   // DNS over TCP: the framer of each direction.
   DnsTcpFramer dns[2];
+
+  // The raw bytes of each direction's current transaction, for app-layer rules with contents on
+  // the raw payload (raw_window.h); filled by the worker.
+  RawWindow raw[2];
 
   // TLS: constructs the parser (once detected); nullptr before and after (StopParsers).
   bool StartTls();

@@ -172,6 +172,12 @@ class Scanner {
   static int OnHsStreamMatch(unsigned id, unsigned long long from, unsigned long long to,
                              unsigned flags, void* ctx);
   static patterns::PacketHeader HeaderOf(const decode::Packet& p);
+  // A packet rule of an app protocol ("alert dns ... content:...;" without buffers) needs the flow
+  // to speak it, as Suricata's alproto check: a packet without a flow never does.
+  static bool AppProtoHolds(const patterns::RulePlan& plan, const flow::Flow* flow) {
+    return plan.app_proto == patterns::AppProto::kNone ||
+           (flow != nullptr && flow->app_proto == static_cast<uint8_t>(plan.app_proto));
+  }
   // Whether rule r's runtime conditions let it alert (always true without conditions).
   static bool Conditions(const patterns::PatternSet& set, uint32_t r, const decode::Packet& p,
                          flow::Flow* flow, flow::Dir dir, RuleState* state);
@@ -300,7 +306,7 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
       case patterns::PayloadMode::kNever:
         continue;
     }
-    if (!set.header(r).Matches(h)) continue;
+    if (!set.header(r).Matches(h) || !AppProtoHolds(plan, flow)) continue;
     if (plan.mode == patterns::PayloadMode::kConfirm) {
       ++counters_.confirmations;
       if (!InspectPayload(set, r, p.payload(), p.payload_len, match_data_.get())) continue;
@@ -337,7 +343,7 @@ void Scanner::ReportStream(const patterns::PatternSet& set, const decode::Packet
     const uint32_t r = pending_[i];
     pending_flag_[r] = 0;
     if (r >= set.size() || ctx.HasAlerted(r) || packet_matched_[r] != 0) continue;
-    if (!set.header(r).Matches(h)) continue;
+    if (!set.header(r).Matches(h) || !AppProtoHolds(set.plan(r), &flow)) continue;
     if (set.plan(r).has_conditions && !Conditions(set, r, p, &flow, dir, &state)) continue;
     ctx.NoteAlerted(r);
     ++counters_.stream_matches;

@@ -552,6 +552,8 @@ void Worker::InspectDnsMessage(const decode::Packet& p, flow::Flow& f, flow::Dir
       patterns::AppInspect in;
       in.proto = AppProto::kDns;
       in.to_server = true;
+      // The raw payload of a DNS transaction is the message (UDP: the packet payload).
+      in.Set(Buffer::kPayload, data, len);
       for (uint8_t q = 0; q < msg.query_count && !scanner_->pass_flow(); ++q) {
         in.Set(Buffer::kDnsQuery, msg.queries[q].name.view());
         scanner_->ScanApp(*set, p, f, dir, *rule_state_, in,
@@ -795,6 +797,10 @@ void Worker::AppFeed(StreamSink& sink, app::AppSession& s, int dir, const uint8_
   // The session may have been released by an earlier feed of the same delivery (end of a TLS
   // handshake).
   if (len == 0 || sink.f->app_slot == 0 || s.stopped[dir]) return;
+  // DNS rules inspect the message itself (InspectDnsMessage).
+  if (s.proto != AppProto::kDns && sink.set != nullptr && sink.set->app_raw_payload(s.proto)) {
+    s.raw[dir].Append(data, len);
+  }
   switch (s.proto) {
     case AppProto::kHttp:
       s.FeedHttp(dir, data, len);
@@ -859,6 +865,15 @@ void Worker::ReleaseApp(StreamSink& sink, bool report) {
   f.app_slot = 0;
   // Nothing more is parsed (not even a flow still detecting: its stream is over).
   if (f.app_state <= kAppActive) f.app_state = kAppDone;
+}
+
+void Worker::AddRawPayload(const patterns::PatternSet& set, const flow::Flow& f, int dir,
+                           patterns::AppInspect* in) {
+  if (!set.app_raw_payload(in->proto)) return;
+  uint32_t len = 0;
+  const uint8_t* data = nullptr;
+  if (app_pool_ != nullptr && f.app_slot != 0) data = app_pool_->At(f.app_slot).raw[dir].Take(&len);
+  in->Set(Buffer::kPayload, data, len);
 }
 
 namespace {
@@ -942,6 +957,7 @@ void Worker::OnHttpRequest(app::HttpRequestRecord& req) {
   in.proto = AppProto::kHttp;
   in.to_server = true;
   AddRequestBuffers(req, /*own=*/true, app_scratch_.get(), &in);
+  AddRawPayload(*set, f, 0, &in);
   scanner_->AppTxBegin();
   scanner_->ScanApp(*set, p, f, flow::Dir::kToServer, *rule_state_, in,
                     [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToServer); });
@@ -961,6 +977,7 @@ void Worker::OnHttpResponse(const app::HttpRequestRecord* req, app::HttpResponse
     in.to_server = false;
     if (req != nullptr) AddRequestBuffers(*req, /*own=*/false, nullptr, &in);
     AddResponseBuffers(resp, app_scratch_.get(), &in);
+    AddRawPayload(*set, f, 1, &in);
     scanner_->AppTxBegin();
     scanner_->ScanApp(*set, p, f, flow::Dir::kToClient, *rule_state_, in,
                       [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToClient); });
@@ -1064,6 +1081,7 @@ void Worker::InspectTlsClient(StreamSink& sink, app::AppSession& s) {
   in.to_server = true;
   in.tls_version = ch.connp_version();
   AddTlsClientBuffers(ch, &in);
+  AddRawPayload(*set, f, 0, &in);
   scanner_->AppTxBegin();
   scanner_->ScanApp(*set, p, f, flow::Dir::kToServer, *rule_state_, in,
                     [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToServer); });
@@ -1092,6 +1110,7 @@ void Worker::InspectTlsServer(StreamSink& sink, app::AppSession& s) {
   }
   SetIf(&in, Buffer::kJa3sHash, st.server.ja3s_hash());
   SetIf(&in, Buffer::kJa3sString, st.server.ja3s());
+  AddRawPayload(*set, f, 1, &in);
   auto alert = [&](uint32_t r) { EmitRuleAlert(*set, r, p, &f, flow::Dir::kToClient); };
   scanner_->AppTxBegin();
   if (st.has_chain && st.chain.count > 0) {
@@ -1233,11 +1252,13 @@ void Worker::OnSmbRecord(app::AppSession& s, const app::SmbRecord& rec) {
   const auto fd = static_cast<flow::Dir>(dir);
   const decode::Packet p = k.PacketFor(dir);
   const patterns::PatternSet* set = k.set;
+  patterns::AppInspect in;
+  in.proto = AppProto::kSmb;
+  in.to_server = dir == 0;
+  // Every message ends the raw window of its direction, inspected or not.
+  if (set != nullptr) AddRawPayload(*set, f, dir, &in);
   if (set != nullptr && !f.bypassed && set->app_rule_count(AppProto::kSmb) > 0 &&
       SmbNamesSomething(rec)) {
-    patterns::AppInspect in;
-    in.proto = AppProto::kSmb;
-    in.to_server = dir == 0;
     // smb.share on the TREE_CONNECT only (as Suricata): every CREATE on the tree would otherwise
     // alert again for the same share.
     const bool tree_connect =

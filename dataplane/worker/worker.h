@@ -236,6 +236,10 @@ class Worker {
   void AppFeed(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data, size_t len);
   void AppGap(flow::Flow& f, int dir);
   void ReleaseApp(StreamSink& sink, bool report);
+  // The raw bytes of direction dir's transaction (app::RawWindow) as Buffer::kPayload of `in`,
+  // when the set has app rules of in->proto that inspect them; empty without a session.
+  void AddRawPayload(const patterns::PatternSet& set, const flow::Flow& f, int dir,
+                     patterns::AppInspect* in);
   // AppHooks: a completed HTTP request / response (with the request it answers) / a request
   // never answered. Called from inside AppFeed and ReleaseApp (app_sink_ is the caller's sink).
   void OnHttpRequest(app::HttpRequestRecord& req);

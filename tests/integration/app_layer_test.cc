@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -542,6 +543,104 @@ TEST_F(AppLayerTest, SessionEndsWhenBothSidesClose) {
   EXPECT_NE(metrics.find("flowsentry_app_sessions_in_use{worker=\"0\"} 0\n"), std::string::npos);
   EXPECT_NE(metrics.find("flowsentry_app_http_transactions_total{worker=\"0\"} 6\n"),
             std::string::npos);
+}
+
+// Raw payload in app-layer rules: on a keep-alive HTTP connection, each transaction's raw bytes
+// are its own (the stream bytes of its direction since the previous transaction of that
+// direction), so a raw content of one request never combines with the buffers of another, and
+// offsets count from the transaction's first byte. A packet rule of an app protocol ("alert http"
+// with raw contents only) needs the flow to speak it.
+bool WriteKeepAliveCapture(const std::string& path, std::string* error) {
+  pcapgen::Capture cap;
+  pcapgen::Rng rng(23);
+  pcapgen::Host client{"10.20.1.70", {0x02, 0, 0, 0, 0x01, 0x70}, 0, 128, true};
+  pcapgen::Host web{"203.0.113.30", pcapgen::kRouterMac, 0, 50, false};
+  const uint64_t t0 = 1700000000ull * 1000000;
+  pcapgen::TcpTiming timing;
+  pcapgen::TcpSession http(&cap, &rng, client, 50100, web, 80, t0, timing);
+  http.Open();
+  http.Send(Dir::kToServer, ToBytes("GET /gate.php HTTP/1.1\r\nHost: a.example\r\n\r\n"));
+  http.Send(Dir::kToClient, ToBytes("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfirst-body"),
+            2000);
+  http.Send(Dir::kToServer,
+            ToBytes("POST /other HTTP/1.1\r\nHost: a.example\r\nX-Marker: 1\r\n"
+                    "Content-Length: 0\r\n\r\n"),
+            2000);
+  http.Send(Dir::kToClient, ToBytes("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nsecond-body"),
+            2000);
+  http.Close(Dir::kToClient, 1000);
+  // A request whose headers span two segments: the raw part and the buffers of one transaction
+  // come from different segments.
+  pcapgen::TcpSession split(&cap, &rng, client, 50103, web, 80, t0 + 50000, timing);
+  split.Open();
+  split.Send(Dir::kToServer, ToBytes("POST /up HTTP/1.1\r\nHost: a.example\r\n"));
+  split.Send(Dir::kToServer, ToBytes("X-Marker: 1\r\nContent-Length: 4\r\n\r\n0123"), 500);
+  split.Send(Dir::kToClient, ToBytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), 2000);
+  split.Close(Dir::kToClient, 1000);
+  // The same marker on a connection of no known protocol.
+  pcapgen::TcpSession misc(&cap, &rng, client, 50101, web, 7001, t0 + 100000, timing);
+  misc.Open();
+  misc.Send(Dir::kToServer, ToBytes("HELLO X-Marker: 1 second-body\r\n"));
+  misc.Send(Dir::kToClient, ToBytes("WELCOME\r\n"), 500);
+  misc.Close(Dir::kToServer, 1000);
+  return WriteFile(cap, path, error);
+}
+
+constexpr char kRawRules[] =
+    // The marker is in the second request, /gate.php the first's URI: never one transaction.
+    "alert http any any -> any any (msg:\"raw+uri other tx\"; flow:to_server; "
+    "content:\"X-Marker\"; http.uri; content:\"/gate.php\"; sid:9300001;)\n"
+    // The second request's window starts at its own first byte.
+    "alert http any any -> any any (msg:\"raw depth\"; flow:to_server; content:\"POST /\"; "
+    "depth:6; http.uri; content:\"/other\"; sid:9300002;)\n"
+    "alert http any any -> any any (msg:\"raw+method\"; content:\"X-Marker|3a| 1\"; http.method; "
+    "content:\"POST\"; sid:9300003;)\n"
+    // The response side: its own raw bytes.
+    "alert http any any -> any any (msg:\"resp raw\"; flow:to_client; content:\"second-body\"; "
+    "http.stat_code; content:\"200\"; sid:9300004;)\n"
+    "alert http any any -> any any (msg:\"resp raw first\"; flow:to_client; "
+    "content:\"first-body\"; http.stat_code; content:\"404\"; sid:9300005;)\n"
+    // Packet rules of an app protocol.
+    "alert http any any -> any any (msg:\"http packet\"; flow:to_server; "
+    "content:\"X-Marker|3a| 1\"; sid:9300006;)\n"
+    "alert dns any any -> any any (msg:\"dns packet\"; content:\"X-Marker\"; sid:9300007;)\n"
+    // The split request: raw marker in the second segment, URI in the first; the raw request
+    // line in the first segment, the body in the second.
+    "alert http any any -> any any (msg:\"split\"; flow:to_server; content:\"X-Marker\"; "
+    "http.uri; content:\"/up\"; sid:9300008;)\n"
+    "alert http any any -> any any (msg:\"split depth\"; flow:to_server; content:\"POST /up\"; "
+    "depth:8; http.request_body; content:\"0123\"; sid:9300009;)\n";
+
+TEST_F(AppLayerTest, RawPayloadOfHttpTransactions) {
+  const std::string capture = dir_ + "/keepalive.pcap";
+  std::string error;
+  ASSERT_TRUE(WriteKeepAliveCapture(capture, &error)) << error;
+  std::ofstream(dir_ + "/raw.rules") << kRawRules;
+  Eve eve;
+  auto r = Run("rules: [raw.rules]\n", "raw", &eve, nullptr, capture);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // (sid, client port) of every alert. Suricata 7.0.10 raises the same on an equivalent capture
+  // (the same payloads, one segment per Send, checked by hand).
+  std::set<std::pair<uint32_t, int>> alerts;
+  for (const auto& j : eve.all) {
+    if (j.value("event_type", "") != "alert") continue;
+    const int client_port =
+        j.value("dest_port", 0) == 80 ? j.value("src_port", 0) : j.value("dest_port", 0);
+    EXPECT_TRUE(alerts.emplace(j["alert"]["signature_id"].get<uint32_t>(), client_port).second)
+        << "one alert per rule and transaction: " << j.dump();
+  }
+  const std::set<std::pair<uint32_t, int>> expected = {
+      // Keep-alive: 9300001 never (its raw marker and URI are in different transactions).
+      {9300002, 50100},
+      {9300003, 50100},
+      {9300004, 50100},
+      {9300006, 50100},
+      // Split request.
+      {9300003, 50103},
+      {9300006, 50103},
+      {9300008, 50103},
+      {9300009, 50103}};
+  EXPECT_EQ(alerts, expected);
 }
 
 }  // namespace

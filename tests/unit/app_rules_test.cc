@@ -120,13 +120,31 @@ TEST(AppRuleParseTest, ErrorsNameTheProblem) {
   }
 }
 
-TEST(AppRuleParseTest, RawPayloadBesideBuffersIsSkippedWithTheReason) {
+TEST(AppRuleParseTest, RawPayloadBesideBuffersIsAnAppRule) {
   auto r = Parse(
-      R"(alert http any any -> any any (msg:"m"; content:"raw"; http.uri; content:"/a"; sid:1;))");
-  EXPECT_TRUE(r.errors.empty());
-  EXPECT_TRUE(r.rules.empty());
-  ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_EQ(r.warnings[0].keyword, "app-layer+payload");
+      R"(alert http any any -> any any (msg:"m"; content:"raw"; http.uri; content:"/a"; sid:1;)
+alert dns any any -> any any (msg:"m"; content:"|00 10 00 01|"; sid:2;)
+alert dns any any -> any any (msg:"m"; flow:to_server; sid:3;)
+alert tcp any any -> any any (msg:"m"; content:"raw"; pcre:"/a/U"; byte_test:1,>,2,0; sid:4;))");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0].ToString();
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0].ToString();
+  ASSERT_EQ(r.rules.size(), 4u);
+  // Contents before the first sticky buffer stay on the raw payload; the rule is an app rule.
+  EXPECT_EQ(r.rules[0].contents[0].buffer, Buffer::kPayload);
+  EXPECT_EQ(r.rules[0].contents[1].buffer, Buffer::kHttpUri);
+  EXPECT_TRUE(r.rules[0].IsAppRule());
+  EXPECT_FALSE(r.rules[0].PayloadOnAppProto());
+  // An app protocol with contents on the raw payload only: a packet rule needing the protocol.
+  EXPECT_EQ(r.rules[1].app_proto, AppProto::kDns);
+  EXPECT_FALSE(r.rules[1].IsAppRule());
+  EXPECT_TRUE(r.rules[1].PayloadOnAppProto());
+  // An app protocol and nothing to inspect: evaluated per transaction, as before.
+  EXPECT_TRUE(r.rules[2].IsAppRule());
+  EXPECT_FALSE(r.rules[2].PayloadOnAppProto());
+  // A /U pcre makes an "alert tcp" rule an http rule; its content and byte_test stay raw.
+  EXPECT_EQ(r.rules[3].app_proto, AppProto::kHttp);
+  EXPECT_TRUE(r.rules[3].IsAppRule());
+  EXPECT_EQ(r.rules[3].byte_ops[0].buffer, Buffer::kPayload);
 }
 
 TEST(AppRuleParseTest, FileNameTakesTheProtocolFromTheHeader) {
@@ -343,6 +361,115 @@ alert tls any any -> any any (msg:"ssl3"; tls.version:0x0300; sid:4;))");
   AppInspect tls13 = side(0x0304);
   tls13.Set(Buffer::kTlsSni, "www.example.org");
   EXPECT_THAT(h.AppSids(pkt, tls13), ElementsAre(1, 2));
+}
+
+// ---- raw payload in app-layer rules (Buffer::kPayload of the inspection) ----
+
+// A request side with a URI and, when raw is given, the transaction's raw bytes.
+AppInspect RequestWithRaw(std::string_view method, std::string_view uri, const std::string* raw) {
+  AppInspect in = Request(method, uri, "h");
+  if (raw != nullptr) in.Set(Buffer::kPayload, *raw);
+  return in;
+}
+
+TEST(ScanAppTest, RawPayloadAndBuffersMustMatchInTheSameTransaction) {
+  auto set = Build(R"(
+alert http any any -> any any (msg:"raw+uri"; flow:to_server; content:"X-Gate|3a| 1"; http.uri; content:"/gate.php"; sid:1;)
+alert http any any -> any any (msg:"raw depth"; content:"POST /"; depth:6; http.uri; content:"/up"; sid:2;)
+alert http any any -> any any (msg:"raw chain"; content:"cmd="; content:"&id="; distance:0; within:8; http.method; content:"PUT"; sid:3;)
+alert http any any -> any any (msg:"raw fast pattern"; content:"magic-raw-token"; offset:4; http.uri; pcre:"/^\/[a-z]+$/"; sid:4;)
+alert http any any -> any any (msg:"resp"; content:"ActiveXObject"; nocase; http.stat_code; content:"200"; sid:5;)
+alert http any any -> any any (msg:"raw negated"; content:!"Cookie|3a|"; http.uri; content:"/neg"; sid:6;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->stats().app_rules, 6u);
+  EXPECT_EQ(set->stats().app_raw_payload, 6u);
+  EXPECT_EQ(set->stats().proto_payload, 0u);
+  // sid 4 has no content on a buffer: its raw content is its fast pattern, not "every tx".
+  EXPECT_EQ(set->stats().app_unfiltered, 0u);
+  EXPECT_TRUE(set->app_raw_payload(AppProto::kHttp));
+  EXPECT_FALSE(set->app_raw_payload(AppProto::kDns));
+  Harness h(*set);
+  TestPacket req("", kClient, 40000, kServer, 80);
+  TestPacket resp("", kServer, 80, kClient, 40000);
+
+  const std::string gate = "GET /gate.php HTTP/1.1\r\nX-Gate: 1\r\n\r\n";
+  const std::string no_gate = "GET /gate.php HTTP/1.1\r\nX-Other: 1\r\n\r\n";
+  // Both parts match: one alert; either part alone: none.
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/gate.php", &gate)), ElementsAre(1));
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/gate.php", &no_gate)), IsEmpty());
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/index.php", &gate)), IsEmpty());
+  // The raw content is not looked for in the buffers: without the raw bytes, no alert.
+  const std::string uri_with_marker = "/gate.php?X-Gate: 1";
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", uri_with_marker, nullptr)), IsEmpty());
+  // The to-server rule never runs on the response side, whatever its raw bytes.
+  AppInspect out = RequestWithRaw("GET", "/gate.php", &gate);
+  out.to_server = false;
+  EXPECT_THAT(h.AppSids(resp, out), IsEmpty());
+
+  // depth counts from the start of the raw bytes.
+  const std::string post = "POST /up HTTP/1.1\r\n\r\n";
+  const std::string late_post = "GET /x HTTP/1.1\r\n\r\nPOST /up HTTP/1.1\r\n\r\n";
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("POST", "/up", &post)), ElementsAre(2));
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("POST", "/up", &late_post)), IsEmpty());
+
+  // distance/within relative to the previous raw match (not to a buffer's).
+  const std::string near = "PUT /a HTTP/1.1\r\n\r\ncmd=ls&id=7";
+  const std::string far = "PUT /a HTTP/1.1\r\n\r\ncmd=ls -la /etc&id=7";
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("PUT", "/a", &near)), ElementsAre(3));
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("PUT", "/a", &far)), IsEmpty());
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/a", &near)), IsEmpty());
+
+  // Pre-filtered by the raw literal; offset:4 on the raw bytes.
+  const std::string token = "GET magic-raw-token";
+  const std::string token_at_0 = "magic-raw-token GET";
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/abc", &token)), ElementsAre(4));
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/abc", &token_at_0)), IsEmpty());
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/abc1", &token)), IsEmpty());
+
+  // A negated raw content vetoes only when the raw bytes hold it.
+  const std::string plain = "GET /neg HTTP/1.1\r\n\r\n";
+  const std::string cookie = "GET /neg HTTP/1.1\r\nCookie: a=b\r\n\r\n";
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/neg", &plain)), ElementsAre(6));
+  EXPECT_THAT(h.AppSids(req, RequestWithRaw("GET", "/neg", &cookie)), IsEmpty());
+
+  // The response side: its own raw bytes with its buffers; one alert per transaction.
+  const std::string body = "HTTP/1.1 200 OK\r\n\r\nnew activexobject(x)";
+  AppInspect r200;
+  r200.proto = AppProto::kHttp;
+  r200.to_server = false;
+  r200.Set(Buffer::kHttpStatCode, "200");
+  r200.Set(Buffer::kPayload, body);
+  EXPECT_THAT(h.AppSids(resp, r200), ElementsAre(5));
+  EXPECT_THAT(h.AppSids(resp, r200, /*new_tx=*/false), IsEmpty());
+  r200.Set(Buffer::kHttpStatCode, "404");
+  EXPECT_THAT(h.AppSids(resp, r200), IsEmpty());
+}
+
+TEST(ScanAppTest, PayloadRuleOfAnAppProtocolNeedsTheFlowsProtocol) {
+  auto set = Build(R"(
+alert dns any any -> any any (msg:"txt answer"; content:"|00 00 10 00 01 c0 0c|"; content:"payload"; distance:0; sid:1;)
+alert http any any -> any any (msg:"http bytes"; flow:to_client; content:"ActiveXObject"; sid:2;)
+alert udp any any -> any any (msg:"any udp"; content:"payload"; sid:3;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->stats().app_rules, 0u);
+  EXPECT_EQ(set->stats().proto_payload, 2u);
+  Harness h(*set);
+  const std::string answer = std::string("\x12\x34\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00", 12) +
+                             std::string("\x01x\x00\x00\x10\x00\x01\xc0\x0c", 9) + "payload";
+  TestPacket dns(answer, "10.20.0.2", 53, kClient, 5353, patterns::kIpProtoUdp);
+  // Not (yet) a DNS flow: only the plain udp rule.
+  h.flow().app_proto = 0;
+  EXPECT_THAT(h.Sids(dns, flow::Dir::kToClient), ElementsAre(3));
+  h.flow().app_proto = static_cast<uint8_t>(AppProto::kHttp);
+  EXPECT_THAT(h.Sids(dns, flow::Dir::kToClient), ElementsAre(3));
+  h.flow().app_proto = static_cast<uint8_t>(AppProto::kDns);
+  EXPECT_THAT(h.Sids(dns, flow::Dir::kToClient), ElementsAre(1, 3));
+  // Packet rules: a transaction inspection never runs them.
+  AppInspect q;
+  q.proto = AppProto::kDns;
+  q.Set(Buffer::kDnsQuery, "x");
+  q.Set(Buffer::kPayload, answer);
+  EXPECT_THAT(h.AppSids(dns, q), IsEmpty());
 }
 
 }  // namespace

@@ -848,11 +848,6 @@ TEST_P(SkippedRuleTest, NamesTheFirstUnsupportedThing) {
 INSTANTIATE_TEST_SUITE_P(
     Table, SkippedRuleTest,
     ::testing::Values(
-        SkipCase{"app_rule_with_raw_payload",
-                 std::string(kHead) + R"(msg:"m"; content:"a"; pcre:"/a\;b/Ui"; sid:1;))",
-                 "app-layer+payload", 40,
-                 "a content, pcre or byte keyword on the raw payload in an app-layer rule is not "
-                 "supported yet; rule skipped"},
         SkipCase{"pcre_capture",
                  std::string(kHead) + R"(msg:"m"; pcre:"/(a)b/,flow:name"; sid:1;))",
                  "pcre/capture", 40,
@@ -1095,6 +1090,34 @@ TEST(RuleParserTest, StrictModeKeepsSupportedRules) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].ToString(),
             "test.rules:2:54: keyword 'byte_math' is not supported yet (rejected in strict mode)");
+}
+
+// Contents, pcres and byte keywords on the raw payload beside app-layer buffers are accepted (in
+// strict mode too): they stay on Buffer::kPayload and the rule is an app rule; a byte_extract
+// variable still may not cross from the raw payload into a buffer.
+TEST(RuleParserTest, AppRuleWithRawPayloadIsAcceptedInStrictMode) {
+  ParseOptions strict;
+  strict.strict = true;
+  ParseResult r = Parse(
+      std::string(kHead) + R"(msg:"m"; content:"a"; pcre:"/a\;b/Ui"; sid:1;))" + "\n" +
+          R"(alert http any any -> any any (msg:"m"; flow:to_server; content:"|0d 0a 0d 0a|cmd="; fast_pattern; isdataat:4,relative; http.method; content:"POST"; sid:2;))" +
+          "\n" +
+          R"(alert http any any -> any any (msg:"m"; content:"a"; byte_extract:1,0,n,relative; http.uri; content:"b"; offset:n; sid:3;))",
+      strict);
+  ASSERT_EQ(r.rules.size(), 2u) << Dump(r.errors);
+  const Rule& a = r.rules[0];
+  EXPECT_EQ(a.app_proto, AppProto::kHttp);
+  EXPECT_EQ(a.contents[0].buffer, Buffer::kPayload);
+  EXPECT_EQ(a.pcres[0].buffer, Buffer::kHttpUri);
+  EXPECT_TRUE(a.IsAppRule());
+  const Rule& b = r.rules[1];
+  EXPECT_EQ(b.contents[0].buffer, Buffer::kPayload);
+  EXPECT_TRUE(b.contents[0].fast_pattern);
+  EXPECT_EQ(b.byte_ops[0].buffer, Buffer::kPayload);
+  EXPECT_EQ(b.contents[1].buffer, Buffer::kHttpMethod);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].keyword, "byte_extract:other-buffer");
+  EXPECT_EQ(r.errors[0].line, 3u);
 }
 
 // ---- the shipped district pack and the public ET Open set --------------------------------------

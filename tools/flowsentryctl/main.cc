@@ -168,6 +168,8 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       c["app_layer"] = {{"rules", st.app_rules},
                         {"by_protocol", by_proto},
                         {"unfiltered_rules", st.app_unfiltered},
+                        {"raw_payload_rules", st.app_raw_payload},
+                        {"payload_rules_of_a_protocol", st.proto_payload},
                         {"prefilter_literals", st.app_expressions}};
       c["database_bytes"] = compile.database_bytes;
       c["content_hash"] = compile.content_hash;
@@ -230,12 +232,13 @@ int RunRulesCheck(const RulesCheckArgs& args) {
         st.stream_rules, st.stream_refused, st.stream_state_bytes);
     fmt::print(
         "            app layer: {} rules (http {}, dns {}, tls {}, smb {}), {} without a fast "
-        "pattern (every transaction), {} pre-filter literals\n",
+        "pattern (every transaction), {} pre-filter literals, {} also on the raw payload; {} "
+        "packet rules of an app protocol (alert http ... without buffers)\n",
         st.app_rules, st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kHttp)],
         st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kDns)],
         st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kTls)],
         st.app_by_proto[static_cast<int>(fs::patterns::AppProto::kSmb)], st.app_unfiltered,
-        st.app_expressions);
+        st.app_expressions, st.app_raw_payload, st.proto_payload);
   } else {
     fmt::print("compile:    FAILED after {:.3f} s: {}\n", compile.seconds, compile.error);
   }
