@@ -26,31 +26,15 @@ using testing::kExactPlans;
 using testing::TestPacket;
 using namespace std::string_literals;
 
-struct ByteCase {
-  const char* name;
-  std::string options;                                 // the rule's options before sid
-  std::vector<std::pair<std::string, bool>> payloads;  // payload -> Suricata's verdict
-  PayloadMode mode;                                    // the plan with kExactPlans
-};
+using ByteCase = testing::VerdictCase;
 
 class ByteKeywordTest : public ::testing::TestWithParam<ByteCase> {};
 
 TEST_P(ByteKeywordTest, ScannerGivesSuricatasVerdict) {
-  const ByteCase& c = GetParam();
-  const std::string text = "alert tcp any any -> any any (msg:\"case\"; " + c.options + " sid:1;)";
-  for (const patterns::CompileOptions& compile : {kExactPlans, patterns::CompileOptions{}}) {
-    SCOPED_TRACE(compile.fast_pattern_prefilter ? "fast-pattern plans" : "exact plans");
-    auto set = Build(text, {}, compile);
-    ASSERT_TRUE(set);
-    if (!compile.fast_pattern_prefilter) {
-      EXPECT_EQ(set->plan(0).mode, c.mode) << PayloadModeName(set->plan(0).mode);
-    }
-    Harness h(*set);
-    for (const auto& [payload, expected] : c.payloads) {
-      TestPacket p(payload, "198.51.100.7", 1234, "10.20.0.9", 80);
-      EXPECT_EQ(!h.Sids(p).empty(), expected) << "payload " << Hex(payload);
-    }
-  }
+  testing::ExpectVerdicts(
+      GetParam(), [](const patterns::PatternSet&, Harness& h, TestPacket& p, bool expected) {
+        EXPECT_EQ(!h.Sids(p).empty(), expected) << "payload " << Hex(p.payload());
+      });
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -29,35 +29,17 @@ using namespace std::string_literals;
 constexpr const char* kSrc = "198.51.100.7";
 constexpr const char* kDst = "10.20.0.9";
 
-struct SemanticsCase {
-  const char* name;
-  std::string options;                                 // the rule's options before sid
-  std::vector<std::pair<std::string, bool>> payloads;  // payload -> Suricata's verdict
-  PayloadMode mode;                                    // how the compiler plans it
-};
+using SemanticsCase = testing::VerdictCase;
 
 class PayloadSemanticsTest : public ::testing::TestWithParam<SemanticsCase> {};
 
 TEST_P(PayloadSemanticsTest, ScannerAndReferenceGiveSuricatasVerdict) {
-  const SemanticsCase& c = GetParam();
-  const std::string text = "alert tcp any any -> any any (msg:\"case\"; " + c.options + " sid:1;)";
-  // Both plans: Hyperscan deciding alone where it can (c.mode), and the sensor's default, where
-  // rules with several contents are pre-filtered by their fast pattern and confirmed.
-  for (const patterns::CompileOptions& compile : {kExactPlans, patterns::CompileOptions{}}) {
-    SCOPED_TRACE(compile.fast_pattern_prefilter ? "fast-pattern plans" : "exact plans");
-    auto set = Build(text, {}, compile);
-    ASSERT_TRUE(set);
-    if (!compile.fast_pattern_prefilter) {
-      EXPECT_EQ(set->plan(0).mode, c.mode) << PayloadModeName(set->plan(0).mode);
-    }
-    Harness h(*set);
-    for (const auto& [payload, expected] : c.payloads) {
-      TestPacket p(payload, kSrc, 1234, kDst, 80);
-      EXPECT_EQ(!h.Sids(p).empty(), expected) << "scanner, payload " << Hex(payload);
-      EXPECT_EQ(ReferenceRuleMatch(set->rules()[0], p.packet()), expected)
-          << "reference, payload " << Hex(payload);
-    }
-  }
+  testing::ExpectVerdicts(GetParam(), [](const patterns::PatternSet& set, Harness& h,
+                                         TestPacket& p, bool expected) {
+    EXPECT_EQ(!h.Sids(p).empty(), expected) << "scanner, payload " << Hex(p.payload());
+    EXPECT_EQ(ReferenceRuleMatch(set.rules()[0], p.packet()), expected)
+        << "reference, payload " << Hex(p.payload());
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -135,4 +135,35 @@ inline std::string Hex(std::string_view bytes) {
   return out;
 }
 
+// A rule's options and, per payload, the verdict Suricata 7.0.10 gives; mode: the plan the
+// exact compile (kExactPlans) gives the rule.
+struct VerdictCase {
+  const char* name;
+  std::string options;                                 // the rule's options before sid
+  std::vector<std::pair<std::string, bool>> payloads;  // payload -> Suricata's verdict
+  patterns::PayloadMode mode;
+};
+
+// Builds "alert tcp any any -> any any (msg:"case"; OPTIONS sid:1;)" with both compile plans:
+// Hyperscan deciding alone where it can (the plan must be c.mode), and the sensor's default,
+// where rules with several contents are pre-filtered by their fast pattern and confirmed. Then
+// check(set, harness, packet, expected) for each payload, sent 198.51.100.7:1234 -> 10.20.0.9:80.
+template <class Check>
+void ExpectVerdicts(const VerdictCase& c, Check&& check) {
+  const std::string text = "alert tcp any any -> any any (msg:\"case\"; " + c.options + " sid:1;)";
+  for (const patterns::CompileOptions& compile : {kExactPlans, patterns::CompileOptions{}}) {
+    SCOPED_TRACE(compile.fast_pattern_prefilter ? "fast-pattern plans" : "exact plans");
+    auto set = Build(text, {}, compile);
+    ASSERT_TRUE(set);
+    if (!compile.fast_pattern_prefilter) {
+      EXPECT_EQ(set->plan(0).mode, c.mode) << patterns::PayloadModeName(set->plan(0).mode);
+    }
+    Harness h(*set);
+    for (const auto& [payload, expected] : c.payloads) {
+      TestPacket p(payload, "198.51.100.7", 1234, "10.20.0.9", 80);
+      check(*set, h, p, expected);
+    }
+  }
+}
+
 }  // namespace fs::scan::testing
