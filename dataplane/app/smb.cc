@@ -408,6 +408,17 @@ void SmbParser::Deliver(const SmbRecord& r) {
   if (sink_.record != nullptr) sink_.record(sink_.ctx, r);
 }
 
+// Bytes to retain of a message whose first kSmb2HeaderLen bytes are at p: kSmbDataRetain for a
+// lone SMB2 READ response or WRITE request (their file data is not inspected past it), else all.
+static size_t RetainFor(const uint8_t* p, size_t msg_len) {
+  if (!IsMagic(p, 0xFE) || Rd32(p + 20) != 0) return msg_len;
+  const uint16_t command = Rd16(p + 12);
+  const bool response = (Rd32(p + 16) & kSmb2FlagResponse) != 0;
+  const bool data = (command == static_cast<uint16_t>(Smb2Command::kRead) && response) ||
+                    (command == static_cast<uint16_t>(Smb2Command::kWrite) && !response);
+  return data && msg_len > kSmbDataRetain ? kSmbDataRetain : msg_len;
+}
+
 void SmbParser::Feed(SmbDirection dir, const uint8_t* data, size_t len) {
   Dir& d = dirs_[static_cast<int>(dir)];
   while (len > 0 && !d.lost) {
@@ -425,22 +436,35 @@ void SmbParser::Feed(SmbDirection dir, const uint8_t* data, size_t len) {
       }
       d.msg_len = (static_cast<uint32_t>(d.nb[1]) << 16) | (d.nb[2] << 8) | d.nb[3];
       d.got = 0;
+      // Only session messages (type 0) are retained and parsed.
+      d.keep = type != 0x00 ? 0 : static_cast<uint32_t>(d.msg_len < cap_ ? d.msg_len : cap_);
+      d.sized = type != 0x00;
       if (d.msg_len == 0) d.nb_have = 0;
       continue;
     }
-    const size_t want = d.msg_len - d.got;
+    size_t want = d.msg_len - d.got;
+    // Up to the end of the header first: it decides how much of the rest is retained.
+    if (!d.sized && d.got < kSmb2HeaderLen) want = std::min<size_t>(want, kSmb2HeaderLen - d.got);
     const size_t n = len < want ? len : want;
-    if (d.nb[0] == 0x00 && d.got < cap_) {
-      const size_t room = cap_ - d.got;
+    if (d.got < d.keep) {
+      const size_t room = d.keep - d.got;
       std::memcpy(d.buf + d.got, data, n < room ? n : room);
     }
     d.got += static_cast<uint32_t>(n);
     data += n;
     len -= n;
+    if (!d.sized && d.got >= kSmb2HeaderLen) {
+      // The header is in: retain less of a message that carries file data. What was copied
+      // already stays valid (keep never drops below it).
+      d.sized = true;
+      const size_t copied = d.got < d.keep ? d.got : d.keep;
+      const size_t want_keep = RetainFor(d.buf, d.keep);
+      d.keep = static_cast<uint32_t>(want_keep > copied ? want_keep : copied);
+    }
     if (d.got == d.msg_len) {
       d.nb_have = 0;
       if (d.nb[0] == 0x00) {
-        const size_t kept = d.msg_len < cap_ ? d.msg_len : cap_;
+        const size_t kept = d.msg_len < d.keep ? d.msg_len : d.keep;
         skipped_ += d.msg_len - kept;
         ProcessMessage(dir, d.buf, kept, d.msg_len);
       }
@@ -487,26 +511,31 @@ void SmbParser::ProcessMessage(SmbDirection dir, const uint8_t* p, size_t avail,
 // ---- tables ---------------------------------------------------------------------------------
 
 SmbParser::Tree* SmbParser::FindTree(uint32_t tree_id) {
-  for (Tree& t : trees_)
-    if (t.used && t.tree_id == tree_id) return &t;
+  for (size_t i = 0; i < kSmbMaxTrees; ++i)
+    if (tree_used_[i] && trees_[i].tree_id == tree_id) return &trees_[i];
   return nullptr;
+}
+
+// The first entry not in use, or nullptr.
+template <size_t N>
+static int FreeSlot(const std::array<bool, N>& used) {
+  for (size_t i = 0; i < N; ++i)
+    if (!used[i]) return static_cast<int>(i);
+  return -1;
 }
 
 void SmbParser::AddTree(uint32_t tree_id, const char* share, size_t len) {
   Tree* t = FindTree(tree_id);
   if (t == nullptr) {
-    for (Tree& c : trees_)
-      if (!c.used) {
-        t = &c;
-        break;
-      }
+    int i = FreeSlot(tree_used_);
+    if (i < 0) {
+      Event(SmbEvent::kTooManyTrees);
+      i = static_cast<int>(tree_next_);
+      tree_next_ = (tree_next_ + 1) % kSmbMaxTrees;
+    }
+    t = &trees_[i];
+    tree_used_[i] = true;
   }
-  if (t == nullptr) {
-    Event(SmbEvent::kTooManyTrees);
-    t = &trees_[tree_next_];
-    tree_next_ = (tree_next_ + 1) % kSmbMaxTrees;
-  }
-  t->used = true;
   t->tree_id = tree_id;
   t->len = static_cast<uint16_t>(len < kSmbShareCap ? len : kSmbShareCap);
   std::memcpy(t->share, share, t->len);
@@ -514,26 +543,23 @@ void SmbParser::AddTree(uint32_t tree_id, const char* share, size_t len) {
 }
 
 SmbParser::File* SmbParser::FindFile(const uint8_t* id) {
-  for (File& f : files_)
-    if (f.used && std::memcmp(f.id, id, 16) == 0) return &f;
+  for (size_t i = 0; i < kSmbMaxFiles; ++i)
+    if (file_used_[i] && std::memcmp(files_[i].id, id, 16) == 0) return &files_[i];
   return nullptr;
 }
 
 SmbParser::File* SmbParser::AddFile(const uint8_t* id, const char* name, size_t len, bool pipe) {
   File* f = FindFile(id);
   if (f == nullptr) {
-    for (File& c : files_)
-      if (!c.used) {
-        f = &c;
-        break;
-      }
+    int i = FreeSlot(file_used_);
+    if (i < 0) {
+      Event(SmbEvent::kTooManyOpenFiles);
+      i = static_cast<int>(file_next_);
+      file_next_ = (file_next_ + 1) % kSmbMaxFiles;
+    }
+    f = &files_[i];
+    file_used_[i] = true;
   }
-  if (f == nullptr) {
-    Event(SmbEvent::kTooManyOpenFiles);
-    f = &files_[file_next_];
-    file_next_ = (file_next_ + 1) % kSmbMaxFiles;
-  }
-  f->used = true;
   f->is_pipe = pipe;
   std::memcpy(f->id, id, 16);
   f->len = static_cast<uint16_t>(len < kSmbNameCap ? len : kSmbNameCap);
@@ -542,30 +568,33 @@ SmbParser::File* SmbParser::AddFile(const uint8_t* id, const char* name, size_t 
 }
 
 SmbParser::Pending* SmbParser::FindPending(uint64_t message_id, uint16_t command) {
-  for (Pending& q : pending_)
-    if (q.used && q.message_id == message_id && q.command == command) return &q;
+  for (size_t i = 0; i < kSmbMaxPending; ++i) {
+    const Pending& q = pending_[i];
+    if (pending_used_[i] && q.message_id == message_id && q.command == command) return &pending_[i];
+  }
   return nullptr;
 }
 
 SmbParser::Pending* SmbParser::AddPending(uint64_t message_id, uint16_t command) {
   Pending* q = FindPending(message_id, command);
   if (q == nullptr) {
-    for (Pending& c : pending_)
-      if (!c.used) {
-        q = &c;
-        break;
-      }
+    int i = FreeSlot(pending_used_);
+    if (i < 0) {
+      Event(SmbEvent::kTooManyPending);
+      i = static_cast<int>(pending_next_);
+      pending_next_ = (pending_next_ + 1) % kSmbMaxPending;
+    }
+    q = &pending_[i];
+    pending_used_[i] = true;
   }
-  if (q == nullptr) {
-    Event(SmbEvent::kTooManyPending);
-    q = &pending_[pending_next_];
-    pending_next_ = (pending_next_ + 1) % kSmbMaxPending;
-  }
-  *q = Pending{};
-  q->used = true;
   q->message_id = message_id;
   q->command = command;
+  q->tree_id = 0;
+  q->disposition = 0;
+  q->desired_access = 0;
+  q->delete_on_close = false;
   std::memset(q->file_id, 0, sizeof(q->file_id));
+  q->len = 0;
   return q;
 }
 
@@ -676,7 +705,7 @@ void SmbParser::ParseSmb2One(SmbDirection dir, Span m, uint32_t index) {
       break;
     case Smb2Command::kTreeDisconnect:
       if (!r.is_response) {
-        if (Tree* t = FindTree(r.tree_id)) t->used = false;
+        if (Tree* t = FindTree(r.tree_id)) DropTree(t);
       }
       break;
     case Smb2Command::kCreate:
@@ -686,7 +715,7 @@ void SmbParser::ParseSmb2One(SmbDirection dir, Span m, uint32_t index) {
       if (!r.is_response) {
         Smb2FileIdAt(m, 8, &r);
         if (Has(m.avail, b + 8, 16)) {
-          if (File* f = FindFile(m.p + b + 8)) f->used = false;
+          if (File* f = FindFile(m.p + b + 8)) DropFile(f);
         }
       }
       break;
@@ -854,7 +883,7 @@ void SmbParser::Smb2TreeConnect(const Span& m, SmbRecord* r) {
   if (Has(m.avail, b + 2, 1)) r->share_type = m.p[b + 2];
   Pending* q = FindPending(r->message_id, r->command);
   if (q == nullptr) return;
-  q->used = false;
+  DropPending(q);
   std::memcpy(rec_share_.data(), q->name, q->len);
   r->share = std::string_view(rec_share_.data(), q->len);
   if (r->status == kStatusSuccess) AddTree(r->tree_id, q->name, q->len);
@@ -902,7 +931,7 @@ void SmbParser::Smb2Create(const Span& m, SmbRecord* r, bool related) {
   }
   Pending* q = FindPending(r->message_id, r->command);
   if (q != nullptr) {
-    q->used = false;
+    DropPending(q);
     std::memcpy(rec_name_.data(), q->name, q->len);
     r->filename = std::string_view(rec_name_.data(), q->len);
     const Tree* t = FindTree(q->tree_id);
@@ -943,7 +972,7 @@ void SmbParser::Smb2Read(const Span& m, SmbRecord* r) {
   }
   Pending* q = FindPending(r->message_id, r->command);
   if (q != nullptr) {
-    q->used = false;
+    DropPending(q);
     r->file_id_persistent = Rd64(q->file_id);
     r->file_id_volatile = Rd64(q->file_id + 8);
     if (const File* f = FindFile(q->file_id)) ApplyFile(f, r);
@@ -1131,12 +1160,14 @@ void SmbParser::ParseDcerpc(const uint8_t* p, size_t len, SmbRecord* r) {
     }
     r->dcerpc_context_id = Rd16E(p + 20, le);
     r->dcerpc_opnum = Rd16E(p + 22, le);
-    for (const Context& c : contexts_)
-      if (c.used && c.id == r->dcerpc_context_id) {
+    for (size_t i = 0; i < kSmbMaxInterfaces; ++i) {
+      const Context& c = contexts_[i];
+      if (context_used_[i] && c.id == r->dcerpc_context_id) {
         std::memcpy(rec_ifaces_[0].data(), c.uuid, kSmbUuidLen);
         r->dcerpc_interface = std::string_view(rec_ifaces_[0].data(), kSmbUuidLen);
         break;
       }
+    }
     return;
   }
   if (r->dcerpc_ptype != kDcerpcBind && r->dcerpc_ptype != kDcerpcAlterContext) return;
@@ -1163,16 +1194,17 @@ void SmbParser::ParseDcerpc(const uint8_t* p, size_t len, SmbRecord* r) {
       r->interfaces[k] = std::string_view(rec_ifaces_[k].data(), kSmbUuidLen);
       r->interface_versions[k] = Rd16E(uuid + 16, le);
     }
-    Context* slot = nullptr;
-    for (Context& c : contexts_)
-      if (c.used && c.id == ctx_id) slot = &c;
-    if (slot == nullptr) {
-      slot = &contexts_[context_next_];
+    int slot = -1;
+    for (size_t j = 0; j < kSmbMaxInterfaces; ++j)
+      if (context_used_[j] && contexts_[j].id == ctx_id) slot = static_cast<int>(j);
+    if (slot < 0) {
+      slot = static_cast<int>(context_next_);
       context_next_ = (context_next_ + 1) % kSmbMaxInterfaces;
     }
-    slot->used = true;
-    slot->id = ctx_id;
-    FormatUuid(uuid, le, slot->uuid);
+    context_used_[slot] = true;
+    Context& c = contexts_[slot];
+    c.id = ctx_id;
+    FormatUuid(uuid, le, c.uuid);
     at += 24 + n_ts * 20;
   }
 }
@@ -1243,7 +1275,7 @@ void SmbParser::ParseSmb1(SmbDirection dir, const uint8_t* p, size_t avail, size
     }
   } else if (r.command == kSmb1TreeConnectAndx && r.is_response) {
     if (Pending* q = FindPending(r.message_id, pend_cmd)) {
-      q->used = false;
+      DropPending(q);
       std::memcpy(rec_share_.data(), q->name, q->len);
       r.share = std::string_view(rec_share_.data(), q->len);
       // SMB1 has no share type: IPC$ is the pipe share (EVE "named_pipe", as Suricata's).

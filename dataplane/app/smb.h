@@ -43,6 +43,11 @@ namespace fs::app {
 inline constexpr size_t kSmbRetainDefault = 64 * 1024;  // bytes kept per NetBIOS message
 inline constexpr size_t kSmbRetainMin = 512;
 inline constexpr size_t kSmbRetainMax = 1024 * 1024;
+// Of an SMB2 READ response or WRITE request (not in a compound chain), the bytes retained: the
+// header, the command's fixed part and the leading data a DCERPC PDU on a pipe needs (its
+// fragments are at most max_xmit_frag, 4,280-5,840 bytes from Windows). File contents past it
+// are counted as skipped, never copied (they were most of the bytes an SMB flow copied).
+inline constexpr size_t kSmbDataRetain = 256 + 8 * 1024;
 inline constexpr size_t kSmbMaxTrees = 16;      // tree id -> share
 inline constexpr size_t kSmbMaxFiles = 64;      // file id -> name (open files)
 inline constexpr size_t kSmbMaxPending = 32;    // requests awaiting their response
@@ -224,33 +229,36 @@ class SmbParser {
     uint8_t nb_have = 0;
     uint32_t msg_len = 0;
     uint32_t got = 0;
+    uint32_t keep = 0;   // bytes of this message retained (at most cap_), see RetainFor
+    bool sized = false;  // keep was set from the message's header
     bool lost = false;
     uint8_t* buf = nullptr;  // cap_ bytes of the storage
   };
+  // Table entries have no initialisers: a parser is constructed per SMB flow, and the 56 KB of
+  // tables below would otherwise be written (and their pages faulted in) for every one. Which
+  // entries hold something is kept apart, in the small `*_used_` arrays (zeroed), so a lookup
+  // reads only the entries in use.
   struct Tree {
-    bool used = false;
-    uint32_t tree_id = 0;
-    bool is_ipc = false;
-    uint16_t len = 0;
+    uint32_t tree_id;
+    bool is_ipc;
+    uint16_t len;
     char share[kSmbShareCap];
   };
   struct File {
-    bool used = false;
-    bool is_pipe = false;
     uint8_t id[16];
-    uint16_t len = 0;
+    bool is_pipe;
+    uint16_t len;
     char name[kSmbNameCap];
   };
   struct Pending {
-    bool used = false;
-    uint16_t command = 0;
-    uint64_t message_id = 0;
-    uint32_t tree_id = 0;
-    uint32_t disposition = 0;
-    uint32_t desired_access = 0;
-    bool delete_on_close = false;
+    uint16_t command;
+    uint64_t message_id;
+    uint32_t tree_id;
+    uint32_t disposition;
+    uint32_t desired_access;
+    bool delete_on_close;
     uint8_t file_id[16];
-    uint16_t len = 0;
+    uint16_t len;
     char name[kSmbNameCap];
   };
   struct Span {  // one message as parsed: retained bytes and its length on the wire
@@ -282,6 +290,9 @@ class SmbParser {
   File* AddFile(const uint8_t* id, const char* name, size_t len, bool is_pipe);
   Pending* FindPending(uint64_t message_id, uint16_t command);
   Pending* AddPending(uint64_t message_id, uint16_t command);
+  void DropTree(const Tree* t) { tree_used_[t - trees_.data()] = false; }
+  void DropFile(const File* f) { file_used_[f - files_.data()] = false; }
+  void DropPending(const Pending* q) { pending_used_[q - pending_.data()] = false; }
   void ApplyFile(const File* f, SmbRecord* r);
   void Deliver(const SmbRecord& r);
   void Event(SmbEvent e);
@@ -291,21 +302,23 @@ class SmbParser {
   std::unique_ptr<uint8_t[]> owned_;  // the 2 * cap_ message bytes when the caller gave none
   std::array<Dir, 2> dirs_{};
 
-  // The tables and buffers below are default-initialised, not zeroed: each entry's `used` flag
-  // (and each buffer's length, kept beside it) says what is valid, and a parser is constructed
-  // per SMB flow (zeroing them was 59 KB of memset per flow).
+  // The tables and buffers below are default-initialised, not zeroed (see Tree): the `*_used_`
+  // flags (and each buffer's length, kept beside it) say what is valid.
   std::array<Tree, kSmbMaxTrees> trees_;
+  std::array<bool, kSmbMaxTrees> tree_used_{};
   size_t tree_next_ = 0;
   std::array<File, kSmbMaxFiles> files_;
+  std::array<bool, kSmbMaxFiles> file_used_{};
   size_t file_next_ = 0;
   std::array<Pending, kSmbMaxPending> pending_;
+  std::array<bool, kSmbMaxPending> pending_used_{};
   size_t pending_next_ = 0;
   struct Context {
-    bool used = false;
-    uint16_t id = 0;
+    uint16_t id;
     char uuid[kSmbUuidLen];
   };
   std::array<Context, kSmbMaxInterfaces> contexts_;
+  std::array<bool, kSmbMaxInterfaces> context_used_{};
   size_t context_next_ = 0;
 
   // Buffers the views of the record being delivered point into.

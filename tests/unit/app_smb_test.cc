@@ -719,6 +719,59 @@ TEST(SmbParser, LargeWriteIsSkippedNotBuffered) {
   EXPECT_EQ(rec.files[7], "Temp\\evil.exe");
 }
 
+// A lone WRITE's file data past kSmbDataRetain is counted as skipped, never copied, whatever the
+// chunking (the header may arrive split); a DCERPC PDU on a pipe within it is still parsed, and a
+// WRITE inside a compound chain keeps the whole message (the next element follows the data).
+TEST(SmbParser, FileDataPastTheDataRetainIsNotCopied) {
+  const Bytes big(200000, 'D');
+  const size_t wire = 64 + 48 + big.size();
+  for (size_t piece : {size_t{0}, size_t{30}, size_t{1460}}) {
+    Conv conv = FileConversation();
+    conv.resize(6);
+    conv.push_back({kC, NetBios(WriteReq(5, kTree, 0x77, 0, big))});
+    conv.push_back({kC, NetBios(CloseReq(6, kTree, 0x77))});
+    Recorder rec;
+    SmbParser p({}, rec.Sink());
+    for (const auto& [dir, bytes] : conv) {
+      const auto* d = reinterpret_cast<const uint8_t*>(bytes.data());
+      const size_t step = piece == 0 ? bytes.size() : piece;
+      for (size_t at = 0; at < bytes.size(); at += step)
+        p.Feed(dir, d + at, std::min(step, bytes.size() - at));
+    }
+    ASSERT_EQ(rec.recs.size(), 8u) << "piece " << piece;
+    EXPECT_EQ(rec.recs[6].length, 200000u);
+    EXPECT_TRUE(rec.recs[6].data_truncated);
+    EXPECT_EQ(rec.recs[6].data_len, kSmbDataRetain - 112u) << "piece " << piece;
+    EXPECT_EQ(p.skipped_bytes(), wire - kSmbDataRetain) << "piece " << piece;
+    EXPECT_EQ(rec.files[7], "Temp\\evil.exe");
+  }
+  // A 6,000-byte DCERPC request on the svcctl pipe: parsed from the retained part.
+  Conv pipe = PipeConversation();
+  pipe.resize(5);
+  pipe.push_back(
+      {kC, NetBios(WriteReq(14, kIpcTree, 0x99, 0, DceRequest(3, 0, 12, Bytes(6000, 'y'))))});
+  Recorder prec;
+  Transcript(pipe, 700, &prec);
+  ASSERT_EQ(prec.recs.size(), 6u) << prec.Text();
+  EXPECT_EQ(prec.recs[5].dcerpc_opnum, 12);
+  EXPECT_EQ(prec.dce_iface[5], "367abb81-9844-35f1-ad32-98f038001003");
+  EXPECT_FALSE(prec.recs[5].data_truncated);
+  // In a compound chain the CLOSE after a 20,000-byte WRITE is still seen.
+  const Bytes ones(16, '\xFF');
+  const Bytes chain =
+      Compound({CreateReq(20, kTree, "b.txt", 2),
+                WriteReq(21, kTree, 0, 0, Bytes(20000, 'z'), ones), CloseReq(22, kTree, 0)});
+  Conv conv = FileConversation();
+  conv.resize(4);
+  conv.push_back({kC, NetBios(chain)});
+  Recorder crec;
+  Transcript(conv, 1000, &crec);
+  ASSERT_EQ(crec.recs.size(), 7u) << crec.Text();
+  EXPECT_EQ(crec.recs[5].data_len, 20000u);
+  EXPECT_STREQ(SmbCommandName(2, crec.recs[6].command), "SMB2_COMMAND_CLOSE");
+  EXPECT_EQ(crec.files[5], "b.txt");
+}
+
 TEST(SmbParser, UnknownNetbiosTypeLosesFraming) {
   Recorder rec;
   SmbParser p({}, rec.Sink());
@@ -955,7 +1008,8 @@ bool HasLine(const Recorder& rec, const std::vector<std::string>& parts) {
 TEST(SmbCapture, CopyOfMimikatzFromAdminShare) {
   Recorder rec;
   uint64_t gaps = 0;
-  if (!ReplayCapture("smb_mimikatz_copy_to_host.pcap", &rec, &gaps)) GTEST_SKIP() << "capture not found (../shared/data/captures or $FS_SHARED_DIR)";
+  if (!ReplayCapture("smb_mimikatz_copy_to_host.pcap", &rec, &gaps))
+    GTEST_SKIP() << "capture not found (../shared/data/captures or $FS_SHARED_DIR)";
   EXPECT_EQ(gaps, 0u);
   EXPECT_TRUE(HasLine(rec, {"SMB2_COMMAND_TREE_CONNECT resp", "share=\\\\admin-pc\\c$"}));
   EXPECT_TRUE(
@@ -966,7 +1020,8 @@ TEST(SmbCapture, CopyOfMimikatzFromAdminShare) {
 TEST(SmbCapture, WmiexecDcerpcOverPipes) {
   Recorder rec;
   uint64_t gaps = 0;
-  if (!ReplayCapture("rdp-then-wmiexec.pcap", &rec, &gaps)) GTEST_SKIP() << "capture not found (../shared/data/captures or $FS_SHARED_DIR)";
+  if (!ReplayCapture("rdp-then-wmiexec.pcap", &rec, &gaps))
+    GTEST_SKIP() << "capture not found (../shared/data/captures or $FS_SHARED_DIR)";
   // winreg and samr, bound and called.
   EXPECT_TRUE(HasLine(
       rec, {"SMB2_COMMAND_WRITE req", "pipe=winreg", "if=338cd001-2244-31f1-aaaa-900038001003"}));
