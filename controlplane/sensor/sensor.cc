@@ -415,6 +415,9 @@ int RunSensor(const config::Config& cfg) {
   std::vector<CaptureInfo> captures;
   uint64_t expected_packets = 0;
   const bool offline = !cfg.pcaps.empty() && !cfg.replay_forever;
+  // --replay-forever through CaptureReaders (each pass new flows, see capture_reader.h) unless
+  // inputs.pcap-reader is pmd (net_pcap's infinite_rx: the same flows again).
+  const bool reader_replay = cfg.replay_forever && cfg.pcap_reader == "buffered";
   std::string error;
   const std::string tmp = std::filesystem::temp_directory_path().string();
   auto cleanup_captures = [&captures]() {
@@ -455,10 +458,10 @@ int RunSensor(const config::Config& cfg) {
   port::PortConfig pcfg;
   pcfg.workers = cfg.workers;
   pcfg.mbuf_priv_size = sizeof(worker::MbufMeta);
-  pcfg.mbufs = cfg.mbufs != 0
-                   ? cfg.mbufs
-                   : port::MbufsNeeded(inputs.size(), cfg.workers, pcfg.rx_descriptors,
-                                       cfg.ring_size, cfg.replay_forever ? expected_packets : 0);
+  pcfg.mbufs = cfg.mbufs != 0 ? cfg.mbufs
+                              : port::MbufsNeeded(
+                                    inputs.size(), cfg.workers, pcfg.rx_descriptors, cfg.ring_size,
+                                    cfg.replay_forever && !reader_replay ? expected_packets : 0);
   port::EalRequest req;
   req.inputs = inputs;
   req.workers = cfg.workers;
@@ -466,7 +469,7 @@ int RunSensor(const config::Config& cfg) {
   req.hugepages_available = port::HugepagesAvailable();
   req.cpus = port::AllowedCpus();
   req.pid = getpid();
-  req.infinite_rx = cfg.replay_forever;
+  req.infinite_rx = cfg.replay_forever && !reader_replay;
   req.user_args = cfg.eal_args;
   port::EalPlan plan;
   if (!port::PlanEal(req, &plan, &error)) {
@@ -549,9 +552,9 @@ int RunSensor(const config::Config& cfg) {
       workers.push_back(std::make_unique<worker::Worker>(wc, &shared));
       shared.workers.push_back(workers.back().get());
     }
-    // Capture files (not replayed) are read by their worker through a CaptureReader on a large
-    // buffer (inputs.pcap-reader: buffered), not through net_pcap's 4 KiB reads; the net_pcap
-    // port stays configured but is never polled.
+    // Capture files are read by their worker through a CaptureReader on a large buffer
+    // (inputs.pcap-reader: buffered), not through net_pcap's 4 KiB reads, and replayed from
+    // memory by one (new flows each pass); the net_pcap port stays configured but is never polled.
     std::vector<std::unique_ptr<port::CaptureReader>> readers;
     std::map<uint16_t, const port::CaptureReader*> reader_of;
     uint32_t next_owner = 0;
@@ -560,9 +563,14 @@ int RunSensor(const config::Config& cfg) {
         for (uint16_t q = 0; q < p.rx_queues; ++q) workers[q]->AddSource({p.port_id, q, false});
       } else {
         worker::RxSource src{p.port_id, 0, cfg.workers > 1};
-        if (offline && p.input.kind == port::Input::Kind::kPcap && cfg.pcap_reader == "buffered") {
-          auto reader = port::CaptureReader::Open(p.input.value, shared.ts_dynfield_offset,
-                                                  shared.ts_dynflag, &error);
+        if ((offline || reader_replay) && p.input.kind == port::Input::Kind::kPcap &&
+            cfg.pcap_reader == "buffered") {
+          auto reader =
+              reader_replay
+                  ? port::CaptureReader::OpenReplay(p.input.value, shared.ts_dynfield_offset,
+                                                    shared.ts_dynflag, &error)
+                  : port::CaptureReader::Open(p.input.value, shared.ts_dynfield_offset,
+                                              shared.ts_dynflag, &error);
           if (reader == nullptr) {
             fmt::print(stderr, "flowsentry: {}\n", error);
             workers.clear();

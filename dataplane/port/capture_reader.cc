@@ -1,5 +1,6 @@
 #include "dataplane/port/capture_reader.h"
 
+#include <fmt/format.h>
 #include <pcap/pcap.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
@@ -7,8 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace fs::port {
 
@@ -41,6 +40,112 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int 
   return r;
 }
 
+std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path, int ts_offset,
+                                                         uint64_t ts_flag, std::string* error) {
+  std::unique_ptr<CaptureReader> r = Open(path, ts_offset, ts_flag, error);
+  if (r == nullptr) return nullptr;
+  pcap_pkthdr* h = nullptr;
+  const u_char* data = nullptr;
+  uint64_t first = UINT64_MAX, last = 0;
+  int rc;
+  while ((rc = pcap_next_ex(r->pcap_, &h, &data)) == 1) {
+    const uint64_t ts =
+        static_cast<uint64_t>(h->ts.tv_sec) * 1000000ull + static_cast<uint64_t>(h->ts.tv_usec);
+    first = std::min(first, ts);
+    last = std::max(last, ts);
+    r->recs_.push_back({r->store_.size(), h->caplen, ts});
+    r->store_.insert(r->store_.end(), data, data + h->caplen);
+  }
+  if (rc != PCAP_ERROR_BREAK) {
+    // As the file reader: a record cut short ends the input; the records before it are replayed.
+    r->stats_.truncated_file = true;
+    r->error_ = pcap_geterr(r->pcap_);
+  }
+  if (r->recs_.empty()) {
+    *error = fmt::format("{}: no packet to replay{}", path,
+                         r->error_.empty() ? "" : " (" + r->error_ + ")");
+    return nullptr;
+  }
+  r->replay_ = true;
+  r->shift_us_ = last - first + 1000000;
+  return r;
+}
+
+namespace {
+
+uint16_t Rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+void Wr16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+// RFC 1624 eqn. 3: the checksum at c after one 16-bit word changed from old_v to new_v.
+void FixChecksum(uint8_t* c, uint16_t old_v, uint16_t new_v) {
+  uint32_t sum = static_cast<uint16_t>(~Rd16(c)) + static_cast<uint16_t>(~old_v) + new_v;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  Wr16(c, static_cast<uint16_t>(~sum));
+}
+
+}  // namespace
+
+uint16_t ReplayPort(uint16_t port, uint64_t pass) {
+  if (port < 32768 || pass == 0) return port;
+  return static_cast<uint16_t>(32768 + (port - 32768 + pass * 7919) % 32768);
+}
+
+void RenameReplayFlows(uint8_t* frame, uint32_t len, int datalink, uint64_t pass) {
+  if (pass == 0) return;
+  size_t at = 0;
+  uint16_t type = 0;
+  if (datalink == DLT_EN10MB) {
+    if (len < 14) return;
+    type = Rd16(frame + 12);
+    at = 14;
+    while ((type == 0x8100 || type == 0x88a8) && len >= at + 4) {
+      type = Rd16(frame + at + 2);
+      at += 4;
+    }
+  } else if (datalink == DLT_RAW || datalink == DLT_IPV4 || datalink == DLT_IPV6) {
+    if (len < 1) return;
+    type = (frame[0] >> 4) == 6 ? 0x86dd : 0x0800;
+  } else {
+    return;
+  }
+  uint8_t proto = 0;
+  if (type == 0x0800) {
+    if (len < at + 20) return;
+    const uint8_t* ip = frame + at;
+    const size_t ihl = (ip[0] & 0x0f) * 4u;
+    if ((Rd16(ip + 6) & 0x1fff) != 0 || ihl < 20) return;  // a later fragment: no ports
+    proto = ip[9];
+    at += ihl;
+  } else if (type == 0x86dd) {
+    if (len < at + 40) return;
+    proto = frame[at + 6];  // the ports of packets with extension headers stay as they are
+    at += 40;
+  } else {
+    return;
+  }
+  size_t csum;
+  if (proto == 6) {
+    csum = at + 16;
+  } else if (proto == 17) {
+    csum = at + 6;
+  } else {
+    return;
+  }
+  if (len < csum + 2) return;
+  const bool has_csum = proto == 6 || Rd16(frame + csum) != 0;  // UDP over IPv4 may have none
+  for (size_t off : {at, at + 2}) {
+    const uint16_t old_v = Rd16(frame + off);
+    const uint16_t new_v = ReplayPort(old_v, pass);
+    if (new_v == old_v) continue;
+    Wr16(frame + off, new_v);
+    if (has_csum) FixChecksum(frame + csum, old_v, new_v);
+  }
+}
+
 CaptureReader::~CaptureReader() {
   // pcap_close closes the stream it was given.
   if (pcap_ != nullptr) {
@@ -53,6 +158,18 @@ CaptureReader::~CaptureReader() {
 uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n) {
   uint16_t got = 0;
   while (got < n && !done_) {
+    if (!held_ && replay_) {
+      if (next_ == recs_.size()) {
+        next_ = 0;
+        ++pass_;
+      }
+      if (next_ == 0 && pass_ == 0) pass_ = 1;
+      const Rec& rec = recs_[next_++];
+      held_data_ = store_.data() + rec.at;
+      held_caplen_ = rec.len;
+      held_ts_us_ = rec.ts_us + (pass_ - 1) * shift_us_;
+      held_ = true;
+    }
     if (!held_) {
       pcap_pkthdr* h = nullptr;
       const u_char* data = nullptr;
@@ -70,8 +187,8 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       }
       held_data_ = data;
       held_caplen_ = h->caplen;
-      held_ts_us_ = static_cast<uint64_t>(h->ts.tv_sec) * 1000000ull +
-                    static_cast<uint64_t>(h->ts.tv_usec);
+      held_ts_us_ =
+          static_cast<uint64_t>(h->ts.tv_sec) * 1000000ull + static_cast<uint64_t>(h->ts.tv_usec);
       held_ = true;
     }
     // A record longer than one mbuf's data room becomes a chain of segments, as net_pcap's
@@ -103,6 +220,8 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       break;
     }
     if (m->nb_segs > 1) ++stats_.chained_records;
+    if (replay_ && pass_ > 1)
+      RenameReplayFlows(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, datalink_, pass_ - 1);
     m->pkt_len = len;
     m->port = port_id;
     if (ts_offset_ >= 0) {

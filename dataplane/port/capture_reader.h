@@ -15,6 +15,15 @@
 // segmentation offload hold 64 KiB "packets"); a pool with no free mbuf ends the burst early (the
 // record waits for the next burst, nothing is lost); a capture that ends in the middle of a record
 // (a truncated file) ends the input and is counted, as libpcap reports it.
+//
+// Replay (OpenReplay, for benchmarks: `--replay-forever` with `inputs.pcap-reader: buffered`): the
+// records are loaded into memory at open and served in a loop, each pass as NEW flows. Replaying
+// the same bytes again (net_pcap's infinite_rx) repeats every TCP connection with its ISN: from
+// the second pass on every segment is a retransmission of a known flow (no reassembly, no stream
+// scan, no app layer), so the rate measured is not that of the traffic. Here pass k >= 1 moves
+// every TCP/UDP port in the ephemeral range [32768, 65535] (both directions alike, checksums
+// updated) to 32768 + (port - 32768 + k x 7919) mod 32768 and every timestamp by k x (the
+// capture's span + 1 s): new connections, the same services and addresses.
 #pragma once
 
 #include <atomic>
@@ -22,6 +31,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -30,23 +40,34 @@ typedef struct pcap pcap_t;
 namespace fs::port {
 
 struct CaptureReaderStats {
-  uint64_t packets = 0;            // records delivered in mbufs
-  uint64_t bytes = 0;              // their captured bytes
-  uint64_t chained_records = 0;    // records longer than one mbuf: a chain of segments
-  uint64_t pool_empty = 0;         // bursts ended early: no free mbuf
-  bool truncated_file = false;     // the capture ended inside a record (libpcap error)
+  uint64_t packets = 0;          // records delivered in mbufs
+  uint64_t bytes = 0;            // their captured bytes
+  uint64_t chained_records = 0;  // records longer than one mbuf: a chain of segments
+  uint64_t pool_empty = 0;       // bursts ended early: no free mbuf
+  bool truncated_file = false;   // the capture ended inside a record (libpcap error)
 };
+
+// Replay pass `pass`'s number for a TCP/UDP port: ports in [32768, 65535] move by pass x 7919
+// within that range (a permutation per pass); others, and pass 0, stay.
+uint16_t ReplayPort(uint16_t port, uint64_t pass);
+// Rewrites the ports of one frame (datalink: a DLT_* value; Ethernet with VLAN tags, raw IP) with
+// ReplayPort and updates the TCP/UDP checksum (RFC 1624). Frames it cannot read stay as they are.
+void RenameReplayFlows(uint8_t* frame, uint32_t len, int datalink, uint64_t pass);
 
 class CaptureReader {
  public:
   static constexpr size_t kDefaultBuffer = 4u << 20;
 
   // Opens path (pcap or pcapng). nullptr with *error ("FILE: reason") when it cannot.
-  // ts_offset/ts_flag: the RX-timestamp dynamic field and flag (rte_mbuf_dyn_rx_timestamp_register);
-  // ts_offset < 0: timestamps are not stored.
+  // ts_offset/ts_flag: the RX-timestamp dynamic field and flag
+  // (rte_mbuf_dyn_rx_timestamp_register); ts_offset < 0: timestamps are not stored.
   static std::unique_ptr<CaptureReader> Open(const std::string& path, int ts_offset,
                                              uint64_t ts_flag, std::string* error,
                                              size_t buffer_bytes = kDefaultBuffer);
+  // Loads every record of path into memory for a replay loop (see above). nullptr with *error when
+  // the capture cannot be read or holds no record.
+  static std::unique_ptr<CaptureReader> OpenReplay(const std::string& path, int ts_offset,
+                                                   uint64_t ts_flag, std::string* error);
   ~CaptureReader();
   CaptureReader(const CaptureReader&) = delete;
   CaptureReader& operator=(const CaptureReader&) = delete;
@@ -55,6 +76,7 @@ class CaptureReader {
   // 0 and done(): the capture is finished.
   uint16_t Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n);
   bool done() const { return done_; }
+  uint64_t replay_passes() const { return pass_; }  // replay: passes begun (1 = the first)
   int datalink() const { return datalink_; }
   const CaptureReaderStats& stats() const { return stats_; }  // the reading thread only
   // Records delivered and their bytes, readable from any thread (the control plane's progress
@@ -80,6 +102,18 @@ class CaptureReader {
   uint64_t held_ts_us_ = 0;
   bool held_ = false;
   CaptureReaderStats stats_;
+  // Replay: the records in memory, the next one, the pass, and the capture's span.
+  struct Rec {
+    size_t at;
+    uint32_t len;
+    uint64_t ts_us;
+  };
+  bool replay_ = false;
+  std::vector<uint8_t> store_;
+  std::vector<Rec> recs_;
+  size_t next_ = 0;
+  uint64_t pass_ = 0;
+  uint64_t shift_us_ = 0;  // span + 1 s
   std::atomic<uint64_t> delivered_packets_{0}, delivered_bytes_{0};
   std::string error_;
 };

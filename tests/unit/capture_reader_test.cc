@@ -3,7 +3,8 @@
 // without losing the record; records longer than the data room are cut and counted; a file that
 // ends inside a record ends the input with the reason; missing and non-capture files are refused
 // with the file named; the shared pcapng captures read as libpcap reads them. Each test runs in
-// its own process (gtest_discover_tests), which initialises its own EAL (--no-huge).
+// its own process (gtest_discover_tests), which initialises its own EAL (--no-huge). The replay
+// reader serves the records in a loop, each pass with moved ephemeral ports and timestamps.
 #include "dataplane/port/capture_reader.h"
 
 #include <gtest/gtest.h>
@@ -17,10 +18,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "tests/support/process.h"
+#include "tools/pcapgen/packet_builder.h"
 #include "tools/pcapgen/pcap_writer.h"
 
 namespace fs::port {
@@ -32,8 +35,8 @@ uint64_t g_ts_flag = 0;
 class EalEnv : public ::testing::Environment {
  public:
   void SetUp() override {
-    std::vector<std::string> args = {"capture_reader_test", "--no-huge", "-m", "64", "--no-pci",
-                                     "--no-shconf", "--log-level", "error"};
+    std::vector<std::string> args = {"capture_reader_test", "--no-huge",   "-m",   "64", "--no-pci",
+                                     "--no-shconf",         "--log-level", "error"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
@@ -212,6 +215,95 @@ TEST(CaptureReaderTest, PcapngCapturesReadLikeLibpcap) {
   EXPECT_EQ(pcap_next_ex(ref, &h, &data), PCAP_ERROR_BREAK);
   EXPECT_GT(records, 0u);
   pcap_close(ref);
+}
+
+// The frames of the replay test, with every port p replaced by port(p): the builder computes the
+// checksums, so equal bytes also check the reader's checksum update.
+std::vector<pcapgen::Bytes> ReplayFrames(const std::function<uint16_t(uint16_t)>& port) {
+  using pcapgen::PacketBuilder;
+  std::vector<pcapgen::Bytes> f;
+  f.push_back(PacketBuilder()
+                  .Ipv4("10.1.2.3", "10.9.9.9")
+                  .Tcp(port(50000), port(443), 0x18, 1000, 2000)
+                  .Payload("hello")
+                  .Build());
+  f.push_back(PacketBuilder()
+                  .Ipv4("10.9.9.9", "10.1.2.3")
+                  .Tcp(port(443), port(50000), 0x18, 2000, 1005)
+                  .Payload("world!")
+                  .Build());
+  f.push_back(PacketBuilder()
+                  .Vlan(20)
+                  .Ipv6("fd00::1", "fd00::53")
+                  .Udp(port(40000), port(53))
+                  .Payload("dns?")
+                  .Build());
+  f.push_back(PacketBuilder()  // both ports ephemeral
+                  .Ipv4("10.1.2.3", "10.9.9.9")
+                  .Udp(port(65535), port(33000))
+                  .Payload("x")
+                  .Build());
+  // No ports to move: a later fragment, ICMP.
+  f.push_back(PacketBuilder()
+                  .Ipv4("10.1.2.3", "10.9.9.9")
+                  .Ipv4Fragment(64, false, 7)
+                  .IpProto(17)
+                  .Payload("fragment bytes, not a header")
+                  .Build());
+  f.push_back(PacketBuilder().Ipv4("10.1.2.3", "10.9.9.9").Icmpv4(8, 0, 1).Build());
+  return f;
+}
+
+TEST(CaptureReaderTest, ReplayServesEachPassAsNewFlows) {
+  EXPECT_EQ(ReplayPort(443, 5), 443);
+  EXPECT_EQ(ReplayPort(32767, 5), 32767);
+  EXPECT_EQ(ReplayPort(50000, 0), 50000);
+  EXPECT_EQ(ReplayPort(50000, 1), 32768 + (50000 - 32768 + 7919) % 32768);
+  EXPECT_EQ(ReplayPort(65535, 1), 32768 + (65535 - 32768 + 7919) % 32768);
+  const auto same = [](uint16_t p) { return p; };
+  const std::vector<pcapgen::Bytes> frames = ReplayFrames(same);
+  const std::string path = TempFile("replay.pcap");
+  {
+    pcapgen::PcapWriter w;
+    std::string err;
+    ASSERT_TRUE(w.Open(path, &err)) << err;
+    for (size_t i = 0; i < frames.size(); ++i)
+      ASSERT_TRUE(w.Write(1700000000000000ull + 250000ull * i, frames[i]));
+    ASSERT_TRUE(w.Close());
+  }
+  const uint64_t shift = 250000ull * (frames.size() - 1) + 1000000;  // span + 1 s
+  std::string err;
+  auto r = CaptureReader::OpenReplay(path, g_ts_offset, g_ts_flag, &err);
+  ASSERT_NE(r, nullptr) << err;
+  rte_mempool* pool = Pool("replay", 63);
+  rte_mbuf* bufs[4];  // bursts that end inside a pass
+  size_t seen = 0;
+  const size_t passes = 3;
+  while (seen < passes * frames.size()) {
+    const uint16_t n = r->Burst(
+        pool, 0, bufs, static_cast<uint16_t>(std::min<size_t>(4, passes * frames.size() - seen)));
+    ASSERT_GT(n, 0);
+    for (uint16_t i = 0; i < n; ++i, ++seen) {
+      const uint64_t pass = seen / frames.size();
+      const size_t k = seen % frames.size();
+      const pcapgen::Bytes want =
+          ReplayFrames([pass](uint16_t p) { return ReplayPort(p, pass); })[k];
+      const auto* d = rte_pktmbuf_mtod(bufs[i], const uint8_t*);
+      EXPECT_EQ(pcapgen::Bytes(d, d + rte_pktmbuf_data_len(bufs[i])), want)
+          << "pass " << pass << " frame " << k;
+      EXPECT_EQ(*RTE_MBUF_DYNFIELD(bufs[i], g_ts_offset, rte_mbuf_timestamp_t*),
+                1700000000000000ull + 250000ull * k + pass * shift);
+      rte_pktmbuf_free(bufs[i]);
+    }
+  }
+  EXPECT_FALSE(r->done());
+  EXPECT_EQ(r->replay_passes(), passes);
+  // Unchanged frames stay byte for byte (the fragment and ICMP of pass 1 equal pass 0's).
+  EXPECT_EQ(ReplayFrames([](uint16_t p) { return ReplayPort(p, 1); })[4], frames[4]);
+  // A capture without records is refused.
+  const std::string empty = WriteCapture("replay-empty.pcap", 0);
+  EXPECT_EQ(CaptureReader::OpenReplay(empty, -1, 0, &err), nullptr);
+  EXPECT_NE(err.find("no packet to replay"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -1299,7 +1299,7 @@ void Matrix::PrintTables() const {
     }
   };
 
-  fmt::print("\n(a) flowsentry replaying from memory (net_pcap infinite_rx), {} s per run\n",
+  fmt::print("\n(a) flowsentry replaying from memory (each pass new flows), {} s per run\n",
              o_.duration_s > 0 ? o_.duration_s : tier_.replay_s);
   print_replay("");
   fmt::print(

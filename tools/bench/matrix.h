@@ -1,6 +1,8 @@
 // The bench harness's run matrix (issue 7): generates the benchmark captures into a RAM-backed
 // directory, then measures
-//   (a) flowsentry replaying a capture from memory (net_pcap infinite_rx) with 1..N workers,
+//   (a) flowsentry replaying a capture from memory with 1..N workers, each pass as new flows
+//       (port::CaptureReader::OpenReplay; net_pcap's infinite_rx repeated the same connections,
+//       so from the second pass on TCP was all retransmissions),
 //   (b) flowsentry and Suricata reading the same capture file, one worker each, with start-up
 //       measured on a one-packet capture and subtracted,
 //   (c) raw Hyperscan over the same payload bytes with the same databases (the matcher's limit),
