@@ -418,6 +418,8 @@ int RunSensor(const config::Config& cfg) {
   // --replay-forever through CaptureReaders (each pass new flows, see capture_reader.h) unless
   // inputs.pcap-reader is pmd (net_pcap's infinite_rx: the same flows again).
   const bool reader_replay = cfg.replay_forever && cfg.pcap_reader == "buffered";
+  const bool replay_per_worker = reader_replay && cfg.workers > 1 && cfg.ifaces.empty() &&
+                                 cfg.ports.empty() && cfg.pcaps.size() == cfg.workers;
   std::string error;
   const std::string tmp = std::filesystem::temp_directory_path().string();
   auto cleanup_captures = [&captures]() {
@@ -562,7 +564,10 @@ int RunSensor(const config::Config& cfg) {
       if (p.hw_rss) {
         for (uint16_t q = 0; q < p.rx_queues; ++q) workers[q]->AddSource({p.port_id, q, false});
       } else {
-        worker::RxSource src{p.port_id, 0, cfg.workers > 1};
+        // A replay with one capture per worker (the bench's flow-split inputs): each worker
+        // replays its own capture's flows, as an RSS queue would deliver them. Hashing them to
+        // their owner would send every renamed flow of a later pass across workers.
+        worker::RxSource src{p.port_id, 0, cfg.workers > 1 && !replay_per_worker};
         if ((offline || reader_replay) && p.input.kind == port::Input::Kind::kPcap &&
             cfg.pcap_reader == "buffered") {
           auto reader =

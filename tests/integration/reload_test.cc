@@ -67,15 +67,6 @@ double MetricSum(const std::string& body, const std::string& name, const std::st
   return found ? total : -1;
 }
 
-size_t Count(const std::string& text, const std::string& needle) {
-  size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos;
-       pos = text.find(needle, pos + needle.size())) {
-    ++n;
-  }
-  return n;
-}
-
 // Follows a growing EVE file: each Poll() reads only what was appended since the last one (a
 // replay-forever run writes hundreds of MB; rereading it all per poll would dominate the test).
 class EveFollower {
@@ -101,6 +92,30 @@ class EveFollower {
   size_t offset_ = 0;
 };
 
+// Counts, as the EVE file grows, the lines that contain each of a fixed set of needles (the
+// replay makes new flows every pass: the file grows by tens of MB a second, too fast to reread).
+class EveCounts {
+ public:
+  EveCounts(std::string path, std::vector<std::string> needles)
+      : follow_(std::move(path)), needles_(std::move(needles)), counts_(needles_.size(), 0) {}
+  // Lines containing needle seen so far (after reading what was appended).
+  size_t operator()(const std::string& needle) {
+    for (const std::string& line : follow_.Poll("")) {
+      for (size_t i = 0; i < needles_.size(); ++i)
+        if (line.find(needles_[i]) != std::string::npos) ++counts_[i];
+    }
+    for (size_t i = 0; i < needles_.size(); ++i)
+      if (needles_[i] == needle) return counts_[i];
+    ADD_FAILURE() << "not a watched needle: " << needle;
+    return 0;
+  }
+
+ private:
+  EveFollower follow_;
+  std::vector<std::string> needles_;
+  std::vector<size_t> counts_;
+};
+
 // Parameter: the worker count. With two, the swap waits for both workers' quiescence reports.
 class ReloadTest : public ::testing::TestWithParam<int> {};
 
@@ -121,9 +136,10 @@ TEST_P(ReloadTest, SighupSwapsRulesUnderTrafficAndKeepsThemOnABadFile) {
     std::string body = HttpGet(port, "/metrics", &status);
     return status == 200 ? body : std::string();
   };
-  auto eve_has = [&](const std::string& needle) {
-    return ReadFile(eve_path).find(needle) != std::string::npos;
-  };
+  EveCounts eve(eve_path, {"\"signature_id\":1000001", "\"signature_id\":1000002",
+                           "\"signature_id\":1000003", "\"flowsentry_generation\":[\"1\"]",
+                           "\"flowsentry_generation\":[\"2\"]", "\"flowsentry_ruleset_hash\":[\""});
+  auto eve_has = [&](const std::string& needle) { return eve(needle) > 0; };
 
   // Generation 1 alerts, and carries its generation and hash in the alert metadata.
   ASSERT_TRUE(WaitFor([&] { return eve_has("\"signature_id\":1000001"); }, 60)) << p.ErrSoFar();
@@ -153,11 +169,10 @@ TEST_P(ReloadTest, SighupSwapsRulesUnderTrafficAndKeepsThemOnABadFile) {
   body = scrape();
   EXPECT_EQ(MetricSum(body, "flowsentry_pattern_set_generation", ""), 2) << body;
   // Old rules still alert after the failed reload: more generation-2 alerts arrive.
-  const size_t before = Count(ReadFile(eve_path), "\"flowsentry_generation\":[\"2\"]");
-  EXPECT_TRUE(WaitFor(
-      [&] { return Count(ReadFile(eve_path), "\"flowsentry_generation\":[\"2\"]") > before; }, 60))
+  const size_t before = eve("\"flowsentry_generation\":[\"2\"]");
+  EXPECT_TRUE(WaitFor([&] { return eve("\"flowsentry_generation\":[\"2\"]") > before; }, 60))
       << p.ErrSoFar();
-  EXPECT_EQ(Count(ReadFile(eve_path), "\"signature_id\":1000003"), 0u);
+  EXPECT_EQ(eve("\"signature_id\":1000003"), 0u);
 
   // The same content again: "unchanged", no new generation.
   WriteText(rules, std::string(kRdpRule) + kSmbRule);

@@ -77,7 +77,7 @@ Tier MakeTier(const std::string& name) {
                   {"elephant", 50000},
                   {"short-flows", 100000},
                   {"attack", 100000}};
-    t.replay_prefix = 100000;
+    t.replay_prefix = 400000;  // whole captures: the replay reader holds the raw bytes only
     t.replay_s = 1.5;
     t.scan_s = 0.5;
     t.et_profiles = {"imix"};
@@ -93,7 +93,7 @@ Tier MakeTier(const std::string& name) {
                 {"elephant", 150000},
                 {"short-flows", 300000},
                 {"attack", 300000}};
-  t.replay_prefix = 100000;
+  t.replay_prefix = 1000000;  // whole captures (see the quick tier)
   t.replay_s = 3;
   t.scan_s = 1;
   t.et_profiles = {"imix", "small", "elephant", "short-flows", "attack"};
@@ -335,9 +335,10 @@ struct FileRow {
   double steady_mpps = 0;  // --steady-state: N / (wall2_s - wall_s)
   double cpu_cycles_per_packet = 0, worker_cycles_per_packet = 0;
   double rss_mb = 0, rss2_mb = 0, startup_rss_mb = 0;
-  double self_seconds = 0;                       // flowsentry: its own seconds_processing
+  double self_seconds = 0;  // the engine's own processing time (flowsentry: seconds_processing;
+                            // Suricata: its "time elapsed"), start-up excluded
   int64_t rules_loaded = -1, rules_failed = -1;  // Suricata's count
-  double self_mpps = 0;                          // flowsentry: packets / its own seconds_processing
+  double self_mpps = 0;                          // packets / self_seconds
   bool measured = false;                         // run_s was long enough for a rate
   std::string cmd;
 };
@@ -392,8 +393,8 @@ class Matrix {
   CompiledRules* Compiled(const RuleSet& r, std::string* error);
 
   std::vector<std::string> FlowsentryReplayArgs(const std::vector<std::string>& pcaps,
-                                                const RuleSet& r,
-                                                uint32_t workers, const std::string& summary,
+                                                const RuleSet& r, uint32_t workers,
+                                                const std::string& summary,
                                                 uint32_t flow_capacity) const;
   std::vector<std::string> FlowsentryFileArgs(const std::string& pcap, const RuleSet& r,
                                               const std::string& dir, uint32_t flow_capacity) const;
@@ -894,6 +895,12 @@ Matrix::EngineRun Matrix::RunEngine(const std::string& engine, const std::string
       run.packets = std::stoull(m[1]);
       run.bytes = std::stoull(m[2]);
     }
+    // Suricata's own processing time: from its packet threads' start (after the rules are
+    // loaded) to the end of the capture's flush (suricata.c: SCSetStartTime before
+    // RunModeDispatch, SCPrintElapsedTime after FlowForceReassembly), as flowsentry's
+    // seconds_processing runs from its workers' launch until they drained their flows.
+    static const std::regex kElapsed("time elapsed ([0-9.]+)s");
+    if (std::regex_search(log, m, kElapsed)) run.self_seconds = std::stod(m[1]);
   }
   std::error_code ec;
   stdfs::remove_all(dir, ec);
@@ -976,9 +983,9 @@ void Matrix::FileRun(const CaptureFile& c, const RuleSet& r, const std::string& 
       const double dt = twice.pr.wall_s - once.pr.wall_s;
       row.steady_mpps = dt > 0.05 ? double(row.packets) / dt / 1e6 : 0;
     }
+    row.self_seconds = once.self_seconds;
+    row.self_mpps = once.self_seconds > 0 ? double(row.packets) / once.self_seconds / 1e6 : 0;
     if (fs) {
-      row.self_seconds = once.self_seconds;
-      row.self_mpps = once.self_seconds > 0 ? double(once.packets) / once.self_seconds / 1e6 : 0;
       row.worker_cycles_per_packet =
           once.packets ? double(once.busy_cycles) / double(once.packets) : 0;
       if (once.packets != c.packets || (twice.ok && twice.packets != 2 * c.packets)) {
@@ -1261,8 +1268,8 @@ void Matrix::PrintTables() const {
 
   auto print_replay = [&](const std::string& series) {
     fmt::print("  {:<20} {:<9} {:>2} {:<3} {:>7} {:>7} {:>8} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6}\n",
-               "capture", "rules", "w", "in", "Mpps", "Gbit/s", "cyc/pkt", "drops", "RSS MB", "alerts",
-               "ev drops", "x Suri", "% HS");
+               "capture", "rules", "w", "in", "Mpps", "Gbit/s", "cyc/pkt", "drops", "RSS MB",
+               "alerts", "ev drops", "x Suri", "% HS");
     for (const ReplayRow& r : replay_) {
       if (r.series != series) continue;
       if (!r.ok) {
@@ -1273,16 +1280,19 @@ void Matrix::PrintTables() const {
       const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
       const ScanRow* hs = FindScan(r.capture, r.rules);
       fmt::print(
-          "  {:<20} {:<9} {:>2} {:<3} {:>7.3f} {:>7.2f} {:>8.0f} {:>7} {:>7} {:>8} {:>8} {:>7} {:>6}\n",
+          "  {:<20} {:<9} {:>2} {:<3} {:>7.3f} {:>7.2f} {:>8.0f} {:>7} {:>7} {:>8} {:>8} {:>7} "
+          "{:>6}\n",
           r.capture, r.rules, r.workers, r.input, r.mpps, r.gbps, r.cycles_per_packet, r.dropped,
-          rss(r.rss_mb), r.alerts, r.events_dropped, suri ? Ratio(r.mpps, suri->mpps) : "-",
+          rss(r.rss_mb), r.alerts, r.events_dropped,
+          suri ? Ratio(r.mpps, suri->self_mpps > 0 ? suri->self_mpps : suri->mpps) : "-",
           hs ? Percent(r.mpps, hs->limit.capture_mpps) : "-");
     }
   };
   auto print_file = [&](const std::string& series) {
-    fmt::print("  {:<20} {:<9} {:<10} {:>7} {:>6} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9}\n",
-               "capture", "rules", "engine", "start s", "run s", "Mpps", "Gbit/s", "cpu cyc",
-               "alerts", "RSS MB", "x Suri", "self Mpps");
+    fmt::print(
+        "  {:<20} {:<9} {:<10} {:>7} {:>6} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9} {:>6}\n",
+        "capture", "rules", "engine", "start s", "run s", "Mpps", "Gbit/s", "cpu cyc", "alerts",
+        "RSS MB", "x Suri", "self Mpps", "self x");
     for (const FileRow& r : file_) {
       if (r.series != series) continue;
       if (!r.ok) {
@@ -1290,12 +1300,15 @@ void Matrix::PrintTables() const {
         continue;
       }
       const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
+      const bool fs = r.engine != "suricata";
       fmt::print(
-          "  {:<20} {:<9} {:<10} {:>7.2f} {:>6.2f} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9}\n",
+          "  {:<20} {:<9} {:<10} {:>7.2f} {:>6.2f} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9} "
+          "{:>6}\n",
           r.capture, r.rules, r.engine, r.startup_s, r.run_s, r.measured ? Num(r.mpps, 3) : "-",
           r.measured ? Num(r.gbps, 2) : "-", Num(r.cpu_cycles_per_packet, 0), r.alerts,
-          rss(r.rss_mb), r.engine != "suricata" && suri ? Ratio(r.mpps, suri->mpps) : "-",
-          Num(r.self_mpps, 3));
+          rss(r.rss_mb),
+          fs && suri && r.measured && suri->measured ? Ratio(r.mpps, suri->mpps) : "-",
+          Num(r.self_mpps, 3), fs && suri ? Ratio(r.self_mpps, suri->self_mpps) : "-");
     }
   };
 
@@ -1303,7 +1316,7 @@ void Matrix::PrintTables() const {
              o_.duration_s > 0 ? o_.duration_s : tier_.replay_s);
   print_replay("");
   fmt::print(
-      "  x Suri: Mpps / Suricata's Mpps reading the file (b); % HS: Mpps / raw Hyperscan "
+      "  x Suri: Mpps / Suricata's self Mpps reading the file (b); % HS: Mpps / raw Hyperscan "
       "limit (c). cyc/pkt: worker busy TSC cycles per packet.\n  ev drops: alert/flow "
       "events the control plane did not take in time (the packets were processed).\n");
 
@@ -1315,8 +1328,9 @@ void Matrix::PrintTables() const {
   print_file("");
   fmt::print(
       "  cpu cyc: (user+sys CPU time - the 1-packet run's) x TSC / packets. self Mpps: "
-      "flowsentry's own figure\n  (packets / its seconds_processing, which excludes its "
-      "start-up). RSS: peak resident set (wait4).\n");
+      "packets / the engine's own\n  processing time, start-up excluded (flowsentry: "
+      "seconds_processing; Suricata: its \"time elapsed\"); self x: their ratio.\n"
+      "  RSS: peak resident set (wait4).\n");
 
   fmt::print(
       "\n(c) raw Hyperscan over the payloads of the packets replayed in (a), same databases "
