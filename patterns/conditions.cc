@@ -809,6 +809,7 @@ int DsizeMaxRightEdge(const RuleConditions& c) {
     case DsizeMode::kLt:
       return c.dsize_lo;
     case DsizeMode::kRange:
+    case DsizeMode::kRangeInclusive:  // not a dsize form
       return c.dsize_hi;
     case DsizeMode::kLte:
     case DsizeMode::kGt:

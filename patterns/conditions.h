@@ -58,38 +58,15 @@ struct FlowbitOp {
   uint16_t count = 0;
 };
 
-// Suricata's unsigned-integer operators (DetectUintMode), used by dsize, itype and icode.
-// kRange is exclusive: lo < value < hi.
-enum class UintMode : uint8_t { kEq, kNe, kLt, kLte, kGt, kGte, kRange };
+// dsize, itype and icode use Suricata's unsigned-integer operators (UintMode, patterns/rule.h).
 using DsizeMode = UintMode;
-
-// Whether v satisfies `mode lo [hi]` (Suricata's detect_match_uint).
-constexpr bool UintHolds(UintMode mode, uint32_t lo, uint32_t hi, uint32_t v) {
-  switch (mode) {
-    case UintMode::kEq:
-      return v == lo;
-    case UintMode::kNe:
-      return v != lo;
-    case UintMode::kLt:
-      return v < lo;
-    case UintMode::kLte:
-      return v <= lo;
-    case UintMode::kGt:
-      return v > lo;
-    case UintMode::kGte:
-      return v >= lo;
-    case UintMode::kRange:
-      return v > lo && v < hi;
-  }
-  return false;
-}
 
 // itype / icode: the packet's ICMP type or code compared as Suricata's DetectU8Data.
 struct U8Test {
   bool set = false;
   UintMode mode = UintMode::kEq;
   uint8_t lo = 0, hi = 0;
-  bool Holds(uint8_t v) const { return UintHolds(mode, lo, hi, v); }
+  bool Holds(uint8_t v) const { return UintHolds<uint32_t>(mode, lo, hi, v); }
 };
 
 // flags (tcp.flags): Suricata's DetectFlagsData. The packet's TCP flags, masked by `ignore`

@@ -14,6 +14,35 @@
 
 namespace fs::patterns {
 
+// Suricata's unsigned-integer operators (DetectUintMode, detect_match_uint), for dsize, itype,
+// icode (8/16-bit forms) and bsize, urilen (64-bit): =, !=, <, <=, >, >=, lo<>hi (exclusive) and
+// bsize's lo-hi (inclusive).
+enum class UintMode : uint8_t { kEq, kNe, kLt, kLte, kGt, kGte, kRange, kRangeInclusive };
+
+// Whether v satisfies `mode lo [hi]`.
+template <class T>
+constexpr bool UintHolds(UintMode mode, T lo, T hi, T v) {
+  switch (mode) {
+    case UintMode::kEq:
+      return v == lo;
+    case UintMode::kNe:
+      return v != lo;
+    case UintMode::kLt:
+      return v < lo;
+    case UintMode::kLte:
+      return v <= lo;
+    case UintMode::kGt:
+      return v > lo;
+    case UintMode::kGte:
+      return v >= lo;
+    case UintMode::kRange:
+      return v > lo && v < hi;
+    case UintMode::kRangeInclusive:
+      return v >= lo && v <= hi;
+  }
+  return false;
+}
+
 // 1-based line and column (column counts bytes) in the rule file. {0, 0}: no position.
 struct Position {
   uint32_t line = 0;
@@ -227,33 +256,12 @@ class RuleConditionsBox {
 // bsize / urilen: a condition on the length of one buffer (Suricata's DetectU64 forms: N, <N,
 // <=N, >N, >=N, N<>M (exclusive), N-M (inclusive), !N).
 struct SizeCheck {
-  enum class Op : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kRangeExclusive, kRangeInclusive };
   Buffer buffer = Buffer::kPayload;
-  Op op = Op::kEq;
+  UintMode op = UintMode::kEq;
   uint64_t lo = 0, hi = 0;
   Position pos;
 
-  bool Holds(uint64_t n) const {
-    switch (op) {
-      case Op::kEq:
-        return n == lo;
-      case Op::kNe:
-        return n != lo;
-      case Op::kLt:
-        return n < lo;
-      case Op::kLe:
-        return n <= lo;
-      case Op::kGt:
-        return n > lo;
-      case Op::kGe:
-        return n >= lo;
-      case Op::kRangeExclusive:
-        return n > lo && n < hi;
-      case Op::kRangeInclusive:
-        return n >= lo && n <= hi;
-    }
-    return false;
-  }
+  bool Holds(uint64_t n) const { return UintHolds<uint64_t>(op, lo, hi, n); }
 };
 
 // tls.version (detect-tls-version.c): the version Suricata keeps for the inspected side of the

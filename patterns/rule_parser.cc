@@ -760,8 +760,8 @@ std::optional<Problem> RuleBuilder::PcreOption(const RawOption& o, Rule* rule) {
   }
   if (pv.pcre.buffer != Buffer::kPayload) {
     // A legacy buffer modifier (/U, /H ...): not inside a sticky buffer (Suricata refuses that).
-    const bool same = cur_buffer_ == pv.pcre.buffer ||
-                      (cur_buffer_ == Buffer::kHttpResponseBody && pv.pcre.buffer == Buffer::kFileData);
+    const bool same = cur_buffer_ == pv.pcre.buffer || (cur_buffer_ == Buffer::kHttpResponseBody &&
+                                                        pv.pcre.buffer == Buffer::kFileData);
     if (same) {
       pv.pcre.buffer = cur_buffer_;  // the modifier repeats the sticky buffer (Suricata loads it)
     } else if (cur_buffer_ != Buffer::kPayload) {
@@ -785,7 +785,8 @@ std::optional<Problem> RuleBuilder::PcreOption(const RawOption& o, Rule* rule) {
 
 std::optional<Problem> RuleBuilder::UseAppProto(const RawOption& o, Buffer b, Rule* rule) {
   const BufferInfo& info = InfoOf(b);
-  if (info.proto == AppProto::kNone) return std::nullopt;  // any protocol (file.name): the header says
+  if (info.proto == AppProto::kNone)
+    return std::nullopt;  // any protocol (file.name): the header says
   return UseAppProto(o, info.proto, info.keyword, "a buffer", rule);
 }
 
@@ -892,7 +893,8 @@ std::optional<Problem> RuleBuilder::LegacyBufferOption(const RawOption& o, const
 std::optional<Problem> RuleBuilder::EdgeOption(const RawOption& o, const std::string& name,
                                                Rule* rule) {
   const bool isdataat = name == "isdataat";
-  if (!isdataat && o.has_value) return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
+  if (!isdataat && o.has_value)
+    return Fail(o.value_offset, fmt::format("'{}' takes no value", name));
   const PayloadItem* last = LastMatch(*rule);  // a pcre there: no content to modify
   if (last == nullptr || last->kind != PayloadItem::Kind::kContent) {
     return Fail(o.name_offset, fmt::format("'{}' needs a preceding content", name));
@@ -900,7 +902,8 @@ std::optional<Problem> RuleBuilder::EdgeOption(const RawOption& o, const std::st
   Content& c = rule->contents[last->index];
   if (name == "startswith") {
     if (c.has_depth) {
-      return Fail(o.name_offset, "can't use multiple depth/startswith settings for the same content");
+      return Fail(o.name_offset,
+                  "can't use multiple depth/startswith settings for the same content");
     }
     if (c.relative()) {
       return Fail(o.name_offset, "'startswith' cannot be combined with distance or within");
@@ -1445,28 +1448,28 @@ std::optional<Problem> RuleBuilder::SizeOption(const RawOption& o, const std::st
   };
   bool ok = false;
   if (const size_t r = v.find("<>"); r != std::string_view::npos) {
-    sc.op = SizeCheck::Op::kRangeExclusive;
+    sc.op = UintMode::kRange;
     ok = num(v.substr(0, r), &sc.lo) && num(v.substr(r + 2), &sc.hi) && sc.lo < sc.hi;
   } else if (v.substr(0, 2) == "<=") {
-    sc.op = SizeCheck::Op::kLe;
+    sc.op = UintMode::kLte;
     ok = num(v.substr(2), &sc.lo);
   } else if (v.substr(0, 2) == ">=") {
-    sc.op = SizeCheck::Op::kGe;
+    sc.op = UintMode::kGte;
     ok = num(v.substr(2), &sc.lo);
   } else if (!v.empty() && v.front() == '<') {
-    sc.op = SizeCheck::Op::kLt;
+    sc.op = UintMode::kLt;
     ok = num(v.substr(1), &sc.lo);
   } else if (!v.empty() && v.front() == '>') {
-    sc.op = SizeCheck::Op::kGt;
+    sc.op = UintMode::kGt;
     ok = num(v.substr(1), &sc.lo);
   } else if (!v.empty() && v.front() == '!') {
-    sc.op = SizeCheck::Op::kNe;
+    sc.op = UintMode::kNe;
     ok = num(v.substr(1), &sc.lo);
   } else if (const size_t dash = v.find('-'); dash != std::string_view::npos && dash > 0) {
-    sc.op = SizeCheck::Op::kRangeInclusive;
+    sc.op = UintMode::kRangeInclusive;
     ok = num(v.substr(0, dash), &sc.lo) && num(v.substr(dash + 1), &sc.hi) && sc.lo <= sc.hi;
   } else {
-    sc.op = SizeCheck::Op::kEq;
+    sc.op = UintMode::kEq;
     ok = num(v, &sc.lo);
   }
   if (!ok) {

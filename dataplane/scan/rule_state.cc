@@ -384,7 +384,8 @@ bool CheckConditions(const RuleConditions& c, uint32_t rule_index, uint32_t sid,
       if (!FlowTestHolds(t, packet_flags)) return false;
     }
   }
-  if (c.has_dsize && !patterns::UintHolds(c.dsize_mode, c.dsize_lo, c.dsize_hi, p.payload_len)) {
+  if (c.has_dsize &&
+      !patterns::UintHolds<uint32_t>(c.dsize_mode, c.dsize_lo, c.dsize_hi, p.payload_len)) {
     return false;
   }
   if (c.HasPacketTests() && !PacketTestsHold(c, p)) return false;

@@ -71,7 +71,7 @@ alert http any any -> any any (msg:"m"; http.uri; content:"/a"; startswith; uril
   ASSERT_EQ(r.rules.size(), 2u);
   EXPECT_EQ(r.rules[0].dotprefix, uint64_t{1} << static_cast<int>(Buffer::kDnsQuery));
   ASSERT_EQ(r.rules[0].size_checks.size(), 1u);
-  EXPECT_EQ(r.rules[0].size_checks[0].op, SizeCheck::Op::kLt);
+  EXPECT_EQ(r.rules[0].size_checks[0].op, patterns::UintMode::kLt);
   EXPECT_EQ(r.rules[0].size_checks[0].lo, 64u);
   const patterns::Content& c = r.rules[1].contents[0];
   EXPECT_TRUE(c.startswith);
@@ -79,11 +79,11 @@ alert http any any -> any any (msg:"m"; http.uri; content:"/a"; startswith; uril
   EXPECT_EQ(c.depth, 2);
   ASSERT_EQ(r.rules[1].size_checks.size(), 2u);
   EXPECT_EQ(r.rules[1].size_checks[0].buffer, Buffer::kHttpUriRaw);
-  EXPECT_EQ(r.rules[1].size_checks[0].op, SizeCheck::Op::kRangeExclusive);
+  EXPECT_EQ(r.rules[1].size_checks[0].op, patterns::UintMode::kRange);
   EXPECT_TRUE(r.rules[1].size_checks[0].Holds(11));
   EXPECT_FALSE(r.rules[1].size_checks[0].Holds(10));
   EXPECT_EQ(r.rules[1].size_checks[1].buffer, Buffer::kHttpUri);
-  EXPECT_EQ(r.rules[1].size_checks[1].op, SizeCheck::Op::kGe);
+  EXPECT_EQ(r.rules[1].size_checks[1].op, patterns::UintMode::kGte);
 }
 
 TEST(AppRuleParseTest, ErrorsNameTheProblem) {
