@@ -516,26 +516,23 @@ SmbParser::Tree* SmbParser::FindTree(uint32_t tree_id) {
   return nullptr;
 }
 
-// The first entry not in use, or nullptr.
 template <size_t N>
-static int FreeSlot(const std::array<bool, N>& used) {
-  for (size_t i = 0; i < N; ++i)
-    if (!used[i]) return static_cast<int>(i);
-  return -1;
+size_t SmbParser::TakeSlot(std::array<bool, N>& used, size_t* next, SmbEvent full) {
+  for (size_t i = 0; i < N; ++i) {
+    if (!used[i]) {
+      used[i] = true;
+      return i;
+    }
+  }
+  Event(full);
+  const size_t i = *next;
+  *next = (*next + 1) % N;
+  return i;
 }
 
 void SmbParser::AddTree(uint32_t tree_id, const char* share, size_t len) {
   Tree* t = FindTree(tree_id);
-  if (t == nullptr) {
-    int i = FreeSlot(tree_used_);
-    if (i < 0) {
-      Event(SmbEvent::kTooManyTrees);
-      i = static_cast<int>(tree_next_);
-      tree_next_ = (tree_next_ + 1) % kSmbMaxTrees;
-    }
-    t = &trees_[i];
-    tree_used_[i] = true;
-  }
+  if (t == nullptr) t = &trees_[TakeSlot(tree_used_, &tree_next_, SmbEvent::kTooManyTrees)];
   t->tree_id = tree_id;
   t->len = static_cast<uint16_t>(len < kSmbShareCap ? len : kSmbShareCap);
   std::memcpy(t->share, share, t->len);
@@ -550,16 +547,7 @@ SmbParser::File* SmbParser::FindFile(const uint8_t* id) {
 
 SmbParser::File* SmbParser::AddFile(const uint8_t* id, const char* name, size_t len, bool pipe) {
   File* f = FindFile(id);
-  if (f == nullptr) {
-    int i = FreeSlot(file_used_);
-    if (i < 0) {
-      Event(SmbEvent::kTooManyOpenFiles);
-      i = static_cast<int>(file_next_);
-      file_next_ = (file_next_ + 1) % kSmbMaxFiles;
-    }
-    f = &files_[i];
-    file_used_[i] = true;
-  }
+  if (f == nullptr) f = &files_[TakeSlot(file_used_, &file_next_, SmbEvent::kTooManyOpenFiles)];
   f->is_pipe = pipe;
   std::memcpy(f->id, id, 16);
   f->len = static_cast<uint16_t>(len < kSmbNameCap ? len : kSmbNameCap);
@@ -577,16 +565,8 @@ SmbParser::Pending* SmbParser::FindPending(uint64_t message_id, uint16_t command
 
 SmbParser::Pending* SmbParser::AddPending(uint64_t message_id, uint16_t command) {
   Pending* q = FindPending(message_id, command);
-  if (q == nullptr) {
-    int i = FreeSlot(pending_used_);
-    if (i < 0) {
-      Event(SmbEvent::kTooManyPending);
-      i = static_cast<int>(pending_next_);
-      pending_next_ = (pending_next_ + 1) % kSmbMaxPending;
-    }
-    q = &pending_[i];
-    pending_used_[i] = true;
-  }
+  if (q == nullptr)
+    q = &pending_[TakeSlot(pending_used_, &pending_next_, SmbEvent::kTooManyPending)];
   q->message_id = message_id;
   q->command = command;
   q->tree_id = 0;

@@ -290,6 +290,10 @@ class SmbParser {
   File* AddFile(const uint8_t* id, const char* name, size_t len, bool is_pipe);
   Pending* FindPending(uint64_t message_id, uint16_t command);
   Pending* AddPending(uint64_t message_id, uint16_t command);
+  // A table slot: the first not in use, else (counting `full`) the next in round-robin order,
+  // whose entry is replaced. The slot is marked in use.
+  template <size_t N>
+  size_t TakeSlot(std::array<bool, N>& used, size_t* next, SmbEvent full);
   void DropTree(const Tree* t) { tree_used_[t - trees_.data()] = false; }
   void DropFile(const File* f) { file_used_[f - files_.data()] = false; }
   void DropPending(const Pending* q) { pending_used_[q - pending_.data()] = false; }

@@ -508,6 +508,19 @@ Conv PipeConversation() {
   };
 }
 
+// FileConversation up to its tree connect, then CREATE name + WRITE data (related: file id
+// all-ones) + CLOSE compounded in one NetBIOS message; fed in pieces of `piece` (0: whole).
+void CompoundCreateWriteClose(const std::string& name, const Bytes& data, size_t piece,
+                              Recorder* rec) {
+  const Bytes ones(16, '\xFF');
+  const Bytes chain = Compound({CreateReq(20, kTree, name, 2),
+                                WriteReq(21, kTree, 0, 0, data, ones), CloseReq(22, kTree, 0)});
+  Conv conv = FileConversation();
+  conv.resize(4);
+  conv.push_back({kC, NetBios(chain)});
+  Transcript(conv, piece, rec);
+}
+
 TEST(SmbParser, NegotiateDialectAndFileLifecycle) {
   Recorder rec;
   Transcript(FileConversation(), 0, &rec);
@@ -569,14 +582,8 @@ TEST(SmbParser, NamedPipeDcerpcBindAndRequest) {
 
 TEST(SmbParser, CompoundedRequests) {
   // CREATE + WRITE (related, file id all-ones) + CLOSE in one NetBIOS message.
-  const Bytes ones(16, '\xFF');
-  const Bytes chain = Compound({CreateReq(20, kTree, "a.txt", 2),
-                                WriteReq(21, kTree, 0, 0, "hello", ones), CloseReq(22, kTree, 0)});
-  Conv conv = FileConversation();
-  conv.resize(4);
-  conv.push_back({kC, NetBios(chain)});
   Recorder rec;
-  Transcript(conv, 0, &rec);
+  CompoundCreateWriteClose("a.txt", "hello", 0, &rec);
   ASSERT_EQ(rec.recs.size(), 7u) << rec.Text();
   EXPECT_EQ(rec.files[4], "a.txt");
   EXPECT_EQ(rec.recs[5].compound_index, 1u);
@@ -757,15 +764,8 @@ TEST(SmbParser, FileDataPastTheDataRetainIsNotCopied) {
   EXPECT_EQ(prec.dce_iface[5], "367abb81-9844-35f1-ad32-98f038001003");
   EXPECT_FALSE(prec.recs[5].data_truncated);
   // In a compound chain the CLOSE after a 20,000-byte WRITE is still seen.
-  const Bytes ones(16, '\xFF');
-  const Bytes chain =
-      Compound({CreateReq(20, kTree, "b.txt", 2),
-                WriteReq(21, kTree, 0, 0, Bytes(20000, 'z'), ones), CloseReq(22, kTree, 0)});
-  Conv conv = FileConversation();
-  conv.resize(4);
-  conv.push_back({kC, NetBios(chain)});
   Recorder crec;
-  Transcript(conv, 1000, &crec);
+  CompoundCreateWriteClose("b.txt", Bytes(20000, 'z'), 1000, &crec);
   ASSERT_EQ(crec.recs.size(), 7u) << crec.Text();
   EXPECT_EQ(crec.recs[5].data_len, 20000u);
   EXPECT_STREQ(SmbCommandName(2, crec.recs[6].command), "SMB2_COMMAND_CLOSE");
