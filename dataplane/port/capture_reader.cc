@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/decode/packet.h"
+
 namespace fs::port {
 
 std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int ts_offset,
@@ -67,6 +69,7 @@ std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path
     return nullptr;
   }
   r->replay_ = true;
+  r->pass_ = 1;
   r->shift_us_ = last - first + 1000000;
   return r;
 }
@@ -94,49 +97,17 @@ uint16_t ReplayPort(uint16_t port, uint64_t pass) {
   return static_cast<uint16_t>(32768 + (port - 32768 + pass * 7919) % 32768);
 }
 
-void RenameReplayFlows(uint8_t* frame, uint32_t len, int datalink, uint64_t pass) {
+void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass) {
   if (pass == 0) return;
-  size_t at = 0;
-  uint16_t type = 0;
-  if (datalink == DLT_EN10MB) {
-    if (len < 14) return;
-    type = Rd16(frame + 12);
-    at = 14;
-    while ((type == 0x8100 || type == 0x88a8) && len >= at + 4) {
-      type = Rd16(frame + at + 2);
-      at += 4;
-    }
-  } else if (datalink == DLT_RAW || datalink == DLT_IPV4 || datalink == DLT_IPV6) {
-    if (len < 1) return;
-    type = (frame[0] >> 4) == 6 ? 0x86dd : 0x0800;
-  } else {
-    return;
-  }
-  uint8_t proto = 0;
-  if (type == 0x0800) {
-    if (len < at + 20) return;
-    const uint8_t* ip = frame + at;
-    const size_t ihl = (ip[0] & 0x0f) * 4u;
-    if ((Rd16(ip + 6) & 0x1fff) != 0 || ihl < 20) return;  // a later fragment: no ports
-    proto = ip[9];
-    at += ihl;
-  } else if (type == 0x86dd) {
-    if (len < at + 40) return;
-    proto = frame[at + 6];  // the ports of packets with extension headers stay as they are
-    at += 40;
-  } else {
-    return;
-  }
-  size_t csum;
-  if (proto == 6) {
-    csum = at + 16;
-  } else if (proto == 17) {
-    csum = at + 6;
-  } else {
-    return;
-  }
+  // The sensor's own decoder finds the transport header (VLAN tags, IPv4 options, IPv6 extension
+  // headers); fragments after the first carry no ports.
+  decode::Packet p;
+  decode::Decode(frame, len, len, 0, &p);
+  if (p.layer != decode::Layer::kL4 || p.fragment || (p.proto != 6 && p.proto != 17)) return;
+  const size_t at = p.l4_offset;
+  const size_t csum = at + (p.proto == 6 ? 16 : 6);
   if (len < csum + 2) return;
-  const bool has_csum = proto == 6 || Rd16(frame + csum) != 0;  // UDP over IPv4 may have none
+  const bool has_csum = p.proto == 6 || Rd16(frame + csum) != 0;  // UDP over IPv4 may have none
   for (size_t off : {at, at + 2}) {
     const uint16_t old_v = Rd16(frame + off);
     const uint16_t new_v = ReplayPort(old_v, pass);
@@ -163,7 +134,6 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
         next_ = 0;
         ++pass_;
       }
-      if (next_ == 0 && pass_ == 0) pass_ = 1;
       const Rec& rec = recs_[next_++];
       held_data_ = store_.data() + rec.at;
       held_caplen_ = rec.len;
@@ -220,8 +190,8 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       break;
     }
     if (m->nb_segs > 1) ++stats_.chained_records;
-    if (replay_ && pass_ > 1)
-      RenameReplayFlows(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, datalink_, pass_ - 1);
+    if (replay_ && pass_ > 1 && datalink_ == DLT_EN10MB)
+      RenameReplayFlows(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, pass_ - 1);
     m->pkt_len = len;
     m->port = port_id;
     if (ts_offset_ >= 0) {

@@ -50,9 +50,9 @@ struct CaptureReaderStats {
 // Replay pass `pass`'s number for a TCP/UDP port: ports in [32768, 65535] move by pass x 7919
 // within that range (a permutation per pass); others, and pass 0, stay.
 uint16_t ReplayPort(uint16_t port, uint64_t pass);
-// Rewrites the ports of one frame (datalink: a DLT_* value; Ethernet with VLAN tags, raw IP) with
-// ReplayPort and updates the TCP/UDP checksum (RFC 1624). Frames it cannot read stay as they are.
-void RenameReplayFlows(uint8_t* frame, uint32_t len, int datalink, uint64_t pass);
+// Rewrites the TCP/UDP ports of one Ethernet frame with ReplayPort (found by the sensor's decoder)
+// and updates the checksum (RFC 1624). Frames without ports stay as they are.
+void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass);
 
 class CaptureReader {
  public:
@@ -76,7 +76,7 @@ class CaptureReader {
   // 0 and done(): the capture is finished.
   uint16_t Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n);
   bool done() const { return done_; }
-  uint64_t replay_passes() const { return pass_; }  // replay: passes begun (1 = the first)
+  uint64_t replay_passes() const { return pass_; }  // replay: the pass being served (from 1)
   int datalink() const { return datalink_; }
   const CaptureReaderStats& stats() const { return stats_; }  // the reading thread only
   // Records delivered and their bytes, readable from any thread (the control plane's progress
