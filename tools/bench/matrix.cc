@@ -408,8 +408,10 @@ class Matrix {
 
   const ReplayRow* FindReplay(const std::string& capture, const std::string& rules,
                               uint32_t workers) const;
+  // measured: only a row whose wall-clock rate could be taken (false: any completed run, e.g.
+  // for the engines' own processing rates).
   const FileRow* FindFile(const std::string& capture, const std::string& rules,
-                          const std::string& engine) const;
+                          const std::string& engine, bool measured = true) const;
   const ScanRow* FindScan(const std::string& capture, const std::string& rules) const;
 
   Json ToJson() const;
@@ -1095,9 +1097,10 @@ const ReplayRow* Matrix::FindReplay(const std::string& capture, const std::strin
 }
 
 const FileRow* Matrix::FindFile(const std::string& capture, const std::string& rules,
-                                const std::string& engine) const {
+                                const std::string& engine, bool measured) const {
   for (const FileRow& r : file_) {
-    if (r.ok && r.measured && r.capture == capture && r.rules == rules && r.engine == engine) {
+    if (r.ok && (r.measured || !measured) && r.capture == capture && r.rules == rules &&
+        r.engine == engine) {
       return &r;
     }
   }
@@ -1151,6 +1154,7 @@ Json Matrix::ToJson() const {
   j["replay"] = Json::array();
   for (const ReplayRow& r : replay_) {
     const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
+    const FileRow* suri_self = FindFile(r.capture, r.rules, "suricata", /*measured=*/false);
     const ScanRow* hs = FindScan(r.capture, r.rules);
     j["replay"].push_back(
         {{"capture", r.capture},
@@ -1171,12 +1175,15 @@ Json Matrix::ToJson() const {
          {"peak_rss_mb", r.rss_mb},
          {"wall_s", r.wall_s},
          {"ratio_to_suricata", suri && r.ok ? r.mpps / suri->mpps : 0.0},
+         {"ratio_to_suricata_self",
+          suri_self && r.ok && suri_self->self_mpps > 0 ? r.mpps / suri_self->self_mpps : 0.0},
          {"ratio_to_hyperscan", hs && r.ok ? r.mpps / hs->limit.capture_mpps : 0.0},
          {"command", r.cmd}});
   }
   j["file"] = Json::array();
   for (const FileRow& r : file_) {
     const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
+    const FileRow* suri_self = FindFile(r.capture, r.rules, "suricata", /*measured=*/false);
     j["file"].push_back(
         {{"capture", r.capture},
          {"rules", r.rules},
@@ -1206,6 +1213,10 @@ Json Matrix::ToJson() const {
          {"suricata_rules_loaded", r.rules_loaded},
          {"suricata_rules_failed", r.rules_failed},
          {"ratio_to_suricata", suri && r.ok && r.engine != "suricata" ? r.mpps / suri->mpps : 0.0},
+         {"self_ratio_to_suricata",
+          suri_self && r.ok && r.engine != "suricata" && suri_self->self_mpps > 0
+              ? r.self_mpps / suri_self->self_mpps
+              : 0.0},
          {"command", r.cmd}});
   }
   j["hyperscan"] = Json::array();
@@ -1277,7 +1288,7 @@ void Matrix::PrintTables() const {
                    r.input, r.error);
         continue;
       }
-      const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
+      const FileRow* suri = FindFile(r.capture, r.rules, "suricata", /*measured=*/false);
       const ScanRow* hs = FindScan(r.capture, r.rules);
       fmt::print(
           "  {:<20} {:<9} {:>2} {:<3} {:>7.3f} {:>7.2f} {:>8.0f} {:>7} {:>7} {:>8} {:>8} {:>7} "
@@ -1299,7 +1310,7 @@ void Matrix::PrintTables() const {
         fmt::print("  {:<20} {:<9} {:<10} FAILED: {}\n", r.capture, r.rules, r.engine, r.error);
         continue;
       }
-      const FileRow* suri = FindFile(r.capture, r.rules, "suricata");
+      const FileRow* suri = FindFile(r.capture, r.rules, "suricata", /*measured=*/false);
       const bool fs = r.engine != "suricata";
       fmt::print(
           "  {:<20} {:<9} {:<10} {:>7.2f} {:>6.2f} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>9} "
