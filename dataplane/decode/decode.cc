@@ -16,6 +16,7 @@
 #include <cstring>
 #include <iterator>
 
+#include "dataplane/common/net_bytes.h"
 #include "dataplane/decode/packet.h"
 
 namespace fs::decode {
@@ -55,10 +56,8 @@ constexpr uint8_t kProtoIcmp = 1, kProtoIpip = 4, kProtoTcp = 6, kProtoUdp = 17,
 constexpr uint8_t kProtoHopOpts = 0, kProtoRouting = 43, kProtoFragment = 44, kProtoEsp = 50,
                   kProtoAh = 51, kProtoNoNext = 59, kProtoDstOpts = 60, kProtoMobility = 135;
 
-inline uint16_t Rd16(const uint8_t* b) { return uint16_t(uint16_t(b[0]) << 8 | b[1]); }
-inline uint32_t Rd32(const uint8_t* b) {
-  return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
-}
+using net::Rd16;
+using net::Rd32;
 
 // The packet is unusable from here on: nothing after this layer may be trusted.
 inline DecodeEvent Reject(Packet* p, DecodeEvent e) {

@@ -13,6 +13,8 @@
 #include <cassert>
 #include <cstring>
 
+#include "dataplane/common/net_bytes.h"
+
 namespace fs::defrag {
 
 const char* PolicyName(Policy p) { return p == Policy::kWindows ? "windows" : "bsd"; }
@@ -30,14 +32,9 @@ constexpr uint32_t kIpv6HeaderLen = 40;
 constexpr uint32_t kFragHeaderLen = 8;
 constexpr uint8_t kProtoFragment = 44, kProtoAh = 51;
 
-inline uint16_t Rd16(const uint8_t* b) { return uint16_t(uint16_t(b[0]) << 8 | b[1]); }
-inline uint32_t Rd32(const uint8_t* b) {
-  return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | b[3];
-}
-inline void Wr16(uint8_t* b, uint32_t v) {
-  b[0] = uint8_t(v >> 8);
-  b[1] = uint8_t(v);
-}
+using net::Rd16;
+using net::Rd32;
+using net::Wr16;
 
 inline uint64_t Mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "dataplane/common/net_bytes.h"
 #include "dataplane/decode/packet.h"
 
 namespace fs::port {
@@ -76,11 +77,8 @@ std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path
 
 namespace {
 
-uint16_t Rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-void Wr16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
+using net::Rd16;
+using net::Wr16;
 
 // RFC 1624 eqn. 3: the checksum at c after one 16-bit word changed from old_v to new_v.
 void FixChecksum(uint8_t* c, uint16_t old_v, uint16_t new_v) {
