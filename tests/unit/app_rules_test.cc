@@ -22,7 +22,6 @@ using patterns::AppInspect;
 using patterns::AppProto;
 using patterns::Buffer;
 using patterns::ParseRules;
-using patterns::SizeCheck;
 using testing::Build;
 using ::testing::ElementsAre;
 using testing::Harness;
