@@ -140,9 +140,10 @@ struct DbBuild {
 // stream: the stream-mode database of the direction, over the rules stream_rules admits (exact
 // rules with requirements and no vetoes); without HS_FLAG_SINGLEMATCH, which would inflate every
 // flow's stream state (the scanner de-duplicates reports instead).
+// only: when given, the rules it does not admit are left out (the stream databases' eligible
+// rules; a port group's members; the shared packet database without the grouped rules).
 DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<PayloadPlan>& payload,
-                      int dir, bool stream = false,
-                      const std::vector<bool>* stream_rules = nullptr) {
+                      int dir, bool stream = false, const std::vector<bool>* only = nullptr) {
   DbBuild out;
   std::map<std::string, uint32_t> ids;
   std::vector<ExprSpec> specs;
@@ -163,7 +164,7 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
   for (uint32_t r = 0; r < plans.size(); ++r) {
     const RulePlan& plan = plans[r];
     if (!plan.dirs[dir] || plan.mode == PayloadMode::kNever) continue;
-    if (stream && !(*stream_rules)[r]) continue;
+    if (only != nullptr && !(*only)[r]) continue;
     if (plan.mode == PayloadMode::kNone) {
       (plan.ip_only ? out.db.ip_only : out.db.always).push_back(r);
       continue;
@@ -259,6 +260,136 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
   out.db.db.reset(db);
   hs_database_size(db, &out.db.bytes);
   if (stream) hs_stream_size(db, &out.db.stream_state_bytes);
+  return out;
+}
+
+// Port groups of one direction's packet database (PatternSet::Database::groups). A rule is
+// grouped when it has Hyperscan requirements and its header confines the packet's server-side
+// port (to-server: destination port, to-client: source port; both sides for a bidirectional
+// rule) to at most kMaxGroupPorts ports of TCP/UDP. Ports whose grouped rules are the same
+// share a group. Beyond kMaxPortGroups groups, the ports with the fewest rules share one group
+// (the union of their rules: a superset, the header check decides).
+constexpr uint64_t kMaxGroupPorts = 64;
+constexpr size_t kMaxPortGroups = 48;
+
+struct PortGrouping {
+  std::vector<bool> ungrouped;             // rule -> stays in the shared database
+  std::vector<std::vector<bool>> members;  // group -> its rules
+  std::vector<uint16_t> group_of;          // PortKey -> group + 1 (0: none)
+  size_t grouped_rules = 0;
+};
+
+uint64_t PortCount(const PortSet& s) {
+  uint64_t n = 0;
+  for (const PortSet::Range& r : s.ranges()) n += static_cast<uint64_t>(r.hi) - r.lo + 1;
+  return n;
+}
+
+PortGrouping PlanPortGroups(const std::vector<RulePlan>& plans,
+                            const std::vector<PayloadPlan>& payload,
+                            const std::vector<RuleHeader>& headers, int dir) {
+  using Db = PatternSet::Database;
+  PortGrouping g;
+  g.ungrouped.assign(plans.size(), true);
+  std::vector<std::vector<uint32_t>> rules_of(Db::kPortKeys);  // key -> grouped rules, ascending
+  for (uint32_t r = 0; r < plans.size(); ++r) {
+    const RulePlan& plan = plans[r];
+    if (!plan.dirs[dir] || payload[r].require.empty()) continue;
+    if (plan.mode != PayloadMode::kExact && plan.mode != PayloadMode::kConfirm) continue;
+    const RuleHeader& h = headers[r];
+    if (h.protocol != Protocol::kTcp && h.protocol != Protocol::kUdp &&
+        h.protocol != Protocol::kIp) {
+      continue;
+    }
+    // Server side of the packet: the rule's destination port to-server, source to-client.
+    const bool key_any = dir == 0 ? h.dport_any : h.sport_any;
+    const bool other_any = dir == 0 ? h.sport_any : h.dport_any;
+    if (key_any || (h.bidirectional && other_any)) continue;
+    const PortSet& key = dir == 0 ? h.dport : h.sport;
+    const PortSet& other = dir == 0 ? h.sport : h.dport;
+    const uint64_t n = PortCount(key) + (h.bidirectional ? PortCount(other) : 0);
+    if (n == 0 || n > kMaxGroupPorts) continue;
+    g.ungrouped[r] = false;
+    ++g.grouped_rules;
+    for (int side = 0; side < (h.bidirectional ? 2 : 1); ++side) {
+      for (const PortSet::Range& range : (side == 0 ? key : other).ranges()) {
+        for (uint32_t port = range.lo; port <= range.hi; ++port) {
+          for (uint8_t proto : {kIpProtoTcp, kIpProtoUdp}) {
+            if (h.protocol != Protocol::kIp &&
+                proto != (h.protocol == Protocol::kTcp ? kIpProtoTcp : kIpProtoUdp)) {
+              continue;
+            }
+            std::vector<uint32_t>& list = rules_of[Db::PortKey(proto, static_cast<uint16_t>(port))];
+            if (list.empty() || list.back() != r) list.push_back(r);
+          }
+        }
+      }
+    }
+  }
+  if (g.grouped_rules == 0) return g;
+  // Distinct rule lists, biggest first; the tail beyond kMaxPortGroups - 1 shares the last group.
+  std::map<std::vector<uint32_t>, std::vector<uint32_t>> keys_of;  // rules -> keys
+  for (uint32_t k = 0; k < Db::kPortKeys; ++k) {
+    if (!rules_of[k].empty()) keys_of[rules_of[k]].push_back(k);
+  }
+  std::vector<const std::pair<const std::vector<uint32_t>, std::vector<uint32_t>>*> lists;
+  for (const auto& e : keys_of) lists.push_back(&e);
+  std::stable_sort(lists.begin(), lists.end(), [](const auto* a, const auto* b) {
+    return a->first.size() > b->first.size();
+  });
+  g.group_of.assign(Db::kPortKeys, 0);
+  for (size_t i = 0; i < lists.size(); ++i) {
+    const size_t group = std::min(i, kMaxPortGroups - 1);
+    if (group == g.members.size()) g.members.emplace_back(plans.size(), false);
+    for (uint32_t r : lists[i]->first) g.members[group][r] = true;
+    for (uint32_t k : lists[i]->second) g.group_of[k] = static_cast<uint16_t>(group + 1);
+  }
+  return g;
+}
+
+// One direction's packet database with its port groups.
+struct DirBuild {
+  DbBuild base;
+  std::vector<DbBuild> groups;
+  std::vector<uint16_t> group_of;
+  size_t grouped_rules = 0;
+
+  // A build that failed (its error and culprits), or nullptr.
+  DbBuild* Failed() {
+    if (!base.error.empty()) return &base;
+    for (DbBuild& g : groups) {
+      if (!g.error.empty()) return &g;
+    }
+    return nullptr;
+  }
+  PatternSet::Database Take() {
+    PatternSet::Database db = std::move(base.db);
+    for (DbBuild& g : groups) {
+      db.bytes += g.db.bytes;
+      db.groups.push_back(std::move(g.db));
+    }
+    db.group_of = std::move(group_of);
+    if (!db.group_of.empty()) db.bytes += db.group_of.size() * sizeof(uint16_t);
+    return db;
+  }
+};
+
+DirBuild BuildPacketDatabase(const std::vector<RulePlan>& plans,
+                             const std::vector<PayloadPlan>& payload,
+                             const std::vector<RuleHeader>& headers, int dir, bool port_groups) {
+  DirBuild out;
+  PortGrouping g;
+  if (port_groups) g = PlanPortGroups(plans, payload, headers, dir);
+  if (g.grouped_rules == 0) {
+    out.base = BuildDatabase(plans, payload, dir);
+    return out;
+  }
+  out.base = BuildDatabase(plans, payload, dir, false, &g.ungrouped);
+  for (const std::vector<bool>& m : g.members) {
+    out.groups.push_back(BuildDatabase(plans, payload, dir, false, &m));
+  }
+  out.group_of = std::move(g.group_of);
+  out.grouped_rules = g.grouped_rules;
   return out;
 }
 
@@ -404,8 +535,8 @@ std::string CanonicalRuleText(const Rule& r) {
 }
 
 uint32_t PatternSet::expression_count() const {
-  uint32_t n = dbs_[0]->expressions;
-  if (dbs_[1] != dbs_[0]) n += dbs_[1]->expressions;
+  uint32_t n = stats_.expressions[0];
+  if (dbs_[1] != dbs_[0]) n += stats_.expressions[1];
   return n;
 }
 
@@ -692,34 +823,44 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
 
     // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
     // to confirmation behind its plain literals, and the databases are compiled again.
+    // Port groups key on the server-side port, which is a different header field in each
+    // direction: a set with port groups has two databases even when its directions agree.
     bool shared = true;
     for (const RulePlan& p : set->plans_) shared = shared && p.dirs[0] == p.dirs[1];
+    if (shared && options.port_groups) {
+      for (int d = 0; d < kScanDirs && shared; ++d) {
+        shared = PlanPortGroups(set->plans_, payload, set->headers_, d).grouped_rules == 0;
+      }
+    }
     stats.shared_database = shared;
     bool pcre_combinations_dropped = false;
     for (int attempt = 0;; ++attempt) {
-      DbBuild built[kScanDirs];
+      DirBuild built[kScanDirs];
       if (shared) {
-        built[0] = BuildDatabase(set->plans_, payload, 0);
+        built[0] = BuildPacketDatabase(set->plans_, payload, set->headers_, 0, false);
       } else {
         std::exception_ptr failure;
         std::thread other([&] {
           try {
-            built[1] = BuildDatabase(set->plans_, payload, 1);
+            built[1] = BuildPacketDatabase(set->plans_, payload, set->headers_, 1,
+                                           options.port_groups);
           } catch (...) {
             failure = std::current_exception();
           }
         });
-        built[0] = BuildDatabase(set->plans_, payload, 0);
+        built[0] =
+            BuildPacketDatabase(set->plans_, payload, set->headers_, 0, options.port_groups);
         other.join();
         if (failure) std::rethrow_exception(failure);
       }
       bool again = false;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
-        if (built[d].error.empty()) continue;
-        if (attempt >= 64) return Error{fmt::format("hyperscan: {}", built[d].error)};
+        const DbBuild* failed = built[d].Failed();
+        if (failed == nullptr) continue;
+        if (attempt >= 64) return Error{fmt::format("hyperscan: {}", failed->error)};
         std::vector<uint32_t> culprits;
-        if (built[d].failed_expression >= 0) {
-          culprits = built[d].rules_of[built[d].failed_expression];
+        if (failed->failed_expression >= 0) {
+          culprits = failed->rules_of[failed->failed_expression];
         } else if (!pcre_combinations_dropped) {
           // Hyperscan did not say which expression: logical combinations with a pcre inside are
           // the ones it may refuse as a whole (each was tried alone when planned).
@@ -732,7 +873,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
             }
           }
         }
-        if (culprits.empty()) return Error{fmt::format("hyperscan: {}", built[d].error)};
+        if (culprits.empty()) return Error{fmt::format("hyperscan: {}", failed->error)};
         for (uint32_t r : culprits) {
           const Rule& rule = set->rules_[r];
           const PayloadPlan fallback = LiteralOnlyPlan(rule, dsize_edge[r]);
@@ -740,7 +881,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
               payload[r].require.size() == fallback.require.size() &&
               payload[r].confirm_reason == fallback.confirm_reason) {
             return Error{fmt::format("{}: sid {}: hyperscan: {}", rule.Location(), rule.sid,
-                                     built[d].error)};
+                                     failed->error)};
           }
           payload[r] = fallback;
           set->plans_[r].mode = PayloadMode::kConfirm;
@@ -750,15 +891,19 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       }
       if (again) continue;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
-        built[d].db.ip_only_index = IpOnlyIndex::Build(built[d].db.ip_only, set->headers_);
+        stats.port_grouped_rules[d] = built[d].grouped_rules;
+        stats.port_groups[d] = built[d].groups.size();
+        Database db = built[d].Take();
+        db.ip_only_index = IpOnlyIndex::Build(db.ip_only, set->headers_);
+        set->dbs_[d] = std::make_shared<const Database>(std::move(db));
       }
-      set->dbs_[0] = std::make_shared<const Database>(std::move(built[0].db));
-      set->dbs_[1] =
-          shared ? set->dbs_[0] : std::make_shared<const Database>(std::move(built[1].db));
+      if (shared) set->dbs_[1] = set->dbs_[0];
       break;
     }
-    stats.expressions[0] = set->dbs_[0]->expressions;
-    stats.expressions[1] = set->dbs_[1]->expressions;
+    for (int d = 0; d < kScanDirs; ++d) {
+      stats.expressions[d] = set->dbs_[d]->expressions;
+      for (const Database& g : set->dbs_[d]->groups) stats.expressions[d] += g.expressions;
+    }
 
     // Stream-mode databases (TCP reassembled streams). A rule whose expressions Hyperscan refuses
     // in stream mode stays packet-only; the others are compiled again without it.

@@ -195,6 +195,9 @@ struct CompileStats {
   size_t stream_refused = 0;      // eligible rules Hyperscan refused in stream mode (packet-only)
   size_t stream_state_bytes = 0;  // Hyperscan stream state per open stream (larger direction)
   bool shared_database = false;   // both directions have the same rules: one database
+  // Packet databases' port groups (PatternSet::Database::groups), and the rules in them.
+  size_t port_groups[kScanDirs] = {0, 0};
+  size_t port_grouped_rules[kScanDirs] = {0, 0};
   size_t app_rules = 0;           // rules on app-layer buffers (Scanner::ScanApp)
   size_t app_unfiltered = 0;      // ... without a content to pre-filter them: every transaction
   uint32_t app_expressions = 0;   // pre-filter literals across the buffer databases
@@ -211,6 +214,9 @@ struct CompileOptions {
   // them alone with chains and combinations (much slower per scan with thousands of rules). The
   // stream databases always use the exact plans.
   bool fast_pattern_prefilter = true;
+  // Packet databases split by the packet's server-side port (Database::groups), so a packet
+  // scans the rules that can apply to its port instead of all of them.
+  bool port_groups = true;
 };
 
 class PatternSet {
@@ -240,9 +246,26 @@ class PatternSet {
     uint32_t expressions = 0;
     size_t bytes = 0;
     size_t stream_state_bytes = 0;  // stream databases: hs_stream_size, per open stream
+    // Port groups (packet databases; Suricata's port-based signature groups). A rule whose
+    // header confines the packet's server-side port (to-server: destination, to-client: source)
+    // to a few ports is in the database of those ports' group instead of this one; a TCP/UDP
+    // packet scans this database and then its port's group, if any. group_of: kPortKeys entries
+    // (PortKey), 0 for a port without a group, else the group's index + 1.
+    std::vector<Database> groups;
+    std::vector<uint16_t> group_of;
 
     std::span<const Target> TargetsOf(uint32_t id) const {
       return {targets.data() + expr_begin[id], targets.data() + expr_begin[id + 1]};
+    }
+    // The group a packet of protocol proto with server-side port `port` scans, or nullptr.
+    const Database* GroupFor(uint8_t proto, uint16_t port) const {
+      if (group_of.empty() || (proto != kIpProtoTcp && proto != kIpProtoUdp)) return nullptr;
+      const uint16_t g = group_of[PortKey(proto, port)];
+      return g == 0 ? nullptr : &groups[g - 1];
+    }
+    static constexpr uint32_t kPortKeys = 2u << 16;
+    static uint32_t PortKey(uint8_t proto, uint16_t port) {
+      return (proto == kIpProtoUdp ? 1u << 16 : 0u) | port;
     }
   };
 

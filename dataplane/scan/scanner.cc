@@ -24,13 +24,19 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
       return false;
     }
   }
-  for (int d = 0; d < 2 * patterns::kScanDirs + patterns::kBufferCount; ++d) {
-    const auto sd = static_cast<patterns::ScanDir>(d % patterns::kScanDirs);
-    const hs_database_t* db =
-        d >= 2 * patterns::kScanDirs
-            ? set.app_database(static_cast<patterns::Buffer>(d - 2 * patterns::kScanDirs)).db.get()
-        : d < patterns::kScanDirs ? set.database(sd).db.get()
-                                  : set.stream_database(sd).db.get();
+  std::vector<const hs_database_t*> dbs;
+  for (int d = 0; d < patterns::kScanDirs; ++d) {
+    const auto sd = static_cast<patterns::ScanDir>(d);
+    dbs.push_back(set.database(sd).db.get());
+    for (const patterns::PatternSet::Database& g : set.database(sd).groups) {
+      dbs.push_back(g.db.get());
+    }
+    dbs.push_back(set.stream_database(sd).db.get());
+  }
+  for (int b = 0; b < patterns::kBufferCount; ++b) {
+    dbs.push_back(set.app_database(static_cast<patterns::Buffer>(b)).db.get());
+  }
+  for (const hs_database_t* db : dbs) {
     if (db == nullptr) continue;
     if (hs_error_t rc = hs_alloc_scratch(db, &next); rc != HS_SUCCESS) {
       hs_free_scratch(next);
@@ -83,9 +89,11 @@ int Scanner::OnHsMatch(unsigned id, unsigned long long /*from*/, unsigned long l
 }
 
 void Scanner::ScanPayload(const patterns::PatternSet::Database& db, const uint8_t* data,
-                          uint32_t len) {
-  ++counters_.packets;
-  counters_.bytes += len;
+                          uint32_t len, bool count) {
+  if (count) {
+    ++counters_.packets;
+    counters_.bytes += len;
+  }
   scanning_ = &db;
   const hs_error_t rc = hs_scan(db.db.get(), reinterpret_cast<const char*>(data), len, 0,
                                 scratch_.get(), &Scanner::OnHsMatch, this);

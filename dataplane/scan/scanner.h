@@ -166,7 +166,10 @@ class Scanner {
                 flow::Dir dir, RuleState* state, OnMatch& on_match);
   // Runs Hyperscan over [data, data + len) and leaves in touched_[0, touched_count_) the rules
   // with a report (ascending), their flags in flags_; none after a scan error (counted).
-  void ScanPayload(const patterns::PatternSet::Database& db, const uint8_t* data, uint32_t len);
+  // Adds to what an earlier scan of the same payload left there (a port group after the shared
+  // database: count false, the payload is counted once).
+  void ScanPayload(const patterns::PatternSet::Database& db, const uint8_t* data, uint32_t len,
+                   bool count = true);
   static int OnHsMatch(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                        void* ctx);
   static int OnHsStreamMatch(unsigned id, unsigned long long from, unsigned long long to,
@@ -257,7 +260,17 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
   const patterns::PatternSet::Database& db = set.database(static_cast<patterns::ScanDir>(d));
   const bool has_payload = p.payload_len > 0;
   touched_count_ = 0;
-  if (db.db != nullptr && has_payload) ScanPayload(db, p.payload(), p.payload_len);
+  if (has_payload) {
+    if (db.db != nullptr) ScanPayload(db, p.payload(), p.payload_len);
+    // The port group of the packet's server-side port (a transport header is needed: a
+    // non-first fragment has no ports, and no grouped rule can match it).
+    if (p.layer == decode::Layer::kL4) {
+      const patterns::PatternSet::Database* g = db.GroupFor(p.proto, d == 0 ? p.dport : p.sport);
+      if (g != nullptr && g->db != nullptr) {
+        ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
+      }
+    }
+  }
   const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;
   const std::vector<uint32_t>& always = db.always;
   // IP-only rules: only those whose address sets hold this packet's addresses (the index), and

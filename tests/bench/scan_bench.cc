@@ -1,10 +1,11 @@
 // Scan stage: the district capture's packets through the sensor's matcher, three ways:
-//   RawHyperscan  hs_scan of each payload with the PatternSet's database of its direction
-//                 (direction from a flow table in set-up): the matcher's limit;
+//   RawHyperscan  hs_scan of each payload with the PatternSet's databases of its direction and
+//                 server port (direction from a flow table in set-up): the matcher's limit;
 //   FlowOnly      flow::FlowTable::Update + scan::ObservePacket, the per-packet work before scan;
 //   FlowScan      the same plus scan::Scanner::ScanPacket (header checks, confirmation,
 //                 conditions), as dataplane/worker calls it. FlowScan - FlowOnly = the scan stage.
-// Rule sets: the district pack, and the accepted ET Open rules when the shared data is present.
+// Rule sets: the district pack, and the accepted ET Open rules when the shared data is present
+// (with and without port groups).
 //
 //   build-bench/bin/flowsentry_bench_scan --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -37,15 +38,19 @@ constexpr uint32_t kDistrictScale = 2;
 const PatternSet* Set(const std::string& which, std::string* why) {
   static std::map<std::string, std::shared_ptr<const PatternSet>> cache;
   if (auto it = cache.find(which); it != cache.end()) return it->second.get();
-  const std::string path = which == "et"
-                               ? std::string(kEtRules)
+  // "et-ungrouped": ET Open without port groups (CompileOptions::port_groups), to show their
+  // effect.
+  const bool et = which.rfind("et", 0) == 0;
+  const std::string path = et ? std::string(kEtRules)
                                : std::string(FS_SOURCE_DIR) + "/patterns/packs/district.rules";
   if (access(path.c_str(), R_OK) != 0) {
     *why = path + " not found";
     return nullptr;
   }
   auto parsed = fs::patterns::LoadRules({path}, fs::patterns::ParseOptions{});
-  auto compiled = PatternSet::Compile(std::move(parsed.rules), 1);
+  fs::patterns::CompileOptions options;
+  options.port_groups = which != "et-ungrouped";
+  auto compiled = PatternSet::Compile(std::move(parsed.rules), 1, nullptr, {}, options);
   if (!compiled.ok()) {
     *why = compiled.error().message;
     return nullptr;
@@ -97,16 +102,20 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     return;
   }
   const auto& packets = Packets();
+  // As the scanner: the direction's database, then the port group of the server-side port.
   struct Item {
     const uint8_t* data;
     uint32_t len;
-    const hs_database_t* db;
+    const hs_database_t* db[2];
   };
   std::vector<Item> items;
   hs_scratch_t* scratch = nullptr;
   for (int d = 0; d < fs::patterns::kScanDirs; ++d) {
-    const hs_database_t* db = set->database(static_cast<fs::patterns::ScanDir>(d)).db.get();
-    if (db != nullptr) hs_alloc_scratch(db, &scratch);
+    const PatternSet::Database& db = set->database(static_cast<fs::patterns::ScanDir>(d));
+    if (db.db != nullptr) hs_alloc_scratch(db.db.get(), &scratch);
+    for (const PatternSet::Database& g : db.groups) {
+      if (g.db != nullptr) hs_alloc_scratch(g.db.get(), &scratch);
+    }
   }
   fs::flow::FlowTable table(1u << 18, fs::flow::Timeouts{});
   auto on_end = [](const fs::flow::Flow&, fs::flow::EndReason) {};
@@ -115,16 +124,25 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     if (fs::flow::UseOf(p) == fs::flow::FlowUse::kNone) continue;
     const auto r = table.Update(p, on_end);
     if (r.flow == nullptr || p.payload_len == 0) continue;
-    const hs_database_t* db = set->database(static_cast<fs::patterns::ScanDir>(r.dir)).db.get();
-    if (db == nullptr) continue;
-    items.push_back({p.payload(), p.payload_len, db});
+    const int d = r.dir == fs::flow::Dir::kToClient ? 1 : 0;
+    const PatternSet::Database& db = set->database(static_cast<fs::patterns::ScanDir>(d));
+    const PatternSet::Database* g =
+        p.layer == fs::decode::Layer::kL4 ? db.GroupFor(p.proto, d == 0 ? p.dport : p.sport)
+                                          : nullptr;
+    Item it{p.payload(), p.payload_len, {db.db.get(), g != nullptr ? g->db.get() : nullptr}};
+    if (it.db[0] == nullptr && it.db[1] == nullptr) continue;
+    items.push_back(it);
     bytes += p.payload_len;
   }
   uint64_t matches = 0;
   for (auto _ : state) {
     for (const Item& it : items) {
-      hs_scan(it.db, reinterpret_cast<const char*>(it.data), it.len, 0, scratch, CountMatch,
-              &matches);
+      for (const hs_database_t* db : it.db) {
+        if (db != nullptr) {
+          hs_scan(db, reinterpret_cast<const char*>(it.data), it.len, 0, scratch, CountMatch,
+                  &matches);
+        }
+      }
     }
   }
   hs_free_scratch(scratch);
@@ -187,6 +205,10 @@ BENCHMARK_CAPTURE(BM_FlowOnly, district, std::string("district"))->Unit(benchmar
 BENCHMARK_CAPTURE(BM_FlowScan, district, std::string("district"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RawHyperscan, et, std::string("et"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FlowScan, et, std::string("et"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RawHyperscan, et_ungrouped, std::string("et-ungrouped"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowScan, et_ungrouped, std::string("et-ungrouped"))
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

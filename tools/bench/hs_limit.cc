@@ -54,8 +54,12 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
     if (flow::UseOf(p) == flow::FlowUse::kNone) continue;
     const auto r = flows.Update(p, [](const flow::Flow&, flow::EndReason) {});
     if (r.flow == nullptr || p.payload_len == 0) continue;
+    const bool to_client = r.dir == flow::Dir::kToClient;
+    const bool ports = p.layer == decode::Layer::kL4;
     out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
-                                        static_cast<uint8_t>(r.dir == flow::Dir::kToClient)});
+                                        static_cast<uint8_t>(to_client),
+                                        static_cast<uint8_t>(ports ? p.proto : 0),
+                                        ports ? (to_client ? p.sport : p.dport) : uint16_t{0}});
     out->bytes.insert(out->bytes.end(), p.payload(), p.payload() + p.payload_len);
     out->payload_bytes += p.payload_len;
   }
@@ -69,17 +73,17 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
 bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, double min_seconds,
                       ScanLimit* out, std::string* error) {
   *out = ScanLimit{};
-  const hs_database_t* db[2] = {rules.database(0), rules.database(1)};
+  const std::vector<const hs_database_t*> all = rules.all_databases();
   hs_scratch_t* raw = nullptr;
-  for (const hs_database_t* d : db) {
-    if (d != nullptr && hs_alloc_scratch(d, &raw) != HS_SUCCESS) {
+  for (const hs_database_t* d : all) {
+    if (hs_alloc_scratch(d, &raw) != HS_SUCCESS) {
       hs_free_scratch(raw);
       *error = "hs_alloc_scratch failed";
       return false;
     }
   }
   std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
-  if (db[0] == nullptr && db[1] == nullptr) {
+  if (all.empty()) {
     *error = "the rule set compiles to no Hyperscan expression: nothing to scan";
     return false;
   }
@@ -88,14 +92,17 @@ bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, doub
   double elapsed = 0;
   do {
     for (const Payloads::Item& it : payloads.items) {
-      const hs_database_t* d = db[it.dir];
-      if (d == nullptr) continue;
+      const hs_database_t* db[2];
+      const int n = rules.databases(it.dir, it.proto, it.server_port, db);
+      if (n == 0) continue;
       const char* ptr = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
-      if (hs_scan(d, ptr, it.len, 0, scratch.get(), CountMatch, &matches) != HS_SUCCESS) {
-        *error = "hs_scan failed";
-        return false;
+      for (int i = 0; i < n; ++i) {
+        if (hs_scan(db[i], ptr, it.len, 0, scratch.get(), CountMatch, &matches) != HS_SUCCESS) {
+          *error = "hs_scan failed";
+          return false;
+        }
+        ++scans;
       }
-      ++scans;
       bytes += it.len;
     }
     ++passes;

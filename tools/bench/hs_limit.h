@@ -19,6 +19,8 @@ struct Payloads {
     uint64_t offset;
     uint32_t len;
     uint8_t dir;  // 0 to-server, 1 to-client (the flow's first packet came from the client)
+    uint8_t proto;         // TCP/UDP with a transport header, else 0
+    uint16_t server_port;  // to-server: destination port, to-client: source port
   };
   std::vector<uint8_t> bytes;
   std::vector<Item> items;
@@ -40,7 +42,7 @@ struct ScanLimit {
   double capture_gbps = 0;  // the same, as frame Gbit/s
 };
 
-// Scans every item with the database of its direction, repeating whole passes until min_seconds
+// Scans every item with the databases of its direction and server port, repeating whole passes until min_seconds
 // have passed (at least one pass).
 bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, double min_seconds,
                       ScanLimit* out, std::string* error);

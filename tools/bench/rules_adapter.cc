@@ -47,9 +47,27 @@ bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* 
   return true;
 }
 
-const hs_database_t* CompiledRules::database(int dir) const {
-  if (!set_) return nullptr;
-  return set_->database(static_cast<patterns::ScanDir>(dir)).db.get();
+int CompiledRules::databases(int dir, uint8_t proto, uint16_t server_port,
+                             const hs_database_t* out[2]) const {
+  if (!set_) return 0;
+  const patterns::PatternSet::Database& db = set_->database(static_cast<patterns::ScanDir>(dir));
+  int n = 0;
+  if (db.db != nullptr) out[n++] = db.db.get();
+  const patterns::PatternSet::Database* group = db.GroupFor(proto, server_port);
+  if (group != nullptr && group->db != nullptr) out[n++] = group->db.get();
+  return n;
+}
+
+std::vector<const hs_database_t*> CompiledRules::all_databases() const {
+  std::vector<const hs_database_t*> all;
+  for (int d = 0; set_ && d < patterns::kScanDirs; ++d) {
+    const patterns::PatternSet::Database& db = set_->database(static_cast<patterns::ScanDir>(d));
+    if (db.db != nullptr) all.push_back(db.db.get());
+    for (const patterns::PatternSet::Database& g : db.groups) {
+      if (g.db != nullptr) all.push_back(g.db.get());
+    }
+  }
+  return all;
 }
 
 size_t CompiledRules::rules() const { return set_ ? set_->size() : 0; }

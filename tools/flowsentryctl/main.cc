@@ -146,6 +146,10 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       c["expressions_to_server"] = st.expressions[0];
       c["expressions_to_client"] = st.expressions[1];
       c["shared_database"] = st.shared_database;
+      c["port_groups"] = {{"to_server", st.port_groups[0]},
+                          {"to_client", st.port_groups[1]},
+                          {"rules_to_server", st.port_grouped_rules[0]},
+                          {"rules_to_client", st.port_grouped_rules[1]}};
       c["header_only_rules"] = st.header_only;
       c["ip_only_rules"] = st.ip_only;
       c["exact_rules"] = st.exact;
@@ -226,6 +230,13 @@ int RunRulesCheck(const RulesCheckArgs& args) {
         st.exact, st.confirm, st.confirm_unfiltered, st.header_only, st.ip_only, st.never);
     fmt::print("            pcre: {} total, {} exact, {} pre-filtered, {} software only\n",
                st.pcres, st.pcre_exact, st.pcre_prefilter, st.pcre_software);
+    if (st.port_groups[0] + st.port_groups[1] != 0) {
+      fmt::print(
+          "            port groups: {} to-server ({} rules), {} to-client ({} rules) scanned only "
+          "for their ports\n",
+          st.port_groups[0], st.port_grouped_rules[0], st.port_groups[1],
+          st.port_grouped_rules[1]);
+    }
     fmt::print(
         "            stream: {} rules also match across TCP segments ({} refused in stream mode), "
         "{} bytes of Hyperscan state per stream\n",
