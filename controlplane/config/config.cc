@@ -282,8 +282,22 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                               {{"body-limit", r.U32At(0, 1u << 30, &c->http_body_limit)},
                                {"decompress", r.BoolAt(&c->http_decompress)}});
                }},
-              {"smb", [&](const std::string& kk, const YAML::Node& vv) {
+              {"smb",
+               [&](const std::string& kk, const YAML::Node& vv) {
                  return r.Map(kk, vv, {{"retain-kb", r.U32At(1, 1024, &c->smb_retain_kb)}});
+               }},
+              {"tls", [&](const std::string& kk, const YAML::Node& vv) {
+                 return r.Map(
+                     kk, vv,
+                     {{"encryption-handling",
+                       [&](const std::string& k3, const YAML::Node& v3) {
+                         std::string* out = &c->tls_encryption_handling;
+                         if (!r.Str(k3, v3, out)) return false;
+                         if (*out != "default" && *out != "full") {
+                           return r.Fail(k3, fmt::format("must be default or full, got '{}'", *out));
+                         }
+                         return true;
+                       }}});
                }}});
        }},
       {"bypass-offload",

@@ -86,6 +86,9 @@ struct Config {
   uint32_t http_body_limit = 1u << 20;  // body bytes decoded per HTTP message
   bool http_decompress = true;          // gzip/deflate Content-Encoding
   uint32_t smb_retain_kb = 64;  // bytes kept per SMB message (names, headers), per direction
+  // TLS once encrypted (Suricata's app-layer.protocols.tls.encryption-handling): "default" stops
+  // inspecting the flow's payload with payload rules after the handshake; "full" inspects it.
+  std::string tls_encryption_handling = "default";
   // Bypassed flows (pass rule, stream.bypass) dropped by the NIC (rte_flow), where it can.
   offload::BypassConfig bypass_offload;
   // IP fragment reassembly, per worker (docs/design-notes.md "IP fragments").

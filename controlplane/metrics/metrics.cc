@@ -200,6 +200,10 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
     per_worker("flowsentry_app_tls_handshakes_total",
                "TLS handshakes parsed (a ClientHello or ServerHello seen), one per TLS flow.",
                C::Counter, [](const auto& s) { return s.tls_handshakes; });
+    per_worker("flowsentry_app_tls_encrypted_flows_total",
+               "TLS flows whose payload was no longer inspected by payload rules once encrypted "
+               "(app-layer.tls.encryption-handling: default).",
+               C::Counter, [](const auto& s) { return s.tls_encrypted_flows; });
     per_worker("flowsentry_app_smb_records_total",
                "SMB messages parsed (each element of a compound chain counts).", C::Counter,
                [](const auto& s) { return s.smb_records; });

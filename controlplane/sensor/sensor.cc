@@ -538,6 +538,7 @@ int RunSensor(const config::Config& cfg) {
       wc.tls_records = cfg.tls_output;
       wc.smb_records = cfg.smb_output;
       wc.smb.retain = size_t{cfg.smb_retain_kb} << 10;
+      wc.tls_skip_encrypted = cfg.tls_encryption_handling != "full";
       wc.app_enabled = cfg.app_enabled;
       wc.app_sessions = cfg.app_max_sessions;
       wc.http.body_limit = cfg.http_body_limit;

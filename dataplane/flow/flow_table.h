@@ -121,6 +121,9 @@ struct Flow {
   // app::AppSessionPool (1-based, 0 = none). In the padding after `bypassed`.
   uint8_t app_proto = 0;
   uint8_t app_state = 0;
+  // The flow's payload is no longer inspected by payload rules (its TLS handshake is over and
+  // app-layer.tls.encryption-handling is "default", as Suricata's): header rules still run.
+  bool no_payload_inspection = false;
   uint32_t app_slot = 0;
 
   // Internal: LRU/timeout list links and hash chain (indices into the table's pool; 0 = none).

@@ -83,6 +83,8 @@ struct WorkerStats {
   // handshake or flow end) and anomalies by app::TlsEvent. SMB: messages parsed (SmbRecords,
   // compound elements each) and anomalies by app::SmbEvent (each occurrence counts once).
   uint64_t tls_handshakes = 0;
+  // TLS flows whose encrypted payload was no longer inspected (encryption-handling: default).
+  uint64_t tls_encrypted_flows = 0;
   uint64_t tls_events[app::kTlsEventCount] = {};
   uint64_t smb_records = 0;
   uint64_t smb_events[app::kSmbEventCount] = {};

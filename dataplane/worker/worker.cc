@@ -243,7 +243,7 @@ struct Worker::StreamSink {
   }
   void Data(int dir, const uint8_t* data, uint32_t len, uint32_t /*stream_offset*/) {
     if (app) w->AppData(*this, dir, data, len);
-    if (set == nullptr || set->stats().stream_rules == 0) return;
+    if (set == nullptr || set->stats().stream_rules == 0 || f->no_payload_inspection) return;
     scan::StreamCtx* ctx = Ctx(true);
     if (ctx == nullptr) return;
     w->scanner_->StreamData(*set, *ctx, dir, data, len);
@@ -335,6 +335,17 @@ void Worker::ReleaseStreams(flow::Flow& f, bool report) {
   f.stream_slot = 0;
 }
 
+void Worker::StopStreamScan(flow::Flow& f) {
+  if (f.stream_slot == 0) return;
+  // As Suricata's raw reassembly once disabled: what the streams hold is not inspected, nor
+  // their end-of-data matches reported.
+  scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
+  for (int d = 0; d < 2; ++d) scanner_->StreamClose(nullptr, ctx, d, /*flush=*/false);
+  scanner_->DropPending();
+  stream_pool_->Release(f.stream_slot);
+  f.stream_slot = 0;
+}
+
 void Worker::Bypass(flow::Flow& f, const decode::Packet& p, BypassReason why) {
   if (f.bypassed) return;
   f.bypassed = true;
@@ -409,11 +420,15 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
   }
   bool own_payload = true;
   const bool stream_scan = set->stats().stream_rules > 0;
+  // A TLS flow past its handshake (encryption-handling default) is neither reassembled nor
+  // scanned any more: its app session is done and payload rules skip it.
   if (reassembler_ != nullptr && p.proto == patterns::kIpProtoTcp &&
       f->proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4 &&
-      (stream_scan || app_pool_ != nullptr)) {
+      (stream_scan || app_pool_ != nullptr) && !f->no_payload_inspection) {
     own_payload = Reassemble(*set, p, *f, r.dir, stream_scan);
+    if (f->no_payload_inspection) StopStreamScan(*f);
   }
+  if (f->no_payload_inspection) own_payload = false;
   if (pending_pass_) {
     // An app-layer pass rule matched in what this packet completed.
     pending_pass_ = false;
@@ -1064,6 +1079,13 @@ void Worker::OnTlsProgress(StreamSink& sink, app::AppSession& s, uint32_t ready)
   // session (and the parser's 80 KB) goes back to the pool now.
   FinishTls(sink, s);
   flow::Flow& f = *sink.f;
+  // Both directions encrypted (not a parse that stopped or overflowed): as Suricata's
+  // encryption-handling "default", payload rules no longer inspect this flow (HandlePacket).
+  if (cfg_.tls_skip_encrypted && t.encrypted(app::TlsDir::kToServer) &&
+      t.encrypted(app::TlsDir::kToClient) && !f.no_payload_inspection) {
+    f.no_payload_inspection = true;
+    ++stats_.tls_encrypted_flows;
+  }
   app_pool_->Release(f.app_slot);
   f.app_slot = 0;
   f.app_state = kAppDone;

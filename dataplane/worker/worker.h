@@ -135,6 +135,10 @@ struct WorkerConfig {
   uint32_t app_sessions = 512;
   app::HttpConfig http;
   app::SmbConfig smb;  // bytes kept per SMB message (app-layer.smb.retain-kb)
+  // TLS flows once their handshake is over (app-layer.tls.encryption-handling, Suricata's
+  // default): the encrypted payload is not inspected by payload rules and no longer reassembled
+  // or stream-scanned. false ("full"): every byte is inspected as before the handshake.
+  bool tls_skip_encrypted = true;
 };
 
 class Worker {
@@ -236,6 +240,9 @@ class Worker {
   void AppFeed(StreamSink& sink, app::AppSession& s, int dir, const uint8_t* data, size_t len);
   void AppGap(flow::Flow& f, int dir);
   void ReleaseApp(StreamSink& sink, bool report);
+  // Closes the flow's Hyperscan streams without their end-of-data matches and frees its stream
+  // context (a TLS flow whose payload is no longer inspected).
+  void StopStreamScan(flow::Flow& f);
   // The raw bytes of direction dir's transaction (app::RawWindow) as Buffer::kPayload of `in`,
   // when the set has app rules of in->proto that inspect them; empty without a session.
   void AddRawPayload(const patterns::PatternSet& set, const flow::Flow& f, int dir,

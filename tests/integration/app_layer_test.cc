@@ -495,6 +495,51 @@ TEST_F(AppLayerTest, TlsAndSmbRecordsRulesAndSniList) {
   EXPECT_EQ(ja3_on_443, 1u);
 }
 
+// Encrypted TLS (Suricata's app-layer.protocols.tls.encryption-handling): by default, once both
+// sides are encrypted, payload rules no longer see the flow; "full" inspects every byte. The rule
+// matches the header of a TLS 1.2 application data record, which appears only after the
+// handshake on the 443 flow; the SNI rule (app layer) fires either way.
+TEST_F(AppLayerTest, EncryptedTlsPayloadIsNotInspectedUnlessFull) {
+  std::ofstream(dir_ + "/enc.rules")
+      << "alert tcp any any <> any 443 (msg:\"tls 1.2 app data\"; content:\"|17 03 03|\"; "
+         "sid:9200010; rev:1;)\n"
+      << "alert tls any any -> any any (msg:\"sni\"; tls.sni; content:\"portal.badcdn.example\"; "
+         "sid:9200001; rev:1;)\n";
+  for (const std::string mode : {"", "default", "full"}) {
+    SCOPED_TRACE("encryption-handling: " + (mode.empty() ? "(not set)" : mode));
+    std::string yaml = "rules: [enc.rules]\noutputs: {tls: false, smb: false}\n";
+    if (!mode.empty()) yaml += "app-layer: {tls: {encryption-handling: " + mode + "}}\n";
+    Eve eve;
+    std::string metrics;
+    auto r = Run(yaml, "enc" + mode, &eve, &metrics, tls_smb_capture_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::map<int, size_t> alerts_by_sid;
+    for (const auto& j : eve.all) {
+      if (j.value("event_type", "") == "alert") ++alerts_by_sid[j["alert"]["signature_id"]];
+    }
+    EXPECT_EQ(alerts_by_sid[9200001], 1u);
+    if (mode == "full") {
+      EXPECT_GE(alerts_by_sid[9200010], 1u);
+      EXPECT_NE(metrics.find("flowsentry_app_tls_encrypted_flows_total{worker=\"0\"} 0\n"),
+                std::string::npos)
+          << metrics;
+    } else {
+      EXPECT_EQ(alerts_by_sid[9200010], 0u);
+      // Both TLS flows (1.2 on 443, 1.3 on 8443) reached the encrypted state.
+      EXPECT_NE(metrics.find("flowsentry_app_tls_encrypted_flows_total{worker=\"0\"} 2\n"),
+                std::string::npos)
+          << metrics;
+    }
+  }
+  // Anything else is refused with the key named.
+  Eve eve;
+  auto r = Run("app-layer: {tls: {encryption-handling: bypass}}\n", "encbad", &eve, nullptr,
+               tls_smb_capture_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("encryption-handling"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("must be default or full"), std::string::npos) << r.err;
+}
+
 // A connection's app session ends when both sides have closed (FIN or RST), not at the flow's
 // end (closed timeout): with one session per worker, six connections in a row are all parsed.
 // A half-closed connection keeps its session until the other side closes too (the response

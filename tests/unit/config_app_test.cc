@@ -15,12 +15,13 @@ TEST(ConfigAppLayer, DefaultsAndKeys) {
   EXPECT_EQ(d.http_body_limit, 1u << 20);
   EXPECT_TRUE(d.http_decompress);
   EXPECT_TRUE(d.http_output);
+  EXPECT_EQ(d.tls_encryption_handling, "default");
 
   Config c;
   std::string err;
   ASSERT_TRUE(LoadYamlString(
       "app-layer:\n  enabled: false\n  max-sessions: 64\n  http: {body-limit: 4096, decompress: "
-      "false}\noutputs: {http: false}\n",
+      "false}\n  tls: {encryption-handling: full}\noutputs: {http: false}\n",
       "t.yaml", &c, &err))
       << err;
   EXPECT_FALSE(c.app_enabled);
@@ -28,6 +29,7 @@ TEST(ConfigAppLayer, DefaultsAndKeys) {
   EXPECT_EQ(c.http_body_limit, 4096u);
   EXPECT_FALSE(c.http_decompress);
   EXPECT_FALSE(c.http_output);
+  EXPECT_EQ(c.tls_encryption_handling, "full");
 }
 
 TEST(ConfigAppLayer, BadValuesNameTheKey) {
@@ -37,6 +39,11 @@ TEST(ConfigAppLayer, BadValuesNameTheKey) {
   EXPECT_NE(err.find("max-sessions"), std::string::npos) << err;
   EXPECT_FALSE(LoadYamlString("app-layer: {http: {gzip: true}}\n", "t.yaml", &c, &err));
   EXPECT_NE(err.find("gzip"), std::string::npos) << err;
+  EXPECT_FALSE(
+      LoadYamlString("app-layer: {tls: {encryption-handling: bypass}}\n", "t.yaml", &c, &err));
+  EXPECT_NE(err.find("encryption-handling: must be default or full, got 'bypass'"),
+            std::string::npos)
+      << err;
 }
 
 }  // namespace
