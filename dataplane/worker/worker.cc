@@ -324,11 +324,12 @@ void Worker::ReleaseStreams(flow::Flow& f, bool report) {
   reassembler_->Release(f.streams, /*flush=*/report && !f.bypassed, sink);
   ReleaseApp(sink, report);
   pending_pass_ = false;  // a flow that ends (or is passed already) has nothing left to pass
+  if (!report) return StopStreamScan(f);
   if (f.stream_slot == 0) return;
   scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
   for (int d = 0; d < 2; ++d) {
-    scanner_->StreamClose(set, ctx, d, /*flush=*/report);
-    if (report) sink.Report(d);
+    scanner_->StreamClose(set, ctx, d, /*flush=*/true);
+    sink.Report(d);
   }
   scanner_->DropPending();
   stream_pool_->Release(f.stream_slot);
@@ -337,8 +338,8 @@ void Worker::ReleaseStreams(flow::Flow& f, bool report) {
 
 void Worker::StopStreamScan(flow::Flow& f) {
   if (f.stream_slot == 0) return;
-  // As Suricata's raw reassembly once disabled: what the streams hold is not inspected, nor
-  // their end-of-data matches reported.
+  // As Suricata's raw reassembly once disabled (and a flow passed by a rule): what the streams
+  // hold is not inspected, nor their end-of-data matches reported.
   scan::StreamCtx& ctx = stream_pool_->At(f.stream_slot);
   for (int d = 0; d < 2; ++d) scanner_->StreamClose(nullptr, ctx, d, /*flush=*/false);
   scanner_->DropPending();
