@@ -1,10 +1,12 @@
 #include "tools/bench/hs_limit.h"
 
+#include <netinet/in.h>
 #include <pcap/pcap.h>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <unordered_map>
 
 #include "dataplane/decode/packet.h"
 #include "dataplane/flow/flow_table.h"
@@ -25,6 +27,46 @@ int CountMatch(unsigned, unsigned long long, unsigned long long, unsigned, void*
   return 0;  // keep scanning, as the sensor's scanner does
 }
 
+// TLS as the sensor's default encryption handling sees it, from packets alone: a TCP flow whose
+// first client payload is a TLS handshake record is TLS; a direction is encrypted once a
+// ChangeCipherSpec or application data record starts at a record boundary the packet's own
+// records reach; once both are, the flow's payloads are no longer scanned (that packet's
+// included). An approximation of the sensor's parser over the reassembled stream (records that
+// straddle packets are not followed), close enough for the matcher's limit.
+struct TlsTrack {
+  bool tls = false;
+  bool decided = false;
+  uint8_t encrypted = 0;  // bit per direction
+};
+
+bool TlsRecordHeader(const uint8_t* d, size_t n) {
+  return n >= 5 && d[0] >= 20 && d[0] <= 24 && d[1] == 3 && d[2] <= 4;
+}
+
+// Whether the payload's records (from its start) include a ChangeCipherSpec or application data.
+bool EncryptsDirection(const uint8_t* d, size_t n) {
+  size_t at = 0;
+  while (TlsRecordHeader(d + at, n - at)) {
+    if (d[at] == 20 || d[at] == 23) return true;
+    at += 5 + ((size_t{d[at + 3]} << 8) | d[at + 4]);
+    if (at >= n) break;
+  }
+  return false;
+}
+
+// Whether the sensor would scan this payload (false: a TLS flow encrypted both ways).
+bool ScannedBySensor(TlsTrack& t, const decode::Packet& p, int dir) {
+  if (p.proto != IPPROTO_TCP) return true;
+  if (!t.decided && dir == 0) {
+    t.decided = true;
+    t.tls = p.payload_len >= 6 && p.payload()[0] == 22 && TlsRecordHeader(p.payload(), 5);
+  }
+  if (!t.tls) return true;
+  if (t.encrypted == 3) return false;
+  if (EncryptsDirection(p.payload(), p.payload_len)) t.encrypted |= uint8_t(1u << dir);
+  return t.encrypted != 3;
+}
+
 }  // namespace
 
 bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* error) {
@@ -42,6 +84,7 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
   // Direction needs the flow: a table as large as the sensor's default keeps every flow of the
   // benchmark captures (the small profile's 1M-flow variant has no payload to extract anyway).
   flow::FlowTable flows(1u << 18, flow::Timeouts{});
+  std::unordered_map<uint64_t, TlsTrack> tls;  // by flow id
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   decode::Packet p;
@@ -55,6 +98,10 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
     const auto r = flows.Update(p, [](const flow::Flow&, flow::EndReason) {});
     if (r.flow == nullptr || p.payload_len == 0) continue;
     const bool to_client = r.dir == flow::Dir::kToClient;
+    if (!ScannedBySensor(tls[r.flow->flow_id], p, to_client ? 1 : 0)) {
+      out->tls_skipped_bytes += p.payload_len;
+      continue;
+    }
     const bool ports = p.layer == decode::Layer::kL4;
     out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
                                         static_cast<uint8_t>(to_client),

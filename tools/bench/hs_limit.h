@@ -13,7 +13,8 @@
 
 namespace fs::bench {
 
-// The TCP/UDP/ICMP payloads of a capture that the worker would scan, copied into one buffer.
+// The TCP/UDP/ICMP payloads of a capture that the worker would scan, copied into one buffer
+// (not the payloads of TLS flows once both directions are encrypted).
 struct Payloads {
   struct Item {
     uint64_t offset;
@@ -27,6 +28,9 @@ struct Payloads {
   uint64_t packets = 0;        // frames in the capture
   uint64_t frame_bytes = 0;    // their captured bytes
   uint64_t payload_bytes = 0;  // bytes in items
+  // Payload bytes left out: TLS ciphertext, which the sensor does not scan by default
+  // (app-layer.tls.encryption-handling).
+  uint64_t tls_skipped_bytes = 0;
 };
 
 bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* error);

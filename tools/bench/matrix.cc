@@ -351,6 +351,7 @@ struct ScanRow {
   size_t db_bytes = 0;
   double compile_s = 0;
   uint64_t items = 0, payload_bytes = 0;
+  uint64_t tls_skipped_bytes = 0;  // TLS ciphertext the sensor does not scan, left out too
   ScanLimit limit;
 };
 
@@ -1065,6 +1066,7 @@ void Matrix::Scan(const CaptureFile& c, const std::vector<const RuleSet*>& sets,
       row.compile_s = compiled->compile_seconds();
       row.items = payloads.items.size();
       row.payload_bytes = payloads.payload_bytes;
+      row.tls_skipped_bytes = payloads.tls_skipped_bytes;
       row.ok = MeasureScanLimit(*compiled, payloads, tier_.scan_s, &row.limit, &error);
     }
     if (!row.ok) {
@@ -1232,6 +1234,7 @@ Json Matrix::ToJson() const {
          {"compile_s", r.compile_s},
          {"payloads", r.items},
          {"payload_bytes", r.payload_bytes},
+         {"tls_skipped_bytes", r.tls_skipped_bytes},
          {"seconds", r.limit.seconds},
          {"passes", r.limit.passes},
          {"mbytes_per_s", r.limit.mbytes_per_s},
