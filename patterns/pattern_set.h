@@ -257,6 +257,11 @@ class PatternSet {
     std::span<const Target> TargetsOf(uint32_t id) const {
       return {targets.data() + expr_begin[id], targets.data() + expr_begin[id + 1]};
     }
+    // The packet's server-side port, the key of the groups: to-server (dir 0) the destination
+    // port, to-client the source port.
+    static uint16_t ServerPort(int dir, uint16_t sport, uint16_t dport) {
+      return dir == 0 ? dport : sport;
+    }
     // The group a packet of protocol proto with server-side port `port` scans, or nullptr.
     const Database* GroupFor(uint8_t proto, uint16_t port) const {
       if (group_of.empty() || (proto != kIpProtoTcp && proto != kIpProtoUdp)) return nullptr;

@@ -265,7 +265,8 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     // The port group of the packet's server-side port (a transport header is needed: a
     // non-first fragment has no ports, and no grouped rule can match it).
     if (p.layer == decode::Layer::kL4) {
-      const patterns::PatternSet::Database* g = db.GroupFor(p.proto, d == 0 ? p.dport : p.sport);
+      const patterns::PatternSet::Database* g = db.GroupFor(
+          p.proto, patterns::PatternSet::Database::ServerPort(d, p.sport, p.dport));
       if (g != nullptr && g->db != nullptr) {
         ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
       }

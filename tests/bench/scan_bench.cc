@@ -127,8 +127,9 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     const int d = r.dir == fs::flow::Dir::kToClient ? 1 : 0;
     const PatternSet::Database& db = set->database(static_cast<fs::patterns::ScanDir>(d));
     const PatternSet::Database* g =
-        p.layer == fs::decode::Layer::kL4 ? db.GroupFor(p.proto, d == 0 ? p.dport : p.sport)
-                                          : nullptr;
+        p.layer == fs::decode::Layer::kL4
+            ? db.GroupFor(p.proto, PatternSet::Database::ServerPort(d, p.sport, p.dport))
+            : nullptr;
     Item it{p.payload(), p.payload_len, {db.db.get(), g != nullptr ? g->db.get() : nullptr}};
     if (it.db[0] == nullptr && it.db[1] == nullptr) continue;
     items.push_back(it);

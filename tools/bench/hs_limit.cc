@@ -8,6 +8,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "dataplane/app/session.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/flow/flow_table.h"
 
@@ -28,7 +29,8 @@ int CountMatch(unsigned, unsigned long long, unsigned long long, unsigned, void*
 }
 
 // TLS as the sensor's default encryption handling sees it, from packets alone: a TCP flow whose
-// first client payload is a TLS handshake record is TLS; a direction is encrypted once a
+// first client payload the sensor's protocol detection (app::DetectTcp) calls TLS is TLS; a
+// direction is encrypted once a
 // ChangeCipherSpec or application data record starts at a record boundary the packet's own
 // records reach; once both are, the flow's payloads are no longer scanned (that packet's
 // included). An approximation of the sensor's parser over the reassembled stream (records that
@@ -59,7 +61,7 @@ bool ScannedBySensor(TlsTrack& t, const decode::Packet& p, int dir) {
   if (p.proto != IPPROTO_TCP) return true;
   if (!t.decided && dir == 0) {
     t.decided = true;
-    t.tls = p.payload_len >= 6 && p.payload()[0] == 22 && TlsRecordHeader(p.payload(), 5);
+    t.tls = app::DetectTcp(p.payload(), p.payload_len, true, p.dport) == app::DetectResult::kTls;
   }
   if (!t.tls) return true;
   if (t.encrypted == 3) return false;
@@ -105,8 +107,8 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
     const bool ports = p.layer == decode::Layer::kL4;
     out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
                                         static_cast<uint8_t>(to_client),
-                                        static_cast<uint8_t>(ports ? p.proto : 0),
-                                        ports ? (to_client ? p.sport : p.dport) : uint16_t{0}});
+                                        static_cast<uint8_t>(ports ? p.proto : 0), p.sport,
+                                        p.dport});
     out->bytes.insert(out->bytes.end(), p.payload(), p.payload() + p.payload_len);
     out->payload_bytes += p.payload_len;
   }
@@ -140,7 +142,7 @@ bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, doub
   do {
     for (const Payloads::Item& it : payloads.items) {
       const hs_database_t* db[2];
-      const int n = rules.databases(it.dir, it.proto, it.server_port, db);
+      const int n = rules.databases(it.dir, it.proto, it.sport, it.dport, db);
       if (n == 0) continue;
       const char* ptr = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
       for (int i = 0; i < n; ++i) {

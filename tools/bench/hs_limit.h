@@ -20,8 +20,8 @@ struct Payloads {
     uint64_t offset;
     uint32_t len;
     uint8_t dir;  // 0 to-server, 1 to-client (the flow's first packet came from the client)
-    uint8_t proto;         // TCP/UDP with a transport header, else 0
-    uint16_t server_port;  // to-server: destination port, to-client: source port
+    uint8_t proto;  // TCP/UDP with a transport header, else 0
+    uint16_t sport, dport;
   };
   std::vector<uint8_t> bytes;
   std::vector<Item> items;

@@ -47,13 +47,13 @@ bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* 
   return true;
 }
 
-int CompiledRules::databases(int dir, uint8_t proto, uint16_t server_port,
+int CompiledRules::databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
                              const hs_database_t* out[2]) const {
   if (!set_) return 0;
   const patterns::PatternSet::Database& db = set_->database(static_cast<patterns::ScanDir>(dir));
   int n = 0;
   if (db.db != nullptr) out[n++] = db.db.get();
-  const patterns::PatternSet::Database* group = db.GroupFor(proto, server_port);
+  const patterns::PatternSet::Database* group = db.GroupFor(proto, patterns::PatternSet::Database::ServerPort(dir, sport, dport));
   if (group != nullptr && group->db != nullptr) out[n++] = group->db.get();
   return n;
 }

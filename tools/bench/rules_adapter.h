@@ -39,10 +39,11 @@ class CompiledRules {
   bool Compile(const std::vector<std::string>& paths, std::string* error);
 
   // The packet databases a payload of direction dir scans, as the sensor's scanner: the
-  // direction's shared database, then the port group of its server-side port (to-server:
-  // destination port, to-client: source; proto 0 for a packet without ports). Writes up to two,
-  // returns how many (a direction without expressions has none).
-  int databases(int dir, uint8_t proto, uint16_t server_port, const hs_database_t* out[2]) const;
+  // direction's shared database, then the port group of its server-side port (proto 0 for a
+  // packet without ports). Writes up to two, returns how many (a direction without expressions
+  // has none).
+  int databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
+                const hs_database_t* out[2]) const;
   // Every packet database of the set (for sizing one scratch).
   std::vector<const hs_database_t*> all_databases() const;
   size_t rules() const;
