@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <exception>
 #include <map>
@@ -264,7 +265,7 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
 }
 
 // Port groups of one direction's packet database (PatternSet::Database::groups). A rule is
-// grouped when it has Hyperscan requirements and its header confines the packet's server-side
+// grouped when it is not IP-only and its header confines the packet's server-side
 // port (to-server: destination port, to-client: source port; both sides for a bidirectional
 // rule) to at most kMaxGroupPorts ports of TCP/UDP. Ports whose grouped rules are the same
 // share a group. Beyond kMaxPortGroups groups, the ports with the fewest rules share one group
@@ -286,7 +287,6 @@ uint64_t PortCount(const PortSet& s) {
 }
 
 PortGrouping PlanPortGroups(const std::vector<RulePlan>& plans,
-                            const std::vector<PayloadPlan>& payload,
                             const std::vector<RuleHeader>& headers, int dir) {
   using Db = PatternSet::Database;
   PortGrouping g;
@@ -294,8 +294,12 @@ PortGrouping PlanPortGroups(const std::vector<RulePlan>& plans,
   std::vector<std::vector<uint32_t>> rules_of(Db::kPortKeys);  // key -> grouped rules, ascending
   for (uint32_t r = 0; r < plans.size(); ++r) {
     const RulePlan& plan = plans[r];
-    if (!plan.dirs[dir] || payload[r].require.empty()) continue;
-    if (plan.mode != PayloadMode::kExact && plan.mode != PayloadMode::kConfirm) continue;
+    // Every rule a packet of this direction evaluates, except the IP-only ones (they have no
+    // port conditions and their own index): those with expressions, and those on the `always`
+    // list (header-only, veto-only), which a packet then checks only when its port's group has
+    // them.
+    if (!plan.dirs[dir] || plan.mode == PayloadMode::kNever) continue;
+    if (plan.mode == PayloadMode::kNone && plan.ip_only) continue;
     const RuleHeader& h = headers[r];
     if (h.protocol != Protocol::kTcp && h.protocol != Protocol::kUdp &&
         h.protocol != Protocol::kIp) {
@@ -366,6 +370,12 @@ struct DirBuild {
     PatternSet::Database db = std::move(base.db);
     for (DbBuild& g : groups) {
       db.bytes += g.db.bytes;
+      // A packet with a group evaluates the group's list only: the direction's too, merged.
+      std::vector<uint32_t> always;
+      always.reserve(db.always.size() + g.db.always.size());
+      std::merge(db.always.begin(), db.always.end(), g.db.always.begin(), g.db.always.end(),
+                 std::back_inserter(always));
+      g.db.always = std::move(always);
       db.groups.push_back(std::move(g.db));
     }
     db.group_of = std::move(group_of);
@@ -379,7 +389,7 @@ DirBuild BuildPacketDatabase(const std::vector<RulePlan>& plans,
                              const std::vector<RuleHeader>& headers, int dir, bool port_groups) {
   DirBuild out;
   PortGrouping g;
-  if (port_groups) g = PlanPortGroups(plans, payload, headers, dir);
+  if (port_groups) g = PlanPortGroups(plans, headers, dir);
   if (g.grouped_rules == 0) {
     out.base = BuildDatabase(plans, payload, dir);
     return out;
@@ -829,7 +839,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     for (const RulePlan& p : set->plans_) shared = shared && p.dirs[0] == p.dirs[1];
     if (shared && options.port_groups) {
       for (int d = 0; d < kScanDirs && shared; ++d) {
-        shared = PlanPortGroups(set->plans_, payload, set->headers_, d).grouped_rules == 0;
+        shared = PlanPortGroups(set->plans_, set->headers_, d).grouped_rules == 0;
       }
     }
     stats.shared_database = shared;

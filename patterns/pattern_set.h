@@ -94,12 +94,13 @@ struct RuleHeader {
     return false;
   }
   // Rule source side = (a, ap), destination side = (b, bp). A port condition other than "any"
-  // never matches a packet without ports (ICMP, fragments, other protocols).
+  // never matches a packet without ports (ICMP, fragments, other protocols). Ports first: their
+  // sets are short, address sets ($HOME_NET, lists) cost a search over 128-bit ranges.
   bool Side(U128 a, uint16_t ap, U128 b, uint16_t bp, bool has_ports) const {
-    if (!src_any && !src.Contains(a)) return false;
-    if (!dst_any && !dst.Contains(b)) return false;
     if (!sport_any && (!has_ports || !sport.Contains(ap))) return false;
     if (!dport_any && (!has_ports || !dport.Contains(bp))) return false;
+    if (!src_any && !src.Contains(a)) return false;
+    if (!dst_any && !dst.Contains(b)) return false;
     return true;
   }
 };
@@ -248,9 +249,11 @@ class PatternSet {
     size_t stream_state_bytes = 0;  // stream databases: hs_stream_size, per open stream
     // Port groups (packet databases; Suricata's port-based signature groups). A rule whose
     // header confines the packet's server-side port (to-server: destination, to-client: source)
-    // to a few ports is in the database of those ports' group instead of this one; a TCP/UDP
-    // packet scans this database and then its port's group, if any. group_of: kPortKeys entries
-    // (PortKey), 0 for a port without a group, else the group's index + 1.
+    // to a few ports is in the database (or `always` list) of those ports' group instead of
+    // this one; a TCP/UDP packet scans this database and then its port's group, if any, and
+    // evaluates the group's `always` list instead of this one's (a group's list holds this
+    // one's too). group_of: kPortKeys entries (PortKey), 0 for a port without a group, else the
+    // group's index + 1.
     std::vector<Database> groups;
     std::vector<uint16_t> group_of;
 

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -23,10 +25,17 @@ __extension__ using U128 = unsigned __int128;
 inline constexpr U128 kU128Max = ~U128{0};
 inline constexpr uint32_t kPortMax = 65535;
 
+// Big-endian bytes to number: two 64-bit loads (per-packet path: the header of every packet
+// that evaluates a rule).
 inline U128 ToU128(const IpAddr& a) {
-  U128 v = 0;
-  for (uint8_t b : a.bytes) v = (v << 8) | b;
-  return v;
+  uint64_t hi, lo;
+  std::memcpy(&hi, a.bytes.data(), 8);
+  std::memcpy(&lo, a.bytes.data() + 8, 8);
+  if constexpr (std::endian::native == std::endian::little) {
+    hi = __builtin_bswap64(hi);
+    lo = __builtin_bswap64(lo);
+  }
+  return (U128{hi} << 64) | lo;
 }
 
 inline IpAddr FromU128(U128 v) {

@@ -259,21 +259,22 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
   const int d = dir == flow::Dir::kToClient ? 1 : 0;
   const patterns::PatternSet::Database& db = set.database(static_cast<patterns::ScanDir>(d));
   const bool has_payload = p.payload_len > 0;
+  // The port group of the packet's server-side port (a transport header is needed: a non-first
+  // fragment has no ports, and no grouped rule can match it).
+  const patterns::PatternSet::Database* g =
+      p.layer == decode::Layer::kL4
+          ? db.GroupFor(p.proto, patterns::PatternSet::Database::ServerPort(d, p.sport, p.dport))
+          : nullptr;
   touched_count_ = 0;
   if (has_payload) {
     if (db.db != nullptr) ScanPayload(db, p.payload(), p.payload_len);
-    // The port group of the packet's server-side port (a transport header is needed: a
-    // non-first fragment has no ports, and no grouped rule can match it).
-    if (p.layer == decode::Layer::kL4) {
-      const patterns::PatternSet::Database* g = db.GroupFor(
-          p.proto, patterns::PatternSet::Database::ServerPort(d, p.sport, p.dport));
-      if (g != nullptr && g->db != nullptr) {
-        ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
-      }
+    if (g != nullptr && g->db != nullptr) {
+      ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
     }
   }
   const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;
-  const std::vector<uint32_t>& always = db.always;
+  // A group's list holds the direction's rules without a report and its own.
+  const std::vector<uint32_t>& always = g != nullptr ? g->always : db.always;
   // IP-only rules: only those whose address sets hold this packet's addresses (the index), and
   // only on the first packet of a flow direction.
   const uint32_t* ip_only = ip_only_candidates_.data();

@@ -84,6 +84,47 @@ alert tcp any 445 -> any any (msg:"from 445"; content:"from"; sid:7;))");
   EXPECT_THAT(h.Sids(frag), ElementsAre(4));
 }
 
+// Rules no report announces (header-only, negated contents only) are grouped too: a packet checks
+// them only when its server-side port's group has them (ET Open has ~26 such to-server rules,
+// SYN scans of one port, that every packet checked before).
+TEST(PortGroupsTest, RulesWithoutAReportAreGroupedToo) {
+  // (A negated address keeps rule 1 off the IP-only list.)
+  auto set = Build(R"(alert tcp !10.9.9.9 any -> any 22 (msg:"ssh"; sid:1;)
+alert tcp any any -> any any (msg:"no zzz"; content:!"zzz"; sid:2;)
+alert udp any any -> any 53 (msg:"dns without x"; content:!"x"; sid:3;)
+alert tcp any any -> any [22,2222] (msg:"ssh data"; content:"SSH-"; sid:4;))");
+  ASSERT_TRUE(set);
+  auto sids = [&](const std::vector<uint32_t>& rules) {
+    std::vector<uint32_t> out;
+    for (uint32_t r : rules) out.push_back(set->rules()[r].sid);
+    return out;
+  };
+  const PatternSet::Database& ts = set->database(ScanDir::kToServer);
+  EXPECT_THAT(sids(ts.always), ElementsAre(2));
+  ASSERT_NE(ts.GroupFor(patterns::kIpProtoTcp, 22), nullptr);
+  // The group's list holds the direction's list too.
+  EXPECT_THAT(sids(ts.GroupFor(patterns::kIpProtoTcp, 22)->always), ElementsAre(1, 2));
+  ASSERT_NE(ts.GroupFor(patterns::kIpProtoTcp, 2222), nullptr);
+  EXPECT_THAT(sids(ts.GroupFor(patterns::kIpProtoTcp, 2222)->always), ElementsAre(2));
+  ASSERT_NE(ts.GroupFor(patterns::kIpProtoUdp, 53), nullptr);
+  EXPECT_THAT(sids(ts.GroupFor(patterns::kIpProtoUdp, 53)->always), ElementsAre(2, 3));
+  EXPECT_EQ(set->stats().port_grouped_rules[0], 3u);
+
+  Harness h(*set);
+  EXPECT_THAT(h.Sids(TestPacket("SSH-2.0", kClient, 40000, kServer, 22)), ElementsAre(1, 2, 4));
+  EXPECT_THAT(h.Sids(TestPacket("", kClient, 40000, kServer, 22)), ElementsAre(1));
+  EXPECT_THAT(h.Sids(TestPacket("SSH-2.0", kClient, 40000, kServer, 2222)), ElementsAre(2, 4));
+  EXPECT_THAT(h.Sids(TestPacket("hello", kClient, 40000, kServer, 80)), ElementsAre(2));
+  EXPECT_THAT(h.Sids(TestPacket("abc", kClient, 40000, kServer, 53, patterns::kIpProtoUdp)),
+              ElementsAre(3));
+  EXPECT_THAT(h.Sids(TestPacket("xyz", kClient, 40000, kServer, 53, patterns::kIpProtoUdp)),
+              IsEmpty());
+  // A non-first fragment has no group: only the direction's list.
+  TestPacket frag("hello", kClient, 40000, kServer, 22);
+  frag.packet().layer = decode::Layer::kL3Fragment;
+  EXPECT_THAT(h.Sids(frag), ElementsAre(2));
+}
+
 TEST(PortGroupsTest, BidirectionalRulesAndWideSetsStayShared) {
   std::string ports;  // 65 ports: one more than a group takes
   for (int p = 2000; p < 2065; ++p) ports += (ports.empty() ? "" : ",") + std::to_string(p);
@@ -147,22 +188,35 @@ TEST(PortGroupsTest, GroupedAndUngroupedSetsReportTheSame) {
 #else
   const std::vector<std::string> flows = {""};
 #endif
-  size_t alerts = 0, grouped = 0;
+  size_t alerts = 0, grouped = 0, grouped_always = 0;
   for (int round = 0; round < 10; ++round) {
     std::string text;
     for (int r = 0; r < 60; ++r) {
+      // Most rules have contents; some are header-only or have only a negated content (the
+      // rules no report announces: the `always` lists, grouped too).
+      const size_t kind = pick(8);
+      std::string body;
+      if (kind == 0) {
+        body = "";
+      } else if (kind == 1) {
+        body = "content:!\"" + lits[pick(lits.size())] + "\"; ";
+      } else {
+        body = "content:\"" + lits[pick(lits.size())] + "\"; " +
+               (pick(3) == 0 ? "content:\"" + lits[pick(lits.size())] + "\"; " : "");
+      }
       text += "alert " + protos[pick(protos.size())] + " any " +
               port_specs[pick(port_specs.size())] + (pick(5) == 0 ? " <> " : " -> ") + "any " +
               port_specs[pick(port_specs.size())] + " (msg:\"r\"; " + flows[pick(flows.size())] +
-              "content:\"" + lits[pick(lits.size())] + "\"; " +
-              (pick(3) == 0 ? "content:\"" + lits[pick(lits.size())] + "\"; " : "") +
-              "sid:" + std::to_string(r + 1) + ";)\n";
+              body + "sid:" + std::to_string(r + 1) + ";)\n";
     }
     auto with = Build(text);
     auto without = Build(text, {}, kNoGroups);
     ASSERT_TRUE(with && without);
     grouped += with->stats().port_grouped_rules[0] + with->stats().port_grouped_rules[1];
     EXPECT_EQ(without->stats().port_grouped_rules[0] + without->stats().port_grouped_rules[1], 0u);
+    for (ScanDir d : {ScanDir::kToServer, ScanDir::kToClient}) {
+      for (const PatternSet::Database& g : with->database(d).groups) grouped_always += g.always.size();
+    }
     Harness hw(*with), ho(*without);
     for (int i = 0; i < 200; ++i) {
       std::string payload;
@@ -184,6 +238,7 @@ TEST(PortGroupsTest, GroupedAndUngroupedSetsReportTheSame) {
   }
   // Both paths must be exercised: grouped rules exist and packets do alert.
   EXPECT_GT(grouped, 200u);
+  EXPECT_GT(grouped_always, 100u);
   EXPECT_GT(alerts, 500u);
 }
 

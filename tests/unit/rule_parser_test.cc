@@ -216,6 +216,18 @@ INSTANTIATE_TEST_SUITE_P(
                   {}}),
     [](const ::testing::TestParamInfo<ValidCase>& info) { return info.param.name; });
 
+// Addresses as numbers (header checks, indicator ranges): big-endian, IPv4 in ::ffff:0:0/96.
+TEST(AddressNumbersTest, BytesReadBigEndianAndRoundTrip) {
+  EXPECT_TRUE(ToU128(*IpAddr::Parse("10.0.0.1")) == ((U128{0xffff} << 32) | 0x0a000001));
+  const U128 v6 = ToU128(*IpAddr::Parse("2001:db8::102:304"));
+  EXPECT_EQ(static_cast<uint64_t>(v6 >> 64), 0x20010db800000000ull);
+  EXPECT_EQ(static_cast<uint64_t>(v6), 0x0000000001020304ull);
+  for (const char* a : {"::", "::1", "255.255.255.255", "fe80::1:2:3:4", "ffff:ffff::"}) {
+    EXPECT_EQ(FromU128(ToU128(*IpAddr::Parse(a))), *IpAddr::Parse(a)) << a;
+  }
+  EXPECT_TRUE(ToU128(*IpAddr::Parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")) == kU128Max);
+}
+
 TEST(RuleParserTest, KeepsEveryOptionWithPositions) {
   ParseResult r = Parse(R"(alert tcp any any -> any any (msg:"m"; content:"ab"; nocase; sid:1;))");
   ASSERT_EQ(r.rules.size(), 1u) << Dump(r.errors);
