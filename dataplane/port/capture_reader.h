@@ -6,9 +6,12 @@
 // file run of a capture cost 3-4x the in-memory replay per packet (docs/PERFORMANCE.md, "Replay
 // against file"); `perf record` put more than half of the worker's time in the read path. The
 // reader opens the same file through libpcap (pcap and pcapng, every link type libpcap reads) on a
-// stream with a large buffer (4 MiB by default: one read() per ~4,000 imix packets) and copies each
-// record into an mbuf from the worker's pool, with its capture timestamp in the mbuf's RX-timestamp
-// dynamic field (microseconds since the epoch, as DPDK 22.11's net_pcap stores it).
+// stream with a larger buffer (256 KiB by default: one read() per ~300 imix packets) and copies
+// each record into an mbuf from the worker's pool, with its capture timestamp in the mbuf's
+// RX-timestamp dynamic field (microseconds since the epoch, as DPDK 22.11's net_pcap stores it).
+// The buffer stays in the core's L2 cache: with 4 MiB every refill evicted it, and the kernel's
+// copy into it and libpcap's copy out of it missed the cache (2,000 against 3,100 worker cycles a
+// packet on imix without rules; docs/PERFORMANCE.md, "Capture file buffer").
 //
 // Used by one worker thread (the one that owns the input); no locks. A record longer than an
 // mbuf's data room becomes a chain of segments (as net_pcap's jumbo RX does; captures taken with
@@ -56,7 +59,7 @@ void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass);
 
 class CaptureReader {
  public:
-  static constexpr size_t kDefaultBuffer = 4u << 20;
+  static constexpr size_t kDefaultBuffer = 256u << 10;
 
   // Opens path (pcap or pcapng). nullptr with *error ("FILE: reason") when it cannot.
   // ts_offset/ts_flag: the RX-timestamp dynamic field and flag
