@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <span>
 
 namespace fs::app {
@@ -235,12 +236,31 @@ class Ja3List {
   bool first_ = true;
 };
 
+// One-shot digest on the packet path. EVP_Digest(..., EVP_md5(), ...) fetches the algorithm
+// from the provider and allocates a context on every call under OpenSSL 3 (with the certificate
+// fingerprint, ~1.5% of a worker's time on district traffic): the algorithms are fetched once per
+// process and each thread reuses one context.
+enum class DigestAlgo { kMd5, kSha1 };
+
+bool Digest(DigestAlgo a, const void* data, size_t len, unsigned char* md, unsigned int* md_len) {
+  static EVP_MD* const kMd5 = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  static EVP_MD* const kSha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local const std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  const EVP_MD* md_algo = a == DigestAlgo::kMd5 ? kMd5 : kSha1;
+  return md_algo != nullptr && ctx != nullptr &&
+         EVP_DigestInit_ex2(ctx.get(), md_algo, nullptr) == 1 &&
+         EVP_DigestUpdate(ctx.get(), data, len) == 1 &&
+         EVP_DigestFinal_ex(ctx.get(), md, md_len) == 1;
+}
+
 // MD5 of s as 32 lower-case hex digits into out[0..32] (NUL-terminated). False on failure.
 bool Md5Hex(std::string_view s, std::array<char, 33>& out) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  if (EVP_Digest(s.data(), s.size(), md, &md_len, EVP_md5(), nullptr) != 1 || md_len != 16)
-    return false;
+  if (!Digest(DigestAlgo::kMd5, s.data(), s.size(), md, &md_len) || md_len != 16) return false;
   Text t(out.data(), 32);
   for (unsigned i = 0; i < md_len; ++i) t.Hex2(md[i], false);
   out[32] = '\0';
@@ -475,6 +495,52 @@ struct X509NameFree {
 };
 struct Asn1TimeFree {
   void operator()(ASN1_TIME* t) const { ASN1_TIME_free(t); }
+};
+
+// The leaf certificates a worker decoded last, with what ParseCertificate made of them. A
+// server presents the same certificate to every client, so most handshakes repeat one of a few:
+// decoding its names through OpenSSL (d2i_X509_NAME builds a canonical encoding too) and its
+// fingerprint cost ~3% of a worker on district traffic. Keyed by length and the last bytes (the
+// signature), confirmed by comparing the whole DER; one per thread (workers do not share), 32
+// entries, certificates up to 4 KiB.
+class CertCache {
+ public:
+  static constexpr size_t kEntries = 32;
+  static constexpr size_t kMaxDer = 4096;
+
+  static CertCache& ForThisThread() {
+    thread_local std::unique_ptr<CertCache> cache(new CertCache());
+    return *cache;
+  }
+  const TlsCertInfo* Find(std::span<const uint8_t> der) const {
+    if (der.size() > kMaxDer) return nullptr;
+    const Entry& e = entries_[Slot(der)];
+    if (e.len != der.size() || std::memcmp(e.der.data(), der.data(), der.size()) != 0) {
+      return nullptr;
+    }
+    return &e.info;
+  }
+  void Put(std::span<const uint8_t> der, const TlsCertInfo& info) {
+    if (der.size() > kMaxDer || der.empty()) return;
+    Entry& e = entries_[Slot(der)];
+    e.len = static_cast<uint32_t>(der.size());
+    std::memcpy(e.der.data(), der.data(), der.size());
+    e.info = info;
+  }
+
+ private:
+  struct Entry {
+    uint32_t len = 0;  // 0: empty
+    std::array<uint8_t, kMaxDer> der{};
+    TlsCertInfo info;
+  };
+  static size_t Slot(std::span<const uint8_t> der) {
+    uint64_t tail = 0;
+    const size_t n = der.size() < 8 ? der.size() : 8;
+    std::memcpy(&tail, der.data() + der.size() - n, n);
+    return static_cast<size_t>(((tail ^ der.size()) * 0x9e3779b97f4a7c15ULL) >> 59) % kEntries;
+  }
+  std::array<Entry, kEntries> entries_{};
 };
 
 // OpenSSL's decoding of one element found by WalkCertificate (it must take all of it).
@@ -881,6 +947,12 @@ void TlsParser::ParseCertificate(const uint8_t* body, size_t len) {
   if (chain.count == 0) return;
 
   const std::span<const uint8_t> first = chain.der[0];
+  CertCache& cache = CertCache::ForThisThread();
+  if (const TlsCertInfo* known = cache.Find(first)) {
+    state_.cert = *known;
+    state_.has_cert = true;
+    return;
+  }
   CertFields fields;
   if (!WalkCertificate(first, &fields)) {
     Event(TlsEvent::kInvalidCertificate);
@@ -903,8 +975,7 @@ void TlsParser::ParseCertificate(const uint8_t* body, size_t len) {
   FormatTime(not_after.get(), ci.not_after_buf);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  if (EVP_Digest(first.data(), first.size(), md, &md_len, EVP_sha1(), nullptr) == 1 &&
-      md_len == 20) {
+  if (Digest(DigestAlgo::kSha1, first.data(), first.size(), md, &md_len) && md_len == 20) {
     Text t(ci.fingerprint_buf.data(), 59);
     for (unsigned i = 0; i < md_len; ++i) {
       if (i > 0) t.Char(':');
@@ -912,6 +983,7 @@ void TlsParser::ParseCertificate(const uint8_t* body, size_t len) {
     }
   }
   state_.has_cert = true;
+  cache.Put(first, ci);
 }
 
 }  // namespace fs::app

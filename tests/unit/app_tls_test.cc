@@ -4,6 +4,7 @@
 // the same result whatever the chunking (1-byte chunks and every 2-way split of each flight),
 // handshake messages spanning records, truncation at every byte, hostile lengths, record-layer
 // anomalies, content detection, and a fixed-seed mutation run.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
@@ -23,6 +24,7 @@ namespace fs::app {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
+using ::testing::HasSubstr;
 
 // Writes TLS wire format. Open16/Open24/Open8 start a length-prefixed block that Close fills in.
 struct W {
@@ -614,6 +616,38 @@ TEST(TlsCertificate, TbsFieldsAndBrokenStructure) {
     EXPECT_FALSE(p.state().has_cert);
     EXPECT_EQ(p.event_count(TlsEvent::kInvalidCertificate), 1u);
   }
+}
+
+// A worker remembers the leaf certificates it decoded last (servers repeat theirs): a repeated
+// certificate yields the same fields, and one that differs only inside (same length, same
+// signature bytes at the end, so the same cache slot) is decoded, never taken for the other.
+TEST(TlsCertificate, RepeatedCertificateDecodesTheSame) {
+  auto fields = [](const Bytes& der) {
+    TlsParser p;
+    const Bytes b = Records(22, Cat({ServerHello(0x0303, 0x9c, {}), CertificateMsg({der})}));
+    p.Feed(TlsDir::kToClient, b.data(), b.size());
+    EXPECT_TRUE(p.state().has_cert);
+    const TlsCertInfo& c = p.state().cert;
+    return std::string(c.subject()) + "|" + std::string(c.issuer()) + "|" +
+           std::string(c.serial()) + "|" + std::string(c.fingerprint()) + "|" +
+           std::string(c.not_before()) + "|" + std::string(c.not_after());
+  };
+  auto x = MakeCert("cache.example");
+  const Bytes der = Der(x.get());
+  const std::string first = fields(der);
+  EXPECT_THAT(first, HasSubstr("CN=cache.example|"));
+  EXPECT_THAT(first, HasSubstr("|" + Sha1Colon(x.get()) + "|"));
+  EXPECT_EQ(fields(der), first);
+  const std::string cn = "cache.example";
+  const auto at = std::search(der.begin(), der.end(), cn.begin(), cn.end());
+  ASSERT_NE(at, der.end());
+  Bytes other = der;
+  other[(at - der.begin()) + 4] = 'f';  // "cachf.example"
+  const std::string second = fields(other);
+  EXPECT_THAT(second, HasSubstr("CN=cachf.example|"));
+  EXPECT_NE(second, first);
+  EXPECT_EQ(fields(der), first);
+  EXPECT_EQ(fields(other), second);
 }
 
 TEST(TlsCertificate, ChainCapAndBadDer) {
