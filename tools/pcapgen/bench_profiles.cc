@@ -200,6 +200,7 @@ class BenchGenerator {
   std::vector<Site> sites_;
   std::vector<Host> attackers_;
   std::unordered_map<std::string, uint16_t> next_port_;
+  TlsConversation::CertStore certs_;  // each server keeps its certificate
   uint16_t ping_ident_ = 1;
 };
 
@@ -362,6 +363,7 @@ uint64_t BenchGenerator::TlsVisit(Rng& rng, const Client& c, const Site& site, b
   Count(kind, client, 6);
   s.Open();
   TlsConversation tls(&rng, site.name, site.name, rng.Percent(70), true, t);
+  tls.set_cert_store(&certs_);
   s.Send(Dir::kToServer, tls.ClientHello());
   s.Send(Dir::kToClient, tls.ServerFlight(), rng.Range(300, 3000));
   s.Send(Dir::kToServer, tls.ClientFinish(), rng.Range(200, 800));
@@ -512,6 +514,7 @@ uint64_t BenchGenerator::RemoteDesktop(Rng& rng, const Client& c, uint64_t t, ui
                                                             rdp::kProtocolHybridEx));
   s.Send(Dir::kToClient, rdp::ConnectionConfirm(rdp::kProtocolHybrid), rng.Range(300, 1500));
   TlsConversation tls(&rng, "", "RDS01.district.example", false, false, t);
+  tls.set_cert_store(&certs_);
   s.Send(Dir::kToServer, tls.ClientHello(), rng.Range(200, 800));
   s.Send(Dir::kToClient, tls.ServerFlight(), rng.Range(500, 3000));
   s.Send(Dir::kToServer, tls.ClientFinish(), rng.Range(1 * kMs, 5 * kMs));
@@ -811,6 +814,7 @@ void BenchGenerator::Elephant(Rng& rng, uint64_t target) {
     Count("tls-bulk", c.v4, 6);
     s.Open();
     TlsConversation tls(&rng, site.name, site.name, i != 1, true, at);
+    tls.set_cert_store(&certs_);
     s.Send(Dir::kToServer, tls.ClientHello());
     s.Send(Dir::kToClient, tls.ServerFlight(), rng.Range(300, 3000));
     s.Send(Dir::kToServer, tls.ClientFinish(), rng.Range(200, 800));

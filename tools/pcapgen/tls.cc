@@ -122,7 +122,10 @@ Bytes TlsConversation::Certificate(std::string_view subject_cn, std::string_view
   const Bytes tbs = Seq({Ctx(0, Int(2)), UInt(rng_->Bytes(16)), sig_alg, Name(issuer_cn, issuer_o),
                          Seq({UtcTime(now_s - 30 * 86400), UtcTime(now_s + 60 * 86400)}),
                          Name(subject_cn, leaf ? "District Partner" : issuer_o), spki, extensions});
-  return Seq({tbs, sig_alg, BitString(rng_->Bytes(256))});
+  Bytes cert = Seq({tbs, sig_alg, BitString(rng_->Bytes(256))});
+  if (store_ == nullptr) return cert;
+  const std::string key = std::string(subject_cn) + "\n" + std::string(issuer_cn);
+  return store_->try_emplace(key, std::move(cert)).first->second;
 }
 
 Bytes TlsConversation::ServerFlight() {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,12 @@ class TlsConversation {
   // h2 and http/1.1.
   TlsConversation(Rng* rng, std::string sni, std::string cert_cn, bool tls13, bool alpn_http,
                   uint64_t now_us);
+
+  // Certificates by (subject, issuer): with a store, a server presents the same certificate in
+  // every conversation, as real servers do (the first one made for it); without one, each
+  // conversation makes a new one. The random stream is consumed alike either way.
+  using CertStore = std::map<std::string, Bytes>;
+  void set_cert_store(CertStore* store) { store_ = store; }
 
   Bytes ClientHello();
   // 1.2: ServerHello, Certificate, ServerKeyExchange, ServerHelloDone.
@@ -42,6 +49,7 @@ class TlsConversation {
                     std::string_view issuer_o, bool leaf);
 
   Rng* rng_;
+  CertStore* store_ = nullptr;
   std::string sni_;
   std::string cert_cn_;
   bool tls13_;
