@@ -711,6 +711,7 @@ int RunSensor(const config::Config& cfg) {
     }
     // A SIGHUP reload runs on its own thread: this one keeps draining the event rings meanwhile.
     std::future<ReloadResult> sighup_reload;
+    bool sighup_again = false;  // a SIGHUP came during the running reload: one more after it
     {
       size_t i = 0;
       unsigned lcore;
@@ -730,6 +731,11 @@ int RunSensor(const config::Config& cfg) {
       const size_t handled = out.Drain(workers) + out.DrainBlockEvents();
       if (offload) offload->Poll();
       reloader.Reclaim();
+      // A finished reload first: a SIGHUP that arrived meanwhile must not find it still "running".
+      if (sighup_reload.valid() &&
+          sighup_reload.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+        sighup_reload.get();  // logged and counted by the reloader
+      }
       if (g_reload_requested.exchange(false)) {
         // logrotate: the EVE file is reopened here, on the thread that writes it, so that no
         // record is lost (what was buffered goes to the old file first).
@@ -742,15 +748,19 @@ int RunSensor(const config::Config& cfg) {
           }
         }
         if (sighup_reload.valid()) {
-          spdlog::warn("SIGHUP: a reload is still running; this one is skipped");
+          // The files may have changed after the running reload read them: reload once more
+          // when it is done (several SIGHUPs meanwhile make one).
+          spdlog::info("SIGHUP: a reload is running; the rules are reloaded again after it");
+          sighup_again = true;
         } else {
+          sighup_again = false;
           spdlog::info("SIGHUP: reloading the rules");
           sighup_reload = std::async(std::launch::async, [&reloader] { return reloader.Reload(); });
         }
-      }
-      if (sighup_reload.valid() &&
-          sighup_reload.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
-        sighup_reload.get();  // logged and counted by the reloader
+      } else if (sighup_again && !sighup_reload.valid()) {
+        sighup_again = false;
+        spdlog::info("SIGHUP (queued): reloading the rules");
+        sighup_reload = std::async(std::launch::async, [&reloader] { return reloader.Reload(); });
       }
       if (!shared.stop.load()) {
         const double running_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
