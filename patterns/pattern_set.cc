@@ -286,13 +286,16 @@ uint64_t PortCount(const PortSet& s) {
   return n;
 }
 
+// eligible: when given, only those rules are considered (the stream databases' rules).
 PortGrouping PlanPortGroups(const std::vector<RulePlan>& plans,
-                            const std::vector<RuleHeader>& headers, int dir) {
+                            const std::vector<RuleHeader>& headers, int dir,
+                            const std::vector<bool>* eligible = nullptr) {
   using Db = PatternSet::Database;
   PortGrouping g;
   g.ungrouped.assign(plans.size(), true);
   std::vector<std::vector<uint32_t>> rules_of(Db::kPortKeys);  // key -> grouped rules, ascending
   for (uint32_t r = 0; r < plans.size(); ++r) {
+    if (eligible != nullptr && !(*eligible)[r]) continue;
     const RulePlan& plan = plans[r];
     // Every rule a packet of this direction evaluates, except the IP-only ones (they have no
     // port conditions and their own index): those with expressions, and those on the `always`
@@ -384,19 +387,26 @@ struct DirBuild {
   }
 };
 
-DirBuild BuildPacketDatabase(const std::vector<RulePlan>& plans,
-                             const std::vector<PayloadPlan>& payload,
-                             const std::vector<RuleHeader>& headers, int dir, bool port_groups) {
+// stream: the stream-mode databases, over the rules `eligible` admits (StreamEligible).
+DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
+                          const std::vector<PayloadPlan>& payload,
+                          const std::vector<RuleHeader>& headers, int dir, bool port_groups,
+                          bool stream = false, const std::vector<bool>* eligible = nullptr) {
   DirBuild out;
   PortGrouping g;
-  if (port_groups) g = PlanPortGroups(plans, headers, dir);
+  if (port_groups) g = PlanPortGroups(plans, headers, dir, eligible);
   if (g.grouped_rules == 0) {
-    out.base = BuildDatabase(plans, payload, dir);
+    out.base = BuildDatabase(plans, payload, dir, stream, eligible);
     return out;
   }
-  out.base = BuildDatabase(plans, payload, dir, false, &g.ungrouped);
+  // Grouped rules are eligible ones: the base keeps the eligible rules no group took.
+  std::vector<bool> base = g.ungrouped;
+  if (eligible != nullptr) {
+    for (size_t r = 0; r < base.size(); ++r) base[r] = base[r] && (*eligible)[r];
+  }
+  out.base = BuildDatabase(plans, payload, dir, stream, &base);
   for (const std::vector<bool>& m : g.members) {
-    out.groups.push_back(BuildDatabase(plans, payload, dir, false, &m));
+    out.groups.push_back(BuildDatabase(plans, payload, dir, stream, &m));
   }
   out.group_of = std::move(g.group_of);
   out.grouped_rules = g.grouped_rules;
@@ -847,19 +857,18 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     for (int attempt = 0;; ++attempt) {
       DirBuild built[kScanDirs];
       if (shared) {
-        built[0] = BuildPacketDatabase(set->plans_, payload, set->headers_, 0, false);
+        built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, false);
       } else {
         std::exception_ptr failure;
         std::thread other([&] {
           try {
-            built[1] = BuildPacketDatabase(set->plans_, payload, set->headers_, 1,
-                                           options.port_groups);
+            built[1] =
+                BuildDirDatabase(set->plans_, payload, set->headers_, 1, options.port_groups);
           } catch (...) {
             failure = std::current_exception();
           }
         });
-        built[0] =
-            BuildPacketDatabase(set->plans_, payload, set->headers_, 0, options.port_groups);
+        built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, options.port_groups);
         other.join();
         if (failure) std::rethrow_exception(failure);
       }
@@ -915,38 +924,44 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       for (const Database& g : set->dbs_[d]->groups) stats.expressions[d] += g.expressions;
     }
 
-    // Stream-mode databases (TCP reassembled streams). A rule whose expressions Hyperscan refuses
-    // in stream mode stays packet-only; the others are compiled again without it.
+    // Stream-mode databases (TCP reassembled streams), port-grouped as the packet databases (a
+    // flow's server port is fixed: its streams scan the direction's database and its port's
+    // group). A rule whose expressions Hyperscan refuses in stream mode stays packet-only; the
+    // others are compiled again without it.
     std::vector<bool> stream_ok = StreamEligible(set->rules_, stream_plans, stream_payload);
+    const bool stream_groups = options.port_groups && !shared;
     for (int attempt = 0;; ++attempt) {
-      DbBuild built[kScanDirs];
+      DirBuild built[kScanDirs];
       if (shared) {
-        built[0] = BuildDatabase(stream_plans, stream_payload, 0, true, &stream_ok);
+        built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, false, true,
+                                    &stream_ok);
       } else {
         std::exception_ptr failure;
         std::thread other([&] {
           try {
-            built[1] = BuildDatabase(stream_plans, stream_payload, 1, true, &stream_ok);
+            built[1] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 1,
+                                        stream_groups, true, &stream_ok);
           } catch (...) {
             failure = std::current_exception();
           }
         });
-        built[0] = BuildDatabase(stream_plans, stream_payload, 0, true, &stream_ok);
+        built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, stream_groups,
+                                    true, &stream_ok);
         other.join();
         if (failure) std::rethrow_exception(failure);
       }
       bool again = false;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
-        if (built[d].error.empty()) continue;
+        const DbBuild* failed = built[d].Failed();
+        if (failed == nullptr) continue;
         std::vector<uint32_t> culprits;
-        if (built[d].failed_expression >= 0)
-          culprits = built[d].rules_of[built[d].failed_expression];
+        if (failed->failed_expression >= 0) culprits = failed->rules_of[failed->failed_expression];
         if (culprits.empty() || attempt >= 64) {
           // Hyperscan did not say which: no stream database; every rule stays packet-only.
           std::fill(stream_ok.begin(), stream_ok.end(), false);
           Diagnostic w;
           w.message = fmt::format("stream-mode compile failed ({}); rules match per packet only",
-                                  built[d].error);
+                                  failed->error);
           set->warnings_.push_back(std::move(w));
         }
         for (uint32_t r : culprits) {
@@ -956,13 +971,21 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         again = true;
       }
       if (again) continue;
-      set->stream_dbs_[0] = std::make_shared<const Database>(std::move(built[0].db));
-      set->stream_dbs_[1] =
-          shared ? set->stream_dbs_[0] : std::make_shared<const Database>(std::move(built[1].db));
+      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        stats.stream_port_groups[d] = built[d].groups.size();
+        stats.stream_port_grouped_rules[d] = built[d].grouped_rules;
+        set->stream_dbs_[d] = std::make_shared<const Database>(built[d].Take());
+      }
+      if (shared) set->stream_dbs_[1] = set->stream_dbs_[0];
       break;
     }
-    stats.stream_state_bytes =
-        std::max(set->stream_dbs_[0]->stream_state_bytes, set->stream_dbs_[1]->stream_state_bytes);
+    for (int d = 0; d < kScanDirs; ++d) {
+      const Database& db = *set->stream_dbs_[d];
+      stats.stream_state_bytes = std::max(stats.stream_state_bytes, db.stream_state_bytes);
+      for (const Database& g : db.groups) {
+        stats.stream_state_bytes = std::max(stats.stream_state_bytes, g.stream_state_bytes);
+      }
+    }
     for (uint32_t r = 0; r < n_rules; ++r) {
       set->plans_[r].stream = stream_ok[r];
       if (stream_ok[r]) ++stats.stream_rules;

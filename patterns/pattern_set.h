@@ -199,6 +199,9 @@ struct CompileStats {
   // Packet databases' port groups (PatternSet::Database::groups), and the rules in them.
   size_t port_groups[kScanDirs] = {0, 0};
   size_t port_grouped_rules[kScanDirs] = {0, 0};
+  // The same for the stream databases.
+  size_t stream_port_groups[kScanDirs] = {0, 0};
+  size_t stream_port_grouped_rules[kScanDirs] = {0, 0};
   size_t app_rules = 0;           // rules on app-layer buffers (Scanner::ScanApp)
   size_t app_unfiltered = 0;      // ... without a content to pre-filter them: every transaction
   uint32_t app_expressions = 0;   // pre-filter literals across the buffer databases
@@ -247,10 +250,10 @@ class PatternSet {
     uint32_t expressions = 0;
     size_t bytes = 0;
     size_t stream_state_bytes = 0;  // stream databases: hs_stream_size, per open stream
-    // Port groups (packet databases; Suricata's port-based signature groups). A rule whose
-    // header confines the packet's server-side port (to-server: destination, to-client: source)
-    // to a few ports is in the database (or `always` list) of those ports' group instead of
-    // this one; a TCP/UDP packet scans this database and then its port's group, if any, and
+    // Port groups (Suricata's port-based signature groups; packet and stream databases). A rule
+    // whose header confines the packet's server-side port (to-server: destination, to-client:
+    // source) to a few ports is in the database (or `always` list) of those ports' group instead
+    // of this one; a TCP/UDP packet scans this database and then its port's group, if any, and
     // evaluates the group's `always` list instead of this one's (a group's list holds this
     // one's too). group_of: kPortKeys entries (PortKey), 0 for a port without a group, else the
     // group's index + 1.
@@ -295,7 +298,8 @@ class PatternSet {
   size_t size() const { return rules_.size(); }
   const Database& database(ScanDir d) const { return *dbs_[static_cast<int>(d)]; }
   // Stream-mode database of a direction over the rules with plan().stream (db may be nullptr).
-  // Its targets are never vetoes; only `targets`/`expr_begin` and `db` are meaningful.
+  // Its targets are never vetoes; only `targets`/`expr_begin`, `db` and the port groups are
+  // meaningful: a flow's stream scans this database and the group of the flow's server port.
   const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
   const RulePlan& plan(uint32_t rule_index) const { return plans_[rule_index]; }
   const RuleHeader& header(uint32_t rule_index) const { return headers_[rule_index]; }

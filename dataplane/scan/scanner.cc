@@ -1,6 +1,7 @@
 #include "dataplane/scan/scanner.h"
 
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -132,9 +133,10 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
   if (ctx.generation != 0 && ctx.generation != set.generation()) {
     // Streams opened with another set (before a reload): discard them, start over on this one.
     for (int d = 0; d < 2; ++d) {
-      if (ctx.hs[d] != nullptr) {
-        hs_close_stream(ctx.hs[d], nullptr, nullptr, nullptr);
-        ctx.hs[d] = nullptr;
+      for (hs_stream_t** hs : {&ctx.hs[d], &ctx.grp[d]}) {
+        if (*hs == nullptr) continue;
+        hs_close_stream(*hs, nullptr, nullptr, nullptr);
+        *hs = nullptr;
         ++counters_.stream_resets;
       }
     }
@@ -145,21 +147,32 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
   ctx.generation = set.generation();
   const patterns::PatternSet::Database& db =
       set.stream_database(static_cast<patterns::ScanDir>(dir));
-  if (db.db == nullptr) return;
-  if (ctx.hs[dir] == nullptr) {
-    if (ctx.failed & (1u << dir)) return;
-    if (hs_open_stream(db.db.get(), 0, &ctx.hs[dir]) != HS_SUCCESS) {
-      ctx.hs[dir] = nullptr;
-      ctx.failed |= static_cast<uint8_t>(1u << dir);
+  const patterns::PatternSet::Database* g = db.GroupFor(ctx.proto, ctx.server_port);
+  const bool scan_db = db.db != nullptr;
+  const bool scan_group = g != nullptr && g->db != nullptr;
+  if (!scan_db && !scan_group) return;
+  counters_.stream_bytes += len;
+  if (scan_db) ScanStream(db, ctx, &ctx.hs[dir], static_cast<uint8_t>(1u << dir), data, len);
+  if (scan_group) {
+    ScanStream(*g, ctx, &ctx.grp[dir], static_cast<uint8_t>(4u << dir), data, len);
+  }
+}
+
+void Scanner::ScanStream(const patterns::PatternSet::Database& db, StreamCtx& ctx,
+                         hs_stream_t** hs, uint8_t fail_bit, const uint8_t* data, uint32_t len) {
+  if (*hs == nullptr) {
+    if (ctx.failed & fail_bit) return;
+    if (hs_open_stream(db.db.get(), 0, hs) != HS_SUCCESS) {
+      *hs = nullptr;
+      ctx.failed |= fail_bit;
       ++counters_.stream_open_failures;
       return;
     }
     ++counters_.stream_opens;
   }
-  counters_.stream_bytes += len;
   scanning_ = &db;
   stream_ctx_ = &ctx;
-  const hs_error_t rc = hs_scan_stream(ctx.hs[dir], reinterpret_cast<const char*>(data), len, 0,
+  const hs_error_t rc = hs_scan_stream(*hs, reinterpret_cast<const char*>(data), len, 0,
                                        scratch_.get(), &Scanner::OnHsStreamMatch, this);
   scanning_ = nullptr;
   stream_ctx_ = nullptr;
@@ -167,25 +180,34 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
 }
 
 void Scanner::StreamGap(StreamCtx& ctx, int dir) {
-  if (ctx.hs[dir] == nullptr) return;
   // No callback: matches that end exactly at the hole are not reported (they were not seen).
-  hs_reset_stream(ctx.hs[dir], 0, nullptr, nullptr, nullptr);
-  ++counters_.stream_resets;
+  for (hs_stream_t* hs : {ctx.hs[dir], ctx.grp[dir]}) {
+    if (hs == nullptr) continue;
+    hs_reset_stream(hs, 0, nullptr, nullptr, nullptr);
+    ++counters_.stream_resets;
+  }
 }
 
 void Scanner::StreamClose(const patterns::PatternSet* set, StreamCtx& ctx, int dir, bool flush) {
-  if (ctx.hs[dir] == nullptr) return;
-  if (flush && set != nullptr && ctx.generation == set->generation() &&
-      set->size() <= pending_flag_.size()) {
-    scanning_ = &set->stream_database(static_cast<patterns::ScanDir>(dir));
-    stream_ctx_ = &ctx;
-    hs_close_stream(ctx.hs[dir], scratch_.get(), &Scanner::OnHsStreamMatch, this);
-    scanning_ = nullptr;
-    stream_ctx_ = nullptr;
-  } else {
-    hs_close_stream(ctx.hs[dir], nullptr, nullptr, nullptr);
+  const bool report = flush && set != nullptr && ctx.generation == set->generation() &&
+                      set->size() <= pending_flag_.size();
+  const patterns::PatternSet::Database* db =
+      report ? &set->stream_database(static_cast<patterns::ScanDir>(dir)) : nullptr;
+  const patterns::PatternSet::Database* g =
+      db != nullptr ? db->GroupFor(ctx.proto, ctx.server_port) : nullptr;
+  for (auto [hs, from] : {std::pair{&ctx.hs[dir], db}, std::pair{&ctx.grp[dir], g}}) {
+    if (*hs == nullptr) continue;
+    if (from != nullptr) {
+      scanning_ = from;
+      stream_ctx_ = &ctx;
+      hs_close_stream(*hs, scratch_.get(), &Scanner::OnHsStreamMatch, this);
+      scanning_ = nullptr;
+      stream_ctx_ = nullptr;
+    } else {
+      hs_close_stream(*hs, nullptr, nullptr, nullptr);
+    }
+    *hs = nullptr;
   }
-  ctx.hs[dir] = nullptr;
 }
 
 patterns::PacketHeader Scanner::HeaderOf(const decode::Packet& p) {

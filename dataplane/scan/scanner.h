@@ -174,6 +174,10 @@ class Scanner {
                        void* ctx);
   static int OnHsStreamMatch(unsigned id, unsigned long long from, unsigned long long to,
                              unsigned flags, void* ctx);
+  // Continues (opens, the first time) one stream of ctx on db: *hs is ctx.hs[d] or ctx.grp[d];
+  // fail_bit marks in ctx.failed that it could not be opened.
+  void ScanStream(const patterns::PatternSet::Database& db, StreamCtx& ctx, hs_stream_t** hs,
+                  uint8_t fail_bit, const uint8_t* data, uint32_t len);
   static patterns::PacketHeader HeaderOf(const decode::Packet& p);
   // A packet rule of an app protocol ("alert dns ... content:...;" without buffers) needs the flow
   // to speak it, as Suricata's alproto check: a packet without a flow never does.

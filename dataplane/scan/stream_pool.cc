@@ -14,12 +14,12 @@ std::once_flag install_once;
 
 }  // namespace
 
-StreamPool::StreamPool(uint32_t contexts, size_t stream_bytes)
+StreamPool::StreamPool(uint32_t contexts, size_t stream_bytes, uint32_t streams)
     : contexts_(contexts < 1 ? 1 : contexts),
       ctx_bytes_(new std::byte[(static_cast<size_t>(contexts_) + 1) * sizeof(StreamCtx)]),
       ctx_(reinterpret_cast<StreamCtx*>(ctx_bytes_.get())),
       block_(stream_bytes == 0 ? 0 : (stream_bytes + 63) / 64 * 64),
-      blocks_(block_ == 0 ? 0 : static_cast<size_t>(contexts_) * 2) {
+      blocks_(block_ == 0 ? 0 : static_cast<size_t>(contexts_) * (streams < 2 ? 2 : streams)) {
   static_assert(std::is_trivially_copyable_v<StreamCtx> && alignof(StreamCtx) <= 16);
   std::call_once(install_once,
                  [] { hs_set_stream_allocator(&StreamPool::HsAlloc, &StreamPool::HsFree); });

@@ -26,12 +26,19 @@ inline constexpr int kStreamAlertedCap = 6;
 // One flow's stream-scan state. Zeroed when acquired.
 struct StreamCtx {
   hs_stream_t* hs[2] = {nullptr, nullptr};  // per flow direction (0 to-server); opened lazily
-  uint64_t generation = 0;                  // pattern set the streams and `alerted` belong to
+  // Per direction, the stream on the port group of the flow's server port (the stream database's
+  // groups, PatternSet::Database::GroupFor(proto, server_port)); opened lazily, if there is one.
+  hs_stream_t* grp[2] = {nullptr, nullptr};
+  uint64_t generation = 0;  // pattern set the streams and `alerted` belong to
+  // The flow's protocol and server port, set by the owner after Acquire (0: no port group).
+  uint8_t proto = 0;
+  uint16_t server_port = 0;
   uint32_t alerted[kStreamAlertedCap] = {};
   uint8_t n_alerted = 0;
   bool alerted_overflow = false;  // more rules alerted than kStreamAlertedCap: later stream
                                   // matches of unremembered rules may alert again
-  uint8_t failed = 0;             // bit d: direction d could not open a stream (counted once)
+  uint8_t failed = 0;  // bit d: direction d could not open its stream, bit 2 + d: its group
+                       // stream (each counted once)
   uint32_t next_free = 0;         // free list link while unused
 
   bool HasAlerted(uint32_t rule) const {
@@ -61,9 +68,10 @@ struct StreamPoolCounters {
 class StreamPool {
  public:
   // contexts: flows that may be stream-scanned at once (>= 1); stream_bytes: the largest
-  // Hyperscan stream state to serve (hs_stream_size of the databases, 0 = no stream scanning).
-  // Reserves contexts x (sizeof(StreamCtx) + 2 x stream_bytes).
-  StreamPool(uint32_t contexts, size_t stream_bytes);
+  // Hyperscan stream state to serve (hs_stream_size of the databases, 0 = no stream scanning);
+  // streams: per context (2: one per direction; 4 with port groups: two per direction).
+  // Reserves contexts x (sizeof(StreamCtx) + streams x stream_bytes).
+  StreamPool(uint32_t contexts, size_t stream_bytes, uint32_t streams = 2);
   ~StreamPool();
   StreamPool(const StreamPool&) = delete;
   StreamPool& operator=(const StreamPool&) = delete;

@@ -124,18 +124,19 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   }
   if (cfg_.stream_enabled) {
     reassembler_ = std::make_unique<reassembly::Reassembler>(cfg_.stream);
+    // The largest stream state of the stream databases and their port groups; a set with
+    // port groups opens up to two streams per direction.
     size_t stream_bytes = 0;
+    uint32_t streams = 2;
     if (set != nullptr) {
-      for (int d = 0; d < patterns::kScanDirs; ++d) {
-        stream_bytes =
-            std::max(stream_bytes,
-                     set->stream_database(static_cast<patterns::ScanDir>(d)).stream_state_bytes);
-      }
+      const patterns::CompileStats& st = set->stats();
+      stream_bytes = st.stream_state_bytes;
+      if (st.stream_port_groups[0] + st.stream_port_groups[1] != 0) streams = 4;
     }
     // Room for a pattern set with somewhat larger stream state after a reload.
     if (stream_bytes > 0) stream_bytes += stream_bytes / 4;
     const uint32_t contexts = cfg_.stream_contexts != 0 ? cfg_.stream_contexts : cfg_.flow_capacity;
-    stream_pool_ = std::make_unique<scan::StreamPool>(contexts, stream_bytes);
+    stream_pool_ = std::make_unique<scan::StreamPool>(contexts, stream_bytes, streams);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
   app_events_ = std::make_unique<SpscRing<AppRecordEvent>>(cfg_.app_ring_size);
@@ -238,6 +239,10 @@ struct Worker::StreamSink {
       if (!create || w->stream_pool_ == nullptr) return nullptr;
       f->stream_slot = w->stream_pool_->Acquire();
       if (f->stream_slot == 0) return nullptr;
+      // The port group its streams scan besides the direction's database.
+      scan::StreamCtx& ctx = w->stream_pool_->At(f->stream_slot);
+      ctx.proto = f->proto;
+      ctx.server_port = f->server_port;
     }
     return &w->stream_pool_->At(f->stream_slot);
   }

@@ -198,6 +198,8 @@ struct ScanSink {
     if (flow->stream_slot == 0) {
       flow->stream_slot = pool->Acquire();
       if (flow->stream_slot == 0) return;
+      pool->At(flow->stream_slot).proto = flow->proto;  // as the worker: the port group
+      pool->At(flow->stream_slot).server_port = flow->server_port;
     }
     scanner->StreamData(*set, pool->At(flow->stream_slot), dir, data, len);
   }
@@ -259,16 +261,20 @@ std::optional<std::string> Measure(const RuleSetInput& in, uint32_t n, Figures* 
     if (db.db != nullptr) ++fig.streams_per_flow;
     stream_bytes = std::max(stream_bytes, fig.state_bytes[dir]);
   }
-  // As dataplane/worker sizes its pool: room for a set with somewhat larger stream state after a
-  // reload. Resident memory follows the block, so the headroom is part of the cost per stream.
+  // As dataplane/worker sizes its pool: the largest state of any stream database or port
+  // group, room for a set with somewhat larger stream state after a reload. Resident memory
+  // follows the block, so the headroom is part of the cost per stream.
+  stream_bytes = std::max(stream_bytes, set.stats().stream_state_bytes);
   if (stream_bytes > 0) stream_bytes += stream_bytes / 4;
+  const uint32_t streams =
+      set.stats().stream_port_groups[0] + set.stats().stream_port_groups[1] != 0 ? 4 : 2;
 
   const uint64_t rss0 = BaselineBytes();
   auto table = std::make_unique<fs::flow::FlowTable>(n, fs::flow::Timeouts{});
   const uint64_t rss_table = ResidentBytes();
   // The worker's default reassembly pool: a fixed size, not per flow.
   auto reasm = std::make_unique<fs::reassembly::Reassembler>(fs::reassembly::Config{});
-  auto pool = std::make_unique<fs::scan::StreamPool>(n, stream_bytes);
+  auto pool = std::make_unique<fs::scan::StreamPool>(n, stream_bytes, streams);
   pool->Bind();
   fig.block_bytes = pool->block_bytes();
 

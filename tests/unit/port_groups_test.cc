@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "dataplane/scan/scanner.h"
+#include "dataplane/scan/stream_pool.h"
 #include "patterns/pattern_set.h"
 #include "tests/unit/scanner_test_util.h"
 
@@ -240,6 +242,105 @@ TEST(PortGroupsTest, GroupedAndUngroupedSetsReportTheSame) {
   EXPECT_GT(grouped, 200u);
   EXPECT_GT(grouped_always, 100u);
   EXPECT_GT(alerts, 500u);
+}
+
+// The stream databases are port-grouped too: a flow's streams scan the direction's database and
+// the group of the flow's server port. Random stream rules, random flows cut into random
+// segments: with groups, each flow's streams report the rules they report without them. (The
+// set, not the segment: Hyperscan raises a logical combination in stream mode when it evaluates
+// it, at the latest when the stream closes, and when that is depends on the database.)
+TEST(PortGroupsTest, StreamsWithAndWithoutGroupsReportTheSame) {
+  std::mt19937 rng(20261201);
+  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  const std::vector<std::string> port_specs = {"any", "80", "445", "[80,443]", "1024:",
+                                               "!80", "[1000:1010]", "443", "25"};
+  const std::vector<uint16_t> port_pool = {80, 443, 445, 25, 1005, 40000};
+  const std::vector<std::string> lits = {"alpha", "bravo", "charlie", "delta"};
+  size_t reports = 0, stream_grouped = 0;
+  for (int round = 0; round < 6; ++round) {
+    std::string text;
+    for (int r = 0; r < 50; ++r) {
+      text += std::string("alert ") + (pick(4) == 0 ? "ip" : "tcp") + " any " +
+              port_specs[pick(port_specs.size())] + (pick(5) == 0 ? " <> " : " -> ") + "any " +
+              port_specs[pick(port_specs.size())] + " (msg:\"s\"; " +
+              (pick(3) == 0 ? "flow:to_server; " : pick(2) == 0 ? "flow:to_client; " : "") +
+              "content:\"" + lits[pick(lits.size())] + "\"; " +
+              (pick(3) == 0 ? "content:\"" + lits[pick(lits.size())] + "\"; " : "") +
+              "sid:" + std::to_string(r + 1) + ";)\n";
+    }
+    auto with = Build(text);
+    auto without = Build(text, {}, kNoGroups);
+    ASSERT_TRUE(with && without);
+    stream_grouped +=
+        with->stats().stream_port_grouped_rules[0] + with->stats().stream_port_grouped_rules[1];
+    EXPECT_EQ(without->stats().stream_port_groups[0] + without->stats().stream_port_groups[1],
+              0u);
+    Scanner sw, so;
+    ASSERT_TRUE(sw.Prepare(*with) && so.Prepare(*without));
+    StreamPool pool(4, std::max(with->stats().stream_state_bytes,
+                                without->stats().stream_state_bytes), 4);
+    pool.Bind();
+    auto state = testing::MakeRuleState();
+    for (int f = 0; f < 40; ++f) {
+      const uint16_t cport = port_pool[pick(port_pool.size())];
+      const uint16_t sport = port_pool[pick(port_pool.size())];
+      const uint32_t cw = pool.Acquire(), co = pool.Acquire();
+      ASSERT_TRUE(cw != 0 && co != 0);
+      for (uint32_t c : {cw, co}) {
+        pool.At(c).proto = patterns::kIpProtoTcp;
+        pool.At(c).server_port = sport;
+      }
+      flow::Flow fw, fo;
+      fw.proto = fo.proto = patterns::kIpProtoTcp;
+      fw.state = fo.state = flow::State::kEstablished;
+      // One stream of words per direction, delivered in random pieces, directions interleaved.
+      std::string data[2];
+      for (int d = 0; d < 2; ++d) {
+        for (int w = 0; w < 6; ++w) data[d] += lits[pick(lits.size())] + (pick(2) ? " " : "");
+      }
+      size_t at[2] = {0, 0};
+      std::set<uint32_t> got_w, got_o;
+      while (at[0] < data[0].size() || at[1] < data[1].size()) {
+        const int d = at[0] >= data[0].size() ? 1 : at[1] >= data[1].size() ? 0 : int(pick(2));
+        const size_t n = std::min<size_t>(1 + pick(9), data[d].size() - at[d]);
+        const auto* bytes = reinterpret_cast<const uint8_t*>(data[d].data() + at[d]);
+        at[d] += n;
+        TestPacket tp("", d == 0 ? kClient : kServer, d == 0 ? cport : sport,
+                      d == 0 ? kServer : kClient, d == 0 ? sport : cport);
+        const flow::Dir dir = d == 0 ? flow::Dir::kToServer : flow::Dir::kToClient;
+        sw.StreamData(*with, pool.At(cw), d, bytes, static_cast<uint32_t>(n));
+        sw.ReportStream(*with, tp.packet(), fw, dir, *state, pool.At(cw),
+                        [&](uint32_t r) { got_w.insert(with->rules()[r].sid); });
+        so.StreamData(*without, pool.At(co), d, bytes, static_cast<uint32_t>(n));
+        so.ReportStream(*without, tp.packet(), fo, dir, *state, pool.At(co),
+                        [&](uint32_t r) { got_o.insert(without->rules()[r].sid); });
+      }
+      // End of the flow: what the streams still hold, against a packet of each direction.
+      for (int d = 0; d < 2; ++d) {
+        TestPacket tp("", d == 0 ? kClient : kServer, d == 0 ? cport : sport,
+                      d == 0 ? kServer : kClient, d == 0 ? sport : cport);
+        const flow::Dir dir = d == 0 ? flow::Dir::kToServer : flow::Dir::kToClient;
+        sw.StreamClose(with.get(), pool.At(cw), d, true);
+        sw.ReportStream(*with, tp.packet(), fw, dir, *state, pool.At(cw),
+                        [&](uint32_t r) { got_w.insert(with->rules()[r].sid); });
+        so.StreamClose(without.get(), pool.At(co), d, true);
+        so.ReportStream(*without, tp.packet(), fo, dir, *state, pool.At(co),
+                        [&](uint32_t r) { got_o.insert(without->rules()[r].sid); });
+      }
+      pool.Release(cw);
+      pool.Release(co);
+      ASSERT_EQ(got_w, got_o) << "round " << round << " flow " << cport << " -> " << sport
+                              << "\nrules:\n"
+                              << text << "\nto-server: " << data[0]
+                              << "\nto-client: " << data[1];
+      reports += got_w.size();
+    }
+    EXPECT_EQ(pool.counters().streams_open, 0u);
+    pool.Unbind();
+  }
+  // Grouped stream rules exist and streams do report.
+  EXPECT_GT(stream_grouped, 60u);
+  EXPECT_GT(reports, 100u);
 }
 
 }  // namespace

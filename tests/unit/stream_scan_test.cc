@@ -34,12 +34,9 @@ class StreamScan : public ::testing::Test {
         "alert tcp any any -> any any (msg:\"flags\"; content:\"FLAGGED\"; flags:+A; sid:8;)\n");
     ASSERT_NE(set_, nullptr);
     ASSERT_TRUE(scanner_.Prepare(*set_)) << scanner_.error();
-    size_t bytes = 0;
-    for (int d = 0; d < 2; ++d) {
-      bytes = std::max(bytes,
-                       set_->stream_database(static_cast<patterns::ScanDir>(d)).stream_state_bytes);
-    }
-    pool_ = std::make_unique<StreamPool>(4, bytes);
+    // As the worker: the largest state of the stream databases and their port groups (rule 3's
+    // port 445 has one), two streams per direction.
+    pool_ = std::make_unique<StreamPool>(4, set_->stats().stream_state_bytes, 4);
     pool_->Bind();
     slot_ = pool_->Acquire();
     ASSERT_NE(slot_, 0u);
@@ -59,6 +56,9 @@ class StreamScan : public ::testing::Test {
   std::vector<uint32_t> Feed(const std::vector<std::string>& pieces, uint16_t dport = 80) {
     std::vector<uint32_t> sids;
     TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", dport);
+    // The flow's server port picks the stream port group, as the worker sets it.
+    pool_->At(slot_).proto = patterns::kIpProtoTcp;
+    pool_->At(slot_).server_port = dport;
     for (const std::string& piece : pieces) {
       scanner_.StreamData(*set_, pool_->At(slot_), 0,
                           reinterpret_cast<const uint8_t*>(piece.data()),

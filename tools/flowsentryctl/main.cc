@@ -149,7 +149,11 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       c["port_groups"] = {{"to_server", st.port_groups[0]},
                           {"to_client", st.port_groups[1]},
                           {"rules_to_server", st.port_grouped_rules[0]},
-                          {"rules_to_client", st.port_grouped_rules[1]}};
+                          {"rules_to_client", st.port_grouped_rules[1]},
+                          {"stream_to_server", st.stream_port_groups[0]},
+                          {"stream_to_client", st.stream_port_groups[1]},
+                          {"stream_rules_to_server", st.stream_port_grouped_rules[0]},
+                          {"stream_rules_to_client", st.stream_port_grouped_rules[1]}};
       c["header_only_rules"] = st.header_only;
       c["ip_only_rules"] = st.ip_only;
       c["exact_rules"] = st.exact;
@@ -236,6 +240,9 @@ int RunRulesCheck(const RulesCheckArgs& args) {
           "for their ports\n",
           st.port_groups[0], st.port_grouped_rules[0], st.port_groups[1],
           st.port_grouped_rules[1]);
+      fmt::print("            stream port groups: {} to-server ({} rules), {} to-client ({} rules)\n",
+                 st.stream_port_groups[0], st.stream_port_grouped_rules[0],
+                 st.stream_port_groups[1], st.stream_port_grouped_rules[1]);
     }
     fmt::print(
         "            stream: {} rules also match across TCP segments ({} refused in stream mode), "
