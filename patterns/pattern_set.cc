@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <iterator>
 #include <chrono>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <thread>
@@ -411,6 +411,28 @@ DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
   out.group_of = std::move(g.group_of);
   out.grouped_rules = g.grouped_rules;
   return out;
+}
+
+// Runs build(d) for both scan directions, direction 1 on a second thread (a Hyperscan compile
+// uses one core); an exception from either side is rethrown here once both are done.
+template <class Build>
+void BothDirections(Build&& build) {
+  std::exception_ptr failure;
+  std::thread other([&] {
+    try {
+      build(1);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  try {
+    build(0);
+  } catch (...) {
+    other.join();
+    throw;
+  }
+  other.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 // Which rules the stream databases carry: exact rules with Hyperscan requirements and no vetoes
@@ -859,18 +881,9 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       if (shared) {
         built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, false);
       } else {
-        std::exception_ptr failure;
-        std::thread other([&] {
-          try {
-            built[1] =
-                BuildDirDatabase(set->plans_, payload, set->headers_, 1, options.port_groups);
-          } catch (...) {
-            failure = std::current_exception();
-          }
+        BothDirections([&](int d) {
+          built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, options.port_groups);
         });
-        built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, options.port_groups);
-        other.join();
-        if (failure) std::rethrow_exception(failure);
       }
       bool again = false;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
@@ -936,19 +949,10 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, false, true,
                                     &stream_ok);
       } else {
-        std::exception_ptr failure;
-        std::thread other([&] {
-          try {
-            built[1] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 1,
-                                        stream_groups, true, &stream_ok);
-          } catch (...) {
-            failure = std::current_exception();
-          }
+        BothDirections([&](int d) {
+          built[d] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, d,
+                                      stream_groups, true, &stream_ok);
         });
-        built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, stream_groups,
-                                    true, &stream_ok);
-        other.join();
-        if (failure) std::rethrow_exception(failure);
       }
       bool again = false;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {

@@ -36,7 +36,7 @@ void StreamPool::Unbind() {
   if (tls_pool == this) tls_pool = nullptr;
 }
 
-uint32_t StreamPool::Acquire() {
+uint32_t StreamPool::Acquire(uint8_t proto, uint16_t server_port) {
   uint32_t idx;
   if (free_head_ != 0) {
     idx = free_head_;
@@ -48,6 +48,8 @@ uint32_t StreamPool::Acquire() {
     return 0;
   }
   new (&ctx_[idx]) StreamCtx{};
+  ctx_[idx].proto = proto;
+  ctx_[idx].server_port = server_port;
   ++in_use_;
   ++counters_.acquired;
   return idx;

@@ -30,7 +30,7 @@ struct StreamCtx {
   // groups, PatternSet::Database::GroupFor(proto, server_port)); opened lazily, if there is one.
   hs_stream_t* grp[2] = {nullptr, nullptr};
   uint64_t generation = 0;  // pattern set the streams and `alerted` belong to
-  // The flow's protocol and server port, set by the owner after Acquire (0: no port group).
+  // The flow's protocol and server port, given to Acquire (0: no port group).
   uint8_t proto = 0;
   uint16_t server_port = 0;
   uint32_t alerted[kStreamAlertedCap] = {};
@@ -81,8 +81,9 @@ class StreamPool {
   // Back to malloc for the calling thread (a pool is unbound before it is destroyed).
   void Unbind();
 
-  // A zeroed context, or 0 when none is free (counted). Indices start at 1.
-  uint32_t Acquire();
+  // A zeroed context for a flow of protocol proto and server port server_port (they pick the
+  // stream port group; 0: none), or 0 when none is free (counted). Indices start at 1.
+  uint32_t Acquire(uint8_t proto = 0, uint16_t server_port = 0);
   // Returns a context; its streams must be closed already.
   void Release(uint32_t idx);
   StreamCtx& At(uint32_t idx) { return ctx_[idx]; }

@@ -237,12 +237,9 @@ struct Worker::StreamSink {
   scan::StreamCtx* Ctx(bool create) {
     if (f->stream_slot == 0) {
       if (!create || w->stream_pool_ == nullptr) return nullptr;
-      f->stream_slot = w->stream_pool_->Acquire();
+      // The server port picks the port group its streams scan besides the direction's database.
+      f->stream_slot = w->stream_pool_->Acquire(f->proto, f->server_port);
       if (f->stream_slot == 0) return nullptr;
-      // The port group its streams scan besides the direction's database.
-      scan::StreamCtx& ctx = w->stream_pool_->At(f->stream_slot);
-      ctx.proto = f->proto;
-      ctx.server_port = f->server_port;
     }
     return &w->stream_pool_->At(f->stream_slot);
   }

@@ -196,10 +196,8 @@ struct ScanSink {
 
   void Data(int dir, const uint8_t* data, uint32_t len, uint32_t /*stream_offset*/) {
     if (flow->stream_slot == 0) {
-      flow->stream_slot = pool->Acquire();
+      flow->stream_slot = pool->Acquire(flow->proto, flow->server_port);  // as the worker
       if (flow->stream_slot == 0) return;
-      pool->At(flow->stream_slot).proto = flow->proto;  // as the worker: the port group
-      pool->At(flow->stream_slot).server_port = flow->server_port;
     }
     scanner->StreamData(*set, pool->At(flow->stream_slot), dir, data, len);
   }

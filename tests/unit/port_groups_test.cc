@@ -284,12 +284,9 @@ TEST(PortGroupsTest, StreamsWithAndWithoutGroupsReportTheSame) {
     for (int f = 0; f < 40; ++f) {
       const uint16_t cport = port_pool[pick(port_pool.size())];
       const uint16_t sport = port_pool[pick(port_pool.size())];
-      const uint32_t cw = pool.Acquire(), co = pool.Acquire();
+      const uint32_t cw = pool.Acquire(patterns::kIpProtoTcp, sport);
+      const uint32_t co = pool.Acquire(patterns::kIpProtoTcp, sport);
       ASSERT_TRUE(cw != 0 && co != 0);
-      for (uint32_t c : {cw, co}) {
-        pool.At(c).proto = patterns::kIpProtoTcp;
-        pool.At(c).server_port = sport;
-      }
       flow::Flow fw, fo;
       fw.proto = fo.proto = patterns::kIpProtoTcp;
       fw.state = fo.state = flow::State::kEstablished;
