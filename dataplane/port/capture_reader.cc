@@ -4,6 +4,8 @@
 #include <pcap/pcap.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,16 +16,68 @@
 
 namespace fs::port {
 
+namespace {
+
+// libpcap's own file format (pcap-savefile(5)), the variant read in place: version 2.4 with the
+// microsecond or nanosecond magic, in either byte order.
+constexpr uint32_t kMagicMicro = 0xa1b2c3d4, kMagicNano = 0xa1b23c4d;
+constexpr size_t kFileHeader = 24, kRecordHeader = 16;
+
+bool ClassicHeader(const uint8_t* h, bool* swapped, bool* nano) {
+  uint32_t magic;
+  uint16_t major, minor;
+  std::memcpy(&magic, h, 4);
+  std::memcpy(&major, h + 4, 2);
+  std::memcpy(&minor, h + 6, 2);
+  *swapped = magic == __builtin_bswap32(kMagicMicro) || magic == __builtin_bswap32(kMagicNano);
+  if (*swapped) {
+    magic = __builtin_bswap32(magic);
+    major = __builtin_bswap16(major);
+    minor = __builtin_bswap16(minor);
+  }
+  *nano = magic == kMagicNano;
+  return (magic == kMagicMicro || magic == kMagicNano) && major == 2 && minor == 4;
+}
+
+// libpcap's largest accepted capture length for a link type (max_snaplen_for_dlt).
+uint32_t MaxCaplen(int dlt) {
+  switch (dlt) {
+    case DLT_DBUS:
+      return 128u << 20;
+    case DLT_EBHSCR:
+      return 8u << 20;
+    case DLT_USBPCAP:
+      return 1u << 20;
+    default:
+      return 262144;  // MAXIMUM_SNAPLEN
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int ts_offset,
                                                    uint64_t ts_flag, std::string* error,
-                                                   size_t buffer_bytes) {
+                                                   size_t buffer_bytes, Reading reading) {
   std::unique_ptr<CaptureReader> r(new CaptureReader());
   r->file_ = std::fopen(path.c_str(), "rb");
   if (r->file_ == nullptr) {
     *error = fmt::format("{}: {}", path, std::strerror(errno));
     return nullptr;
   }
-  if (buffer_bytes > 0) {
+  // A regular file in the classic format is read directly (see the header); libpcap still
+  // reads its file header through the stream below.
+  const int fd = fileno(r->file_);
+  struct stat st {};
+  uint8_t head[kFileHeader];
+  if (reading == Reading::kAny && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      pread(fd, head, kFileHeader, 0) == static_cast<ssize_t>(kFileHeader) &&
+      ClassicHeader(head, &r->swapped_, &r->nsec_)) {
+    r->direct_ = true;
+    r->fd_ = fd;
+    r->rbuf_cap_ = buffer_bytes > 0 ? buffer_bytes : kDefaultBuffer;
+    r->rbuf_.reset(new uint8_t[r->rbuf_cap_]);
+    r->file_off_ = kFileHeader;
+  } else if (buffer_bytes > 0) {
     r->buffer_.reset(new char[buffer_bytes]);
     // Must precede the first read of the stream; libpcap reads it with fread.
     std::setvbuf(r->file_, r->buffer_.get(), _IOFBF, buffer_bytes);
@@ -38,14 +92,106 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int 
     return nullptr;
   }
   r->datalink_ = pcap_datalink(r->pcap_);
+  if (r->direct_) {
+    // The limits libpcap applies to this file's records (its snapshot length is the header's,
+    // or the link type's maximum when the header's is 0 or larger).
+    r->snapshot_ = static_cast<uint32_t>(pcap_snapshot(r->pcap_));
+    r->max_caplen_ = MaxCaplen(r->datalink_);
+    r->stats_.direct = true;
+  }
   r->ts_offset_ = ts_offset;
   r->ts_flag_ = ts_flag;
   return r;
 }
 
+bool CaptureReader::Fill(size_t need) {
+  while (rbuf_have_ - rbuf_at_ < need) {
+    if (file_end_) return false;
+    if (rbuf_at_ != 0) {  // the unread tail (part of one record) to the front
+      std::memmove(rbuf_.get(), rbuf_.get() + rbuf_at_, rbuf_have_ - rbuf_at_);
+      rbuf_have_ -= rbuf_at_;
+      rbuf_at_ = 0;
+    }
+    if (need > rbuf_cap_) {  // a record larger than the buffer
+      std::unique_ptr<uint8_t[]> bigger(new uint8_t[need]);
+      std::memcpy(bigger.get(), rbuf_.get(), rbuf_have_);
+      rbuf_ = std::move(bigger);
+      rbuf_cap_ = need;
+    }
+    const ssize_t got = pread(fd_, rbuf_.get() + rbuf_have_, rbuf_cap_ - rbuf_have_,
+                              static_cast<off_t>(file_off_));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      if (got < 0) read_errno_ = errno;
+      file_end_ = true;
+      return false;
+    }
+    file_off_ += static_cast<uint64_t>(got);
+    rbuf_have_ += static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool CaptureReader::NextDirect() {
+  // The input ends at a record libpcap would refuse, with libpcap's message.
+  auto refuse = [this](std::string why) {
+    stats_.truncated_file = true;
+    error_ = std::move(why);
+    done_ = true;
+    return false;
+  };
+  auto read_error = [&refuse, this]() {
+    return refuse(fmt::format("error reading dump file: {}", std::strerror(read_errno_)));
+  };
+  if (!Fill(kRecordHeader)) {
+    if (read_errno_ != 0) return read_error();
+    const size_t left = rbuf_have_ - rbuf_at_;
+    if (left == 0) {  // the end of the capture
+      done_ = true;
+      return false;
+    }
+    return refuse(fmt::format("truncated dump file; tried to read {} header bytes, only got {}",
+                              kRecordHeader, left));
+  }
+  uint32_t f[4];  // seconds, micro- or nanoseconds, captured length, original length
+  std::memcpy(f, rbuf_.get() + rbuf_at_, sizeof f);
+  if (swapped_) {
+    for (uint32_t& v : f) v = __builtin_bswap32(v);
+  }
+  const uint32_t caplen = f[2];
+  if (caplen > max_caplen_) {
+    return refuse(caplen > snapshot_
+                      ? fmt::format("invalid packet capture length {}, bigger than snaplen of {}",
+                                    caplen, snapshot_)
+                      : fmt::format("invalid packet capture length {}, bigger than maximum of {}",
+                                    caplen, max_caplen_));
+  }
+  // A record longer than the file's snapshot length is cut to it, as libpcap does.
+  const uint32_t keep = std::min(caplen, snapshot_);
+  if (!Fill(kRecordHeader + caplen)) {
+    if (read_errno_ != 0) return read_error();
+    const size_t avail = rbuf_have_ - rbuf_at_ - kRecordHeader;
+    return refuse(fmt::format("truncated dump file; tried to read {} captured bytes, only got {}",
+                              avail < keep ? keep : caplen, avail));
+  }
+  // libpcap's record header holds signed 32-bit fields.
+  int64_t sub = static_cast<int32_t>(f[1]);
+  if (nsec_) sub /= 1000;
+  held_ts_us_ = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(f[0]))) *
+                    1000000ull +
+                static_cast<uint64_t>(sub);
+  held_data_ = rbuf_.get() + rbuf_at_ + kRecordHeader;
+  held_caplen_ = keep;
+  held_ = true;
+  rbuf_at_ += kRecordHeader + caplen;
+  return true;
+}
+
 std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path, int ts_offset,
                                                          uint64_t ts_flag, std::string* error) {
-  std::unique_ptr<CaptureReader> r = Open(path, ts_offset, ts_flag, error);
+  // Loaded once at start-up: through libpcap's stream.
+  std::unique_ptr<CaptureReader> r =
+      Open(path, ts_offset, ts_flag, error, kDefaultBuffer, Reading::kStream);
   if (r == nullptr) return nullptr;
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
@@ -138,6 +284,7 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       held_ts_us_ = rec.ts_us + (pass_ - 1) * shift_us_;
       held_ = true;
     }
+    if (!held_ && direct_ && !NextDirect()) break;
     if (!held_) {
       pcap_pkthdr* h = nullptr;
       const u_char* data = nullptr;

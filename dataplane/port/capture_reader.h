@@ -4,14 +4,24 @@
 // file's block size (4 KiB on tmpfs): one read() system call every few packets. On this VM a system
 // call costs thousands of cycles (paravirtual interrupt masking dominates the profile), and the
 // file run of a capture cost 3-4x the in-memory replay per packet (docs/PERFORMANCE.md, "Replay
-// against file"); `perf record` put more than half of the worker's time in the read path. The
-// reader opens the same file through libpcap (pcap and pcapng, every link type libpcap reads) on a
-// stream with a larger buffer (256 KiB by default: one read() per ~300 imix packets) and copies
-// each record into an mbuf from the worker's pool, with its capture timestamp in the mbuf's
-// RX-timestamp dynamic field (microseconds since the epoch, as DPDK 22.11's net_pcap stores it).
-// The buffer stays in the core's L2 cache: with 4 MiB every refill evicted it, and the kernel's
-// copy into it and libpcap's copy out of it missed the cache (2,000 against 3,100 worker cycles a
-// packet on imix without rules; docs/PERFORMANCE.md, "Capture file buffer").
+// against file"). The reader copies each record into an mbuf from the worker's pool, with its
+// capture timestamp in the mbuf's RX-timestamp dynamic field (microseconds since the epoch, as
+// DPDK 22.11's net_pcap stores it). It reads a capture one of two ways:
+//
+// - **Direct** (a regular file in libpcap's own format, version 2.4, micro- or nanosecond
+//   timestamps, either byte order: what tcpdump, Suricata, Zeek and our generator write): the
+//   reader reads the file with pread() into its own buffer (256 KiB by default; it stays in the
+//   core's L2 cache) and copies each record from there into its mbuf. Through libpcap's stdio
+//   stream every byte was copied three times (the kernel into the stream's buffer, libpcap into its
+//   packet buffer, the reader into the mbuf), with stdio's locking per record; now twice
+//   (docs/PERFORMANCE.md, "Capture files read directly"). libpcap still opens the file (it checks
+//   the header and gives the link type and snapshot length) and the records are checked as libpcap
+//   checks them: a capture length beyond its maximum ends the input with libpcap's message, one
+//   beyond the file's snapshot length is cut to it, a record cut short by the end of the file ends
+//   the input (the same records and the same message as libpcap; tests compare both ways). A record
+//   larger than the buffer grows it.
+// - **Stream** (pcapng, other pcap variants, pipes): libpcap on a stdio stream with a 256 KiB
+//   buffer (one read() per ~300 imix packets; with 4 MiB every refill evicted the core's L2).
 //
 // Used by one worker thread (the one that owns the input); no locks. A record longer than an
 // mbuf's data room becomes a chain of segments (as net_pcap's jumbo RX does; captures taken with
@@ -47,7 +57,9 @@ struct CaptureReaderStats {
   uint64_t bytes = 0;            // their captured bytes
   uint64_t chained_records = 0;  // records longer than one mbuf: a chain of segments
   uint64_t pool_empty = 0;       // bursts ended early: no free mbuf
-  bool truncated_file = false;   // the capture ended inside a record (libpcap error)
+  bool truncated_file = false;   // the capture ended inside a record, or a record was invalid
+                                 // (libpcap's checks; error() says which)
+  bool direct = false;           // records read by the reader itself (above), not through stdio
 };
 
 // Replay pass `pass`'s number for a TCP/UDP port: ports in [32768, 65535] move by pass x 7919
@@ -61,12 +73,18 @@ class CaptureReader {
  public:
   static constexpr size_t kDefaultBuffer = 256u << 10;
 
+  enum class Reading : uint8_t {
+    kAny,     // directly when the file allows it, else through stdio
+    kStream,  // always through libpcap's stdio stream (tests compare both ways)
+  };
   // Opens path (pcap or pcapng). nullptr with *error ("FILE: reason") when it cannot.
   // ts_offset/ts_flag: the RX-timestamp dynamic field and flag
   // (rte_mbuf_dyn_rx_timestamp_register); ts_offset < 0: timestamps are not stored.
+  // buffer_bytes: the reader's buffer (read directly) or the stdio buffer (through a stream).
   static std::unique_ptr<CaptureReader> Open(const std::string& path, int ts_offset,
                                              uint64_t ts_flag, std::string* error,
-                                             size_t buffer_bytes = kDefaultBuffer);
+                                             size_t buffer_bytes = kDefaultBuffer,
+                                             Reading reading = Reading::kAny);
   // Loads every record of path into memory for a replay loop (see above). nullptr with *error when
   // the capture cannot be read or holds no record.
   static std::unique_ptr<CaptureReader> OpenReplay(const std::string& path, int ts_offset,
@@ -91,6 +109,12 @@ class CaptureReader {
 
  private:
   CaptureReader() = default;
+  // The next record of a directly read file into held_*; false at its end (done_, and error_
+  // when the end was not clean).
+  bool NextDirect();
+  // Makes `need` bytes from rbuf_at_ on available in the buffer (moving, reading, growing it);
+  // false when the file ends first (read_errno_ set on a read error).
+  bool Fill(size_t need);
 
   FILE* file_ = nullptr;
   pcap_t* pcap_ = nullptr;
@@ -105,6 +129,20 @@ class CaptureReader {
   uint64_t held_ts_us_ = 0;
   bool held_ = false;
   CaptureReaderStats stats_;
+  // Direct reading: the file (the stream's descriptor), the buffer and the next record in it,
+  // the file offset of the buffer's end, how record headers read, and the limits libpcap applies
+  // (its snapshot length and maximum capture length).
+  bool direct_ = false;
+  int fd_ = -1;
+  std::unique_ptr<uint8_t[]> rbuf_;
+  size_t rbuf_cap_ = 0, rbuf_have_ = 0, rbuf_at_ = 0;
+  uint64_t file_off_ = 0;
+  bool file_end_ = false;
+  int read_errno_ = 0;
+  bool swapped_ = false;
+  bool nsec_ = false;
+  uint32_t snapshot_ = 0;
+  uint32_t max_caplen_ = 0;
   // Replay: the records in memory, the next one, the pass, and the capture's span.
   struct Rec {
     size_t at;

@@ -5,6 +5,9 @@
 // with the file named; the shared pcapng captures read as libpcap reads them. Each test runs in
 // its own process (gtest_discover_tests), which initialises its own EAL (--no-huge). The replay
 // reader serves the records in a loop, each pass with moved ephemeral ports and timestamps.
+// Classic pcap files are read by the reader itself; read through libpcap's stream instead, every
+// capture (crafted variants, damaged ones, the shared captures) gives the same records and the
+// same end.
 #include "dataplane/port/capture_reader.h"
 
 #include <gtest/gtest.h>
@@ -215,6 +218,185 @@ TEST(CaptureReaderTest, PcapngCapturesReadLikeLibpcap) {
   EXPECT_EQ(pcap_next_ex(ref, &h, &data), PCAP_ERROR_BREAK);
   EXPECT_GT(records, 0u);
   pcap_close(ref);
+}
+
+// One record as a reader delivered it.
+struct Got {
+  std::vector<uint8_t> bytes;
+  uint64_t ts_us;
+  bool operator==(const Got& o) const { return bytes == o.bytes && ts_us == o.ts_us; }
+};
+
+struct ReadResult {
+  std::vector<Got> records;
+  bool direct = false;
+  bool truncated = false;
+  std::string error;
+};
+
+ReadResult ReadAll(const std::string& path, CaptureReader::Reading how, rte_mempool* pool,
+                   size_t buffer = CaptureReader::kDefaultBuffer) {
+  ReadResult out;
+  std::string err;
+  auto r = CaptureReader::Open(path, g_ts_offset, g_ts_flag, &err, buffer, how);
+  EXPECT_NE(r, nullptr) << err;
+  if (r == nullptr) return out;
+  rte_mbuf* bufs[32];
+  while (!r->done()) {
+    const uint16_t n = r->Burst(pool, 0, bufs, 32);
+    for (uint16_t i = 0; i < n; ++i) {
+      Got g;
+      std::vector<uint8_t> flat(rte_pktmbuf_pkt_len(bufs[i]));
+      // Points into the mbuf when its data is contiguous; copies into flat when chained.
+      const auto* d = static_cast<const uint8_t*>(
+          rte_pktmbuf_read(bufs[i], 0, flat.size(), flat.data()));
+      EXPECT_NE(d, nullptr);
+      if (d != nullptr) g.bytes.assign(d, d + flat.size());
+      g.ts_us = *RTE_MBUF_DYNFIELD(bufs[i], g_ts_offset, rte_mbuf_timestamp_t*);
+      out.records.push_back(std::move(g));
+      rte_pktmbuf_free(bufs[i]);
+    }
+  }
+  out.direct = r->stats().direct;
+  out.truncated = r->stats().truncated_file;
+  out.error = r->error();
+  return out;
+}
+
+// A classic capture written byte by byte: magic, version 2.4, snaplen, Ethernet; records of
+// (seconds, fraction, captured length, original length) with caplen bytes (or `have`, fewer, for
+// a file cut short).
+class RawCapture {
+ public:
+  RawCapture(uint32_t magic, bool swap, uint32_t snaplen) : swap_(swap) {
+    U32(magic);
+    U16(2);
+    U16(4);
+    U32(0);
+    U32(0);
+    U32(snaplen);
+    U32(DLT_EN10MB);
+  }
+  RawCapture& Record(uint32_t sec, uint32_t frac, uint32_t caplen, uint32_t have = UINT32_MAX) {
+    U32(sec);
+    U32(frac);
+    U32(caplen);
+    U32(caplen + 4);
+    for (uint32_t k = 0; k < std::min(caplen, have); ++k) b_.push_back(static_cast<uint8_t>(k * 7 + sec));
+    return *this;
+  }
+  RawCapture& Bytes(size_t n) {
+    b_.insert(b_.end(), n, 0xab);
+    return *this;
+  }
+  std::string Write(const std::string& name) const {
+    const std::string path = TempFile(name);
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b_.data()), b_.size());
+    return path;
+  }
+
+ private:
+  void U32(uint32_t v) {
+    if (swap_) v = __builtin_bswap32(v);
+    b_.insert(b_.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4);
+  }
+  void U16(uint16_t v) {
+    if (swap_) v = __builtin_bswap16(v);
+    b_.insert(b_.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 2);
+  }
+  bool swap_;
+  std::vector<uint8_t> b_;
+};
+
+TEST(CaptureReaderTest, DirectReadingGivesLibpcapsRecordsAndEnds) {
+  rte_mempool* pool = Pool("m", 511);
+  struct Case {
+    std::string path;
+    bool direct;        // read directly when allowed
+    size_t records;     // records delivered
+    std::string error;  // part of the reason the input ended early ("" = clean end)
+  };
+  const uint32_t kMicro = 0xa1b2c3d4, kNano = 0xa1b23c4d;
+  std::vector<Case> cases = {
+      {WriteCapture("m-plain.pcap", 500, 40), true, 500, ""},
+      {WriteCapture("m-jumbo.pcap", 3, 9000), true, 3, ""},
+      {WriteCapture("m-empty.pcap", 0), true, 0, ""},
+      {RawCapture(kNano, false, 65535).Record(5, 999999999, 80).Record(6, 1500, 60).Write("m-nano.pcap"),
+       true, 2, ""},
+      {RawCapture(kMicro, true, 65535).Record(7, 250000, 70).Record(8, 1, 61).Write("m-swapped.pcap"),
+       true, 2, ""},
+      {RawCapture(kNano, true, 0).Record(9, 123456789, 90).Write("m-nano-swapped.pcap"), true, 1, ""},
+      // Timestamps past 2038 as libpcap reads them (signed 32-bit seconds).
+      {RawCapture(kMicro, false, 65535).Record(0x90000000u, 5, 64).Write("m-2038.pcap"), true, 1, ""},
+      // Longer than the snapshot length: cut to it; beyond libpcap's maximum: the input ends.
+      {RawCapture(kMicro, false, 100).Record(1, 0, 150).Record(2, 0, 60).Write("m-snap.pcap"), true, 2,
+       ""},
+      {RawCapture(kMicro, false, 65535).Record(1, 0, 60).Record(2, 0, 300000, 0).Write("m-huge.pcap"),
+       true, 1, "invalid packet capture length 300000, bigger than snaplen of 65535"},
+      {RawCapture(kMicro, false, 0).Record(1, 0, 60).Record(2, 0, 300000, 0).Write("m-huge0.pcap"),
+       true, 1, "invalid packet capture length 300000, bigger than snaplen of 262144"},
+      // Cut inside a record's header, inside its bytes, inside the part beyond the snapshot.
+      {RawCapture(kMicro, false, 65535).Record(1, 0, 60).Bytes(9).Write("m-cut-header.pcap"), true, 1,
+       "tried to read 16 header bytes, only got 9"},
+      {RawCapture(kMicro, false, 65535).Record(1, 0, 60).Record(2, 0, 60, 20).Write("m-cut-data.pcap"),
+       true, 1, "tried to read 60 captured bytes, only got 20"},
+      {RawCapture(kMicro, false, 100).Record(1, 0, 150, 50).Write("m-cut-snap.pcap"), true, 0,
+       "tried to read 100 captured bytes, only got 50"},
+      {RawCapture(kMicro, false, 100).Record(1, 0, 150, 120).Write("m-cut-rest.pcap"), true, 0,
+       "tried to read 150 captured bytes, only got 120"},
+  };
+  // Version 2.3 and pcapng are read through the stream.
+  {
+    std::string v23 = RawCapture(kMicro, false, 65535).Record(1, 0, 60).Write("m-v23.pcap");
+    std::fstream f(v23, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(6);
+    const uint16_t minor = 3;
+    f.write(reinterpret_cast<const char*>(&minor), 2);
+    cases.push_back({v23, false, 1, ""});
+  }
+  const std::string shared = fs::testing::SharedDir();
+  if (!shared.empty()) {
+    for (const char* name : {"http_post.pcapng", "eternalblue-success-unpatched-win7.pcap", "Tunnels.pcap"}) {
+      const std::string path = shared + "/data/captures/" + name;
+      if (std::filesystem::exists(path)) {
+        cases.push_back({path, std::string(name).find(".pcapng") == std::string::npos, SIZE_MAX, ""});
+      }
+    }
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.path);
+    const ReadResult stream = ReadAll(c.path, CaptureReader::Reading::kStream, pool);
+    EXPECT_FALSE(stream.direct);
+    EXPECT_EQ(stream.truncated, !c.error.empty());
+    // The reader's buffer: the default, one that refills every few records, and one smaller
+    // than a record (it grows).
+    for (size_t buffer : {CaptureReader::kDefaultBuffer, size_t{4096}, size_t{100}}) {
+      SCOPED_TRACE(buffer);
+      const ReadResult direct = ReadAll(c.path, CaptureReader::Reading::kAny, pool, buffer);
+      EXPECT_EQ(direct.direct, c.direct);
+      if (c.records != SIZE_MAX) {
+        EXPECT_EQ(direct.records.size(), c.records);
+      }
+      EXPECT_EQ(direct.records.size(), stream.records.size());
+      EXPECT_TRUE(direct.records == stream.records);
+      EXPECT_EQ(direct.truncated, !c.error.empty());
+      EXPECT_EQ(direct.error, stream.error);  // libpcap's own message, word for word
+      if (!c.error.empty()) {
+        EXPECT_NE(direct.error.find(c.error), std::string::npos) << direct.error;
+      }
+    }
+  }
+  // Spot checks of what both agree on.
+  const ReadResult nano = ReadAll(TempFile("m-nano.pcap"), CaptureReader::Reading::kAny, pool);
+  ASSERT_EQ(nano.records.size(), 2u);
+  EXPECT_EQ(nano.records[0].ts_us, 5999999u);
+  EXPECT_EQ(nano.records[1].ts_us, 6000001u);
+  const ReadResult snap = ReadAll(TempFile("m-snap.pcap"), CaptureReader::Reading::kAny, pool);
+  ASSERT_EQ(snap.records.size(), 2u);
+  EXPECT_EQ(snap.records[0].bytes.size(), 100u);
+  EXPECT_EQ(snap.records[0].bytes[99], static_cast<uint8_t>(99 * 7 + 1));
+  EXPECT_EQ(snap.records[1].bytes[0], 2);  // the cut record's rest was skipped
+  EXPECT_EQ(snap.records[1].bytes[59], static_cast<uint8_t>(59 * 7 + 2));
 }
 
 // The frames of the replay test, with every port p replaced by port(p): the builder computes the
