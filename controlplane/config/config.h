@@ -55,8 +55,9 @@ struct Config {
   std::vector<std::string> ifaces;
   std::vector<std::string> ports;  // PCI addresses
   bool replay_forever = false;     // pcaps replayed from memory in a loop (benchmarks)
-  // How capture files are read: "buffered" (the sensor's CaptureReader: libpcap on a 256 KiB stdio
-  // buffer, few system calls; replayed: from memory, each pass new flows) or "pmd" (net_pcap's
+  // How capture files are read: "buffered" (the sensor's CaptureReader: 256 KiB reads, classic
+  // pcap records from its own buffer, pcapng through libpcap; replayed: from memory, each pass
+  // new flows) or "pmd" (net_pcap's
   // own file RX, 4 KiB reads; replayed: infinite_rx, the same flows again).
   std::string pcap_reader = "buffered";
   double duration_s = 0;           // stop after this long (0 = at end of input / on a signal)

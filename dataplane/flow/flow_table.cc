@@ -432,9 +432,13 @@ Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, FlowUse use) {
     f.state = State::kEstablished;
   }
 
-  // Most recently used goes to the tail of the list of its (possibly new) timeout class.
+  // Most recently used goes to the tail of the list of its (possibly new) timeout class; a flow
+  // already there (the previous packet was its own, as in a burst of one connection) stays, and
+  // its neighbour is not touched.
+  const ListId list = ListFor(f);
+  if (f.list == list && lists_[list].tail == idx) return dir;
   ListRemove(idx);
-  ListAppend(ListFor(f), idx);
+  ListAppend(list, idx);
   return dir;
 }
 
