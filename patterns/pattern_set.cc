@@ -187,29 +187,43 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
       }
       const auto need = static_cast<uint16_t>(mine.size());
       for (uint32_t id : mine) {
-        targets[id].push_back(PatternSet::Target{r, false, need});
+        targets[id].push_back(PatternSet::Target{r, false, 0, need});
         reported[id] = true;
       }
     } else {
       // Stream mode: the rule's expressions may match in different segments, so the state of
-      // "which have matched" must live in the stream; Hyperscan keeps it for a logical
-      // combination, reported once when the last one has matched.
+      // "which have matched" must live with the flow. Hyperscan keeps it for a logical
+      // combination, but raises a combination in stream mode only when the stream closes
+      // (Hyperscan 5.4; docs/streams.md). So each sub-expression is reported too, with its index
+      // among the rule's, and the scanner notes per flow which have matched and raises the rule
+      // at the segment that completes it (Scanner::OnHsStreamMatch); the combination stays as the
+      // fallback at close for a flow whose few slots for partly matched rules were full.
       std::string expr;
+      std::vector<uint32_t> mine;
       for (const ExprSpec& e : pp.require) {
+        const uint32_t id = intern(e, r);
         if (!expr.empty()) expr += " & ";
-        expr += std::to_string(intern(e, r));
+        expr += std::to_string(id);
+        if (std::find(mine.begin(), mine.end(), id) == mine.end()) mine.push_back(id);
+      }
+      if (mine.size() > 1 && mine.size() <= 32) {
+        for (size_t i = 0; i < mine.size(); ++i) {
+          targets[mine[i]].push_back(PatternSet::Target{r, false, static_cast<uint8_t>(i),
+                                                        static_cast<uint16_t>(mine.size())});
+          reported[mine[i]] = true;
+        }
       }
       ExprSpec comb;
       comb.regex = std::move(expr);
       comb.flags = HS_FLAG_COMBINATION;
       const uint32_t id = intern(comb, r);
-      targets[id].push_back(PatternSet::Target{r, false, 1});
+      targets[id].push_back(PatternSet::Target{r, false, 0, 1});
       reported[id] = true;
     }
     if (plan.mode == PayloadMode::kExact) {
       for (const ExprSpec& e : pp.veto) {
         const uint32_t id = intern(e, r);
-        targets[id].push_back(PatternSet::Target{r, true, 0});
+        targets[id].push_back(PatternSet::Target{r, true, 0, 0});
         reported[id] = true;
       }
     }

@@ -232,6 +232,9 @@ class PatternSet {
   struct Target {
     uint32_t rule;
     bool veto;
+    // Stream databases: a sub-expression of a rule with `need` (> 1) expressions, and its index
+    // among them (the scanner tracks which have matched per flow; see BuildDatabase).
+    uint8_t bit;
     uint16_t need;
   };
 

@@ -115,6 +115,11 @@ int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned 
   for (const patterns::PatternSet::Target& t : self->scanning_->TargetsOf(id)) {
     // pending_ holds each rule at most once (pending_flag_) and has a slot per rule.
     if (self->pending_flag_[t.rule] != 0 || self->stream_ctx_->HasAlerted(t.rule)) continue;
+    // A sub-expression of a rule with several: the rule matches once all have, in this stream.
+    if (t.need > 1 &&
+        !self->stream_ctx_->NotePart(self->stream_dir_, t.rule, t.bit, t.need)) {
+      continue;
+    }
     self->pending_flag_[t.rule] = 1;
     self->pending_[self->pending_count_++] = t.rule;
   }
@@ -143,6 +148,8 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
     ctx.n_alerted = 0;
     ctx.alerted_overflow = false;
     ctx.failed = 0;
+    ctx.ClearParts(0);
+    ctx.ClearParts(1);
   }
   ctx.generation = set.generation();
   const patterns::PatternSet::Database& db =
@@ -152,6 +159,7 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
   const bool scan_group = g != nullptr && g->db != nullptr;
   if (!scan_db && !scan_group) return;
   counters_.stream_bytes += len;
+  stream_dir_ = dir;
   if (scan_db) ScanStream(db, ctx, &ctx.hs[dir], static_cast<uint8_t>(1u << dir), data, len);
   if (scan_group) {
     ScanStream(*g, ctx, &ctx.grp[dir], static_cast<uint8_t>(4u << dir), data, len);
@@ -181,6 +189,8 @@ void Scanner::ScanStream(const patterns::PatternSet::Database& db, StreamCtx& ct
 
 void Scanner::StreamGap(StreamCtx& ctx, int dir) {
   // No callback: matches that end exactly at the hole are not reported (they were not seen).
+  // The streams start over, and so does what their rules' expressions had matched.
+  ctx.ClearParts(dir);
   for (hs_stream_t* hs : {ctx.hs[dir], ctx.grp[dir]}) {
     if (hs == nullptr) continue;
     hs_reset_stream(hs, 0, nullptr, nullptr, nullptr);
@@ -195,6 +205,7 @@ void Scanner::StreamClose(const patterns::PatternSet* set, StreamCtx& ctx, int d
       report ? &set->stream_database(static_cast<patterns::ScanDir>(dir)) : nullptr;
   const patterns::PatternSet::Database* g =
       db != nullptr ? db->GroupFor(ctx.proto, ctx.server_port) : nullptr;
+  stream_dir_ = dir;
   for (auto [hs, from] : {std::pair{&ctx.hs[dir], db}, std::pair{&ctx.grp[dir], g}}) {
     if (*hs == nullptr) continue;
     if (from != nullptr) {
@@ -208,6 +219,7 @@ void Scanner::StreamClose(const patterns::PatternSet* set, StreamCtx& ctx, int d
     }
     *hs = nullptr;
   }
+  ctx.ClearParts(dir);
 }
 
 patterns::PacketHeader Scanner::HeaderOf(const decode::Packet& p) {

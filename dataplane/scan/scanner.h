@@ -234,6 +234,7 @@ class Scanner {
   uint32_t app_alerted_count_ = 0;
   std::vector<uint8_t> dot_buf_;
   StreamCtx* stream_ctx_ = nullptr;
+  int stream_dir_ = 0;  // the direction stream_ctx_ is scanned in (during hs_scan_stream)
   bool pass_flow_ = false;  // the last ScanPacket's pass rule applies to its flow
   ScanCounters counters_;
   std::string error_;

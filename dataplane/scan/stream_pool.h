@@ -22,6 +22,9 @@ namespace fs::scan {
 // Rules that alerted on one flow, remembered so that a stream match does not repeat an alert the
 // flow already has (from the packet scan or an earlier stream match).
 inline constexpr int kStreamAlertedCap = 6;
+// Rules of several expressions partly matched in one direction of a flow's stream, remembered
+// with the expressions that matched (the stream databases' sub-expression reports).
+inline constexpr int kStreamPartialCap = 3;
 
 // One flow's stream-scan state. Zeroed when acquired.
 struct StreamCtx {
@@ -40,6 +43,14 @@ struct StreamCtx {
   uint8_t failed = 0;  // bit d: direction d could not open its stream, bit 2 + d: its group
                        // stream (each counted once)
   uint32_t next_free = 0;         // free list link while unused
+  // Per direction: rules of several expressions partly matched (bits: which of the rule's
+  // expressions have; 0 = a free slot). When every slot is taken, a later rule's expressions are
+  // not tracked and Hyperscan's combination raises it when the stream closes.
+  struct Partial {
+    uint32_t rule;
+    uint32_t bits;
+  };
+  Partial partial[2][kStreamPartialCap] = {};
 
   bool HasAlerted(uint32_t rule) const {
     for (uint8_t i = 0; i < n_alerted; ++i) {
@@ -47,7 +58,31 @@ struct StreamCtx {
     }
     return false;
   }
+  // Notes that expression `bit` (of `need`) of rule `rule` matched in direction dir; true when
+  // all of the rule's expressions have now matched in this direction. False without a free slot.
+  bool NotePart(int dir, uint32_t rule, uint8_t bit, uint16_t need) {
+    Partial* free_slot = nullptr;
+    for (Partial& p : partial[dir]) {
+      if (p.bits != 0 && p.rule == rule) {
+        p.bits |= 1u << bit;
+        return __builtin_popcount(p.bits) >= need;
+      }
+      if (p.bits == 0 && free_slot == nullptr) free_slot = &p;
+    }
+    if (free_slot == nullptr) return false;
+    free_slot->rule = rule;
+    free_slot->bits = 1u << bit;
+    return need <= 1;
+  }
+  void ClearParts(int dir) {
+    for (Partial& p : partial[dir]) p.bits = 0;
+  }
   void NoteAlerted(uint32_t rule) {
+    for (auto& side : partial) {  // an alerted rule's partial state is no longer needed
+      for (Partial& p : side) {
+        if (p.bits != 0 && p.rule == rule) p.bits = 0;
+      }
+    }
     if (HasAlerted(rule)) return;
     if (n_alerted < kStreamAlertedCap) {
       alerted[n_alerted++] = rule;

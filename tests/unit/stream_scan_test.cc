@@ -31,7 +31,13 @@ class StreamScan : public ::testing::Test {
         "alert tcp any any -> any any (msg:\"dsize\"; content:\"DSZ\"; dsize:>1; sid:5;)\n"
         "alert tcp any any -> any any (msg:\"start\"; content:\"HEAD\"; depth:4; sid:6;)\n"
         "alert tcp-pkt any any -> any any (msg:\"pkt\"; content:\"PKTONLY\"; sid:7;)\n"
-        "alert tcp any any -> any any (msg:\"flags\"; content:\"FLAGGED\"; flags:+A; sid:8;)\n");
+        "alert tcp any any -> any any (msg:\"flags\"; content:\"FLAGGED\"; flags:+A; sid:8;)\n"
+        "alert tcp any any -> any any (msg:\"two\"; content:\"ALPHA1\"; content:\"OMEGA2\"; "
+        "sid:9;)\n"
+        "alert tcp any any -> any any (msg:\"p10\"; content:\"P10a\"; content:\"P10b\"; sid:10;)\n"
+        "alert tcp any any -> any any (msg:\"p11\"; content:\"P11a\"; content:\"P11b\"; sid:11;)\n"
+        "alert tcp any any -> any any (msg:\"p12\"; content:\"P12a\"; content:\"P12b\"; "
+        "sid:12;)\n");
     ASSERT_NE(set_, nullptr);
     ASSERT_TRUE(scanner_.Prepare(*set_)) << scanner_.error();
     // As the worker: the largest state of the stream databases and their port groups (rule 3's
@@ -85,8 +91,8 @@ TEST_F(StreamScan, OnlyExactStreamableRulesAreInTheStreamDatabase) {
   }
   std::sort(stream_sids.begin(), stream_sids.end());
   // sid 4 has a negated content, sid 5 a dsize, sid 7 is tcp-pkt, sid 8 has flags: packet-only.
-  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6}));
-  EXPECT_EQ(set_->stats().stream_rules, 4u);
+  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6, 9, 10, 11, 12}));
+  EXPECT_EQ(set_->stats().stream_rules, 8u);
   EXPECT_GT(set_->stream_database(patterns::ScanDir::kToServer).stream_state_bytes, 0u);
 }
 
@@ -113,6 +119,54 @@ TEST_F(StreamScan, OneByteDeliveries) {
 
 TEST_F(StreamScan, RelativeChainAcrossDeliveries) {
   EXPECT_EQ(Feed({"AA", "A-----", "ZZ", "Z"}), (std::vector<uint32_t>{2}));
+}
+
+// Hyperscan 5.4 raises a logical combination in stream mode only when the stream closes; the
+// scanner notes per flow which of a rule's expressions have matched and raises the rule at the
+// delivery that completes it.
+TEST_F(StreamScan, ContentsInDifferentSegmentsAlertAtTheSegmentThatCompletesThem) {
+  EXPECT_TRUE(Feed({"..OMEGA2..", "........", "ALP"}).empty());
+  EXPECT_EQ(Feed({"HA1"}), (std::vector<uint32_t>{9}));
+  EXPECT_TRUE(Feed({"ALPHA1 OMEGA2"}).empty());  // once per flow
+  // Closing the stream does not raise it again (Hyperscan's combination reports it there).
+  std::vector<uint32_t> sids;
+  scanner_.StreamClose(set_.get(), pool_->At(slot_), 0, true);
+  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
+  scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                        pool_->At(slot_),
+                        [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+  EXPECT_TRUE(sids.empty());
+}
+
+TEST_F(StreamScan, ContentsOfOneRuleInTwoDirectionsDoNotCombine) {
+  EXPECT_TRUE(Feed({"ALPHA1"}).empty());
+  const std::string b = "OMEGA2";
+  scanner_.StreamData(*set_, pool_->At(slot_), 1, reinterpret_cast<const uint8_t*>(b.data()), 6);
+  EXPECT_FALSE(scanner_.stream_pending());
+}
+
+TEST_F(StreamScan, AGapForgetsWhichContentsMatched) {
+  EXPECT_TRUE(Feed({"ALPHA1"}).empty());
+  scanner_.StreamGap(pool_->At(slot_), 0);
+  EXPECT_TRUE(Feed({"OMEGA2"}).empty());
+}
+
+TEST_F(StreamScan, BeyondThePartialSlotsTheRuleAlertsAtClose) {
+  // Three rules partly matched take the direction's slots (kStreamPartialCap); the fourth's
+  // contents are not tracked, and Hyperscan's combination raises it when the stream closes.
+  static_assert(kStreamPartialCap == 3);
+  EXPECT_TRUE(Feed({"P10a", "P11a", "P12a", "ALPHA1", "OMEGA2"}).empty());
+  std::vector<uint32_t> sids;
+  scanner_.StreamClose(set_.get(), pool_->At(slot_), 0, true);
+  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
+  scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                        pool_->At(slot_),
+                        [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+  EXPECT_EQ(sids, (std::vector<uint32_t>{9}));
+  // A tracked rule that completes frees its slot for the next one.
+  slot_ = (pool_->Release(slot_), pool_->Acquire());
+  EXPECT_EQ(Feed({"P10a", "P11a", "P12a", "P10b", "ALPHA1"}), (std::vector<uint32_t>{10}));
+  EXPECT_EQ(Feed({"OMEGA2"}), (std::vector<uint32_t>{9}));
 }
 
 TEST_F(StreamScan, ReportedOncePerFlow) {
