@@ -76,6 +76,18 @@ class StreamScan : public ::testing::Test {
     return sids;
   }
 
+  // Closes direction 0's streams with a flush (as at the flow's end) and returns the sids
+  // reported.
+  std::vector<uint32_t> CloseAndReport() {
+    std::vector<uint32_t> sids;
+    scanner_.StreamClose(set_.get(), pool_->At(slot_), 0, true);
+    TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
+    scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                          pool_->At(slot_),
+                          [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+    return sids;
+  }
+
   std::shared_ptr<const patterns::PatternSet> set_;
   Scanner scanner_;
   std::unique_ptr<RuleState> state_ = MakeRuleState();
@@ -129,13 +141,7 @@ TEST_F(StreamScan, ContentsInDifferentSegmentsAlertAtTheSegmentThatCompletesThem
   EXPECT_EQ(Feed({"HA1"}), (std::vector<uint32_t>{9}));
   EXPECT_TRUE(Feed({"ALPHA1 OMEGA2"}).empty());  // once per flow
   // Closing the stream does not raise it again (Hyperscan's combination reports it there).
-  std::vector<uint32_t> sids;
-  scanner_.StreamClose(set_.get(), pool_->At(slot_), 0, true);
-  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
-  scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
-                        pool_->At(slot_),
-                        [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
-  EXPECT_TRUE(sids.empty());
+  EXPECT_TRUE(CloseAndReport().empty());
 }
 
 TEST_F(StreamScan, ContentsOfOneRuleInTwoDirectionsDoNotCombine) {
@@ -156,13 +162,7 @@ TEST_F(StreamScan, BeyondThePartialSlotsTheRuleAlertsAtClose) {
   // contents are not tracked, and Hyperscan's combination raises it when the stream closes.
   static_assert(kStreamPartialCap == 3);
   EXPECT_TRUE(Feed({"P10a", "P11a", "P12a", "ALPHA1", "OMEGA2"}).empty());
-  std::vector<uint32_t> sids;
-  scanner_.StreamClose(set_.get(), pool_->At(slot_), 0, true);
-  TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
-  scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
-                        pool_->At(slot_),
-                        [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
-  EXPECT_EQ(sids, (std::vector<uint32_t>{9}));
+  EXPECT_EQ(CloseAndReport(), (std::vector<uint32_t>{9}));
   // A tracked rule that completes frees its slot for the next one.
   slot_ = (pool_->Release(slot_), pool_->Acquire());
   EXPECT_EQ(Feed({"P10a", "P11a", "P12a", "P10b", "ALPHA1"}), (std::vector<uint32_t>{10}));
