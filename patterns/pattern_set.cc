@@ -173,52 +173,50 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
     const PayloadPlan& pp = payload[r];
     if (pp.require.empty()) {
       out.db.always.push_back(r);
-    } else if (!stream || pp.require.size() == 1) {
-      // Every requirement is reported; the scanner counts the rule's distinct expressions that
-      // matched and the rule is satisfied when it has them all (`need`). Block mode only: each
-      // expression is single-match there, so a scan reports it at most once. (A Hyperscan
-      // logical combination would decide the same, but Hyperscan evaluates every combination at
-      // the end of every scan: with the ~1,700 of the accepted ET Open rules that cost 8 us a
-      // packet, whatever the packet.)
+    } else {
+      // The rule's distinct expressions (a requirement may repeat another).
       std::vector<uint32_t> mine;
       for (const ExprSpec& e : pp.require) {
         const uint32_t id = intern(e, r);
         if (std::find(mine.begin(), mine.end(), id) == mine.end()) mine.push_back(id);
       }
       const auto need = static_cast<uint16_t>(mine.size());
-      for (uint32_t id : mine) {
-        targets[id].push_back(PatternSet::Target{r, false, 0, need});
+      if (!stream || need == 1) {
+        // Every requirement is reported; the scanner counts the rule's distinct expressions that
+        // matched and the rule is satisfied when it has them all (`need`). Block mode (or one
+        // expression): each expression is single-match there, so a scan reports it at most
+        // once. (A Hyperscan logical combination would decide the same, but Hyperscan evaluates
+        // every combination at the end of every scan: with the ~1,700 of the accepted ET Open
+        // rules that cost 8 us a packet, whatever the packet.)
+        for (uint32_t id : mine) {
+          targets[id].push_back(PatternSet::Target{r, false, 0, need});
+          reported[id] = true;
+        }
+      } else {
+        // Stream mode: the rule's expressions may match in different segments, so the state of
+        // "which have matched" must live with the flow. Hyperscan keeps it for a logical
+        // combination, but raises a combination in stream mode only when the stream closes
+        // (Hyperscan 5.4; docs/streams.md). So each sub-expression is reported too, with its
+        // index among the rule's, and the scanner notes per flow which have matched and raises
+        // the rule at the segment that completes it (Scanner::OnHsStreamMatch); the combination
+        // stays as the fallback at close for a rule with more than 32 expressions or a flow
+        // whose few slots for partly matched rules were full.
+        std::string expr;
+        for (size_t i = 0; i < mine.size(); ++i) {
+          if (!expr.empty()) expr += " & ";
+          expr += std::to_string(mine[i]);
+          if (need <= 32) {
+            targets[mine[i]].push_back(PatternSet::Target{r, false, static_cast<uint8_t>(i), need});
+            reported[mine[i]] = true;
+          }
+        }
+        ExprSpec comb;
+        comb.regex = std::move(expr);
+        comb.flags = HS_FLAG_COMBINATION;
+        const uint32_t id = intern(comb, r);
+        targets[id].push_back(PatternSet::Target{r, false, 0, 1});
         reported[id] = true;
       }
-    } else {
-      // Stream mode: the rule's expressions may match in different segments, so the state of
-      // "which have matched" must live with the flow. Hyperscan keeps it for a logical
-      // combination, but raises a combination in stream mode only when the stream closes
-      // (Hyperscan 5.4; docs/streams.md). So each sub-expression is reported too, with its index
-      // among the rule's, and the scanner notes per flow which have matched and raises the rule
-      // at the segment that completes it (Scanner::OnHsStreamMatch); the combination stays as the
-      // fallback at close for a flow whose few slots for partly matched rules were full.
-      std::string expr;
-      std::vector<uint32_t> mine;
-      for (const ExprSpec& e : pp.require) {
-        const uint32_t id = intern(e, r);
-        if (!expr.empty()) expr += " & ";
-        expr += std::to_string(id);
-        if (std::find(mine.begin(), mine.end(), id) == mine.end()) mine.push_back(id);
-      }
-      if (mine.size() > 1 && mine.size() <= 32) {
-        for (size_t i = 0; i < mine.size(); ++i) {
-          targets[mine[i]].push_back(PatternSet::Target{r, false, static_cast<uint8_t>(i),
-                                                        static_cast<uint16_t>(mine.size())});
-          reported[mine[i]] = true;
-        }
-      }
-      ExprSpec comb;
-      comb.regex = std::move(expr);
-      comb.flags = HS_FLAG_COMBINATION;
-      const uint32_t id = intern(comb, r);
-      targets[id].push_back(PatternSet::Target{r, false, 0, 1});
-      reported[id] = true;
     }
     if (plan.mode == PayloadMode::kExact) {
       for (const ExprSpec& e : pp.veto) {

@@ -37,7 +37,9 @@ class StreamScan : public ::testing::Test {
         "alert tcp any any -> any any (msg:\"p10\"; content:\"P10a\"; content:\"P10b\"; sid:10;)\n"
         "alert tcp any any -> any any (msg:\"p11\"; content:\"P11a\"; content:\"P11b\"; sid:11;)\n"
         "alert tcp any any -> any any (msg:\"p12\"; content:\"P12a\"; content:\"P12b\"; "
-        "sid:12;)\n");
+        "sid:12;)\n"
+        "alert tcp any any -> any any (msg:\"twice\"; content:\"DUPE\"; content:\"DUPE\"; "
+        "sid:13;)\n");
     ASSERT_NE(set_, nullptr);
     ASSERT_TRUE(scanner_.Prepare(*set_)) << scanner_.error();
     // As the worker: the largest state of the stream databases and their port groups (rule 3's
@@ -103,8 +105,8 @@ TEST_F(StreamScan, OnlyExactStreamableRulesAreInTheStreamDatabase) {
   }
   std::sort(stream_sids.begin(), stream_sids.end());
   // sid 4 has a negated content, sid 5 a dsize, sid 7 is tcp-pkt, sid 8 has flags: packet-only.
-  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6, 9, 10, 11, 12}));
-  EXPECT_EQ(set_->stats().stream_rules, 8u);
+  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6, 9, 10, 11, 12, 13}));
+  EXPECT_EQ(set_->stats().stream_rules, 9u);
   EXPECT_GT(set_->stream_database(patterns::ScanDir::kToServer).stream_state_bytes, 0u);
 }
 
@@ -142,6 +144,11 @@ TEST_F(StreamScan, ContentsInDifferentSegmentsAlertAtTheSegmentThatCompletesThem
   EXPECT_TRUE(Feed({"ALPHA1 OMEGA2"}).empty());  // once per flow
   // Closing the stream does not raise it again (Hyperscan's combination reports it there).
   EXPECT_TRUE(CloseAndReport().empty());
+}
+
+TEST_F(StreamScan, ARepeatedContentIsOneExpression) {
+  EXPECT_TRUE(Feed({"..DU"}).empty());
+  EXPECT_EQ(Feed({"PE.."}), (std::vector<uint32_t>{13}));
 }
 
 TEST_F(StreamScan, ContentsOfOneRuleInTwoDirectionsDoNotCombine) {
