@@ -195,12 +195,13 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
       } else {
         // Stream mode: the rule's expressions may match in different segments, so the state of
         // "which have matched" must live with the flow. Hyperscan keeps it for a logical
-        // combination, but raises a combination in stream mode only when the stream closes
-        // (Hyperscan 5.4; docs/streams.md). So each sub-expression is reported too, with its
+        // combination, but raises a combination in stream mode lazily: at its next report in
+        // the stream (any expression's), or when the stream closes (Hyperscan 5.4;
+        // docs/streams.md). So each sub-expression is reported too, with its
         // index among the rule's, and the scanner notes per flow which have matched and raises
         // the rule at the segment that completes it (Scanner::OnHsStreamMatch); the combination
-        // stays as the fallback at close for a rule with more than 32 expressions or a flow
-        // whose few slots for partly matched rules were full.
+        // stays as the fallback for a rule with more than 32 expressions or a flow whose few
+        // slots for partly matched rules were full.
         std::string expr;
         for (size_t i = 0; i < mine.size(); ++i) {
           if (!expr.empty()) expr += " & ";

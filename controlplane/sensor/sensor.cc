@@ -842,6 +842,7 @@ int RunSensor(const config::Config& cfg) {
       sum.reassembly.overlaps_different += s.reassembly.overlaps_different;
       sum.reassembly.depth_reached += s.reassembly.depth_reached;
       sum.scan.stream_matches += s.scan.stream_matches;
+      sum.scan.stream_untracked += s.scan.stream_untracked;
       sum.scan.stream_open_failures += s.scan.stream_open_failures + s.stream_pool.exhausted;
       sum.bypassed_flows += s.bypassed_flows;
       sum.passed_flows += s.passed_flows;
@@ -890,6 +891,7 @@ int RunSensor(const config::Config& cfg) {
                      {"depth_reached", sum.reassembly.depth_reached},
                      {"stream_matches", sum.scan.stream_matches},
                      {"stream_open_failures", sum.scan.stream_open_failures},
+                     {"stream_untracked", sum.scan.stream_untracked},
                      {"bypassed_flows", sum.bypassed_flows},
                      {"passed_flows", sum.passed_flows},
                      {"bypassed_packets", sum.bypassed_packets}};

@@ -116,9 +116,14 @@ int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned 
     // pending_ holds each rule at most once (pending_flag_) and has a slot per rule.
     if (self->pending_flag_[t.rule] != 0 || self->stream_ctx_->HasAlerted(t.rule)) continue;
     // A sub-expression of a rule with several: the rule matches once all have, in this stream.
-    if (t.need > 1 &&
-        !self->stream_ctx_->NotePart(self->stream_dir_, t.rule, t.bit, t.need)) {
-      continue;
+    if (t.need > 1) {
+      StreamCtx& c = *self->stream_ctx_;
+      const StreamCtx::Part part = c.NotePart(self->stream_dir_, t.rule, t.bit, t.need);
+      if (part == StreamCtx::Part::kUntracked && !(c.untracked & (1u << self->stream_dir_))) {
+        c.untracked |= static_cast<uint8_t>(1u << self->stream_dir_);
+        ++self->counters_.stream_untracked;
+      }
+      if (part != StreamCtx::Part::kComplete) continue;
     }
     self->pending_flag_[t.rule] = 1;
     self->pending_[self->pending_count_++] = t.rule;

@@ -64,6 +64,9 @@ struct ScanCounters {
   uint64_t stream_open_failures = 0;  // ... that could not be (stream memory full): per packet only
   uint64_t stream_resets = 0;         // streams restarted after a gap or a pattern-set swap
   uint64_t stream_matches = 0;        // rules reported from stream matches (after de-duplication)
+  // Flow directions where a rule of several expressions could not be tracked (the direction's
+  // slots for partly matched rules were full): such a rule alerts when the stream closes.
+  uint64_t stream_untracked = 0;
 };
 
 class Scanner {

@@ -42,10 +42,12 @@ struct StreamCtx {
                                   // matches of unremembered rules may alert again
   uint8_t failed = 0;  // bit d: direction d could not open its stream, bit 2 + d: its group
                        // stream (each counted once)
+  uint8_t untracked = 0;  // bit d: direction d had a multi-expression rule it could not track
+                          // (counted once per flow direction)
   uint32_t next_free = 0;         // free list link while unused
   // Per direction: rules of several expressions partly matched (bits: which of the rule's
   // expressions have; 0 = a free slot). When every slot is taken, a later rule's expressions are
-  // not tracked and Hyperscan's combination raises it when the stream closes.
+  // not tracked and Hyperscan's combination raises it later (docs/streams.md).
   struct Partial {
     uint32_t rule;
     uint32_t bits;
@@ -58,21 +60,25 @@ struct StreamCtx {
     }
     return false;
   }
-  // Notes that expression `bit` (of `need`) of rule `rule` matched in direction dir; true when
-  // all of the rule's expressions have now matched in this direction. False without a free slot.
-  bool NotePart(int dir, uint32_t rule, uint8_t bit, uint16_t need) {
+  enum class Part : uint8_t {
+    kIncomplete,  // noted; the rule needs more of its expressions
+    kComplete,    // all of the rule's expressions have now matched in this direction
+    kUntracked,   // no free slot: not noted (the combination raises the rule later)
+  };
+  // Notes that expression `bit` (of `need`) of rule `rule` matched in direction dir.
+  Part NotePart(int dir, uint32_t rule, uint8_t bit, uint16_t need) {
     Partial* free_slot = nullptr;
     for (Partial& p : partial[dir]) {
       if (p.bits != 0 && p.rule == rule) {
         p.bits |= 1u << bit;
-        return __builtin_popcount(p.bits) >= need;
+        return __builtin_popcount(p.bits) >= need ? Part::kComplete : Part::kIncomplete;
       }
       if (p.bits == 0 && free_slot == nullptr) free_slot = &p;
     }
-    if (free_slot == nullptr) return false;
+    if (free_slot == nullptr) return Part::kUntracked;
     free_slot->rule = rule;
     free_slot->bits = 1u << bit;
-    return need <= 1;
+    return need <= 1 ? Part::kComplete : Part::kIncomplete;
   }
   void ClearParts(int dir) {
     for (Partial& p : partial[dir]) p.bits = 0;
