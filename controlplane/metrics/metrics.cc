@@ -292,9 +292,8 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                "Hyperscan streams restarted after a gap or a pattern-set swap.", C::Counter,
                [](const auto& s) { return s.scan.stream_resets; });
     per_worker("flowsentry_stream_untracked_total",
-               "Flow directions where a rule of several contents could not be tracked (too many "
-               "rules partly matched at once): it alerts later, at the latest when the stream "
-               "closes.",
+               "Flow directions that gave up a partly matched rule of several contents to a "
+               "newer one: that rule alerts later, at the latest when the stream closes.",
                C::Counter, [](const auto& s) { return s.scan.stream_untracked; });
     per_worker("flowsentry_stream_open_failures_total",
                "Flow directions left to per-packet inspection because stream state memory was "

@@ -119,7 +119,7 @@ int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned 
     if (t.need > 1) {
       StreamCtx& c = *self->stream_ctx_;
       const StreamCtx::Part part = c.NotePart(self->stream_dir_, t.rule, t.bit, t.need);
-      if (part == StreamCtx::Part::kUntracked && !(c.untracked & (1u << self->stream_dir_))) {
+      if (part == StreamCtx::Part::kDropped && !(c.untracked & (1u << self->stream_dir_))) {
         c.untracked |= static_cast<uint8_t>(1u << self->stream_dir_);
         ++self->counters_.stream_untracked;
       }

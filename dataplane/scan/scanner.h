@@ -64,8 +64,8 @@ struct ScanCounters {
   uint64_t stream_open_failures = 0;  // ... that could not be (stream memory full): per packet only
   uint64_t stream_resets = 0;         // streams restarted after a gap or a pattern-set swap
   uint64_t stream_matches = 0;        // rules reported from stream matches (after de-duplication)
-  // Flow directions where a rule of several expressions could not be tracked (the direction's
-  // slots for partly matched rules were full): such a rule alerts when the stream closes.
+  // Flow directions that gave up a partly matched rule of several expressions to a newer one
+  // (StreamCtx::NotePart): that rule is raised later by Hyperscan's combination.
   uint64_t stream_untracked = 0;
 };
 

@@ -42,12 +42,14 @@ struct StreamCtx {
                                   // matches of unremembered rules may alert again
   uint8_t failed = 0;  // bit d: direction d could not open its stream, bit 2 + d: its group
                        // stream (each counted once)
-  uint8_t untracked = 0;  // bit d: direction d had a multi-expression rule it could not track
+  uint8_t untracked = 0;  // bit d: direction d dropped a partly matched rule for lack of slots
                           // (counted once per flow direction)
+  uint8_t partial_next[2] = {0, 0};  // per direction: the slot a full table gives up next
   uint32_t next_free = 0;         // free list link while unused
   // Per direction: rules of several expressions partly matched (bits: which of the rule's
-  // expressions have; 0 = a free slot). When every slot is taken, a later rule's expressions are
-  // not tracked and Hyperscan's combination raises it later (docs/streams.md).
+  // expressions have; 0 = a free slot). When every slot is taken, the slots are given up in turn
+  // to the newest partly matched rule (contents of one rule tend to arrive close together); a
+  // rule whose state was given up is raised by Hyperscan's combination later (docs/streams.md).
   struct Partial {
     uint32_t rule;
     uint32_t bits;
@@ -63,7 +65,8 @@ struct StreamCtx {
   enum class Part : uint8_t {
     kIncomplete,  // noted; the rule needs more of its expressions
     kComplete,    // all of the rule's expressions have now matched in this direction
-    kUntracked,   // no free slot: not noted (the combination raises the rule later)
+    kDropped,     // noted in a slot another partly matched rule gave up (its rule's state is
+                  // lost; the combination raises that rule later)
   };
   // Notes that expression `bit` (of `need`) of rule `rule` matched in direction dir.
   Part NotePart(int dir, uint32_t rule, uint8_t bit, uint16_t need) {
@@ -75,10 +78,15 @@ struct StreamCtx {
       }
       if (p.bits == 0 && free_slot == nullptr) free_slot = &p;
     }
-    if (free_slot == nullptr) return Part::kUntracked;
+    Part noted = need <= 1 ? Part::kComplete : Part::kIncomplete;
+    if (free_slot == nullptr) {
+      free_slot = &partial[dir][partial_next[dir]];
+      partial_next[dir] = static_cast<uint8_t>((partial_next[dir] + 1) % kStreamPartialCap);
+      if (noted == Part::kIncomplete) noted = Part::kDropped;
+    }
     free_slot->rule = rule;
     free_slot->bits = 1u << bit;
-    return need <= 1 ? Part::kComplete : Part::kIncomplete;
+    return noted;
   }
   void ClearParts(int dir) {
     for (Partial& p : partial[dir]) p.bits = 0;
