@@ -68,7 +68,7 @@ struct StreamCtx {
     kDropped,     // noted in a slot another partly matched rule gave up (its rule's state is
                   // lost; the combination raises that rule later)
   };
-  // Notes that expression `bit` (of `need`) of rule `rule` matched in direction dir.
+  // Notes that expression `bit` (of `need`, > 1) of rule `rule` matched in direction dir.
   Part NotePart(int dir, uint32_t rule, uint8_t bit, uint16_t need) {
     Partial* free_slot = nullptr;
     for (Partial& p : partial[dir]) {
@@ -78,11 +78,11 @@ struct StreamCtx {
       }
       if (p.bits == 0 && free_slot == nullptr) free_slot = &p;
     }
-    Part noted = need <= 1 ? Part::kComplete : Part::kIncomplete;
+    Part noted = Part::kIncomplete;  // need > 1: one expression is never all of them
     if (free_slot == nullptr) {
       free_slot = &partial[dir][partial_next[dir]];
       partial_next[dir] = static_cast<uint8_t>((partial_next[dir] + 1) % kStreamPartialCap);
-      if (noted == Part::kIncomplete) noted = Part::kDropped;
+      noted = Part::kDropped;
     }
     free_slot->rule = rule;
     free_slot->bits = 1u << bit;
@@ -113,6 +113,18 @@ struct StreamPoolCounters {
   uint64_t oversize = 0;      // ... larger than a slab block (a database with a bigger stream)
   uint64_t streams_open = 0;  // gauge: Hyperscan streams open now
 };
+
+// How a worker sizes its pool for a pattern set: the set's largest Hyperscan stream state (its
+// stream databases and their port groups, CompileStats::stream_state_bytes) plus 25% for a set
+// with a somewhat larger state after a reload, and 4 streams per context when the set has stream
+// port groups (two per direction), else 2.
+struct StreamPoolSize {
+  size_t stream_bytes = 0;
+  uint32_t streams = 2;
+};
+inline StreamPoolSize PoolSizeFor(size_t stream_state_bytes, bool stream_port_groups) {
+  return {stream_state_bytes + stream_state_bytes / 4, stream_port_groups ? 4u : 2u};
+}
 
 class StreamPool {
  public:

@@ -124,19 +124,14 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   }
   if (cfg_.stream_enabled) {
     reassembler_ = std::make_unique<reassembly::Reassembler>(cfg_.stream);
-    // The largest stream state of the stream databases and their port groups; a set with
-    // port groups opens up to two streams per direction.
-    size_t stream_bytes = 0;
-    uint32_t streams = 2;
+    scan::StreamPoolSize size;
     if (set != nullptr) {
       const patterns::CompileStats& st = set->stats();
-      stream_bytes = st.stream_state_bytes;
-      if (st.stream_port_groups[0] + st.stream_port_groups[1] != 0) streams = 4;
+      size = scan::PoolSizeFor(st.stream_state_bytes,
+                               st.stream_port_groups[0] + st.stream_port_groups[1] != 0);
     }
-    // Room for a pattern set with somewhat larger stream state after a reload.
-    if (stream_bytes > 0) stream_bytes += stream_bytes / 4;
     const uint32_t contexts = cfg_.stream_contexts != 0 ? cfg_.stream_contexts : cfg_.flow_capacity;
-    stream_pool_ = std::make_unique<scan::StreamPool>(contexts, stream_bytes, streams);
+    stream_pool_ = std::make_unique<scan::StreamPool>(contexts, size.stream_bytes, size.streams);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
   app_events_ = std::make_unique<SpscRing<AppRecordEvent>>(cfg_.app_ring_size);

@@ -252,27 +252,23 @@ std::optional<std::string> Measure(const RuleSetInput& in, uint32_t n, Figures* 
 
   fs::scan::Scanner scanner;
   if (!scanner.Prepare(set)) return "Scanner::Prepare: " + scanner.error();
-  size_t stream_bytes = 0;
   for (int dir = 0; dir < fs::patterns::kScanDirs; ++dir) {
     const auto& db = set.stream_database(static_cast<fs::patterns::ScanDir>(dir));
     fig.state_bytes[dir] = db.db != nullptr ? db.stream_state_bytes : 0;
     if (db.db != nullptr) ++fig.streams_per_flow;
-    stream_bytes = std::max(stream_bytes, fig.state_bytes[dir]);
   }
-  // As dataplane/worker sizes its pool: the largest state of any stream database or port
-  // group, room for a set with somewhat larger stream state after a reload. Resident memory
-  // follows the block, so the headroom is part of the cost per stream.
-  stream_bytes = std::max(stream_bytes, set.stats().stream_state_bytes);
-  if (stream_bytes > 0) stream_bytes += stream_bytes / 4;
-  const uint32_t streams =
-      set.stats().stream_port_groups[0] + set.stats().stream_port_groups[1] != 0 ? 4 : 2;
+  // Sized as dataplane/worker sizes its pool. Resident memory follows the block, so the reload
+  // headroom is part of the cost per stream.
+  const fs::patterns::CompileStats& st = set.stats();
+  const fs::scan::StreamPoolSize size = fs::scan::PoolSizeFor(
+      st.stream_state_bytes, st.stream_port_groups[0] + st.stream_port_groups[1] != 0);
 
   const uint64_t rss0 = BaselineBytes();
   auto table = std::make_unique<fs::flow::FlowTable>(n, fs::flow::Timeouts{});
   const uint64_t rss_table = ResidentBytes();
   // The worker's default reassembly pool: a fixed size, not per flow.
   auto reasm = std::make_unique<fs::reassembly::Reassembler>(fs::reassembly::Config{});
-  auto pool = std::make_unique<fs::scan::StreamPool>(n, stream_bytes, streams);
+  auto pool = std::make_unique<fs::scan::StreamPool>(n, size.stream_bytes, size.streams);
   pool->Bind();
   fig.block_bytes = pool->block_bytes();
 
