@@ -471,6 +471,24 @@ std::vector<bool> StreamEligible(const std::vector<Rule>& rules, const std::vect
   return ok;
 }
 
+// Whether Suricata inspects stream rule r through the stream alone on TCP (detect-parse.c
+// SigValidate: SIG_FLAG_REQUIRE_STREAM, and no content offset or depth to add REQUIRE_PACKET;
+// startswith counts as a depth). Rules that count or order per packet (flowbits, threshold,
+// detection_filter, noalert) stay in the packet databases: a flow's stream reports a rule once.
+bool StreamOnly(const Rule& r) {
+  if (r.protocol != Protocol::kTcp) return false;
+  for (const Content& c : r.contents) {
+    if (c.has_offset || c.has_depth || c.startswith) return false;
+  }
+#if FS_HAVE_CONDITIONS
+  const RuleConditions& c = *r.conditions;
+  if (!c.flowbit_ops.empty() || c.noalert || c.threshold_type != ThresholdType::kNone) {
+    return false;
+  }
+#endif
+  return true;
+}
+
 int DsizeNeEdge([[maybe_unused]] const Rule& r) {
 #if FS_HAVE_CONDITIONS
   const RuleConditions& c = *r.conditions;
@@ -876,8 +894,6 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       }
     }
 
-    // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
-    // to confirmation behind its plain literals, and the databases are compiled again.
     // Port groups key on the server-side port, which is a different header field in each
     // direction: a set with port groups has two databases even when its directions agree.
     bool shared = true;
@@ -888,14 +904,86 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       }
     }
     stats.shared_database = shared;
+
+    // Stream-mode databases (TCP reassembled streams), port-grouped as the packet databases (a
+    // flow's server port is fixed: its streams scan the direction's database and its port's
+    // group). A rule whose expressions Hyperscan refuses in stream mode stays packet-only; the
+    // others are compiled again without it. Compiled first: the packet databases leave out the
+    // rules these decide alone.
+    std::vector<bool> stream_ok = StreamEligible(set->rules_, stream_plans, stream_payload);
+    const bool stream_groups = options.port_groups && !shared;
+    for (int attempt = 0;; ++attempt) {
+      DirBuild built[kScanDirs];
+      if (shared) {
+        built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, false, true,
+                                    &stream_ok);
+      } else {
+        BothDirections([&](int d) {
+          built[d] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, d,
+                                      stream_groups, true, &stream_ok);
+        });
+      }
+      bool again = false;
+      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        const DbBuild* failed = built[d].Failed();
+        if (failed == nullptr) continue;
+        std::vector<uint32_t> culprits;
+        if (failed->failed_expression >= 0) culprits = failed->rules_of[failed->failed_expression];
+        if (culprits.empty() || attempt >= 64) {
+          // Hyperscan did not say which: no stream database; every rule stays packet-only.
+          std::fill(stream_ok.begin(), stream_ok.end(), false);
+          Diagnostic w;
+          w.message = fmt::format("stream-mode compile failed ({}); rules match per packet only",
+                                  failed->error);
+          set->warnings_.push_back(std::move(w));
+        }
+        for (uint32_t r : culprits) {
+          stream_ok[r] = false;
+          ++stats.stream_refused;
+        }
+        again = true;
+      }
+      if (again) continue;
+      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        stats.stream_port_groups[d] = built[d].groups.size();
+        stats.stream_port_grouped_rules[d] = built[d].grouped_rules;
+        set->stream_dbs_[d] = std::make_shared<const Database>(built[d].Take());
+      }
+      if (shared) set->stream_dbs_[1] = set->stream_dbs_[0];
+      break;
+    }
+    for (int d = 0; d < kScanDirs; ++d) {
+      const Database& db = *set->stream_dbs_[d];
+      stats.stream_state_bytes = std::max(stats.stream_state_bytes, db.stream_state_bytes);
+      for (const Database& g : db.groups) {
+        stats.stream_state_bytes = std::max(stats.stream_state_bytes, g.stream_state_bytes);
+      }
+    }
+    // The packet databases leave out the rules the stream decides alone on TCP (stream_only).
+    std::vector<bool> packet_ok(n_rules, true);
+    for (uint32_t r = 0; r < n_rules; ++r) {
+      RulePlan& plan = set->plans_[r];
+      plan.stream = stream_ok[r];
+      if (!plan.stream) continue;
+      ++stats.stream_rules;
+      plan.stream_only = options.stream_only && StreamOnly(set->rules_[r]);
+      if (!plan.stream_only) continue;
+      packet_ok[r] = false;
+      ++stats.stream_only;
+    }
+
+    // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
+    // to confirmation behind its plain literals, and the databases are compiled again.
     bool pcre_combinations_dropped = false;
     for (int attempt = 0;; ++attempt) {
       DirBuild built[kScanDirs];
       if (shared) {
-        built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, false);
+        built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, false, false,
+                                    &packet_ok);
       } else {
         BothDirections([&](int d) {
-          built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, options.port_groups);
+          built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, options.port_groups,
+                                      false, &packet_ok);
         });
       }
       bool again = false;
@@ -950,63 +1038,6 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       for (const Database& g : set->dbs_[d]->groups) stats.expressions[d] += g.expressions;
     }
 
-    // Stream-mode databases (TCP reassembled streams), port-grouped as the packet databases (a
-    // flow's server port is fixed: its streams scan the direction's database and its port's
-    // group). A rule whose expressions Hyperscan refuses in stream mode stays packet-only; the
-    // others are compiled again without it.
-    std::vector<bool> stream_ok = StreamEligible(set->rules_, stream_plans, stream_payload);
-    const bool stream_groups = options.port_groups && !shared;
-    for (int attempt = 0;; ++attempt) {
-      DirBuild built[kScanDirs];
-      if (shared) {
-        built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, false, true,
-                                    &stream_ok);
-      } else {
-        BothDirections([&](int d) {
-          built[d] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, d,
-                                      stream_groups, true, &stream_ok);
-        });
-      }
-      bool again = false;
-      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
-        const DbBuild* failed = built[d].Failed();
-        if (failed == nullptr) continue;
-        std::vector<uint32_t> culprits;
-        if (failed->failed_expression >= 0) culprits = failed->rules_of[failed->failed_expression];
-        if (culprits.empty() || attempt >= 64) {
-          // Hyperscan did not say which: no stream database; every rule stays packet-only.
-          std::fill(stream_ok.begin(), stream_ok.end(), false);
-          Diagnostic w;
-          w.message = fmt::format("stream-mode compile failed ({}); rules match per packet only",
-                                  failed->error);
-          set->warnings_.push_back(std::move(w));
-        }
-        for (uint32_t r : culprits) {
-          stream_ok[r] = false;
-          ++stats.stream_refused;
-        }
-        again = true;
-      }
-      if (again) continue;
-      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
-        stats.stream_port_groups[d] = built[d].groups.size();
-        stats.stream_port_grouped_rules[d] = built[d].grouped_rules;
-        set->stream_dbs_[d] = std::make_shared<const Database>(built[d].Take());
-      }
-      if (shared) set->stream_dbs_[1] = set->stream_dbs_[0];
-      break;
-    }
-    for (int d = 0; d < kScanDirs; ++d) {
-      const Database& db = *set->stream_dbs_[d];
-      stats.stream_state_bytes = std::max(stats.stream_state_bytes, db.stream_state_bytes);
-      for (const Database& g : db.groups) {
-        stats.stream_state_bytes = std::max(stats.stream_state_bytes, g.stream_state_bytes);
-      }
-    }
-    for (uint32_t r = 0; r < n_rules; ++r) {
-      set->plans_[r].stream = stream_ok[r];
-      if (stream_ok[r]) ++stats.stream_rules;
-    }
 
     if (auto e = set->CompileApp(); !e.empty()) return Error{std::move(e)};
 

@@ -157,6 +157,14 @@ struct RulePlan {
   // In the stream databases: matched over reassembled TCP streams too (a match may straddle
   // segments). Exact rules with requirements, no vetoes, not pass, no dsize, no flow:no_stream.
   bool stream = false;
+  // Inspected through the stream alone on TCP (Suricata's SIG_FLAG_REQUIRE_STREAM without
+  // REQUIRE_PACKET): a stream rule of protocol tcp whose contents have no offset or depth (which
+  // count from a packet's start in Suricata), with no flowbits, threshold or detection_filter
+  // (they count and order per packet). Not in the packet databases: a TCP packet whose payload
+  // went into its flow's stream scan is matched against it there only; any other packet (UDP is
+  // never one: the protocol is tcp), a retransmission, a flow without reassembly, is scanned
+  // against the stream database on its own (Scanner, "alone").
+  bool stream_only = false;
   uint32_t step_begin = 0, step_count = 0;  // kConfirm: into PatternSet::steps()
   // App-layer rule (Rule::IsAppRule): in no packet or stream database (dirs both false);
   // Scanner::ScanApp evaluates it on the transactions of app_proto, at the side app_side, when
@@ -195,6 +203,7 @@ struct CompileStats {
   size_t stream_rules = 0;        // rules also matched over reassembled TCP streams
   size_t stream_refused = 0;      // eligible rules Hyperscan refused in stream mode (packet-only)
   size_t stream_state_bytes = 0;  // Hyperscan stream state per open stream (larger direction)
+  size_t stream_only = 0;  // stream rules left out of the packet databases (RulePlan::stream_only)
   bool shared_database = false;   // both directions have the same rules: one database
   // Packet databases' port groups (PatternSet::Database::groups), and the rules in them.
   size_t port_groups[kScanDirs] = {0, 0};
@@ -221,6 +230,9 @@ struct CompileOptions {
   // Packet databases split by the packet's server-side port (Database::groups), so a packet
   // scans the rules that can apply to its port instead of all of them.
   bool port_groups = true;
+  // TCP rules Suricata inspects through the stream only (RulePlan::stream_only) are left out of
+  // the packet databases, so a TCP payload byte goes through Hyperscan once, in its stream.
+  bool stream_only = true;
 };
 
 class PatternSet {

@@ -295,6 +295,11 @@ class Metrics::WorkerCollectable : public prometheus::Collectable {
                "Flow directions that gave up a partly matched rule of several contents to a "
                "newer one: that rule alerts later, at the latest when the stream closes.",
                C::Counter, [](const auto& s) { return s.scan.stream_untracked; });
+    per_worker("flowsentry_stream_rules_alone_total",
+               "TCP packets whose payload went into no stream scan (retransmission, flow not "
+               "reassembled, past the stream depth), matched against the stream-only rules on "
+               "their own.",
+               C::Counter, [](const auto& s) { return s.scan.stream_alone; });
     per_worker("flowsentry_stream_open_failures_total",
                "Flow directions left to per-packet inspection because stream state memory was "
                "full (raise stream.contexts).",

@@ -285,6 +285,7 @@ Json ApiService::Status() {
                           {"never", st.never},
                           {"pcres", st.pcres},
                           {"stream_rules", st.stream_rules},
+                          {"stream_only_rules", st.stream_only},
                           {"compile_seconds", st.seconds}}}};
   }
   Json lists = Json::array();

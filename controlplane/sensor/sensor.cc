@@ -843,6 +843,7 @@ int RunSensor(const config::Config& cfg) {
       sum.reassembly.depth_reached += s.reassembly.depth_reached;
       sum.scan.stream_matches += s.scan.stream_matches;
       sum.scan.stream_untracked += s.scan.stream_untracked;
+      sum.scan.stream_alone += s.scan.stream_alone;
       sum.scan.stream_open_failures += s.scan.stream_open_failures + s.stream_pool.exhausted;
       sum.bypassed_flows += s.bypassed_flows;
       sum.passed_flows += s.passed_flows;
@@ -892,6 +893,7 @@ int RunSensor(const config::Config& cfg) {
                      {"stream_matches", sum.scan.stream_matches},
                      {"stream_open_failures", sum.scan.stream_open_failures},
                      {"stream_untracked", sum.scan.stream_untracked},
+                     {"stream_rules_alone", sum.scan.stream_alone},
                      {"bypassed_flows", sum.bypassed_flows},
                      {"passed_flows", sum.passed_flows},
                      {"bypassed_packets", sum.bypassed_packets}};

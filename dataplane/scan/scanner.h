@@ -67,6 +67,9 @@ struct ScanCounters {
   // Flow directions that gave up a partly matched rule of several expressions to a newer one
   // (StreamCtx::NotePart): that rule is raised later by Hyperscan's combination.
   uint64_t stream_untracked = 0;
+  // TCP packets with payload that went into no stream scan (retransmissions, flows without
+  // reassembly, past the stream depth) matched against the stream-only rules on their own.
+  uint64_t stream_alone = 0;
 };
 
 class Scanner {
@@ -91,9 +94,13 @@ class Scanner {
   // Rules without contents that Suricata treats as IP-only are evaluated on the first packet of
   // each direction of the flow only (flow.pkts[dir] == 1). The worker calls
   // scan::ObservePacket(p, flow) before this (rule_state.h). Hot path.
+  // in_stream: the packet's payload went into its flow's stream scan (StreamData, now or once
+  // the stream's hole before it fills), which then decides the set's stream-only rules
+  // (RulePlan::stream_only) for those bytes; otherwise a TCP payload is matched against them
+  // here, on its own.
   template <class OnMatch>
   void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
-                  flow::Dir dir, RuleState& state, OnMatch&& on_match);
+                  flow::Dir dir, RuleState& state, OnMatch&& on_match, bool in_stream = false);
 
   // After ScanPacket with a flow: whether the pass rule that matched applies to the rest of the
   // flow, so the worker stops inspecting it (bypass). As Suricata 7 (PacketAlertFinalize), a pass
@@ -107,7 +114,7 @@ class Scanner {
   template <class OnMatch>
   void ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, RuleState& state,
                   OnMatch&& on_match) {
-    Evaluate(set, p, nullptr, flow::Dir::kToServer, &state, on_match);
+    Evaluate(set, p, nullptr, flow::Dir::kToServer, &state, on_match, false);
   }
 
   // Transitional form for callers that have not adopted the one above yet: no flow and no rule
@@ -166,7 +173,16 @@ class Scanner {
 
   template <class OnMatch>
   void Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
-                flow::Dir dir, RuleState* state, OnMatch& on_match);
+                flow::Dir dir, RuleState* state, OnMatch& on_match, bool in_stream);
+  // A TCP payload that went into no stream scan, matched against the set's stream-only rules on
+  // its own: a fresh Hyperscan stream of direction d's stream database (and the port group of
+  // the packet's server port) over the payload, closed at once (which raises the rules of
+  // several expressions). Adds the stream-only rules reported to touched_ as satisfied (a
+  // stream database's rules are exact) and sorts touched_ again.
+  void ScanStreamRulesAlone(const patterns::PatternSet& set, int d, const decode::Packet& p);
+  static int OnHsAloneMatch(unsigned id, unsigned long long from, unsigned long long to,
+                            unsigned flags, void* ctx);
+  const patterns::PatternSet* alone_set_ = nullptr;  // valid during ScanStreamRulesAlone only
   // Runs Hyperscan over [data, data + len) and leaves in touched_[0, touched_count_) the rules
   // with a report (ascending), their flags in flags_; none after a scan error (counted).
   // Adds to what an earlier scan of the same payload left there (a port group after the shared
@@ -245,19 +261,19 @@ class Scanner {
 
 template <class OnMatch>
 void Scanner::ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
-                         flow::Dir dir, RuleState& state, OnMatch&& on_match) {
-  Evaluate(set, p, &flow, dir, &state, on_match);
+                         flow::Dir dir, RuleState& state, OnMatch&& on_match, bool in_stream) {
+  Evaluate(set, p, &flow, dir, &state, on_match, in_stream);
 }
 
 template <class OnMatch>
 void Scanner::ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Dir dir,
                          OnMatch&& on_match) {
-  Evaluate(set, p, nullptr, dir, nullptr, on_match);
+  Evaluate(set, p, nullptr, dir, nullptr, on_match, false);
 }
 
 template <class OnMatch>
 void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
-                       flow::Dir dir, RuleState* state, OnMatch& on_match) {
+                       flow::Dir dir, RuleState* state, OnMatch& on_match, bool in_stream) {
   pass_flow_ = false;
   if (set.size() > flags_.size() || match_data_ == nullptr) {
     ++counters_.unprepared;
@@ -278,6 +294,10 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     if (db.db != nullptr) ScanPayload(db, p.payload(), p.payload_len);
     if (g != nullptr && g->db != nullptr) {
       ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
+    }
+    if (!in_stream && p.proto == patterns::kIpProtoTcp && set.stats().stream_only != 0 &&
+        p.layer == decode::Layer::kL4) {
+      ScanStreamRulesAlone(set, d, p);
     }
   }
   const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;

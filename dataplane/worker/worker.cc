@@ -279,7 +279,7 @@ struct Worker::StreamSink {
 };
 
 bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
-                        flow::Dir dir, bool stream_scan) {
+                        flow::Dir dir, bool stream_scan, bool* in_stream) {
   StreamSink sink{this, &set, &f};
   const int d = static_cast<int>(dir);
   sink.pkt = &p;
@@ -307,6 +307,14 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
   if (res.verdict == reassembly::Verdict::kAdded && res.overlap_different) {
     ++stats_.stream_only_packets;
     return false;
+  }
+  if (res.verdict == reassembly::Verdict::kAdded && !f.bypassed && !f.no_payload_inspection) {
+    // Bytes buffered ahead of a hole have no stream context yet: take it now, so that a full
+    // pool leaves the packet to its own inspection rather than to none.
+    if (const scan::StreamCtx* ctx = sink.Ctx(true)) {
+      const uint8_t failed_bits = static_cast<uint8_t>((1u << d) | (4u << d));
+      *in_stream = (ctx->failed & failed_bits) == 0;
+    }
   }
   return true;
 }
@@ -417,13 +425,14 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     return;
   }
   bool own_payload = true;
+  bool in_stream = false;
   const bool stream_scan = set->stats().stream_rules > 0;
   // A TLS flow past its handshake (encryption-handling default) is neither reassembled nor
   // scanned any more: its app session is done and payload rules skip it.
   if (reassembler_ != nullptr && p.proto == patterns::kIpProtoTcp &&
       f->proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4 &&
       (stream_scan || app_pool_ != nullptr) && !f->no_payload_inspection) {
-    own_payload = Reassemble(*set, p, *f, r.dir, stream_scan);
+    own_payload = Reassemble(*set, p, *f, r.dir, stream_scan, &in_stream);
     if (f->no_payload_inspection) StopStreamScan(*f);
   }
   if (f->no_payload_inspection) own_payload = false;
@@ -440,7 +449,7 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
   };
   if (own_payload) {
     stats_.payload_bytes_scanned += p.payload_len;
-    scanner_->ScanPacket(*set, p, *f, r.dir, *rule_state_, alert);
+    scanner_->ScanPacket(*set, p, *f, r.dir, *rule_state_, alert, in_stream);
   } else {
     // Header-only rules still see the packet; its payload is not what the receiver got.
     decode::Packet headers = p;

@@ -213,9 +213,11 @@ class Worker {
   // Reassembly and stream scanning of one TCP packet; returns whether the packet's own payload
   // is to be inspected too (false when the stream holds other bytes than the packet for it).
   // stream_scan: the set has stream rules (without, reassembly only feeds the app layer and the
-  // packet is always inspected on its own).
+  // packet is always inspected on its own). *in_stream: the packet's payload went into the
+  // flow's stream scan (new bytes, a stream context for them, its streams open or not yet
+  // tried), which then decides the set's stream-only rules for them (Scanner::ScanPacket).
   bool Reassemble(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& f,
-                  flow::Dir dir, bool stream_scan);
+                  flow::Dir dir, bool stream_scan, bool* in_stream);
   // Returns f's stream memory (reassembly slots, stream-scan context). report (flow end):
   // delivers what reassembly still holds, closes the streams with their end-of-data matches and
   // reports their alerts; otherwise (a pass) drops all of it unreported.

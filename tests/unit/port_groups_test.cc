@@ -37,7 +37,8 @@ alert ip any any -> any 7 (msg:"echo"; content:"echo"; sid:3;)
 alert tcp any any -> any any (msg:"any port"; content:"any"; sid:4;)
 alert tcp any any -> any 1024: (msg:"high ports"; content:"high"; sid:5;)
 alert tcp any any -> any !80 (msg:"not 80"; content:"not80"; sid:6;)
-alert tcp any 445 -> any any (msg:"from 445"; content:"from"; sid:7;))");
+alert tcp any 445 -> any any (msg:"from 445"; content:"from"; sid:7;))",
+                   {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   // Both directions have every rule (no flow keyword), but the groups differ: to-server keys on
   // the destination port (1, 2, 3), to-client on the source port (7).
@@ -94,7 +95,8 @@ TEST(PortGroupsTest, RulesWithoutAReportAreGroupedToo) {
   auto set = Build(R"(alert tcp !10.9.9.9 any -> any 22 (msg:"ssh"; sid:1;)
 alert tcp any any -> any any (msg:"no zzz"; content:!"zzz"; sid:2;)
 alert udp any any -> any 53 (msg:"dns without x"; content:!"x"; sid:3;)
-alert tcp any any -> any [22,2222] (msg:"ssh data"; content:"SSH-"; sid:4;))");
+alert tcp any any -> any [22,2222] (msg:"ssh data"; content:"SSH-"; sid:4;))",
+                   {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   auto sids = [&](const std::vector<uint32_t>& rules) {
     std::vector<uint32_t> out;
@@ -133,7 +135,8 @@ TEST(PortGroupsTest, BidirectionalRulesAndWideSetsStayShared) {
   auto set = Build(R"(alert tcp any [1000,1001] <> any 2000 (msg:"bidir"; content:"b"; sid:1;)
 alert tcp any any <> any 2000 (msg:"bidir any"; content:"b"; sid:2;)
 alert tcp any any -> any [)" + ports +
-                   R"(] (msg:"wide"; content:"w"; sid:3;))");
+                   R"(] (msg:"wide"; content:"w"; sid:3;))",
+                   {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   // Rule 1 is grouped on 1000, 1001 and 2000 in both directions; rule 2 (a side is "any") and
   // rule 3 (65 ports) are not.
@@ -160,7 +163,7 @@ TEST(PortGroupsTest, PortsBeyondTheGroupCapShareOneGroup) {
             " (msg:\"p\"; content:\"tok\"; sid:" + std::to_string(i + 1) + ";)\n";
   }
   text += "alert tcp any any -> any [3000,3001] (msg:\"two\"; content:\"tok\"; sid:500;)\n";
-  auto set = Build(text);
+  auto set = Build(text, {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   const PatternSet::Database& ts = set->database(ScanDir::kToServer);
   EXPECT_LT(ts.groups.size(), 100u);

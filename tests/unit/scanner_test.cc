@@ -43,7 +43,8 @@ constexpr const char* kIn2 = "10.20.1.50";
 
 TEST(ScannerTest, NocaseAndCaseSensitiveContents) {
   auto set = Build(R"(alert tcp any any -> any any (msg:"cs"; content:"Evil"; sid:1;)
-alert tcp any any -> any any (msg:"ci"; content:"Evil"; nocase; sid:2;))");
+alert tcp any any -> any any (msg:"ci"; content:"Evil"; nocase; sid:2;))",
+                   {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   EXPECT_EQ(set->expression_count(), 2u);  // same bytes, different case handling
   EXPECT_THAT(Scan(*set, TestPacket("..Evil..", kExt, 1, kIn1, 2)), ElementsAre(1, 2));
@@ -99,7 +100,7 @@ alert udp any any -> any any (msg:"c"; content:"SHARED"; nocase; sid:3;)
 alert tcp any any -> any any (msg:"d"; content:"shared"; nocase; sid:4;)
 alert tcp any any -> any any (msg:"e"; content:"|01 02|"; sid:5;)
 alert tcp any any -> any any (msg:"f"; content:"|01 02|"; nocase; sid:6;))",
-                   {}, kExactPlans);
+                   {}, {.fast_pattern_prefilter = false, .stream_only = false});
   ASSERT_TRUE(set);
   // "shared", "extra" (sid 2 needs both: the scanner counts them, no combination), caseless
   // "shared" (sid 3 and 4), and |01 02| (nocase means nothing without letters): one database
@@ -145,7 +146,8 @@ TEST(ScannerTest, SeveralContentsArePrefilteredByTheirFastPattern) {
       Build(R"(alert tcp any any -> any any (msg:"longest"; content:"ab"; content:"wxyz"; sid:1;)
 alert tcp any any -> any any (msg:"marked"; content:"ab"; fast_pattern; content:"wxyz"; sid:2;)
 alert tcp any any -> any any (msg:"one"; content:"wxyz"; sid:3;)
-alert tcp any any -> any any (msg:"negated"; content:"wxyz"; content:!"ab"; sid:4;))");
+alert tcp any any -> any any (msg:"negated"; content:"wxyz"; content:!"ab"; sid:4;))",
+            {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   for (uint32_t sid : {1u, 2u, 4u}) {
     const auto& rules = set->rules();
@@ -448,7 +450,8 @@ TEST(ScannerTest, DirectionDatabasesHoldTheRulesOfTheirDirection) {
   auto set = Build(
       R"(alert tcp any any -> any any (msg:"req"; flow:to_server; content:"GET"; sid:1;)
 alert tcp any any -> any any (msg:"resp"; flow:to_client; content:"HTTP/1."; sid:2;)
-alert tcp any any -> any any (msg:"any"; content:"GET"; sid:3;))");
+alert tcp any any -> any any (msg:"any"; content:"GET"; sid:3;))",
+      {}, testing::kPacketDatabases);
   ASSERT_TRUE(set);
   EXPECT_FALSE(set->stats().shared_database);
   const auto& plan = [&](uint32_t sid) -> const patterns::RulePlan& {
@@ -484,14 +487,15 @@ TEST(ScannerTest, EmptySetAndHeaderOnlySetHaveNoDatabase) {
 }
 
 TEST(ScannerTest, PrepareForAReloadKeepsTheOldSetUsable) {
-  auto small = Build(R"(alert tcp any any -> any any (msg:"a"; content:"alpha"; sid:1;))");
+  auto small = Build(R"(alert tcp any any -> any any (msg:"a"; content:"alpha"; sid:1;))", {},
+                     testing::kPacketDatabases);
   std::string big_text;
   for (int i = 0; i < 200; ++i) {
     big_text += "alert tcp any any -> any any (msg:\"r\"; content:\"lit" + std::to_string(i) +
                 "x\"; content:\"common\"; pcre:\"/lit" + std::to_string(i) +
                 "x\\s/\"; sid:" + std::to_string(100 + i) + ";)\n";
   }
-  auto big = Build(big_text);
+  auto big = Build(big_text, {}, testing::kPacketDatabases);
   ASSERT_TRUE(small && big);
   Scanner scanner;
   auto state = testing::MakeRuleState();

@@ -17,6 +17,9 @@ namespace fs::scan::testing {
 // Hyperscan decides every rule it can alone (chains, combinations): what the stream databases
 // do, and what the tests of those plans need in the packet databases too.
 inline constexpr patterns::CompileOptions kExactPlans{.fast_pattern_prefilter = false};
+// Every payload rule in the packet databases, TCP rules the stream decides alone included
+// (CompileOptions::stream_only off): for tests of the packet databases' layout and counters.
+inline constexpr patterns::CompileOptions kPacketDatabases{.stream_only = false};
 
 inline std::shared_ptr<const patterns::PatternSet> Build(
     const std::string& rules_text, const patterns::ParseOptions& options = {},

@@ -297,6 +297,92 @@ TEST_F(StreamScan, MatchInsideOnePacketIsEvaluatedOnceByThePacketScan) {
   EXPECT_EQ(scanner_.counters().stream_matches, 1u);
 }
 
+TEST_F(StreamScan, StreamOnlyRulesAreLeftOutOfThePacketDatabases) {
+  // As Suricata (SIG_FLAG_REQUIRE_STREAM alone): tcp stream rules whose contents have no offset
+  // or depth; sid 6 has a depth (Suricata inspects it on packets too).
+  std::vector<uint32_t> only;
+  for (uint32_t r = 0; r < set_->size(); ++r) {
+    if (set_->plan(r).stream_only) only.push_back(set_->rules()[r].sid);
+  }
+  std::sort(only.begin(), only.end());
+  EXPECT_EQ(only, (std::vector<uint32_t>{1, 2, 3, 9, 10, 11, 12, 13}));
+  EXPECT_EQ(set_->stats().stream_only, 8u);
+  // Rules that count or order per packet, an ip rule (UDP too), offsets: in the packet databases.
+  auto kept = Build(
+      "alert tcp any any -> any any (msg:\"set\"; content:\"A1\"; flowbits:set,x; sid:1;)\n"
+      "alert tcp any any -> any any (msg:\"test\"; content:\"B1\"; flowbits:isset,x; sid:2;)\n"
+      "alert tcp any any -> any any (msg:\"th\"; content:\"C1\"; threshold:type limit, track "
+      "by_src, count 1, seconds 60; sid:3;)\n"
+      "alert ip any any -> any any (msg:\"ip\"; content:\"D1\"; sid:4;)\n"
+      "alert tcp any any -> any any (msg:\"off\"; content:\"E1\"; offset:2; sid:5;)\n"
+      "alert tcp any any -> any any (msg:\"sw\"; content:\"F1\"; startswith; sid:6;)\n"
+      "alert tcp any any -> any any (msg:\"alone\"; content:\"G1\"; sid:7;)\n");
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->stats().stream_rules, 7u);
+  EXPECT_EQ(kept->stats().stream_only, 1u);
+  EXPECT_EQ(kept->database(patterns::ScanDir::kToServer).expressions, 6u);
+  auto off = Build("alert tcp any any -> any any (msg:\"alone\"; content:\"G1\"; sid:7;)\n", {},
+                   {.stream_only = false});
+  ASSERT_NE(off, nullptr);
+  EXPECT_EQ(off->stats().stream_only, 0u);
+  EXPECT_EQ(off->database(patterns::ScanDir::kToServer).expressions, 1u);
+}
+
+TEST_F(StreamScan, APayloadInTheStreamLeavesStreamOnlyRulesToIt) {
+  // The worker streams a segment's bytes, scans the packet, then reports the stream's matches.
+  StreamCtx& ctx = pool_->At(slot_);
+  flow_.pkts[0] = 2;
+  TestPacket tp("..EternalBlue..HEAD..", "10.0.0.1", 40000, "10.0.0.2", 80);
+  std::vector<uint32_t> packet, stream;
+  scanner_.StreamData(*set_, ctx, 0, tp.packet().payload(), tp.packet().payload_len);
+  scanner_.ScanPacket(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                      [&](uint32_t r) { packet.push_back(set_->rules()[r].sid); },
+                      /*in_stream=*/true);
+  scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_, ctx,
+                        [&](uint32_t r) { stream.push_back(set_->rules()[r].sid); });
+  EXPECT_TRUE(packet.empty());  // sid 6 (depth 4) is not at the packet's start
+  EXPECT_EQ(stream, (std::vector<uint32_t>{1}));
+  EXPECT_EQ(scanner_.counters().stream_alone, 0u);
+  TestPacket head("HEAD", "10.0.0.1", 40000, "10.0.0.2", 80);
+  packet.clear();
+  scanner_.ScanPacket(*set_, head.packet(), flow_, flow::Dir::kToServer, *state_,
+                      [&](uint32_t r) { packet.push_back(set_->rules()[r].sid); },
+                      /*in_stream=*/true);
+  EXPECT_EQ(packet, (std::vector<uint32_t>{6}));  // depth: still inspected per packet
+}
+
+TEST_F(StreamScan, APayloadOutsideTheStreamIsMatchedAgainstStreamOnlyRulesAlone) {
+  // A retransmission, a flow without reassembly: the packet on its own, as Suricata inspects a
+  // packet its stream did not take. One content, a chain, two contents (raised when the
+  // one-packet stream closes), a port group's rule; not a rule of another port.
+  flow_.pkts[0] = 2;
+  TestPacket tp("EternalBlue AAA..ZZZ OMEGA2 ALPHA1 PORTONLY", "10.0.0.1", 40000, "10.0.0.2",
+                445);
+  std::vector<uint32_t> sids;
+  scanner_.ScanPacket(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                      [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+  std::sort(sids.begin(), sids.end());
+  EXPECT_EQ(sids, (std::vector<uint32_t>{1, 2, 3, 9}));
+  EXPECT_EQ(scanner_.counters().stream_alone, 1u);
+  TestPacket other("EternalBlue PORTONLY", "10.0.0.1", 40000, "10.0.0.2", 80);
+  sids.clear();
+  scanner_.ScanPacket(*set_, other.packet(), flow_, flow::Dir::kToServer, *state_,
+                      [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+  EXPECT_EQ(sids, (std::vector<uint32_t>{1}));
+  // Each packet on its own: contents of one rule in two packets do not combine.
+  TestPacket a("ALPHA1", "10.0.0.1", 40000, "10.0.0.2", 80);
+  TestPacket b("OMEGA2", "10.0.0.1", 40000, "10.0.0.2", 80);
+  sids.clear();
+  for (TestPacket* t : {&a, &b}) {
+    scanner_.ScanPacket(*set_, t->packet(), flow_, flow::Dir::kToServer, *state_,
+                        [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
+  }
+  EXPECT_TRUE(sids.empty());
+  EXPECT_EQ(scanner_.counters().stream_alone, 4u);
+  EXPECT_EQ(scanner_.counters().scan_errors, 0u);
+  EXPECT_EQ(pool_->counters().streams_open, 0u);  // each packet's stream is closed at once
+}
+
 TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
   // Opening, scanning, reporting and closing streams take memory from the pool only.
   Feed({"warm", "up"});
@@ -316,6 +402,16 @@ TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
   }
   scanner_.DropPending();
   pool_->Release(slot);
+  // A packet outside any stream is matched against the stream-only rules on its own, in a
+  // stream from the pool too.
+  TestPacket alone("EternalBlue", "10.0.0.1", 40000, "10.0.0.2", 80);
+  const uint64_t before_alone = fs::test_support::Allocations();
+  flow_.pkts[0] = 2;
+  uint32_t alone_alerts = 0;
+  scanner_.ScanPacket(*set_, alone.packet(), flow_, flow::Dir::kToServer, *state_,
+                      [&](uint32_t) { ++alone_alerts; });
+  EXPECT_EQ(fs::test_support::Allocations() - before_alone, 0u);
+  EXPECT_EQ(alone_alerts, 1u);
   EXPECT_EQ(fs::test_support::Allocations() - after_packet, 0u)
       << (after_packet - before) << " allocations making the packet";
   EXPECT_EQ(alerts, 1u);  // to-server only: the rule's header is any -> any, once per flow

@@ -163,6 +163,7 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       c["demoted_rules"] = st.demoted;
       c["stream_rules"] = st.stream_rules;
       c["stream_refused_rules"] = st.stream_refused;
+      c["stream_only_rules"] = st.stream_only;
       c["stream_state_bytes"] = st.stream_state_bytes;
       c["pcres"] = {{"total", st.pcres},
                     {"exact", st.pcre_exact},
@@ -245,9 +246,9 @@ int RunRulesCheck(const RulesCheckArgs& args) {
                  st.stream_port_groups[1], st.stream_port_grouped_rules[1]);
     }
     fmt::print(
-        "            stream: {} rules also match across TCP segments ({} refused in stream mode), "
-        "{} bytes of Hyperscan state per stream\n",
-        st.stream_rules, st.stream_refused, st.stream_state_bytes);
+        "            stream: {} rules also match across TCP segments ({} refused in stream mode; {} "
+        "of them on TCP through the stream only), {} bytes of Hyperscan state per stream\n",
+        st.stream_rules, st.stream_refused, st.stream_only, st.stream_state_bytes);
     fmt::print(
         "            app layer: {} rules (http {}, dns {}, tls {}, smb {}), {} without a fast "
         "pattern (every transaction), {} pre-filter literals, {} also on the raw payload; {} "
