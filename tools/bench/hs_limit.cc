@@ -87,6 +87,7 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
   // benchmark captures (the small profile's 1M-flow variant has no payload to extract anyway).
   flow::FlowTable flows(1u << 18, flow::Timeouts{});
   std::unordered_map<uint64_t, TlsTrack> tls;  // by flow id
+  std::unordered_map<uint64_t, uint32_t> index;  // flow id -> dense index
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   decode::Packet p;
@@ -105,10 +106,12 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
       continue;
     }
     const bool ports = p.layer == decode::Layer::kL4;
+    const uint32_t flow = index.try_emplace(r.flow->flow_id, out->flows).first->second;
+    if (flow == out->flows) ++out->flows;
     out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
                                         static_cast<uint8_t>(to_client),
                                         static_cast<uint8_t>(ports ? p.proto : 0), p.sport,
-                                        p.dport});
+                                        p.dport, flow});
     out->bytes.insert(out->bytes.end(), p.payload(), p.payload() + p.payload_len);
     out->payload_bytes += p.payload_len;
   }
@@ -136,14 +139,27 @@ bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, doub
     *error = "the rule set compiles to no Hyperscan expression: nothing to scan";
     return false;
   }
-  uint64_t matches = 0, scans = 0, bytes = 0, passes = 0;
+  uint64_t matches = 0, scans = 0, stream_scans = 0, bytes = 0, passes = 0;
+  // Per flow: a stream per direction and database (the direction's, its port group's), opened
+  // at the flow's first TCP payload of the pass and closed (end-of-data matches counted) at the
+  // pass's end.
+  std::vector<hs_stream_t*> streams(size_t{payloads.flows} * 4, nullptr);
+  auto close_streams = [&] {
+    for (hs_stream_t*& s : streams) {
+      if (s == nullptr) continue;
+      hs_close_stream(s, scratch.get(), CountMatch, &matches);
+      s = nullptr;
+    }
+  };
   const auto t0 = std::chrono::steady_clock::now();
   double elapsed = 0;
   do {
     for (const Payloads::Item& it : payloads.items) {
       const hs_database_t* db[2];
+      const hs_database_t* sdb[2];
       const int n = rules.databases(it.dir, it.proto, it.sport, it.dport, db);
-      if (n == 0) continue;
+      const int ns = rules.stream_databases(it.dir, it.proto, it.sport, it.dport, sdb);
+      if (n == 0 && ns == 0) continue;
       const char* ptr = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
       for (int i = 0; i < n; ++i) {
         if (hs_scan(db[i], ptr, it.len, 0, scratch.get(), CountMatch, &matches) != HS_SUCCESS) {
@@ -152,14 +168,31 @@ bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, doub
         }
         ++scans;
       }
+      for (int i = 0; i < ns; ++i) {
+        hs_stream_t*& s = streams[size_t{it.flow} * 4 + it.dir * 2u + static_cast<unsigned>(i)];
+        if (s == nullptr && hs_open_stream(sdb[i], 0, &s) != HS_SUCCESS) {
+          close_streams();
+          *error = "hs_open_stream failed";
+          return false;
+        }
+        if (hs_scan_stream(s, ptr, it.len, 0, scratch.get(), CountMatch, &matches) !=
+            HS_SUCCESS) {
+          close_streams();
+          *error = "hs_scan_stream failed";
+          return false;
+        }
+        ++stream_scans;
+      }
       bytes += it.len;
     }
+    close_streams();
     ++passes;
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   } while (elapsed < min_seconds);
   out->seconds = elapsed;
   out->passes = passes;
   out->scans = scans;
+  out->stream_scans = stream_scans;
   out->bytes = bytes;
   out->matches = matches;
   out->mbytes_per_s = static_cast<double>(bytes) / elapsed / 1e6;

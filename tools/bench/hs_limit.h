@@ -1,7 +1,9 @@
 // Mode (c) of the bench harness: the matcher's limit. Extracts the bytes the sensor scans from a
 // capture (libpcap, the sensor's decoder, its flow table for the packet's direction) and runs
-// Hyperscan over them with the same compiled databases in a tight loop: no decode, no flow
-// lookup, no rule evaluation, a callback that only counts. What the pipeline achieves over the
+// Hyperscan over them with the same compiled databases in a tight loop: each payload through
+// its direction's packet databases (block mode) and, for TCP, through its flow's streams of the
+// stream databases (stream mode, in capture order), as the sensor scans them; no decode, no
+// flow lookup, no reassembly, no rule evaluation, a callback that only counts. What the pipeline achieves over the
 // same bytes is compared with this. Harness main thread only.
 #pragma once
 
@@ -22,9 +24,11 @@ struct Payloads {
     uint8_t dir;  // 0 to-server, 1 to-client (the flow's first packet came from the client)
     uint8_t proto;  // TCP/UDP with a transport header, else 0
     uint16_t sport, dport;
+    uint32_t flow;  // dense flow index (< Payloads::flows)
   };
   std::vector<uint8_t> bytes;
   std::vector<Item> items;
+  uint32_t flows = 0;
   uint64_t packets = 0;        // frames in the capture
   uint64_t frame_bytes = 0;    // their captured bytes
   uint64_t payload_bytes = 0;  // bytes in items
@@ -38,7 +42,8 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
 struct ScanLimit {
   double seconds = 0;
   uint64_t passes = 0;      // times the whole payload set was scanned
-  uint64_t scans = 0;       // hs_scan calls
+  uint64_t scans = 0;         // hs_scan calls
+  uint64_t stream_scans = 0;  // hs_scan_stream calls
   uint64_t bytes = 0;       // bytes scanned
   uint64_t matches = 0;     // Hyperscan reports (all passes)
   double mbytes_per_s = 0;  // payload MB/s (10^6)

@@ -51,11 +51,13 @@ int RunScan(const std::string& pcap, const std::vector<std::string>& rules, doub
   }
   fmt::print(
       "{}: {} packets, {} payloads, {:.1f} MB of payload; {} rules, {} expressions, compiled in "
-      "{:.2f} s\nraw Hyperscan: {:.0f} MB/s ({} passes in {:.2f} s, {} matches per pass); limit "
-      "{:.3f} Mpps, {:.2f} Gbit/s of capture\n",
+      "{:.2f} s\nraw Hyperscan: {:.0f} MB/s ({} passes in {:.2f} s, {} matches, {} block scans and "
+      "{} stream scans per pass); limit {:.3f} Mpps, {:.2f} Gbit/s of capture\n",
       pcap, payloads.packets, payloads.items.size(), payloads.payload_bytes / 1e6, compiled.rules(),
       compiled.expressions(), compiled.compile_seconds(), limit.mbytes_per_s, limit.passes,
-      limit.seconds, limit.passes ? limit.matches / limit.passes : 0, limit.capture_mpps,
+      limit.seconds, limit.passes ? limit.matches / limit.passes : 0,
+      limit.passes ? limit.scans / limit.passes : 0,
+      limit.passes ? limit.stream_scans / limit.passes : 0, limit.capture_mpps,
       limit.capture_gbps);
   return 0;
 }

@@ -47,10 +47,10 @@ bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* 
   return true;
 }
 
-int CompiledRules::databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
-                             const hs_database_t* out[2]) const {
-  if (!set_) return 0;
-  const patterns::PatternSet::Database& db = set_->database(static_cast<patterns::ScanDir>(dir));
+namespace {
+
+int DatabasesOf(const patterns::PatternSet::Database& db, int dir, uint8_t proto, uint16_t sport,
+                uint16_t dport, const hs_database_t* out[2]) {
   int n = 0;
   if (db.db != nullptr) out[n++] = db.db.get();
   const patterns::PatternSet::Database* group = db.GroupFor(proto, patterns::PatternSet::Database::ServerPort(dir, sport, dport));
@@ -58,13 +58,32 @@ int CompiledRules::databases(int dir, uint8_t proto, uint16_t sport, uint16_t dp
   return n;
 }
 
+}  // namespace
+
+int CompiledRules::databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
+                             const hs_database_t* out[2]) const {
+  if (!set_) return 0;
+  return DatabasesOf(set_->database(static_cast<patterns::ScanDir>(dir)), dir, proto, sport,
+                     dport, out);
+}
+
+int CompiledRules::stream_databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
+                                    const hs_database_t* out[2]) const {
+  if (!set_ || proto != patterns::kIpProtoTcp || set_->stats().stream_rules == 0) return 0;
+  return DatabasesOf(set_->stream_database(static_cast<patterns::ScanDir>(dir)), dir, proto,
+                     sport, dport, out);
+}
+
 std::vector<const hs_database_t*> CompiledRules::all_databases() const {
   std::vector<const hs_database_t*> all;
   for (int d = 0; set_ && d < patterns::kScanDirs; ++d) {
-    const patterns::PatternSet::Database& db = set_->database(static_cast<patterns::ScanDir>(d));
-    if (db.db != nullptr) all.push_back(db.db.get());
-    for (const patterns::PatternSet::Database& g : db.groups) {
-      if (g.db != nullptr) all.push_back(g.db.get());
+    const auto sd = static_cast<patterns::ScanDir>(d);
+    for (const patterns::PatternSet::Database* db :
+         {&set_->database(sd), &set_->stream_database(sd)}) {
+      if (db->db != nullptr) all.push_back(db->db.get());
+      for (const patterns::PatternSet::Database& g : db->groups) {
+        if (g.db != nullptr) all.push_back(g.db.get());
+      }
     }
   }
   return all;

@@ -44,7 +44,12 @@ class CompiledRules {
   // has none).
   int databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
                 const hs_database_t* out[2]) const;
-  // Every packet database of the set (for sizing one scratch).
+  // The stream databases a TCP payload of direction dir goes through in its flow's streams, as
+  // the sensor's scanner: the direction's, then its server port's group (none for other
+  // protocols).
+  int stream_databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
+                       const hs_database_t* out[2]) const;
+  // Every packet and stream database of the set (for sizing one scratch).
   std::vector<const hs_database_t*> all_databases() const;
   size_t rules() const;
   uint32_t expressions() const;
