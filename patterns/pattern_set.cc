@@ -618,6 +618,8 @@ size_t PatternSet::database_bytes() const {
   if (dbs_[1] != dbs_[0]) n += dbs_[1]->bytes;
   if (stream_dbs_[0] != nullptr) n += stream_dbs_[0]->bytes;
   if (stream_dbs_[1] != nullptr && stream_dbs_[1] != stream_dbs_[0]) n += stream_dbs_[1]->bytes;
+  if (alone_dbs_[0] != nullptr) n += alone_dbs_[0]->bytes;
+  if (alone_dbs_[1] != nullptr && alone_dbs_[1] != alone_dbs_[0]) n += alone_dbs_[1]->bytes;
   for (const auto& db : app_dbs_) {
     if (db != nullptr) n += db->bytes;
   }
@@ -974,21 +976,29 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
 
     // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
     // to confirmation behind its plain literals, and the databases are compiled again.
+    // With them, the same plans of the stream-only rules alone (packet_ok's complement), without
+    // port groups: the "alone" databases for TCP payloads that went into no stream.
+    std::vector<bool> alone_ok(n_rules, false);
+    for (uint32_t r = 0; r < n_rules; ++r) alone_ok[r] = set->plans_[r].stream_only;
     bool pcre_combinations_dropped = false;
     for (int attempt = 0;; ++attempt) {
-      DirBuild built[kScanDirs];
-      if (shared) {
-        built[0] = BuildDirDatabase(set->plans_, payload, set->headers_, 0, false, false,
+      DirBuild built[kScanDirs], alone[kScanDirs];
+      auto build = [&](int d, bool groups) {
+        built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
                                     &packet_ok);
+        if (stats.stream_only != 0) {
+          alone[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, false, false,
+                                      &alone_ok);
+        }
+      };
+      if (shared) {
+        build(0, false);
       } else {
-        BothDirections([&](int d) {
-          built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, options.port_groups,
-                                      false, &packet_ok);
-        });
+        BothDirections([&](int d) { build(d, options.port_groups); });
       }
       bool again = false;
-      for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
-        const DbBuild* failed = built[d].Failed();
+      for (int i = 0; i < (shared ? 1 : kScanDirs) * 2; ++i) {
+        const DbBuild* failed = (i % 2 == 0 ? built : alone)[i / 2].Failed();
         if (failed == nullptr) continue;
         if (attempt >= 64) return Error{fmt::format("hyperscan: {}", failed->error)};
         std::vector<uint32_t> culprits;
@@ -1029,8 +1039,12 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         Database db = built[d].Take();
         db.ip_only_index = IpOnlyIndex::Build(db.ip_only, set->headers_);
         set->dbs_[d] = std::make_shared<const Database>(std::move(db));
+        set->alone_dbs_[d] = std::make_shared<const Database>(alone[d].Take());
       }
-      if (shared) set->dbs_[1] = set->dbs_[0];
+      if (shared) {
+        set->dbs_[1] = set->dbs_[0];
+        set->alone_dbs_[1] = set->alone_dbs_[0];
+      }
       break;
     }
     for (int d = 0; d < kScanDirs; ++d) {

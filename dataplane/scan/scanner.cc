@@ -33,6 +33,7 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
       dbs.push_back(g.db.get());
     }
     dbs.push_back(set.stream_database(sd).db.get());
+    dbs.push_back(set.alone_database(sd).db.get());
   }
   for (int b = 0; b < patterns::kBufferCount; ++b) {
     dbs.push_back(set.app_database(static_cast<patterns::Buffer>(b)).db.get());
@@ -131,45 +132,12 @@ int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned 
   return 0;
 }
 
-int Scanner::OnHsAloneMatch(unsigned id, unsigned long long /*from*/, unsigned long long /*to*/,
-                            unsigned /*flags*/, void* ctx) {
-  auto* self = static_cast<Scanner*>(ctx);
-  for (const patterns::PatternSet::Target& t : self->scanning_->TargetsOf(id)) {
-    // Rules in the packet databases too were matched there; a rule of several expressions is
-    // raised by its combination when the stream closes (the stream is this payload alone).
-    if (t.need > 1 || !self->alone_set_->plan(t.rule).stream_only) continue;
-    uint8_t& f = self->flags_[t.rule];
-    if (f == 0) self->touched_[self->touched_count_++] = t.rule;
-    f |= kSatisfied;
-  }
-  return 0;
-}
-
 void Scanner::ScanStreamRulesAlone(const patterns::PatternSet& set, int d,
                                    const decode::Packet& p) {
-  const patterns::PatternSet::Database& db =
-      set.stream_database(static_cast<patterns::ScanDir>(d));
-  const patterns::PatternSet::Database* g =
-      db.GroupFor(p.proto, patterns::PatternSet::Database::ServerPort(d, p.sport, p.dport));
+  const patterns::PatternSet::Database& db = set.alone_database(static_cast<patterns::ScanDir>(d));
+  if (db.db == nullptr) return;
   ++counters_.stream_alone;
-  alone_set_ = &set;
-  for (const patterns::PatternSet::Database* from : {&db, g}) {
-    if (from == nullptr || from->db == nullptr) continue;
-    hs_stream_t* hs = nullptr;
-    if (hs_open_stream(from->db.get(), 0, &hs) != HS_SUCCESS) {
-      ++counters_.stream_open_failures;
-      continue;
-    }
-    scanning_ = from;
-    const hs_error_t rc =
-        hs_scan_stream(hs, reinterpret_cast<const char*>(p.payload()), p.payload_len, 0,
-                       scratch_.get(), &Scanner::OnHsAloneMatch, this);
-    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) ++counters_.scan_errors;
-    hs_close_stream(hs, scratch_.get(), &Scanner::OnHsAloneMatch, this);
-    scanning_ = nullptr;
-  }
-  alone_set_ = nullptr;
-  std::sort(touched_.begin(), touched_.begin() + touched_count_);
+  ScanPayload(db, p.payload(), p.payload_len, false);
 }
 
 void Scanner::DropPending() {

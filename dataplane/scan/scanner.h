@@ -175,14 +175,9 @@ class Scanner {
   void Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
                 flow::Dir dir, RuleState* state, OnMatch& on_match, bool in_stream);
   // A TCP payload that went into no stream scan, matched against the set's stream-only rules on
-  // its own: a fresh Hyperscan stream of direction d's stream database (and the port group of
-  // the packet's server port) over the payload, closed at once (which raises the rules of
-  // several expressions). Adds the stream-only rules reported to touched_ as satisfied (a
-  // stream database's rules are exact) and sorts touched_ again.
+  // its own: the direction's alone database (block mode, their packet plans). Adds to touched_,
+  // as a port group's scan does.
   void ScanStreamRulesAlone(const patterns::PatternSet& set, int d, const decode::Packet& p);
-  static int OnHsAloneMatch(unsigned id, unsigned long long from, unsigned long long to,
-                            unsigned flags, void* ctx);
-  const patterns::PatternSet* alone_set_ = nullptr;  // valid during ScanStreamRulesAlone only
   // Runs Hyperscan over [data, data + len) and leaves in touched_[0, touched_count_) the rules
   // with a report (ascending), their flags in flags_; none after a scan error (counted).
   // Adds to what an earlier scan of the same payload left there (a port group after the shared

@@ -352,9 +352,9 @@ TEST_F(StreamScan, APayloadInTheStreamLeavesStreamOnlyRulesToIt) {
 }
 
 TEST_F(StreamScan, APayloadOutsideTheStreamIsMatchedAgainstStreamOnlyRulesAlone) {
-  // A retransmission, a flow without reassembly: the packet on its own, as Suricata inspects a
-  // packet its stream did not take. One content, a chain, two contents (raised when the
-  // one-packet stream closes), a port group's rule; not a rule of another port.
+  // A retransmission, a flow without reassembly: the packet on its own (the alone databases), as
+  // Suricata inspects a packet its stream did not take. One content, a chain, two contents, a
+  // port group's rule; not a rule of another port.
   flow_.pkts[0] = 2;
   TestPacket tp("EternalBlue AAA..ZZZ OMEGA2 ALPHA1 PORTONLY", "10.0.0.1", 40000, "10.0.0.2",
                 445);
@@ -380,7 +380,7 @@ TEST_F(StreamScan, APayloadOutsideTheStreamIsMatchedAgainstStreamOnlyRulesAlone)
   EXPECT_TRUE(sids.empty());
   EXPECT_EQ(scanner_.counters().stream_alone, 4u);
   EXPECT_EQ(scanner_.counters().scan_errors, 0u);
-  EXPECT_EQ(pool_->counters().streams_open, 0u);  // each packet's stream is closed at once
+  EXPECT_EQ(pool_->counters().streams_open, 0u);  // no stream: block mode
 }
 
 TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
@@ -402,8 +402,7 @@ TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
   }
   scanner_.DropPending();
   pool_->Release(slot);
-  // A packet outside any stream is matched against the stream-only rules on its own, in a
-  // stream from the pool too.
+  // A packet outside any stream is matched against the stream-only rules on its own.
   TestPacket alone("EternalBlue", "10.0.0.1", 40000, "10.0.0.2", 80);
   const uint64_t before_alone = fs::test_support::Allocations();
   flow_.pkts[0] = 2;
