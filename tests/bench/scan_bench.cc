@@ -4,8 +4,13 @@
 //   FlowOnly      flow::FlowTable::Update + scan::ObservePacket, the per-packet work before scan;
 //   FlowScan      the same plus scan::Scanner::ScanPacket (header checks, confirmation,
 //                 conditions), as dataplane/worker calls it. FlowScan - FlowOnly = the scan stage.
+//                 Every TCP payload counts as one its stream did not take (the stream-only rules
+//                 are matched on it too, RulePlan::stream_only);
+//   FlowScanInStream  the same with every TCP payload taken by its flow's stream (the packet
+//                 scan the worker does beside the stream scan, which is not measured here).
 // Rule sets: the district pack, and the accepted ET Open rules when the shared data is present
-// (with and without port groups).
+// (with and without port groups; "et-packet": without stream-only rules, every rule in the
+// packet databases, as before af7bb91).
 //
 //   build-bench/bin/flowsentry_bench_scan --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -50,6 +55,7 @@ const PatternSet* Set(const std::string& which, std::string* why) {
   auto parsed = fs::patterns::LoadRules({path}, fs::patterns::ParseOptions{});
   fs::patterns::CompileOptions options;
   options.port_groups = which != "et-ungrouped";
+  options.stream_only = which != "et-packet";
   auto compiled = PatternSet::Compile(std::move(parsed.rules), 1, nullptr, {}, options);
   if (!compiled.ok()) {
     *why = compiled.error().message;
@@ -155,8 +161,10 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
       static_cast<double>(matches) / static_cast<double>(state.iterations());
 }
 
-// with_scan false: the flow work alone (the baseline FlowScan is compared with).
-void FlowPath(benchmark::State& state, const std::string& which, bool with_scan) {
+// with_scan false: the flow work alone (the baseline FlowScan is compared with). in_stream: TCP
+// payloads count as taken by their flow's stream (Scanner::ScanPacket).
+void FlowPath(benchmark::State& state, const std::string& which, bool with_scan,
+              bool in_stream = false) {
   std::string why;
   const PatternSet* set = Set(which, &why);
   if (set == nullptr) {
@@ -180,7 +188,8 @@ void FlowPath(benchmark::State& state, const std::string& which, bool with_scan)
       if (r.flow == nullptr) continue;
       Observe(p, *r.flow);
       if (with_scan) {
-        scanner.ScanPacket(*set, p, *r.flow, r.dir, *rule_state, [&alerts](uint32_t) { ++alerts; });
+        scanner.ScanPacket(*set, p, *r.flow, r.dir, *rule_state, [&alerts](uint32_t) { ++alerts; },
+                           in_stream && p.proto == fs::patterns::kIpProtoTcp);
       }
     }
   }
@@ -199,13 +208,23 @@ void BM_FlowOnly(benchmark::State& state, const std::string& which) {
 void BM_FlowScan(benchmark::State& state, const std::string& which) {
   FlowPath(state, which, true);
 }
+void BM_FlowScanInStream(benchmark::State& state, const std::string& which) {
+  FlowPath(state, which, true, true);
+}
 
 BENCHMARK_CAPTURE(BM_RawHyperscan, district, std::string("district"))
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FlowOnly, district, std::string("district"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FlowScan, district, std::string("district"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowScanInStream, district, std::string("district"))
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RawHyperscan, et, std::string("et"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FlowScan, et, std::string("et"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowScanInStream, et, std::string("et"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RawHyperscan, et_packet, std::string("et-packet"))
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_FlowScan, et_packet, std::string("et-packet"))
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RawHyperscan, et_ungrouped, std::string("et-ungrouped"))
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_FlowScan, et_ungrouped, std::string("et-ungrouped"))
