@@ -10,7 +10,7 @@
 //                 scan the worker does beside the stream scan, which is not measured here).
 // Rule sets: the district pack, and the accepted ET Open rules when the shared data is present
 // (with and without port groups; "et-packet": without stream-only rules, every rule in the
-// packet databases, as before af7bb91).
+// packet databases, as before 99e4cf9).
 //
 //   build-bench/bin/flowsentry_bench_scan --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
