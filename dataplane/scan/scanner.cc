@@ -132,14 +132,6 @@ int Scanner::OnHsStreamMatch(unsigned id, unsigned long long /*from*/, unsigned 
   return 0;
 }
 
-void Scanner::ScanStreamRulesAlone(const patterns::PatternSet& set, int d,
-                                   const decode::Packet& p) {
-  const patterns::PatternSet::Database& db = set.alone_database(static_cast<patterns::ScanDir>(d));
-  if (db.db == nullptr) return;
-  ++counters_.stream_alone;
-  ScanPayload(db, p.payload(), p.payload_len, false);
-}
-
 void Scanner::DropPending() {
   for (uint32_t i = 0; i < pending_count_; ++i) pending_flag_[pending_[i]] = 0;
   pending_count_ = 0;

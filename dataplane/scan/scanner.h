@@ -174,10 +174,6 @@ class Scanner {
   template <class OnMatch>
   void Evaluate(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow* flow,
                 flow::Dir dir, RuleState* state, OnMatch& on_match, bool in_stream);
-  // A TCP payload that went into no stream scan, matched against the set's stream-only rules on
-  // its own: the direction's alone database (block mode, their packet plans). Adds to touched_,
-  // as a port group's scan does.
-  void ScanStreamRulesAlone(const patterns::PatternSet& set, int d, const decode::Packet& p);
   // Runs Hyperscan over [data, data + len) and leaves in touched_[0, touched_count_) the rules
   // with a report (ascending), their flags in flags_; none after a scan error (counted).
   // Adds to what an earlier scan of the same payload left there (a port group after the shared
@@ -290,9 +286,14 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
     if (g != nullptr && g->db != nullptr) {
       ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
     }
-    if (!in_stream && p.proto == patterns::kIpProtoTcp && set.stats().stream_only != 0 &&
+    // A TCP payload that went into no stream scan: the stream-only rules on it too, from the
+    // direction's alone database (block mode, their packet plans), as a port group adds its.
+    const patterns::PatternSet::Database& alone =
+        set.alone_database(static_cast<patterns::ScanDir>(d));
+    if (!in_stream && alone.db != nullptr && p.proto == patterns::kIpProtoTcp &&
         p.layer == decode::Layer::kL4) {
-      ScanStreamRulesAlone(set, d, p);
+      ++counters_.stream_alone;
+      ScanPayload(alone, p.payload(), p.payload_len, false);
     }
   }
   const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;

@@ -354,7 +354,7 @@ TEST_F(StreamScan, APayloadInTheStreamLeavesStreamOnlyRulesToIt) {
 TEST_F(StreamScan, APayloadOutsideTheStreamIsMatchedAgainstStreamOnlyRulesAlone) {
   // A retransmission, a flow without reassembly: the packet on its own (the alone databases), as
   // Suricata inspects a packet its stream did not take. One content, a chain, two contents, a
-  // port group's rule; not a rule of another port.
+  // rule of port 445; not on another port.
   flow_.pkts[0] = 2;
   TestPacket tp("EternalBlue AAA..ZZZ OMEGA2 ALPHA1 PORTONLY", "10.0.0.1", 40000, "10.0.0.2",
                 445);
