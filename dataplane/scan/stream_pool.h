@@ -24,7 +24,7 @@ namespace fs::scan {
 inline constexpr int kStreamAlertedCap = 6;
 // Rules of several expressions partly matched in one direction of a flow's stream, remembered
 // with the expressions that matched (the stream databases' sub-expression reports).
-inline constexpr int kStreamPartialCap = 3;
+inline constexpr int kStreamPartialCap = 6;
 
 // One flow's stream-scan state. Zeroed when acquired.
 struct StreamCtx {

@@ -39,7 +39,11 @@ class StreamScan : public ::testing::Test {
         "alert tcp any any -> any any (msg:\"p12\"; content:\"P12a\"; content:\"P12b\"; "
         "sid:12;)\n"
         "alert tcp any any -> any any (msg:\"twice\"; content:\"DUPE\"; content:\"DUPE\"; "
-        "sid:13;)\n");
+        "sid:13;)\n"
+        "alert tcp any any -> any any (msg:\"p14\"; content:\"P14a\"; content:\"P14b\"; sid:14;)\n"
+        "alert tcp any any -> any any (msg:\"p15\"; content:\"P15a\"; content:\"P15b\"; sid:15;)\n"
+        "alert tcp any any -> any any (msg:\"p16\"; content:\"P16a\"; content:\"P16b\"; "
+        "sid:16;)\n");
     ASSERT_NE(set_, nullptr);
     ASSERT_TRUE(scanner_.Prepare(*set_)) << scanner_.error();
     // As the worker: the largest state of the stream databases and their port groups (rule 3's
@@ -105,8 +109,8 @@ TEST_F(StreamScan, OnlyExactStreamableRulesAreInTheStreamDatabase) {
   }
   std::sort(stream_sids.begin(), stream_sids.end());
   // sid 4 has a negated content, sid 5 a dsize, sid 7 is tcp-pkt, sid 8 has flags: packet-only.
-  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6, 9, 10, 11, 12, 13}));
-  EXPECT_EQ(set_->stats().stream_rules, 9u);
+  EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6, 9, 10, 11, 12, 13, 14, 15, 16}));
+  EXPECT_EQ(set_->stats().stream_rules, 12u);
   EXPECT_GT(set_->stream_database(patterns::ScanDir::kToServer).stream_state_bytes, 0u);
 }
 
@@ -165,10 +169,10 @@ TEST_F(StreamScan, AGapForgetsWhichContentsMatched) {
 }
 
 TEST_F(StreamScan, BeyondThePartialSlotsTheNewestRulesAreTracked) {
-  // Three rules partly matched take the direction's slots (kStreamPartialCap); a fourth takes the
+  // Six rules partly matched take the direction's slots (kStreamPartialCap); a seventh takes the
   // oldest one's slot (counted once per flow direction), and completes on time.
-  static_assert(kStreamPartialCap == 3);
-  EXPECT_TRUE(Feed({"P10a", "P11a", "P12a", "ALPHA1"}).empty());
+  static_assert(kStreamPartialCap == 6);
+  EXPECT_TRUE(Feed({"P10a", "P11a", "P12a", "P14a", "P15a", "P16a", "ALPHA1"}).empty());
   EXPECT_EQ(scanner_.counters().stream_untracked, 1u);
   EXPECT_EQ(Feed({"OMEGA2"}), (std::vector<uint32_t>{9}));
   // Rule 10's first content was given up: its second does not complete it in the slots, and
@@ -180,7 +184,7 @@ TEST_F(StreamScan, BeyondThePartialSlotsTheNewestRulesAreTracked) {
 }
 
 TEST_F(StreamScan, AGivenUpRuleIsRaisedAtCloseWithoutALaterReport) {
-  EXPECT_TRUE(Feed({"P10a", "P11a", "P12a", "ALPHA1", "P10b"}).empty());
+  EXPECT_TRUE(Feed({"P10a", "P11a", "P12a", "P14a", "P15a", "P16a", "ALPHA1", "P10b"}).empty());
   EXPECT_EQ(CloseAndReport(), (std::vector<uint32_t>{10}));
 }
 
@@ -305,8 +309,8 @@ TEST_F(StreamScan, StreamOnlyRulesAreLeftOutOfThePacketDatabases) {
     if (set_->plan(r).stream_only) only.push_back(set_->rules()[r].sid);
   }
   std::sort(only.begin(), only.end());
-  EXPECT_EQ(only, (std::vector<uint32_t>{1, 2, 3, 9, 10, 11, 12, 13}));
-  EXPECT_EQ(set_->stats().stream_only, 8u);
+  EXPECT_EQ(only, (std::vector<uint32_t>{1, 2, 3, 9, 10, 11, 12, 13, 14, 15, 16}));
+  EXPECT_EQ(set_->stats().stream_only, 11u);
   // Rules that count or order per packet, an ip rule (UDP too), offsets: in the packet databases.
   auto kept = Build(
       "alert tcp any any -> any any (msg:\"set\"; content:\"A1\"; flowbits:set,x; sid:1;)\n"
