@@ -371,6 +371,7 @@ PortGrouping PlanPortGroups(const std::vector<RulePlan>& plans,
 // One direction's packet database with its port groups.
 struct DirBuild {
   DbBuild base;
+  std::vector<bool> base_rules;  // the rules offered to the base database (no group took them)
   std::vector<DbBuild> groups;
   std::vector<uint16_t> group_of;
   size_t grouped_rules = 0;
@@ -411,6 +412,7 @@ DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
   if (port_groups) g = PlanPortGroups(plans, headers, dir, eligible);
   if (g.grouped_rules == 0) {
     out.base = BuildDatabase(plans, payload, dir, stream, eligible);
+    out.base_rules = eligible != nullptr ? *eligible : std::vector<bool>(plans.size(), true);
     return out;
   }
   // Grouped rules are eligible ones: the base keeps the eligible rules no group took.
@@ -419,6 +421,7 @@ DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
     for (size_t r = 0; r < base.size(); ++r) base[r] = base[r] && (*eligible)[r];
   }
   out.base = BuildDatabase(plans, payload, dir, stream, &base);
+  out.base_rules = std::move(base);
   for (const std::vector<bool>& m : g.members) {
     out.groups.push_back(BuildDatabase(plans, payload, dir, stream, &m));
   }
@@ -620,8 +623,10 @@ size_t PatternSet::database_bytes() const {
   if (dbs_[1] != dbs_[0]) n += dbs_[1]->bytes;
   if (stream_dbs_[0] != nullptr) n += stream_dbs_[0]->bytes;
   if (stream_dbs_[1] != nullptr && stream_dbs_[1] != stream_dbs_[0]) n += stream_dbs_[1]->bytes;
-  if (alone_dbs_[0] != nullptr) n += alone_dbs_[0]->bytes;
-  if (alone_dbs_[1] != nullptr && alone_dbs_[1] != alone_dbs_[0]) n += alone_dbs_[1]->bytes;
+  if (outside_dbs_[0] != nullptr) n += outside_dbs_[0]->bytes;
+  if (outside_dbs_[1] != nullptr && outside_dbs_[1] != outside_dbs_[0]) {
+    n += outside_dbs_[1]->bytes;
+  }
   for (const auto& db : app_dbs_) {
     if (db != nullptr) n += db->bytes;
   }
@@ -1011,19 +1016,25 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
 
     // Compile the two direction databases; a rule whose expression Hyperscan refuses falls back
     // to confirmation behind its plain literals, and the databases are compiled again.
-    // With them, the same plans of the stream-only rules alone (packet_ok's complement), without
-    // port groups: the "alone" databases for TCP payloads that went into no stream.
-    std::vector<bool> alone_ok(n_rules, false);
-    for (uint32_t r = 0; r < n_rules; ++r) alone_ok[r] = set->plans_[r].stream_only;
+    // With them, the "outside" databases for TCP payloads that went into no stream: the rules of
+    // the direction's database (no port group took them) and, with the same plans, the
+    // stream-only rules (packet_ok's complement; all of them, without port groups). One scan
+    // where there were two (the database, then the stream-only rules alone): Hyperscan's cost
+    // per byte grows little with the literals, and a merged database compiles in about the time
+    // of the larger one (measured in docs/PERFORMANCE.md, "Pattern compile on two cores").
     bool pcre_combinations_dropped = false;
     for (int attempt = 0;; ++attempt) {
-      DirBuild built[kScanDirs], alone[kScanDirs];
+      DirBuild built[kScanDirs], outside[kScanDirs];
       auto build = [&](int d, bool groups) {
         built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
                                     &packet_ok);
         if (stats.stream_only != 0) {
-          alone[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, false, false,
-                                      &alone_ok);
+          std::vector<bool> outside_ok = built[d].base_rules;
+          for (uint32_t r = 0; r < n_rules; ++r) {
+            if (set->plans_[r].stream_only) outside_ok[r] = true;
+          }
+          outside[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, false, false,
+                                        &outside_ok);
         }
       };
       if (shared) {
@@ -1033,7 +1044,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       }
       bool again = false;
       for (int i = 0; i < (shared ? 1 : kScanDirs) * 2; ++i) {
-        const DbBuild* failed = (i % 2 == 0 ? built : alone)[i / 2].Failed();
+        const DbBuild* failed = (i % 2 == 0 ? built : outside)[i / 2].Failed();
         if (failed == nullptr) continue;
         if (attempt >= 64) return Error{fmt::format("hyperscan: {}", failed->error)};
         std::vector<uint32_t> culprits;
@@ -1074,11 +1085,11 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         Database db = built[d].Take();
         db.ip_only_index = IpOnlyIndex::Build(db.ip_only, set->headers_);
         set->dbs_[d] = std::make_shared<const Database>(std::move(db));
-        set->alone_dbs_[d] = std::make_shared<const Database>(alone[d].Take());
+        set->outside_dbs_[d] = std::make_shared<const Database>(outside[d].Take());
       }
       if (shared) {
         set->dbs_[1] = set->dbs_[0];
-        set->alone_dbs_[1] = set->alone_dbs_[0];
+        set->outside_dbs_[1] = set->outside_dbs_[0];
       }
       break;
     }

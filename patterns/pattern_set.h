@@ -163,7 +163,7 @@ struct RulePlan {
   // (they count and order per packet). Not in the packet databases: a TCP packet whose payload
   // went into its flow's stream scan is matched against it there only; a TCP payload that did
   // not (a retransmission, a flow without reassembly, past the depth) scans the direction's
-  // alone_database() besides the packet databases.
+  // outside_database() (which has them) in place of database().
   bool stream_only = false;
   uint32_t step_begin = 0, step_count = 0;  // kConfirm: into PatternSet::steps()
   // App-layer rule (Rule::IsAppRule): in no packet or stream database (dirs both false);
@@ -316,12 +316,17 @@ class PatternSet {
   // Its targets are never vetoes; only `targets`/`expr_begin`, `db` and the port groups are
   // meaningful: a flow's stream scans this database and the group of the flow's server port.
   const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
-  // Block-mode database of a direction over the stream-only rules (RulePlan::stream_only) with
-  // their packet plans: a TCP payload that went into no stream scans it after the packet
-  // databases (db is nullptr without stream-only rules). Not port-grouped: each database
-  // Hyperscan compiles costs tens of milliseconds whatever its size (ET Open, 48 groups a
-  // direction: 7.1-7.6 s with one alone database, 9.6 s grouped).
-  const Database& alone_database(ScanDir d) const { return *alone_dbs_[static_cast<int>(d)]; }
+  // Block-mode database of a direction for a TCP payload that went into no stream: the rules of
+  // database(d) itself (not those of its port groups) and the stream-only rules
+  // (RulePlan::stream_only) with their packet plans. Such a payload scans it instead of
+  // database(d), then its port's group (db is nullptr without stream-only rules: database(d)
+  // then). Only its db and targets are meant (the `always` and IP-only lists are database(d)'s).
+  // The stream-only rules are not port-grouped here: each database Hyperscan compiles costs tens
+  // of milliseconds whatever its size (ET Open, 48 groups a direction: 9.6 s grouped, 7.1-7.6 s
+  // not, before compiling on two cores).
+  const Database& outside_database(ScanDir d) const {
+    return *outside_dbs_[static_cast<int>(d)];
+  }
   const RulePlan& plan(uint32_t rule_index) const { return plans_[rule_index]; }
   const RuleHeader& header(uint32_t rule_index) const { return headers_[rule_index]; }
   // App layer: the pre-filter database of a buffer (literals; targets need 1; db may be nullptr),
@@ -387,7 +392,7 @@ class PatternSet {
   std::vector<RuleHeader> headers_;
   std::array<std::shared_ptr<const Database>, kScanDirs> dbs_;
   std::array<std::shared_ptr<const Database>, kScanDirs> stream_dbs_;
-  std::array<std::shared_ptr<const Database>, kScanDirs> alone_dbs_;
+  std::array<std::shared_ptr<const Database>, kScanDirs> outside_dbs_;
   std::vector<MatchStep> steps_;
   std::string bytes_;
   std::vector<Pcre2CodePtr> pcres_;

@@ -33,7 +33,7 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
       dbs.push_back(g.db.get());
     }
     dbs.push_back(set.stream_database(sd).db.get());
-    dbs.push_back(set.alone_database(sd).db.get());
+    dbs.push_back(set.outside_database(sd).db.get());
   }
   for (int b = 0; b < patterns::kBufferCount; ++b) {
     dbs.push_back(set.app_database(static_cast<patterns::Buffer>(b)).db.get());

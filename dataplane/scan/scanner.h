@@ -282,18 +282,17 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
           : nullptr;
   touched_count_ = 0;
   if (has_payload) {
-    if (db.db != nullptr) ScanPayload(db, p.payload(), p.payload_len);
+    // A TCP payload that went into no stream scan: the stream-only rules on it too, with the
+    // direction's own rules in its outside database (block mode, their packet plans).
+    const patterns::PatternSet::Database& outside =
+        set.outside_database(static_cast<patterns::ScanDir>(d));
+    const bool use_outside = !in_stream && outside.db != nullptr &&
+                             p.proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4;
+    const patterns::PatternSet::Database& first = use_outside ? outside : db;
+    if (use_outside) ++counters_.stream_alone;
+    if (first.db != nullptr) ScanPayload(first, p.payload(), p.payload_len);
     if (g != nullptr && g->db != nullptr) {
-      ScanPayload(*g, p.payload(), p.payload_len, db.db == nullptr);
-    }
-    // A TCP payload that went into no stream scan: the stream-only rules on it too, from the
-    // direction's alone database (block mode, their packet plans), as a port group adds its.
-    const patterns::PatternSet::Database& alone =
-        set.alone_database(static_cast<patterns::ScanDir>(d));
-    if (!in_stream && alone.db != nullptr && p.proto == patterns::kIpProtoTcp &&
-        p.layer == decode::Layer::kL4) {
-      ++counters_.stream_alone;
-      ScanPayload(alone, p.payload(), p.payload_len, false);
+      ScanPayload(*g, p.payload(), p.payload_len, first.db == nullptr);
     }
   }
   const bool first_in_direction = flow == nullptr || flow->pkts[d] <= 1;

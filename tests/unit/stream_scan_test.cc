@@ -4,6 +4,7 @@
 // the flow's streams (the reload rule of docs/reassembly.md); the pool bounds memory.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -356,7 +357,7 @@ TEST_F(StreamScan, APayloadInTheStreamLeavesStreamOnlyRulesToIt) {
 }
 
 TEST_F(StreamScan, APayloadOutsideTheStreamIsMatchedAgainstStreamOnlyRulesAlone) {
-  // A retransmission, a flow without reassembly: the packet on its own (the alone databases), as
+  // A retransmission, a flow without reassembly: the packet on its own (the outside databases), as
   // Suricata inspects a packet its stream did not take. One content, a chain, two contents, a
   // rule of port 445; not on another port.
   flow_.pkts[0] = 2;
@@ -385,6 +386,57 @@ TEST_F(StreamScan, APayloadOutsideTheStreamIsMatchedAgainstStreamOnlyRulesAlone)
   EXPECT_EQ(scanner_.counters().stream_alone, 4u);
   EXPECT_EQ(scanner_.counters().scan_errors, 0u);
   EXPECT_EQ(pool_->counters().streams_open, 0u);  // no stream: block mode
+}
+
+TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAndStreamOnlyOnes) {
+  // The outside database holds the direction's own rules (not its port groups') and the
+  // stream-only ones: such a payload scans it instead of the direction's database, then its
+  // port's group. Each kind of rule must still match there, once: a depth rule, a port rule with
+  // an offset (in the port 445 group), a stream-only rule, a rule whose negated content vetoes it.
+  auto set = Build(
+      "alert tcp any any -> any any (msg:\"head\"; content:\"HEAD\"; depth:4; sid:21;)\n"
+      "alert tcp any any -> any 445 (msg:\"grp\"; content:\"SMBX\"; offset:4; depth:4; "
+      "sid:22;)\n"
+      "alert tcp any any -> any any (msg:\"only\"; content:\"STREAMONLY\"; sid:23;)\n"
+      "alert udp any any -> any any (msg:\"udp\"; content:\"UDPX\"; sid:24;)\n"
+      "alert tcp any any -> any any (msg:\"veto\"; content:\"NEG1\"; content:!\"NEG2\"; "
+      "depth:40; sid:25;)\n");
+  ASSERT_NE(set, nullptr);
+  ASSERT_TRUE(scanner_.Prepare(*set)) << scanner_.error();
+  const auto& db = set->database(patterns::ScanDir::kToServer);
+  const auto& outside = set->outside_database(patterns::ScanDir::kToServer);
+  ASSERT_NE(outside.db, nullptr);
+  EXPECT_EQ(set->stats().stream_only, 1u);
+  EXPECT_EQ(outside.expressions, db.expressions + 1);  // + STREAMONLY; SMBX stays in its group
+  ASSERT_EQ(db.groups.size(), 1u);
+  flow_.pkts[0] = 2;
+  auto scan = [&](const std::string& payload, bool in_stream) {
+    TestPacket tp(payload, "10.0.0.1", 40000, "10.0.0.2", 445);
+    std::vector<uint32_t> sids;
+    scanner_.ScanPacket(*set, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                        [&](uint32_t r) { sids.push_back(set->rules()[r].sid); }, in_stream);
+    std::sort(sids.begin(), sids.end());
+    return sids;
+  };
+  EXPECT_EQ(scan("HEADSMBX STREAMONLY NEG1", false), (std::vector<uint32_t>{21, 22, 23, 25}));
+  EXPECT_EQ(scanner_.counters().stream_alone, 1u);
+  EXPECT_EQ(scan("HEADSMBX STREAMONLY NEG1 NEG2", false), (std::vector<uint32_t>{21, 22, 23}));
+  EXPECT_EQ(scan("HEADSMBX STREAMONLY NEG1", true), (std::vector<uint32_t>{21, 22, 25}));
+  EXPECT_EQ(scanner_.counters().stream_alone, 2u);
+  EXPECT_EQ(scanner_.counters().packets, 3u);  // each payload counted once
+  EXPECT_EQ(scanner_.counters().scan_errors, 0u);
+  // Without stream-only rules there is no outside database: the direction's database.
+  auto none = Build("alert tcp any any -> any any (msg:\"head\"; content:\"HEAD\"; depth:4; "
+                    "sid:21;)\n");
+  ASSERT_NE(none, nullptr);
+  EXPECT_EQ(none->outside_database(patterns::ScanDir::kToServer).db, nullptr);
+  ASSERT_TRUE(scanner_.Prepare(*none)) << scanner_.error();
+  TestPacket tp("HEAD", "10.0.0.1", 40000, "10.0.0.2", 445);
+  int alerts = 0;
+  scanner_.ScanPacket(*none, tp.packet(), flow_, flow::Dir::kToServer, *state_,
+                      [&](uint32_t) { ++alerts; });
+  EXPECT_EQ(alerts, 1);
+  EXPECT_EQ(scanner_.counters().stream_alone, 2u);
 }
 
 TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
