@@ -1028,11 +1028,16 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       auto build = [&](int d, bool groups) {
         built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
                                     &packet_ok);
-        if (stats.stream_only != 0) {
-          std::vector<bool> outside_ok = built[d].base_rules;
-          for (uint32_t r = 0; r < n_rules; ++r) {
-            if (set->plans_[r].stream_only) outside_ok[r] = true;
-          }
+        // Only a direction with stream-only rules has one (else its database is the same).
+        std::vector<bool> outside_ok = built[d].base_rules;
+        bool any = false;
+        for (uint32_t r = 0; r < n_rules; ++r) {
+          const RulePlan& plan = set->plans_[r];
+          if (!plan.stream_only) continue;
+          outside_ok[r] = true;
+          any = any || plan.dirs[d];
+        }
+        if (any) {
           outside[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, false, false,
                                         &outside_ok);
         }

@@ -437,6 +437,13 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
                       [&](uint32_t) { ++alerts; });
   EXPECT_EQ(alerts, 1);
   EXPECT_EQ(scanner_.counters().stream_alone, 2u);
+  // Nor in a direction none of the stream-only rules inspects.
+  auto to_server = Build("alert tcp any any -> any any (msg:\"only\"; flow:to_server; "
+                         "content:\"STREAMONLY\"; sid:23;)\n");
+  ASSERT_NE(to_server, nullptr);
+  EXPECT_EQ(to_server->stats().stream_only, 1u);
+  EXPECT_NE(to_server->outside_database(patterns::ScanDir::kToServer).db, nullptr);
+  EXPECT_EQ(to_server->outside_database(patterns::ScanDir::kToClient).db, nullptr);
 }
 
 TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
