@@ -84,14 +84,38 @@ std::string Dump(const Json& j) {
 }  // namespace
 
 std::string FormatTimestamp(uint64_t ts_us) {
-  const time_t secs = static_cast<time_t>(ts_us / 1000000);
-  const unsigned usecs = static_cast<unsigned>(ts_us % 1000000);
-  struct tm tm;
-  if (gmtime_r(&secs, &tm) == nullptr) return "ts-error";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06u+0000", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, usecs);
-  return buf;
+  // Records come in bursts from the same second: the date and time part is kept per thread and
+  // made again (gmtime_r, snprintf) only when the second changes; the microseconds are written
+  // digit by digit. (The formatting was a sixth of the EVE writer's time on DNS-heavy captures.)
+  struct Second {
+    uint64_t secs = UINT64_MAX;
+    char text[32] = {};
+    size_t len = 0;
+    bool ok = false;
+  };
+  thread_local Second cached;
+  const uint64_t secs = ts_us / 1000000;
+  if (secs != cached.secs) {
+    cached.secs = secs;
+    const auto t = static_cast<time_t>(secs);
+    struct tm tm;
+    cached.ok = gmtime_r(&t, &tm) != nullptr;
+    if (cached.ok) {
+      const int n = std::snprintf(cached.text, sizeof(cached.text), "%04d-%02d-%02dT%02d:%02d:%02d.",
+                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                                  tm.tm_min, tm.tm_sec);
+      cached.ok = n > 0 && static_cast<size_t>(n) < sizeof(cached.text);
+      cached.len = cached.ok ? static_cast<size_t>(n) : 0;
+    }
+  }
+  if (!cached.ok) return "ts-error";
+  std::string out(cached.text, cached.len);
+  auto usecs = static_cast<unsigned>(ts_us % 1000000);
+  char digits[6];
+  for (int i = 5; i >= 0; --i, usecs /= 10) digits[i] = static_cast<char>('0' + usecs % 10);
+  out.append(digits, 6);
+  out += "+0000";
+  return out;
 }
 
 std::string ProtoName(uint8_t proto) {

@@ -18,10 +18,18 @@ std::optional<IpAddr> IpAddr::Parse(std::string_view text) {
 std::string IpAddr::ToString() const {
   char buf[INET6_ADDRSTRLEN];
   if (IsV4()) {
-    inet_ntop(AF_INET, bytes.data() + 12, buf, sizeof(buf));
-  } else {
-    inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
+    // As inet_ntop prints it, without its sprintf (every EVE record prints two addresses).
+    char* p = buf;
+    for (int i = 12; i < 16; ++i) {
+      const unsigned v = bytes[i];
+      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+      *p++ = static_cast<char>('0' + v % 10);
+      if (i < 15) *p++ = '.';
+    }
+    return std::string(buf, p);
   }
+  inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
   return buf;
 }
 

@@ -7,6 +7,7 @@
 // are stamped with their end time (Suricata stamps the time it logged them).
 #include "controlplane/output/eve.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -423,10 +424,27 @@ TEST(EveFlow, TcpFlagsAndReasons) {
   }
 }
 
+TEST(EveFormat, Ipv4AddressesPrintAsInetNtopPrintsThem) {
+  // IpAddr::ToString writes IPv4 itself (no sprintf): every octet value in every position.
+  for (unsigned v = 0; v < 256; ++v) {
+    const uint8_t raw[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(255 - v),
+                            static_cast<uint8_t>(v / 10), static_cast<uint8_t>(v % 100)};
+    char want[INET_ADDRSTRLEN];
+    ASSERT_NE(inet_ntop(AF_INET, raw, want, sizeof(want)), nullptr);
+    EXPECT_EQ(IpAddr::FromV4(raw).ToString(), want);
+    EXPECT_EQ(IpAddr::FromV4(raw).ToEveString(), want);
+  }
+}
+
 TEST(EveFormat, TimestampsAndProtoNames) {
   EXPECT_EQ(FormatTimestamp(0), "1970-01-01T00:00:00.000000+0000");
   EXPECT_EQ(FormatTimestamp(1265682774485274), "2010-02-09T02:32:54.485274+0000");
   EXPECT_EQ(FormatTimestamp(951782400000001), "2000-02-29T00:00:00.000001+0000");
+  // The same second again, the next one, and back (the date part is kept between calls).
+  EXPECT_EQ(FormatTimestamp(951782400999999), "2000-02-29T00:00:00.999999+0000");
+  EXPECT_EQ(FormatTimestamp(951782401000000), "2000-02-29T00:00:01.000000+0000");
+  EXPECT_EQ(FormatTimestamp(951782400000010), "2000-02-29T00:00:00.000010+0000");
+  EXPECT_EQ(FormatTimestamp(1265682774485274), "2010-02-09T02:32:54.485274+0000");
   const std::vector<std::pair<int, const char*>> names = {
       {0, "HOPOPT"},     {1, "ICMP"},  {6, "TCP"},        {17, "UDP"},  {41, "IPv6"},
       {47, "GRE"},       {50, "ESP"},  {58, "IPv6-ICMP"}, {89, "OSPF"}, {132, "SCTP"},
