@@ -166,10 +166,8 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
   if (!scan_db && !scan_group) return;
   counters_.stream_bytes += len;
   stream_dir_ = dir;
-  if (scan_db) ScanStream(db, ctx, &ctx.hs[dir], static_cast<uint8_t>(1u << dir), data, len);
-  if (scan_group) {
-    ScanStream(*g, ctx, &ctx.grp[dir], static_cast<uint8_t>(4u << dir), data, len);
-  }
+  if (scan_db) ScanStream(db, ctx, &ctx.hs[dir], StreamCtx::FailedBit(dir), data, len);
+  if (scan_group) ScanStream(*g, ctx, &ctx.grp[dir], StreamCtx::GroupFailedBit(dir), data, len);
 }
 
 void Scanner::ScanStream(const patterns::PatternSet::Database& db, StreamCtx& ctx,

@@ -56,6 +56,13 @@ struct StreamCtx {
   };
   Partial partial[2][kStreamPartialCap] = {};
 
+  // The bits of `failed` for direction d: its stream on the direction's database, on its group.
+  static constexpr uint8_t FailedBit(int d) { return static_cast<uint8_t>(1u << d); }
+  static constexpr uint8_t GroupFailedBit(int d) { return static_cast<uint8_t>(4u << d); }
+  // Whether direction d could not open one of its streams (its bytes are then not all matched
+  // there).
+  bool AnyFailed(int d) const { return (failed & (FailedBit(d) | GroupFailedBit(d))) != 0; }
+
   bool HasAlerted(uint32_t rule) const {
     for (uint8_t i = 0; i < n_alerted; ++i) {
       if (alerted[i] == rule) return true;

@@ -311,10 +311,7 @@ bool Worker::Reassemble(const patterns::PatternSet& set, const decode::Packet& p
   if (res.verdict == reassembly::Verdict::kAdded && !f.bypassed && !f.no_payload_inspection) {
     // Bytes buffered ahead of a hole have no stream context yet: take it now, so that a full
     // pool leaves the packet to its own inspection rather than to none.
-    if (const scan::StreamCtx* ctx = sink.Ctx(true)) {
-      const uint8_t failed_bits = static_cast<uint8_t>((1u << d) | (4u << d));
-      *in_stream = (ctx->failed & failed_bits) == 0;
-    }
+    if (const scan::StreamCtx* ctx = sink.Ctx(true)) *in_stream = !ctx->AnyFailed(d);
   }
   return true;
 }
