@@ -11,17 +11,15 @@
 #include <cstring>
 #include <ctime>
 #include <iterator>
-#include <nlohmann/json.hpp>
 #include <utility>
 
+#include "controlplane/output/json_line.h"
 #include "dataplane/app/smb.h"
 #include "dataplane/app/tls.h"
 #include "patterns/buffers.h"
 
 namespace fs::output {
 namespace {
-
-using Json = nlohmann::ordered_json;  // keeps insertion order: fields come out as Suricata's
 
 // IANA protocol keywords for the assigned numbers 0..143, spelled as Suricata 7 prints them in
 // "proto" (its built-in table, not /etc/protocols). Unassigned numbers print as digits.
@@ -54,15 +52,24 @@ bool HasPorts(uint8_t proto) {
   return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
 }
 
-void AddVlan(Json& j, const uint16_t (&vlan)[decode::kMaxVlans]) {
+// A record's text: records are written field by field in Suricata's order (JsonLine), not built
+// as a DOM and dumped.
+std::string NewRecord() {
+  std::string s;
+  s.reserve(512);
+  return s;
+}
+
+void AddVlan(JsonLine& j, const uint16_t (&vlan)[decode::kMaxVlans]) {
   // The snapshot has no tag count: an id of 0 reads as "no tag" (a priority-tagged frame, VLAN
   // 0, therefore prints no array, where Suricata would print [0]).
-  Json a = Json::array();
+  if (vlan[0] == 0) return;
+  j.BeginArray("vlan");
   for (uint16_t v : vlan) {
     if (v == 0) break;
-    a.push_back(v);
+    j.UIntItem(v);
   }
-  if (!a.empty()) j["vlan"] = std::move(a);
+  j.EndArray();
 }
 
 std::string Hex2(uint8_t v) {
@@ -71,14 +78,17 @@ std::string Hex2(uint8_t v) {
 }
 
 // Suricata's "app_proto" on flow and alert records, when a protocol was detected.
-void AddAppProto(Json& j, uint8_t app_proto) {
+void AddAppProto(JsonLine& j, uint8_t app_proto) {
   if (app_proto == 0 || app_proto >= patterns::kAppProtoCount) return;
-  j["app_proto"] = patterns::AppProtoName(static_cast<patterns::AppProto>(app_proto));
+  j.Str("app_proto", patterns::AppProtoName(static_cast<patterns::AppProto>(app_proto)));
 }
 
-std::string Dump(const Json& j) {
-  // Compact like Suricata's; invalid UTF-8 (e.g. in a rule message) is replaced, never thrown.
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+void AddFlowCounters(JsonLine& j, const worker::FlowSnapshot& f) {
+  j.UInt("pkts_toserver", f.pkts[0]);
+  j.UInt("pkts_toclient", f.pkts[1]);
+  j.UInt("bytes_toserver", f.bytes[0]);
+  j.UInt("bytes_toclient", f.bytes[1]);
+  j.Str("start", FormatTimestamp(f.first_ts_us));
 }
 
 }  // namespace
@@ -130,109 +140,122 @@ std::string FormatAlert(const worker::AlertEvent& ev, const RuleInfo& rule) {
   const std::string src_ip = ev.src.ToEveString();
   const std::string dest_ip = ev.dst.ToEveString();
 
-  Json j;
-  j["timestamp"] = FormatTimestamp(ev.ts_us);
-  if (has_flow) j["flow_id"] = f.flow_id;
-  j["event_type"] = "alert";
+  std::string out = NewRecord();
+  JsonLine j(&out);
+  j.Str("timestamp", FormatTimestamp(ev.ts_us));
+  if (has_flow) j.UInt("flow_id", f.flow_id);
+  j.Str("event_type", "alert");
   AddVlan(j, f.vlan);
-  j["src_ip"] = src_ip;
-  if (ports) j["src_port"] = ev.sport;
-  j["dest_ip"] = dest_ip;
-  if (ports) j["dest_port"] = ev.dport;
-  j["proto"] = ProtoName(f.proto);
-  j["pkt_src"] = "wire/pcap";
+  j.Str("src_ip", src_ip);
+  if (ports) j.UInt("src_port", ev.sport);
+  j.Str("dest_ip", dest_ip);
+  if (ports) j.UInt("dest_port", ev.dport);
+  j.Str("proto", ProtoName(f.proto));
+  j.Str("pkt_src", "wire/pcap");
 
-  Json& a = j["alert"];
-  a["action"] = rule.action;
-  a["gid"] = rule.gid;
-  a["signature_id"] = rule.sid;
-  a["rev"] = rule.rev;
-  a["signature"] = rule.msg;
-  a["category"] = rule.category;
-  a["severity"] = rule.severity;
+  j.BeginObject("alert");
+  j.Str("action", rule.action);
+  j.UInt("gid", rule.gid);
+  j.UInt("signature_id", rule.sid);
+  j.UInt("rev", rule.rev);
+  j.Str("signature", rule.msg);
+  j.Str("category", rule.category);
+  j.Int("severity", rule.severity);
   if (rule.target != RuleInfo::Target::kNone) {
     // As Suricata's AlertJsonSourceTarget: the packet's addresses, ports for TCP/UDP/SCTP.
     const bool src_is_target = rule.target == RuleInfo::Target::kSrc;
-    auto side = [&](bool packet_src) {
-      Json o;
-      o["ip"] = packet_src ? src_ip : dest_ip;
-      if (ports) o["port"] = packet_src ? ev.sport : ev.dport;
-      return o;
+    auto side = [&](const char* key, bool packet_src) {
+      j.BeginObject(key);
+      j.Str("ip", packet_src ? src_ip : dest_ip);
+      if (ports) j.UInt("port", packet_src ? ev.sport : ev.dport);
+      j.EndObject();
     };
-    a["source"] = side(!src_is_target);
-    a["target"] = side(src_is_target);
+    side("source", !src_is_target);
+    side("target", src_is_target);
   }
   if (!rule.metadata.empty()) {
-    Json& md = a["metadata"];
-    for (const auto& [key, value] : rule.metadata) md[key].push_back(value);
+    // Suricata's layout: {"key": ["value", ...]}, the keys in the order they first appear, each
+    // with all its values.
+    const auto& md = rule.metadata;
+    j.BeginObject("metadata");
+    for (size_t i = 0; i < md.size(); ++i) {
+      bool seen = false;
+      for (size_t k = 0; k < i && !seen; ++k) seen = md[k].first == md[i].first;
+      if (seen) continue;
+      j.BeginArray(md[i].first);
+      for (size_t k = i; k < md.size(); ++k) {
+        if (md[k].first == md[i].first) j.StrItem(md[k].second);
+      }
+      j.EndArray();
+    }
+    j.EndObject();
   }
+  j.EndObject();
 
   if (has_flow) {
     const bool to_client = ev.dir == flow::Dir::kToClient;
     AddAppProto(j, f.app_proto);
-    j["direction"] = to_client ? "to_client" : "to_server";
-    Json& fl = j["flow"];
-    fl["pkts_toserver"] = f.pkts[0];
-    fl["pkts_toclient"] = f.pkts[1];
-    fl["bytes_toserver"] = f.bytes[0];
-    fl["bytes_toclient"] = f.bytes[1];
-    fl["start"] = FormatTimestamp(f.first_ts_us);
+    j.Str("direction", to_client ? "to_client" : "to_server");
+    j.BeginObject("flow");
+    AddFlowCounters(j, f);
     // Suricata 7 (output-json-alert.c) orients the packet's tuple client -> server and prints
     // the ports only when the packet's source port is non-zero.
-    fl["src_ip"] = to_client ? dest_ip : src_ip;
-    fl["dest_ip"] = to_client ? src_ip : dest_ip;
+    j.Str("src_ip", to_client ? dest_ip : src_ip);
+    j.Str("dest_ip", to_client ? src_ip : dest_ip);
     if (ports && ev.sport > 0) {
-      fl["src_port"] = to_client ? ev.dport : ev.sport;
-      fl["dest_port"] = to_client ? ev.sport : ev.dport;
+      j.UInt("src_port", to_client ? ev.dport : ev.sport);
+      j.UInt("dest_port", to_client ? ev.sport : ev.dport);
     }
+    j.EndObject();
   }
-  return Dump(j);
+  j.End();
+  return out;
 }
 
 std::string FormatFlow(const worker::FlowSnapshot& f) {
   const bool ports = HasPorts(f.proto);
-  Json j;
-  j["timestamp"] = FormatTimestamp(f.last_ts_us);
-  j["flow_id"] = f.flow_id;
-  j["event_type"] = "flow";
+  std::string out = NewRecord();
+  JsonLine j(&out);
+  j.Str("timestamp", FormatTimestamp(f.last_ts_us));
+  j.UInt("flow_id", f.flow_id);
+  j.Str("event_type", "flow");
   AddVlan(j, f.vlan);
-  j["src_ip"] = f.client_addr.ToEveString();
-  if (ports) j["src_port"] = f.client_port;
-  j["dest_ip"] = f.server_addr.ToEveString();
-  if (ports) j["dest_port"] = f.server_port;
-  j["proto"] = ProtoName(f.proto);
+  j.Str("src_ip", f.client_addr.ToEveString());
+  if (ports) j.UInt("src_port", f.client_port);
+  j.Str("dest_ip", f.server_addr.ToEveString());
+  if (ports) j.UInt("dest_port", f.server_port);
+  j.Str("proto", ProtoName(f.proto));
   AddAppProto(j, f.app_proto);
 
-  Json& fl = j["flow"];
-  fl["pkts_toserver"] = f.pkts[0];
-  fl["pkts_toclient"] = f.pkts[1];
-  fl["bytes_toserver"] = f.bytes[0];
-  fl["bytes_toclient"] = f.bytes[1];
-  fl["start"] = FormatTimestamp(f.first_ts_us);
-  fl["end"] = FormatTimestamp(f.last_ts_us);
+  j.BeginObject("flow");
+  AddFlowCounters(j, f);
+  j.Str("end", FormatTimestamp(f.last_ts_us));
   // Whole seconds between the second marks, as Suricata computes it.
   const uint64_t start_s = f.first_ts_us / 1000000, end_s = f.last_ts_us / 1000000;
-  fl["age"] = end_s > start_s ? end_s - start_s : 0;
-  fl["state"] = flow::StateName(f.state);
-  fl["reason"] = flow::EndReasonName(f.reason);
-  fl["alerted"] = f.alerted;
+  j.UInt("age", end_s > start_s ? end_s - start_s : 0);
+  j.Str("state", flow::StateName(f.state));
+  j.Str("reason", flow::EndReasonName(f.reason));
+  j.Bool("alerted", f.alerted);
+  j.EndObject();
 
   if (f.proto == IPPROTO_TCP) {
     namespace tf = decode::tcpflag;
     const uint8_t all = f.tcp_flags[0] | f.tcp_flags[1];
-    Json& t = j["tcp"];
-    t["tcp_flags"] = Hex2(all);
-    t["tcp_flags_ts"] = Hex2(f.tcp_flags[0]);
-    t["tcp_flags_tc"] = Hex2(f.tcp_flags[1]);
+    j.BeginObject("tcp");
+    j.Str("tcp_flags", Hex2(all));
+    j.Str("tcp_flags_ts", Hex2(f.tcp_flags[0]));
+    j.Str("tcp_flags_tc", Hex2(f.tcp_flags[1]));
     // Only the flags that were seen, in Suricata's order (EveTcpFlags); ECE prints as "ecn".
     static constexpr std::pair<uint8_t, const char*> kFlags[] = {
         {tf::kSyn, "syn"}, {tf::kFin, "fin"}, {tf::kRst, "rst"}, {tf::kPsh, "psh"},
         {tf::kAck, "ack"}, {tf::kUrg, "urg"}, {tf::kEce, "ecn"}, {tf::kCwr, "cwr"}};
     for (const auto& [bit, name] : kFlags) {
-      if (all & bit) t[name] = true;
+      if (all & bit) j.Bool(name, true);
     }
+    j.EndObject();
   }
-  return Dump(j);
+  j.End();
+  return out;
 }
 
 std::string DnsTypeName(uint16_t type) {
@@ -294,113 +317,123 @@ std::string SuricataBytes(std::string_view in) {
 }
 
 // The header every app record shares (src = the flow's client, as Suricata prints them).
-Json AppHeader(uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) {
-  Json j;
-  j["timestamp"] = FormatTimestamp(ts_us);
-  j["flow_id"] = f.flow_id;
-  j["event_type"] = type;
+void AppHeader(JsonLine& j, uint64_t ts_us, const worker::FlowSnapshot& f, const char* type) {
+  j.Str("timestamp", FormatTimestamp(ts_us));
+  j.UInt("flow_id", f.flow_id);
+  j.Str("event_type", type);
   AddVlan(j, f.vlan);
-  j["src_ip"] = f.client_addr.ToEveString();
-  j["src_port"] = f.client_port;
-  j["dest_ip"] = f.server_addr.ToEveString();
-  j["dest_port"] = f.server_port;
-  j["proto"] = ProtoName(f.proto);
-  j["pkt_src"] = "wire/pcap";
-  return j;
+  j.Str("src_ip", f.client_addr.ToEveString());
+  j.UInt("src_port", f.client_port);
+  j.Str("dest_ip", f.server_addr.ToEveString());
+  j.UInt("dest_port", f.server_port);
+  j.Str("proto", ProtoName(f.proto));
+  j.Str("pkt_src", "wire/pcap");
 }
 
 }  // namespace
 
 std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   const worker::FlowSnapshot& f = ev.flow;
-  auto header = [&]() {
-    return AppHeader(ev.ts_us, f, "dns");
-  };
   const uint16_t flags = ev.raw_flags;
   const uint8_t opcode = (flags >> 11) & 0xf;
   std::vector<std::string> out;
   if (!ev.response) {
     // Suricata 7 logs one "query" record per question of a request.
+    out.reserve(ev.query_count);
     for (uint8_t i = 0; i < ev.query_count; ++i) {
-      Json j = header();
-      Json& d = j["dns"];
-      d["version"] = 2;
-      d["type"] = "query";
-      d["id"] = ev.id;
-      d["rrname"] = SuricataBytes(ev.Name(ev.queries[i].name));
-      d["rrtype"] = DnsTypeName(ev.queries[i].type);
-      d["tx_id"] = ev.tx_id;
-      if (flags & 0x0040) d["z"] = true;
-      d["opcode"] = opcode;
-      out.push_back(Dump(j));
+      std::string line = NewRecord();
+      JsonLine j(&line);
+      AppHeader(j, ev.ts_us, f, "dns");
+      j.BeginObject("dns");
+      j.UInt("version", 2);
+      j.Str("type", "query");
+      j.UInt("id", ev.id);
+      j.Str("rrname", SuricataBytes(ev.Name(ev.queries[i].name)));
+      j.Str("rrtype", DnsTypeName(ev.queries[i].type));
+      j.UInt("tx_id", ev.tx_id);
+      if (flags & 0x0040) j.Bool("z", true);
+      j.UInt("opcode", opcode);
+      j.EndObject();
+      j.End();
+      out.push_back(std::move(line));
     }
     return out;
   }
-  Json j = header();
-  Json& d = j["dns"];
-  d["version"] = 2;
-  d["type"] = "answer";
-  d["id"] = ev.id;
+  std::string line = NewRecord();
+  JsonLine j(&line);
+  AppHeader(j, ev.ts_us, f, "dns");
+  j.BeginObject("dns");
+  j.UInt("version", 2);
+  j.Str("type", "answer");
+  j.UInt("id", ev.id);
   char hex[8];
   std::snprintf(hex, sizeof(hex), "%x", flags);
-  d["flags"] = hex;
+  j.Str("flags", hex);
   static constexpr std::pair<uint16_t, const char*> kBits[] = {{0x8000, "qr"}, {0x0400, "aa"},
                                                                {0x0200, "tc"}, {0x0100, "rd"},
                                                                {0x0080, "ra"}, {0x0040, "z"}};
   for (const auto& [bit, name] : kBits) {
-    if (flags & bit) d[name] = true;
+    if (flags & bit) j.Bool(name, true);
   }
-  d["opcode"] = opcode;
+  j.UInt("opcode", opcode);
   if (ev.query_count > 0) {
-    d["rrname"] = SuricataBytes(ev.Name(ev.queries[0].name));
-    d["rrtype"] = DnsTypeName(ev.queries[0].type);
+    j.Str("rrname", SuricataBytes(ev.Name(ev.queries[0].name)));
+    j.Str("rrtype", DnsTypeName(ev.queries[0].type));
   }
-  d["rcode"] = DnsRcodeName(flags & 0xf);
+  j.Str("rcode", DnsRcodeName(flags & 0xf));
   if (ev.answer_count > 0) {
-    Json& answers = d["answers"];
+    j.BeginArray("answers");
     for (uint8_t i = 0; i < ev.answer_count; ++i) {
       const worker::DnsRecordEvent::Answer& a = ev.answers[i];
-      Json r;
-      r["rrname"] = SuricataBytes(ev.Name(a.name));
-      r["rrtype"] = DnsTypeName(a.type);
-      r["ttl"] = a.ttl;
-      if (a.rdata_kind == 1) r["rdata"] = a.addr.ToEveString();
-      if (a.rdata_kind == 2 || a.rdata_kind == 3) r["rdata"] = SuricataBytes(ev.Name(a.target));
-      answers.push_back(std::move(r));
+      j.BeginObjectItem();
+      j.Str("rrname", SuricataBytes(ev.Name(a.name)));
+      j.Str("rrtype", DnsTypeName(a.type));
+      j.UInt("ttl", a.ttl);
+      if (a.rdata_kind == 1) j.Str("rdata", a.addr.ToEveString());
+      if (a.rdata_kind == 2 || a.rdata_kind == 3) j.Str("rdata", SuricataBytes(ev.Name(a.target)));
+      j.EndObject();
     }
+    j.EndArray();
   }
-  out.push_back(Dump(j));
+  j.EndObject();
+  j.End();
+  out.push_back(std::move(line));
   return out;
 }
-
 
 std::string TlsVersionString(uint16_t version) { return app::TlsVersionName(version); }
 
 std::string FormatTls(const worker::TlsRecordEvent& ev) {
-  Json j = AppHeader(ev.ts_us, ev.flow, "tls");
-  Json& t = j["tls"];
-  auto str = [&](Json& o, const char* key, const worker::TlsRecordEvent::Ref& r) {
-    if (r.len > 0) o[key] = std::string(ev.Get(r));
+  std::string out = NewRecord();
+  JsonLine j(&out);
+  AppHeader(j, ev.ts_us, ev.flow, "tls");
+  j.BeginObject("tls");
+  auto str = [&](const char* key, const worker::TlsRecordEvent::Ref& r) {
+    if (r.len > 0) j.Str(key, ev.Get(r));
   };
-  str(t, "subject", ev.subject);
-  str(t, "issuerdn", ev.issuer);
-  str(t, "serial", ev.serial);
-  str(t, "fingerprint", ev.fingerprint);
-  str(t, "sni", ev.sni);
-  t["version"] = TlsVersionString(ev.version);
-  str(t, "notbefore", ev.not_before);
-  str(t, "notafter", ev.not_after);
+  str("subject", ev.subject);
+  str("issuerdn", ev.issuer);
+  str("serial", ev.serial);
+  str("fingerprint", ev.fingerprint);
+  str("sni", ev.sni);
+  j.Str("version", TlsVersionString(ev.version));
+  str("notbefore", ev.not_before);
+  str("notafter", ev.not_after);
   if (ev.ja3_hash.len > 0 || ev.ja3.len > 0) {
-    Json& o = t["ja3"];
-    str(o, "hash", ev.ja3_hash);
-    str(o, "string", ev.ja3);
+    j.BeginObject("ja3");
+    str("hash", ev.ja3_hash);
+    str("string", ev.ja3);
+    j.EndObject();
   }
   if (ev.ja3s_hash.len > 0 || ev.ja3s.len > 0) {
-    Json& o = t["ja3s"];
-    str(o, "hash", ev.ja3s_hash);
-    str(o, "string", ev.ja3s);
+    j.BeginObject("ja3s");
+    str("hash", ev.ja3s_hash);
+    str("string", ev.ja3s);
+    j.EndObject();
   }
-  return Dump(j);
+  j.EndObject();
+  j.End();
+  return out;
 }
 
 namespace {
@@ -433,97 +466,117 @@ const char* DcerpcTypeName(uint8_t t) {
 }  // namespace
 
 std::string FormatSmb(const worker::SmbRecordEvent& ev) {
-  Json j = AppHeader(ev.ts_us, ev.flow, "smb");
-  Json& s = j["smb"];
-  auto get = [&](const worker::SmbRecordEvent::Ref& r) { return std::string(ev.Get(r)); };
-  s["id"] = ev.id;
+  std::string out = NewRecord();
+  JsonLine j(&out);
+  AppHeader(j, ev.ts_us, ev.flow, "smb");
+  j.BeginObject("smb");
+  auto str = [&](const char* key, const worker::SmbRecordEvent::Ref& r) {
+    j.Str(key, ev.Get(r));
+  };
+  j.UInt("id", ev.id);
   const char* dialect = app::SmbDialectName(ev.dialect);
-  s["dialect"] = dialect != nullptr ? dialect : "unknown";
-  s["command"] = app::SmbCommandName(ev.version, ev.command);
+  j.Str("dialect", dialect != nullptr ? dialect : "unknown");
+  j.Str("command", app::SmbCommandName(ev.version, ev.command));
   if (ev.response) {
     const char* status = app::SmbStatusName(ev.status);
-    s["status"] = status != nullptr ? std::string(status) : std::to_string(ev.status);
-    s["status_code"] = fmt::format("0x{:x}", ev.status);
+    j.Str("status", status != nullptr ? std::string(status) : std::to_string(ev.status));
+    j.Str("status_code", fmt::format("0x{:x}", ev.status));
   }
-  s["session_id"] = ev.session_id;
-  s["tree_id"] = ev.tree_id;
+  j.UInt("session_id", ev.session_id);
+  j.UInt("tree_id", ev.tree_id);
   if (ev.user.len > 0 || ev.domain.len > 0 || ev.host.len > 0) {
-    Json& n = s["ntlmssp"];
-    n["domain"] = get(ev.domain);
-    n["user"] = get(ev.user);
-    n["host"] = get(ev.host);
+    j.BeginObject("ntlmssp");
+    str("domain", ev.domain);
+    str("user", ev.user);
+    str("host", ev.host);
+    j.EndObject();
   }
   const bool smb2 = ev.version == 2;
   const bool tree_connect = smb2 ? ev.command == 0x03 : ev.command == app::kSmb1TreeConnectAndx;
   if (ev.is_dcerpc) {
-    Json& d = s["dcerpc"];
-    d["request"] = DcerpcTypeName(ev.dcerpc_ptype);
-    if (ev.dcerpc_ptype == 0 && ev.dcerpc_opnum >= 0) d["opnum"] = ev.dcerpc_opnum;
-    Json ifaces = Json::array();
+    j.BeginObject("dcerpc");
+    j.Str("request", DcerpcTypeName(ev.dcerpc_ptype));
+    if (ev.dcerpc_ptype == 0 && ev.dcerpc_opnum >= 0) j.Int("opnum", ev.dcerpc_opnum);
     if (ev.interface_count > 0) {
+      j.BeginArray("interfaces");
       for (uint8_t i = 0; i < ev.interface_count; ++i) {
-        Json o;
-        o["uuid"] = get(ev.interfaces[i]);
-        o["version"] = fmt::format("{}.0", ev.interface_versions[i]);
-        ifaces.push_back(std::move(o));
+        j.BeginObjectItem();
+        str("uuid", ev.interfaces[i]);
+        j.Str("version", fmt::format("{}.0", ev.interface_versions[i]));
+        j.EndObject();
       }
+      j.EndArray();
     } else if (ev.dcerpc_interface.len > 0) {
-      Json o;
-      o["uuid"] = get(ev.dcerpc_interface);
-      ifaces.push_back(std::move(o));
+      j.BeginArray("interfaces");
+      j.BeginObjectItem();
+      str("uuid", ev.dcerpc_interface);
+      j.EndObject();
+      j.EndArray();
     }
-    if (!ifaces.empty()) d["interfaces"] = std::move(ifaces);
-    d["call_id"] = ev.dcerpc_call_id;
+    j.UInt("call_id", ev.dcerpc_call_id);
+    j.EndObject();
   } else if (ev.is_rename) {
     if (smb2) {
-      Json& si = s["set_info"];
-      si["class"] = "FILE_INFO";
-      si["info_level"] = "SMB2_FILE_RENAME_INFO";
+      j.BeginObject("set_info");
+      j.Str("class", "FILE_INFO");
+      j.Str("info_level", "SMB2_FILE_RENAME_INFO");
+      j.EndObject();
     }
-    Json& r = s["rename"];
-    r["from"] = get(ev.rename_from);
-    r["to"] = get(ev.rename_to);
+    j.BeginObject("rename");
+    str("from", ev.rename_from);
+    str("to", ev.rename_to);
+    j.EndObject();
   } else if (ev.is_create) {
-    s["filename"] = ev.filename.len > 0 ? get(ev.filename) : std::string("<share_root>");
-    s["disposition"] = SmbDisposition(ev.disposition);
-    s["access"] = ev.is_delete ? "delete on close" : "normal";
+    if (ev.filename.len > 0) {
+      str("filename", ev.filename);
+    } else {
+      j.Str("filename", "<share_root>");
+    }
+    j.Str("disposition", SmbDisposition(ev.disposition));
+    j.Str("access", ev.is_delete ? "delete on close" : "normal");
   } else if (tree_connect) {
-    s[ev.share_type == 2 || (ev.share_type == 0 && ev.is_pipe) ? "named_pipe" : "share"] =
-        get(ev.share);
+    str(ev.share_type == 2 || (ev.share_type == 0 && ev.is_pipe) ? "named_pipe" : "share",
+        ev.share);
     if (smb2 && ev.response) {
       static constexpr const char* kTypes[] = {"UNKNOWN", "FILE", "PIPE", "PRINT"};
-      s["share_type"] = ev.share_type < 4 ? kTypes[ev.share_type] : "UNKNOWN";
+      j.Str("share_type", ev.share_type < 4 ? kTypes[ev.share_type] : "UNKNOWN");
     }
   } else if (ev.is_disposition && ev.filename.len > 0) {
     // SET_INFO of the delete disposition: Suricata names the file and says whether it is deleted
     // (its SETFILEPATHINFO record). Other SET_INFO classes, CLOSE, IOCTL, LOGOFF, ... name
     // nothing in Suricata's records.
-    s["filename"] = get(ev.filename);
-    s["access"] = ev.is_delete ? "delete on close" : "normal";
+    str("filename", ev.filename);
+    j.Str("access", ev.is_delete ? "delete on close" : "normal");
   }
-  return Dump(j);
+  j.EndObject();
+  j.End();
+  return out;
 }
 
 std::string FormatHttp(const worker::HttpRecordEvent& ev) {
   const worker::FlowSnapshot& f = ev.flow;
-  Json j = AppHeader(ev.ts_us, f, "http");
-  j["tx_id"] = ev.tx_id;
-  Json& h = j["http"];
+  std::string out = NewRecord();
+  JsonLine j(&out);
+  AppHeader(j, ev.ts_us, f, "http");
+  j.UInt("tx_id", ev.tx_id);
+  j.BeginObject("http");
   auto str = [&](const char* key, const worker::HttpRecordEvent::Ref& r) {
-    if (r.len > 0) h[key] = SuricataBytes(ev.Get(r));
+    if (r.len > 0) j.Str(key, SuricataBytes(ev.Get(r)));
   };
   str("hostname", ev.hostname);
-  if (ev.http_port != 0) h["http_port"] = ev.http_port;
+  if (ev.http_port != 0) j.UInt("http_port", ev.http_port);
   str("url", ev.url);
   str("http_user_agent", ev.user_agent);
   str("http_content_type", ev.content_type);
   str("http_refer", ev.referer);
   str("http_method", ev.method);
   str("protocol", ev.protocol);
-  if (ev.has_response && ev.status != 0) h["status"] = ev.status;
+  if (ev.has_response && ev.status != 0) j.UInt("status", ev.status);
   str("redirect", ev.redirect);
-  h["length"] = ev.length;
-  return Dump(j);
+  j.UInt("length", ev.length);
+  j.EndObject();
+  j.End();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -573,6 +626,7 @@ bool EveFile::Write(std::string_view line) {
   }
   buf_.append(line);
   buf_.push_back('\n');
+  ++buffered_lines_;
   if (buf_.size() >= kFlushAt) Flush();  // a failure keeps the bytes: the record is not lost yet
   return true;
 }
@@ -584,8 +638,6 @@ bool EveFile::Flush() {
   while (done < buf_.size()) {
     const ssize_t n = ::write(fd_, buf_.data() + done, buf_.size() - done);
     if (n > 0) {
-      lines_written_ +=
-          static_cast<uint64_t>(std::count(buf_.data() + done, buf_.data() + done + n, '\n'));
       done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
@@ -595,6 +647,13 @@ bool EveFile::Flush() {
       break;
     }
   }
+  // Lines are counted, not searched for, unless the file took only part of the buffer.
+  const uint64_t lines =
+      done == buf_.size()
+          ? buffered_lines_
+          : static_cast<uint64_t>(std::count(buf_.data(), buf_.data() + done, '\n'));
+  lines_written_ += lines;
+  buffered_lines_ -= lines;
   buf_.erase(0, done);
   return ok;
 }
@@ -622,7 +681,8 @@ void EveFile::Close() {
   if (owns_fd_) ::close(fd_);
   fd_ = -1;
   owns_fd_ = false;
-  write_errors_ += static_cast<uint64_t>(std::count(buf_.begin(), buf_.end(), '\n'));  // lost
+  write_errors_ += buffered_lines_;  // lost
+  buffered_lines_ = 0;
   buf_.clear();
 }
 

@@ -123,6 +123,7 @@ class EveFile {
   bool owns_fd_ = false;
   std::string path_;
   std::string buf_;
+  uint64_t buffered_lines_ = 0;  // whole and part lines in buf_
   uint64_t lines_written_ = 0;
   uint64_t write_errors_ = 0;
   uint64_t failed_writes_ = 0;

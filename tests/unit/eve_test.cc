@@ -12,8 +12,10 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -261,6 +263,34 @@ TEST(EveAlert, FieldTypes) {
   EXPECT_EQ(j.at("direction"), "to_server");
   EXPECT_EQ(j.at("flow").at("bytes_toserver"), 200);
   EXPECT_EQ(j.at("flow").at("start"), "2024-01-02T03:04:05.000001+0000");
+}
+
+TEST(EveAlert, MetadataGroupsValuesUnderTheirKeyInFirstSeenOrder) {
+  AlertEvent e;
+  e.ts_us = Us("2024-01-02T03:04:05.000006");
+  e.src = Ip("192.0.2.1");
+  e.dst = Ip("198.51.100.2");
+  e.sport = 40000;
+  e.dport = 445;
+  e.flow = Snap(123, "192.0.2.1", 40000, "198.51.100.2", 445, IPPROTO_TCP, 2, 1, 200, 100,
+                "2024-01-02T03:04:05.000001", "2024-01-02T03:04:05.000006");
+  RuleInfo rule{7, 1, 2, "m", "", 3, "allowed", {}};
+  rule.metadata = {{"indicator_entry", "10.0.0.0/8"},
+                   {"indicator_side", "both"},
+                   {"indicator_entry", "192.0.2.1/32"},
+                   {"odd \"key\"", "\xff value \n"},
+                   {"indicator_side", "again"}};
+  const std::string line = FormatAlert(e, rule);
+  // As Suricata prints rule metadata, and as the DOM the writer replaced grouped them.
+  Json want_md;
+  for (const auto& [key, value] : rule.metadata) want_md[key].push_back(value);
+  const std::string want =
+      "\"metadata\":" + want_md.dump(-1, ' ', false, Json::error_handler_t::replace) + "}";
+  EXPECT_NE(line.find(want), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("metadata":{"indicator_entry":["10.0.0.0/8","192.0.2.1/32"],)"
+                      R"("indicator_side":["both","again"],"odd \"key\"":[)"),
+            std::string::npos)
+      << line;
 }
 
 TEST(EveAlert, QinQIpv6AndEdgeCases) {
@@ -707,6 +737,35 @@ TEST_F(EveFileTest, WriteErrorsAreCountedNotThrown) {
   // Closing gives up what is still buffered: every record is either written or counted.
   f.Close();
   EXPECT_EQ(f.lines_written() + f.write_errors(), 5001u);
+}
+
+TEST_F(EveFileTest, APartWrittenLineCountsOnlyOnceWhole) {
+  // The file size limit makes write(2) take part of the buffer and then refuse (EFBIG): lines
+  // written count only the whole ones, and the rest follows once the file takes it.
+  struct rlimit old_limit;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  const std::string path = dir_ + "/eve.json";
+  EveFile f;
+  std::string err;
+  ASSERT_TRUE(f.Open(path, &err)) << err;
+  const std::string line(29, 'z');  // 30 bytes with its newline
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(f.Write(line));
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = 100;  // three lines and a third of the fourth
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  EXPECT_FALSE(f.Flush());
+  EXPECT_EQ(f.lines_written(), 3u);
+  EXPECT_EQ(std::filesystem::file_size(path), 100u);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(f.Flush());
+  EXPECT_EQ(f.lines_written(), 10u);
+  EXPECT_TRUE(f.Write(line));
+  f.Close();
+  EXPECT_EQ(f.lines_written(), 11u);
+  EXPECT_EQ(f.write_errors(), 0u);
+  EXPECT_EQ(Lines(path), std::vector<std::string>(11, line));
 }
 
 TEST_F(EveFileTest, DashMeansStdout) {
