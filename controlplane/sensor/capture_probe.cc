@@ -60,7 +60,7 @@ bool Gunzip(const std::string& from, const std::string& to, std::string* error) 
 }  // namespace
 
 bool ProbeCapture(const std::string& path, const std::string& temp_dir, CaptureInfo* info,
-                  std::string* error) {
+                  std::string* error, bool count) {
   *info = CaptureInfo{};
   info->path = path;
   info->read_path = path;
@@ -92,6 +92,11 @@ bool ProbeCapture(const std::string& path, const std::string& temp_dir, CaptureI
     pcap_close(p);
     return false;
   }
+  if (!count) {
+    pcap_close(p);
+    return true;
+  }
+  info->counted = true;
   pcap_pkthdr* hdr;
   const u_char* data;
   int rc;

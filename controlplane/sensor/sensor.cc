@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -427,9 +428,12 @@ int RunSensor(const config::Config& cfg) {
       if (c.temporary) unlink(c.read_path.c_str());
     }
   };
+  // Capture files read by CaptureReaders (inputs.pcap-reader: buffered, the default) end where
+  // the reader says; only net_pcap needs the number of packets beforehand (see the main loop).
+  const bool count_captures = cfg.pcap_reader != "buffered";
   for (const auto& p : cfg.pcaps) {
     CaptureInfo info;
-    if (!ProbeCapture(p, tmp, &info, &error)) {
+    if (!ProbeCapture(p, tmp, &info, &error, count_captures)) {
       fmt::print(stderr, "flowsentry: {}\n", error);
       cleanup_captures();
       return 1;
@@ -721,7 +725,8 @@ int RunSensor(const config::Config& cfg) {
     }
     const auto t_launch = Clock::now();
     spdlog::info("{} worker(s) running on {} input(s){}", cfg.workers, inputs.size(),
-                 offline ? fmt::format(", {} packets to read", expected_packets) : "");
+                 offline && count_captures ? fmt::format(", {} packets to read", expected_packets)
+                                           : "");
 
     // Main loop: drain events, watch for end of input or a signal.
     auto last_progress = Clock::now();
@@ -783,14 +788,21 @@ int RunSensor(const config::Config& cfg) {
             auto s = input_stats(p);
             consumed += s.ipackets + s.rx_nombuf + s.ierrors;
           }
-          if (consumed >= expected_packets) {
+          // The end of the input: every reader has delivered its file's last record, or (net_pcap)
+          // as many packets came in as the probe counted.
+          const bool all_read =
+              count_captures
+                  ? consumed >= expected_packets
+                  : std::all_of(readers.begin(), readers.end(),
+                                [](const auto& r) { return r->finished(); });
+          if (all_read) {
             shared.stop.store(true);
           } else if (consumed != last_consumed) {
             last_consumed = consumed;
             last_progress = Clock::now();
           } else if (Clock::now() - last_progress > std::chrono::seconds(10)) {
-            spdlog::warn("input stalled at {} of {} packets for 10 s; stopping", consumed,
-                         expected_packets);
+            spdlog::warn("input stalled at {} packets{} for 10 s; stopping", consumed,
+                         count_captures ? fmt::format(" of {}", expected_packets) : "");
             shared.stop.store(true);
           }
         }
@@ -813,6 +825,20 @@ int RunSensor(const config::Config& cfg) {
     api_service.Stop();  // before the workers and the reloader it reads stop or go away
     rte_eal_mp_wait_lcore();
     const double processing_s = std::chrono::duration<double>(Clock::now() - t_launch).count();
+    if (offline && !count_captures) {
+      // The readers counted the captures as they read them, and say where one was cut short.
+      expected_packets = 0;
+      for (const auto& r : readers) {
+        expected_packets += r->stats().packets;
+        if (!r->error().empty()) {
+          const auto c = std::find_if(captures.begin(), captures.end(), [&r](const auto& c) {
+            return c.read_path == r->path();
+          });
+          spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); read those",
+                       c != captures.end() ? c->path : r->path(), r->stats().packets, r->error());
+        }
+      }
+    }
     while (out.Drain(workers) > 0) {
     }
     if (blocks) {

@@ -59,6 +59,7 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int 
                                                    uint64_t ts_flag, std::string* error,
                                                    size_t buffer_bytes, Reading reading) {
   std::unique_ptr<CaptureReader> r(new CaptureReader());
+  r->path_ = path;
   r->file_ = std::fopen(path.c_str(), "rb");
   if (r->file_ == nullptr) {
     *error = fmt::format("{}: {}", path, std::strerror(errno));
@@ -352,6 +353,7 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
     delivered_packets_.store(stats_.packets, std::memory_order_relaxed);
     delivered_bytes_.store(stats_.bytes, std::memory_order_relaxed);
   }
+  if (done_) finished_.store(true, std::memory_order_release);
   return got;
 }
 

@@ -99,11 +99,15 @@ class CaptureReader {
   bool done() const { return done_; }
   uint64_t replay_passes() const { return pass_; }  // replay: the pass being served (from 1)
   int datalink() const { return datalink_; }
+  const std::string& path() const { return path_; }
   const CaptureReaderStats& stats() const { return stats_; }  // the reading thread only
   // Records delivered and their bytes, readable from any thread (the control plane's progress
   // check and port metrics, as rte_eth_stats would give them for a PMD).
   uint64_t delivered_packets() const { return delivered_packets_.load(std::memory_order_relaxed); }
   uint64_t delivered_bytes() const { return delivered_bytes_.load(std::memory_order_relaxed); }
+  // done(), readable from any thread: every record has been delivered (the control plane's end
+  // of a file run). error() and stats() may be read once the reading thread has stopped.
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
   // Why the input ended early ("" when it ended cleanly or has not ended).
   const std::string& error() const { return error_; }
 
@@ -116,6 +120,7 @@ class CaptureReader {
   // false when the file ends first (read_errno_ set on a read error).
   bool Fill(size_t need);
 
+  std::string path_;
   FILE* file_ = nullptr;
   pcap_t* pcap_ = nullptr;
   std::unique_ptr<char[]> buffer_;
@@ -156,6 +161,7 @@ class CaptureReader {
   uint64_t pass_ = 0;
   uint64_t shift_us_ = 0;  // span + 1 s
   std::atomic<uint64_t> delivered_packets_{0}, delivered_bytes_{0};
+  std::atomic<bool> finished_{false};
   std::string error_;
 };
 

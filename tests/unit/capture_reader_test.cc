@@ -83,6 +83,7 @@ TEST(CaptureReaderTest, RecordsComeBackInOrderWithTimestamps) {
   rte_mbuf* bufs[32];
   int seen = 0;
   while (!r->done()) {
+    EXPECT_FALSE(r->finished());  // the control plane's view of done()
     const uint16_t n = r->Burst(pool, 7, bufs, 32);
     for (uint16_t i = 0; i < n; ++i, ++seen) {
       rte_mbuf* m = bufs[i];
@@ -98,6 +99,8 @@ TEST(CaptureReaderTest, RecordsComeBackInOrderWithTimestamps) {
     }
   }
   EXPECT_EQ(seen, 300);
+  EXPECT_TRUE(r->finished());
+  EXPECT_EQ(r->path(), path);
   EXPECT_EQ(r->stats().packets, 300u);
   EXPECT_FALSE(r->stats().truncated_file);
   EXPECT_EQ(r->Burst(pool, 7, bufs, 32), 0);
@@ -171,6 +174,7 @@ TEST(CaptureReaderTest, ATruncatedFileEndsTheInputWithTheReason) {
   EXPECT_EQ(n, 9);
   for (uint16_t i = 0; i < n; ++i) rte_pktmbuf_free(bufs[i]);
   EXPECT_TRUE(r->done());
+  EXPECT_TRUE(r->finished());
   EXPECT_TRUE(r->stats().truncated_file);
   EXPECT_FALSE(r->error().empty());
 }
