@@ -786,9 +786,16 @@ const char* DecodeEventName(DecodeEvent e) {
   return "unknown";
 }
 
+namespace {
+// What a packet starts from. Copying it is a few vector moves; `*p = Packet{}` built a temporary
+// on the stack (rep stos, byte stores) and then read it back in 16-byte loads, each of which
+// waited for the narrower stores before it: a tenth of a 64-byte frame's cost in the worker.
+const Packet kFreshPacket{};
+}  // namespace
+
 DecodeEvent Decode(const uint8_t* data, uint32_t caplen, uint32_t wirelen, uint64_t ts_us,
                    Packet* p) {
-  *p = Packet{};
+  *p = kFreshPacket;
   p->data = data;
   p->caplen = caplen;
   p->wirelen = wirelen < caplen ? caplen : wirelen;
@@ -797,7 +804,7 @@ DecodeEvent Decode(const uint8_t* data, uint32_t caplen, uint32_t wirelen, uint6
 }
 
 DecodeEvent DecodeInner(const Packet& outer, Packet* inner) {
-  *inner = Packet{};
+  *inner = kFreshPacket;
   if (outer.inner_kind == InnerKind::kNone) return DecodeEvent::kNone;
   Packet* p = inner;
   p->data = outer.data + outer.inner_offset;
@@ -840,7 +847,7 @@ DecodeEvent DecodeInner(const Packet& outer, Packet* inner) {
   // Teredo is only a guess from the UDP port: Suricata takes the payload for a tunnel only when
   // the whole carried packet is valid, and otherwise treats the datagram as plain UDP.
   if (outer.tunnel == Tunnel::kTeredo && p->invalid) {
-    *inner = Packet{};
+    *inner = kFreshPacket;
     return DecodeEvent::kNone;
   }
   return p->event;
@@ -848,7 +855,7 @@ DecodeEvent DecodeInner(const Packet& outer, Packet* inner) {
 
 DecodeEvent DecodeReassembled(const Packet& frag, const uint8_t* data, uint32_t caplen,
                               uint16_t l3_offset, Packet* out) {
-  *out = Packet{};
+  *out = kFreshPacket;
   Packet* p = out;
   p->data = data;
   p->caplen = p->wirelen = caplen;
