@@ -203,7 +203,11 @@ std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path
         static_cast<uint64_t>(h->ts.tv_sec) * 1000000ull + static_cast<uint64_t>(h->ts.tv_usec);
     first = std::min(first, ts);
     last = std::max(last, ts);
-    r->recs_.push_back({r->store_.size(), h->caplen, ts});
+    // Where each record's ports are is found once, here, not in every pass (a second decode of
+    // every replayed frame was a tenth of a 64-byte frame's cost).
+    const ReplayPorts where =
+        r->datalink_ == DLT_EN10MB ? FindReplayPorts(data, h->caplen) : ReplayPorts{};
+    r->recs_.push_back({r->store_.size(), h->caplen, where, ts});
     r->store_.insert(r->store_.end(), data, data + h->caplen);
   }
   if (rc != PCAP_ERROR_BREAK) {
@@ -242,24 +246,36 @@ uint16_t ReplayPort(uint16_t port, uint64_t pass) {
   return static_cast<uint16_t>(32768 + (port - 32768 + pass * 7919) % 32768);
 }
 
-void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass) {
-  if (pass == 0) return;
+ReplayPorts FindReplayPorts(const uint8_t* frame, uint32_t len) {
   // The sensor's own decoder finds the transport header (VLAN tags, IPv4 options, IPv6 extension
   // headers); fragments after the first carry no ports.
   decode::Packet p;
   decode::Decode(frame, len, len, 0, &p);
-  if (p.layer != decode::Layer::kL4 || p.fragment || (p.proto != 6 && p.proto != 17)) return;
+  if (p.layer != decode::Layer::kL4 || p.fragment || (p.proto != 6 && p.proto != 17)) return {};
   const size_t at = p.l4_offset;
   const size_t csum = at + (p.proto == 6 ? 16 : 6);
-  if (len < csum + 2) return;
+  if (len < csum + 2 || csum > UINT16_MAX) return {};
   const bool has_csum = p.proto == 6 || Rd16(frame + csum) != 0;  // UDP over IPv4 may have none
-  for (size_t off : {at, at + 2}) {
+  return {static_cast<uint16_t>(at), has_csum ? static_cast<uint16_t>(csum) : uint16_t{0}};
+}
+
+void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t pass) {
+  if (pass == 0 || where.ports == 0 || len < where.ports + 4u ||
+      (where.checksum != 0 && len < where.checksum + 2u)) {
+    return;
+  }
+  for (size_t off : {size_t{where.ports}, size_t{where.ports} + 2}) {
     const uint16_t old_v = Rd16(frame + off);
     const uint16_t new_v = ReplayPort(old_v, pass);
     if (new_v == old_v) continue;
     Wr16(frame + off, new_v);
-    if (has_csum) FixChecksum(frame + csum, old_v, new_v);
+    if (where.checksum != 0) FixChecksum(frame + where.checksum, old_v, new_v);
   }
+}
+
+void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass) {
+  if (pass == 0) return;
+  RenameReplayPorts(frame, len, FindReplayPorts(frame, len), pass);
 }
 
 CaptureReader::~CaptureReader() {
@@ -283,6 +299,7 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       held_data_ = store_.data() + rec.at;
       held_caplen_ = rec.len;
       held_ts_us_ = rec.ts_us + (pass_ - 1) * shift_us_;
+      held_ports_ = rec.ports;
       held_ = true;
     }
     if (!held_ && direct_ && !NextDirect()) break;
@@ -336,8 +353,8 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       break;
     }
     if (m->nb_segs > 1) ++stats_.chained_records;
-    if (replay_ && pass_ > 1 && datalink_ == DLT_EN10MB)
-      RenameReplayFlows(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, pass_ - 1);
+    if (replay_ && pass_ > 1)
+      RenameReplayPorts(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, held_ports_, pass_ - 1);
     m->pkt_len = len;
     m->port = port_id;
     if (ts_offset_ >= 0) {

@@ -68,6 +68,15 @@ uint16_t ReplayPort(uint16_t port, uint64_t pass);
 // Rewrites the TCP/UDP ports of one Ethernet frame with ReplayPort (found by the sensor's decoder)
 // and updates the checksum (RFC 1624). Frames without ports stay as they are.
 void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass);
+// The same in two steps, so that a replay finds each record's ports once: where they are (the
+// TCP/UDP header's offset, 0 for none; its checksum's, 0 when there is none to update), then the
+// rewrite of one pass.
+struct ReplayPorts {
+  uint16_t ports = 0;
+  uint16_t checksum = 0;
+};
+ReplayPorts FindReplayPorts(const uint8_t* frame, uint32_t len);
+void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t pass);
 
 class CaptureReader {
  public:
@@ -132,6 +141,7 @@ class CaptureReader {
   const uint8_t* held_data_ = nullptr;
   uint32_t held_caplen_ = 0;
   uint64_t held_ts_us_ = 0;
+  ReplayPorts held_ports_;
   bool held_ = false;
   CaptureReaderStats stats_;
   // Direct reading: the file (the stream's descriptor), the buffer and the next record in it,
@@ -152,6 +162,7 @@ class CaptureReader {
   struct Rec {
     size_t at;
     uint32_t len;
+    ReplayPorts ports;  // FindReplayPorts, at load
     uint64_t ts_us;
   };
   bool replay_ = false;
