@@ -131,8 +131,14 @@ FlowKey MakeKey(const decode::Packet& p, FlowUse use, bool* sender_is_lo) {
     sport = static_cast<uint16_t>(p.esp_spi >> 16);
     dport = static_cast<uint16_t>(p.esp_spi);
   }
-  const int c = std::memcmp(src->bytes.data(), dst->bytes.data(), 16);
-  const bool lo = c < 0 || (c == 0 && sport <= dport);
+  // Byte order of the addresses (memcmp's), as two big-endian words: no library call per packet.
+  auto be64 = [](const IpAddr& a, size_t at) {
+    uint64_t v;
+    std::memcpy(&v, a.bytes.data() + at, 8);
+    return __builtin_bswap64(v);
+  };
+  const uint64_t s0 = be64(*src, 0), d0 = be64(*dst, 0), s1 = be64(*src, 8), d1 = be64(*dst, 8);
+  const bool lo = s0 != d0 ? s0 < d0 : s1 != d1 ? s1 < d1 : sport <= dport;
   k.addr_lo = lo ? *src : *dst;
   k.addr_hi = lo ? *dst : *src;
   // The 12 bytes after the addresses (ports, VLAN ids, protocol, depth) are put together in
