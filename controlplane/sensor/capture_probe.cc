@@ -96,7 +96,6 @@ bool ProbeCapture(const std::string& path, const std::string& temp_dir, CaptureI
     pcap_close(p);
     return true;
   }
-  info->counted = true;
   pcap_pkthdr* hdr;
   const u_char* data;
   int rc;

@@ -15,7 +15,7 @@ struct CaptureInfo {
   std::string path;        // as given
   std::string read_path;   // what DPDK reads (the decompressed copy for .gz)
   bool temporary = false;  // read_path is ours to delete
-  bool counted = false;    // the fields below were measured (count)
+  // Measured only when counting (ProbeCapture's count):
   uint64_t packets = 0;    // records libpcap reads before end of file or the first bad record
   uint64_t bytes = 0;
   bool truncated = false;  // the file ended inside a record or had a corrupt record

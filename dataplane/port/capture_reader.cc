@@ -273,11 +273,6 @@ void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t
   }
 }
 
-void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass) {
-  if (pass == 0) return;
-  RenameReplayPorts(frame, len, FindReplayPorts(frame, len), pass);
-}
-
 CaptureReader::~CaptureReader() {
   // pcap_close closes the stream it was given.
   if (pcap_ != nullptr) {

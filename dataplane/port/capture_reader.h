@@ -65,12 +65,11 @@ struct CaptureReaderStats {
 // Replay pass `pass`'s number for a TCP/UDP port: ports in [32768, 65535] move by pass x 7919
 // within that range (a permutation per pass); others, and pass 0, stay.
 uint16_t ReplayPort(uint16_t port, uint64_t pass);
-// Rewrites the TCP/UDP ports of one Ethernet frame with ReplayPort (found by the sensor's decoder)
-// and updates the checksum (RFC 1624). Frames without ports stay as they are.
-void RenameReplayFlows(uint8_t* frame, uint32_t len, uint64_t pass);
-// The same in two steps, so that a replay finds each record's ports once: where they are (the
-// TCP/UDP header's offset, 0 for none; its checksum's, 0 when there is none to update), then the
-// rewrite of one pass.
+// Renaming the flows of one Ethernet frame for a replay pass, in two steps so that a replay finds
+// each record's ports once, when it loads the capture: FindReplayPorts finds the TCP/UDP header
+// with the sensor's decoder (its offset, 0 for none; its checksum's, 0 when there is none to
+// update); RenameReplayPorts rewrites both ports with ReplayPort and updates the checksum (RFC
+// 1624). Frames without ports stay as they are.
 struct ReplayPorts {
   uint16_t ports = 0;
   uint16_t checksum = 0;
