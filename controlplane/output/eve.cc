@@ -337,17 +337,21 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   const uint16_t flags = ev.raw_flags;
   const uint8_t opcode = (flags >> 11) & 0xf;
   std::vector<std::string> out;
+  // Every record: the header, then "dns": {"version": 2, "type", "id", ...
+  auto begin = [&](JsonLine& j, const char* type) {
+    AppHeader(j, ev.ts_us, f, "dns");
+    j.BeginObject("dns");
+    j.UInt("version", 2);
+    j.Str("type", type);
+    j.UInt("id", ev.id);
+  };
   if (!ev.response) {
     // Suricata 7 logs one "query" record per question of a request.
     out.reserve(ev.query_count);
     for (uint8_t i = 0; i < ev.query_count; ++i) {
       std::string line = NewRecord();
       JsonLine j(&line);
-      AppHeader(j, ev.ts_us, f, "dns");
-      j.BeginObject("dns");
-      j.UInt("version", 2);
-      j.Str("type", "query");
-      j.UInt("id", ev.id);
+      begin(j, "query");
       j.Str("rrname", SuricataBytes(ev.Name(ev.queries[i].name)));
       j.Str("rrtype", DnsTypeName(ev.queries[i].type));
       j.UInt("tx_id", ev.tx_id);
@@ -361,11 +365,7 @@ std::vector<std::string> FormatDns(const worker::DnsRecordEvent& ev) {
   }
   std::string line = NewRecord();
   JsonLine j(&line);
-  AppHeader(j, ev.ts_us, f, "dns");
-  j.BeginObject("dns");
-  j.UInt("version", 2);
-  j.Str("type", "answer");
-  j.UInt("id", ev.id);
+  begin(j, "answer");
   char hex[8];
   std::snprintf(hex, sizeof(hex), "%x", flags);
   j.Str("flags", hex);

@@ -231,7 +231,8 @@ TEST(EveAlert, MatchesSuricata) {
   }
 }
 
-TEST(EveAlert, FieldTypes) {
+// A TCP alert to port 445 on flow 123.
+AlertEvent SmbProbe() {
   AlertEvent e;
   e.ts_us = Us("2024-01-02T03:04:05.000006");
   e.src = Ip("192.0.2.1");
@@ -240,6 +241,11 @@ TEST(EveAlert, FieldTypes) {
   e.dport = 445;
   e.flow = Snap(123, "192.0.2.1", 40000, "198.51.100.2", 445, IPPROTO_TCP, 2, 1, 200, 100,
                 "2024-01-02T03:04:05.000001", "2024-01-02T03:04:05.000006");
+  return e;
+}
+
+TEST(EveAlert, FieldTypes) {
+  const AlertEvent e = SmbProbe();
   const RuleInfo rule{2100001, 1, 7, "SMB probe", "Attempted Information Leak", 2, "blocked", {}};
   const auto j = nlohmann::json::parse(FormatAlert(e, rule));
   EXPECT_EQ(j.at("timestamp"), "2024-01-02T03:04:05.000006+0000");
@@ -266,14 +272,7 @@ TEST(EveAlert, FieldTypes) {
 }
 
 TEST(EveAlert, MetadataGroupsValuesUnderTheirKeyInFirstSeenOrder) {
-  AlertEvent e;
-  e.ts_us = Us("2024-01-02T03:04:05.000006");
-  e.src = Ip("192.0.2.1");
-  e.dst = Ip("198.51.100.2");
-  e.sport = 40000;
-  e.dport = 445;
-  e.flow = Snap(123, "192.0.2.1", 40000, "198.51.100.2", 445, IPPROTO_TCP, 2, 1, 200, 100,
-                "2024-01-02T03:04:05.000001", "2024-01-02T03:04:05.000006");
+  const AlertEvent e = SmbProbe();
   RuleInfo rule{7, 1, 2, "m", "", 3, "allowed", {}};
   rule.metadata = {{"indicator_entry", "10.0.0.0/8"},
                    {"indicator_side", "both"},
