@@ -357,6 +357,13 @@ std::string Human(uint64_t n) {
   return out;
 }
 
+// A capture that ends inside a record or has a damaged one: its records up to there are read.
+// Said at start-up when the probe counted the capture (net_pcap), else when its reader stopped.
+void WarnTruncatedCapture(const std::string& path, uint64_t packets, const std::string& why) {
+  spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); only those are read",
+               path, packets, why);
+}
+
 }  // namespace
 
 void RequestStop() { g_stop_requested.store(true); }
@@ -438,10 +445,7 @@ int RunSensor(const config::Config& cfg) {
       cleanup_captures();
       return 1;
     }
-    if (info.truncated) {
-      spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); reading those", p,
-                   info.packets, info.truncation);
-    }
+    if (info.truncated) WarnTruncatedCapture(p, info.packets, info.truncation);
     expected_packets += info.packets;
     inputs.push_back({port::Input::Kind::kPcap, info.read_path});
     captures.push_back(info);
@@ -724,9 +728,9 @@ int RunSensor(const config::Config& cfg) {
       }
     }
     const auto t_launch = Clock::now();
-    spdlog::info("{} worker(s) running on {} input(s){}", cfg.workers, inputs.size(),
-                 offline && count_captures ? fmt::format(", {} packets to read", expected_packets)
-                                           : "");
+    spdlog::info(
+        "{} worker(s) running on {} input(s){}", cfg.workers, inputs.size(),
+        offline && count_captures ? fmt::format(", {} packets to read", expected_packets) : "");
 
     // Main loop: drain events, watch for end of input or a signal.
     auto last_progress = Clock::now();
@@ -790,11 +794,10 @@ int RunSensor(const config::Config& cfg) {
           }
           // The end of the input: every reader has delivered its file's last record, or (net_pcap)
           // as many packets came in as the probe counted.
-          const bool all_read =
-              count_captures
-                  ? consumed >= expected_packets
-                  : std::all_of(readers.begin(), readers.end(),
-                                [](const auto& r) { return r->finished(); });
+          const bool all_read = count_captures
+                                    ? consumed >= expected_packets
+                                    : std::all_of(readers.begin(), readers.end(),
+                                                  [](const auto& r) { return r->finished(); });
           if (all_read) {
             shared.stop.store(true);
           } else if (consumed != last_consumed) {
@@ -831,11 +834,10 @@ int RunSensor(const config::Config& cfg) {
       for (const auto& r : readers) {
         expected_packets += r->stats().packets;
         if (!r->error().empty()) {
-          const auto c = std::find_if(captures.begin(), captures.end(), [&r](const auto& c) {
-            return c.read_path == r->path();
-          });
-          spdlog::warn("capture '{}' is truncated or corrupt after {} packets ({}); read those",
-                       c != captures.end() ? c->path : r->path(), r->stats().packets, r->error());
+          const auto c = std::find_if(captures.begin(), captures.end(),
+                                      [&r](const auto& c) { return c.read_path == r->path(); });
+          WarnTruncatedCapture(c != captures.end() ? c->path : r->path(), r->stats().packets,
+                               r->error());
         }
       }
     }
