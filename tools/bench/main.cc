@@ -112,6 +112,10 @@ int main(int argc, char** argv) {
   matrix->add_flag("!--no-series", mo.series, "skip the rule-count and flow-count series");
   matrix->add_flag("--steady-state", mo.steady_state,
                    "mode (b) also with each capture twice over (steady-state rate, in the JSON)");
+  matrix->add_option("--file-reps", mo.file_reps,
+                     "mode (b): runs of each engine per capture and rule set, alternating; the "
+                     "shortest counts (default: the tier's, 2 in full)")
+      ->check(CLI::Range(1, 20));
   matrix->add_flag("--check", check, "afterwards, check the JSON (as the smoke test does)");
   matrix->callback([&] {
     rc = fs::bench::RunMatrix(mo);

@@ -35,6 +35,9 @@ struct MatrixOptions {
   // Mode (b) also with the capture twice over: N / (wall(2N) - wall(N)), fixed costs and the
   // first pass's warm-up cancelled (a second, steady-state figure in the JSON).
   bool steady_state = false;
+  // Mode (b): runs of each engine per capture and rule set, the two engines alternating; the
+  // rows keep the shortest (0: the tier's, 2 in the full tier).
+  int file_reps = 0;
 };
 
 // Returns the process exit code: 0 when every run produced its figures, 1 when some failed (the
