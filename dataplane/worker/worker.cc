@@ -29,7 +29,6 @@ namespace fs::worker {
 
 namespace {
 
-constexpr uint16_t kBurst = 32;
 constexpr uint32_t kLinearBytes = 65536 + 128;
 constexpr uint32_t kExpireBudget = 256;
 constexpr uint16_t kDnsPort = 53;
@@ -396,7 +395,10 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
     return;
   }
 
-  auto r = flows_->Update(p, [this](flow::Flow& f, flow::EndReason why) { EmitFlowEnd(f, why); });
+  auto on_end = [this](flow::Flow& f, flow::EndReason why) { EmitFlowEnd(f, why); };
+  const flow::FlowTable::Prepared* prep = prepared_;
+  prepared_ = nullptr;
+  auto r = prep != nullptr ? flows_->Update(p, *prep, on_end) : flows_->Update(p, on_end);
   if (r.flow == nullptr) return;
   flow::Flow* f = r.flow;
 #if FS_HAVE_CONDITIONS
@@ -1357,34 +1359,69 @@ uint8_t Worker::OwnerOf(const decode::Packet& p, uint32_t nworkers) const {
   return static_cast<uint8_t>(flow::OwnerOf(p, nworkers));
 }
 
-void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring) {
+void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring, decode::Packet* decoded,
+                         const flow::FlowTable::Prepared* prep) {
   MbufMeta* meta = Meta(m);
   if (from_ring && meta->reassembled) return ProcessReassembled(m);
   // Mbufs from a distributor had their fragments reassembled there (Distribute).
   defrag_upstream_ = from_ring;
   cur_pool_ = m->pool;
   cur_port_ = m->port;
-  if (!(from_ring && meta->predecoded)) {
-    if (!DecodeMbuf(m, &meta->pkt, wall_us_)) {
+  // Decoded already by a distributor (from_ring: into the mbuf) or by ProcessBurst's look-ahead
+  // (decoded).
+  decode::Packet* pkt = decoded != nullptr ? decoded : &meta->pkt;
+  if (decoded == nullptr && !(from_ring && meta->predecoded)) {
+    if (!DecodeMbuf(m, pkt, wall_us_)) {
       ++stats_.drops[static_cast<int>(DropReason::kOversize)];
       rte_pktmbuf_free(m);
       return;
     }
   }
   decode::Packet* layers[decode::kMaxTunnelDepth + 1];
-  const uint8_t n = DecodeLayers(&meta->pkt, layers);
+  const uint8_t n = DecodeLayers(pkt, layers);
   for (uint8_t i = 0; i < n; ++i) {
     if (from_ring && i < meta->nlayers && meta->owner[i] != cfg_.index) continue;
+    // The key computed ahead is the frame's own packet's: only a frame without a tunnel.
+    prepared_ = n == 1 ? prep : nullptr;
     // The payload of a packet that carries a decoded tunnelled packet is scanned as that packet.
     HandlePacket(*layers[i], i + 1 == n);
   }
+  prepared_ = nullptr;
   rte_pktmbuf_free(m);
 }
 
 void Worker::ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring) {
+  if (from_ring) {  // decoded by the distributor
+    for (uint16_t i = 0; i < n; ++i) {
+      if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 1], void*));
+      ProcessMbuf(bufs[i], true);
+    }
+    return;
+  }
+  // Look-ahead over the burst: decode every frame (into ahead_) and compute its flow key,
+  // prefetching the flow's hash bucket; then handle the packets, each prefetching the flow of the
+  // packet kFlowAhead places on (its bucket arrived meanwhile). Finding a flow was two dependent
+  // cache misses per packet (the bucket, then the flow): `FlowTable::Find` 24% of a 64-byte
+  // frame, 10% of an imix one. Chained frames are decoded from the worker's one linear buffer,
+  // so only when handled.
+  flow::FlowTable::Prepared* prep = ahead_keys_;
+  bool ahead[kBurst];
   for (uint16_t i = 0; i < n; ++i) {
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 1], void*));
-    ProcessMbuf(bufs[i], from_ring);
+    rte_mbuf* m = bufs[i];
+    ahead[i] = m->nb_segs == 1;
+    if (!ahead[i]) continue;
+    DecodeMbuf(m, &ahead_[i], wall_us_);
+    flow::FlowTable::Prepare(ahead_[i], &prep[i]);
+    flows_->PrefetchBucket(prep[i]);
+  }
+  constexpr uint16_t kFlowAhead = 4;
+  for (uint16_t i = 0; i < n && i < kFlowAhead; ++i) {
+    if (ahead[i]) flows_->PrefetchFlow(prep[i]);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    const uint16_t next = i + kFlowAhead;
+    if (next < n && ahead[next]) flows_->PrefetchFlow(prep[next]);
+    ProcessMbuf(bufs[i], false, ahead[i] ? &ahead_[i] : nullptr, ahead[i] ? &prep[i] : nullptr);
   }
 }
 

@@ -143,6 +143,8 @@ struct WorkerConfig {
 
 class Worker {
  public:
+  // Frames taken from an input per poll.
+  static constexpr uint16_t kBurst = 32;
   Worker(const WorkerConfig& cfg, Shared* shared);
   ~Worker();
   Worker(const Worker&) = delete;
@@ -182,7 +184,10 @@ class Worker {
  private:
   // from_ring: the mbuf came from a distributor, which decoded it and assigned layer owners.
   void ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring);
-  void ProcessMbuf(rte_mbuf* m, bool from_ring);
+  // decoded: the frame already decoded by ProcessBurst's look-ahead, and prep its packet's flow
+  // key; nullptr: decode it here (from_ring: unless the distributor did, into the mbuf).
+  void ProcessMbuf(rte_mbuf* m, bool from_ring, decode::Packet* decoded = nullptr,
+                   const flow::FlowTable::Prepared* prep = nullptr);
   void Distribute(rte_mbuf** bufs, uint16_t n);
   bool Enqueue(Worker* target, rte_mbuf* m);
   bool DecodeMbuf(rte_mbuf* m, decode::Packet* p, uint64_t now_us);
@@ -290,6 +295,9 @@ class Worker {
   std::vector<RxSource> sources_;
   rte_ring* inbox_ = nullptr;
   std::unique_ptr<flow::FlowTable> flows_;
+  // The flow key ProcessBurst computed for the packet HandlePacket is about to handle (nullptr:
+  // none; HandlePacket computes it). Set and consumed around one HandlePacket call.
+  const flow::FlowTable::Prepared* prepared_ = nullptr;
   std::unique_ptr<scan::Scanner> scanner_;
   std::unique_ptr<scan::RuleState> rule_state_;  // thresholds; kept across pattern reloads
   std::unique_ptr<reassembly::Reassembler> reassembler_;
@@ -311,6 +319,10 @@ class Worker {
   bool pending_pass_ = false;
   std::unique_ptr<uint8_t[]> linear_;  // reassembles multi-segment frames for decoding
   decode::Packet inner_[decode::kMaxTunnelDepth + 1];  // tunnelled layers of the current frame
+  // The frames of the burst being handled, decoded ahead (ProcessBurst): here rather than in
+  // each mbuf's private area, whose lines are cold when a frame arrives.
+  decode::Packet ahead_[kBurst];
+  flow::FlowTable::Prepared ahead_keys_[kBurst];  // their packets' flow keys
   std::unique_ptr<defrag::Defragmenter> defrag_;
   std::unique_ptr<uint8_t[]> rebuilt_;  // linear copy of a rebuilt datagram another worker sent
   bool defrag_upstream_ = false;        // fragments now in HandlePacket were already defragmented

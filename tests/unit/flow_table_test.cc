@@ -902,6 +902,90 @@ TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
   EXPECT_EQ(unique.size(), ended.size());
 }
 
+// The worker's look-ahead (Worker::ProcessBurst): keys prepared for a burst of packets and
+// prefetched before the first is handled, while handling earlier ones ends and creates flows,
+// give exactly what Update computing each key itself gives.
+TEST(FlowTable, PreparedKeysInBurstsMatchPlainUpdates) {
+  constexpr uint32_t kCapacity = 64;  // small: evictions while a burst is in flight
+  FlowTable plain(kCapacity, Timeouts{}), ahead(kCapacity, Timeouts{});
+  Ends plain_ends, ahead_ends;
+  std::mt19937_64 rng(777);
+  std::vector<Packet> pool;
+  for (int i = 0; i < 300; ++i) {
+    const std::string a = "10.7." + std::to_string(i / 100) + "." + std::to_string(i % 100);
+    const uint16_t port = static_cast<uint16_t>(30000 + i);
+    switch (i % 5) {
+      case 0:
+        pool.push_back(Tcp(a.c_str(), port, "192.0.2.1", 80, tf::kSyn, 0));
+        break;
+      case 1:
+        pool.push_back(Udp(a.c_str(), port, "192.0.2.53", 53, 0));
+        break;
+      case 2:
+        pool.push_back(Icmp(a.c_str(), "192.0.2.7", 0));
+        break;
+      case 3:  // an ICMP error: finds the quoted flow, never creates one
+        pool.push_back(IcmpError("192.0.2.1", a.c_str(), 3, a.c_str(), 30000 + i - 3,
+                                 "192.0.2.1", 80, IPPROTO_TCP, 0));
+        break;
+      default:  // no flow of its own
+        pool.push_back(OtherProto(a.c_str(), "192.0.2.9", IPPROTO_GRE, 0));
+        break;
+    }
+  }
+  constexpr size_t kBurst = 32;
+  FlowTable::Prepared keys[kBurst];
+  Packet burst[kBurst];
+  uint64_t ts = kT0;
+  size_t with_flow = 0, created = 0;
+  for (int round = 0; round < 400; ++round) {
+    const size_t n = 1 + rng() % kBurst;
+    for (size_t i = 0; i < n; ++i) {
+      burst[i] = pool[rng() % pool.size()];
+      ts += rng() % (3 * kSec);  // now and then past a timeout
+      burst[i].ts_us = ts;
+      if (rng() % 2) {
+        std::swap(burst[i].src, burst[i].dst);
+        std::swap(burst[i].sport, burst[i].dport);
+      }
+      FlowTable::Prepare(burst[i], &keys[i]);
+      ahead.PrefetchBucket(keys[i]);
+    }
+    for (size_t i = 0; i < n; ++i) ahead.PrefetchFlow(keys[i]);
+    for (size_t i = 0; i < n; ++i) {
+      const auto a = plain.Update(burst[i], plain_ends.Fn());
+      const auto b = ahead.Update(burst[i], keys[i], ahead_ends.Fn());
+      ASSERT_EQ(a.flow == nullptr, b.flow == nullptr) << round << "/" << i;
+      if (a.flow == nullptr) continue;
+      ++with_flow;
+      created += a.created;
+      ASSERT_EQ(a.flow->flow_id, b.flow->flow_id);
+      ASSERT_EQ(a.dir, b.dir);
+      ASSERT_EQ(a.created, b.created);
+      ASSERT_EQ(a.flow->pkts[0] + a.flow->pkts[1], b.flow->pkts[0] + b.flow->pkts[1]);
+    }
+  }
+  EXPECT_GT(with_flow, 1000u);
+  EXPECT_GT(created, kCapacity);  // flows were evicted and replaced along the way
+  EXPECT_GT(plain.counters().evicted, 0u);
+  ASSERT_EQ(plain_ends.recs.size(), ahead_ends.recs.size());
+  for (size_t i = 0; i < plain_ends.recs.size(); ++i) {
+    EXPECT_EQ(plain_ends.recs[i].flow_id, ahead_ends.recs[i].flow_id);
+    EXPECT_EQ(plain_ends.recs[i].reason, ahead_ends.recs[i].reason);
+  }
+  EXPECT_TRUE(ahead.Validate());
+  // A packet without a flow of its own prepares to nothing, and Update returns no flow for it.
+  FlowTable::Prepared none;
+  FlowTable::Prepare(OtherProto("10.0.0.1", "10.0.0.2", IPPROTO_GRE, kT0), &none);
+  EXPECT_EQ(none.use, FlowUse::kNone);
+  ahead.PrefetchBucket(none);
+  ahead.PrefetchFlow(none);
+  EXPECT_EQ(ahead.Update(OtherProto("10.0.0.1", "10.0.0.2", IPPROTO_GRE, kT0), none,
+                         ahead_ends.Fn())
+                .flow,
+            nullptr);
+}
+
 // ---- which packets have flows, after Suricata 7 (FlowSetupPacket, FlowCreateCheck) ----
 
 TEST(FlowUse, FollowsSuricata) {
