@@ -813,21 +813,12 @@ TEST(FlowTable, VlanSeparatesFlows) {
 
 // Many flows through a small table with expiry on a budget: invariants hold throughout, nothing
 // is allocated after construction, every created flow ends exactly once.
-TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
-  constexpr uint32_t kCapacity = 512;
-  FlowTable t(kCapacity, Timeouts{});
-  std::vector<std::pair<uint64_t, uint64_t>> ended;  // (flow_id, first_ts)
-  ended.reserve(1 << 20);
-  uint64_t end_calls = 0, forced = 0, timeouts = 0;
-  auto on_end = [&](const Flow& f, EndReason r) {
-    ++end_calls;
-    forced += r == EndReason::kForced;
-    timeouts += r == EndReason::kTimeout;
-    ended.emplace_back(f.flow_id, f.first_ts_us);
-  };
-  std::mt19937_64 rng(12345);
+// n packets of distinct flows, four kinds in turn: a TCP SYN from 10.9.x.y to 192.0.2.1:443, a
+// UDP datagram to 192.0.2.53:53, an ICMP echo to 192.0.2.7, an IPv6 SYN-ACK from port 443; the
+// client ports count up from 20000.
+std::vector<Packet> MixedFlows(int n) {
   std::vector<Packet> pool;
-  for (int i = 0; i < 4000; ++i) {
+  for (int i = 0; i < n; ++i) {
     const std::string a = "10.9." + std::to_string(i / 200) + "." + std::to_string(i % 200);
     const uint16_t port = static_cast<uint16_t>(20000 + i);
     switch (i % 4) {
@@ -846,6 +837,23 @@ TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
         break;
     }
   }
+  return pool;
+}
+
+TEST(FlowTable, ChurnKeepsInvariantsWithoutAllocating) {
+  constexpr uint32_t kCapacity = 512;
+  FlowTable t(kCapacity, Timeouts{});
+  std::vector<std::pair<uint64_t, uint64_t>> ended;  // (flow_id, first_ts)
+  ended.reserve(1 << 20);
+  uint64_t end_calls = 0, forced = 0, timeouts = 0;
+  auto on_end = [&](const Flow& f, EndReason r) {
+    ++end_calls;
+    forced += r == EndReason::kForced;
+    timeouts += r == EndReason::kTimeout;
+    ended.emplace_back(f.flow_id, f.first_ts_us);
+  };
+  std::mt19937_64 rng(12345);
+  const std::vector<Packet> pool = MixedFlows(4000);
   const uint8_t tcp_flags[] = {
       tf::kSyn, tf::kSyn | tf::kAck, tf::kAck, tf::kAck | tf::kPsh, tf::kFin | tf::kAck, tf::kRst};
   uint64_t ts = kT0;
@@ -910,34 +918,20 @@ TEST(FlowTable, PreparedKeysInBurstsMatchPlainUpdates) {
   FlowTable plain(kCapacity, Timeouts{}), ahead(kCapacity, Timeouts{});
   Ends plain_ends, ahead_ends;
   std::mt19937_64 rng(777);
-  std::vector<Packet> pool;
-  for (int i = 0; i < 300; ++i) {
-    const std::string a = "10.7." + std::to_string(i / 100) + "." + std::to_string(i % 100);
-    const uint16_t port = static_cast<uint16_t>(30000 + i);
-    switch (i % 5) {
-      case 0:
-        pool.push_back(Tcp(a.c_str(), port, "192.0.2.1", 80, tf::kSyn, 0));
-        break;
-      case 1:
-        pool.push_back(Udp(a.c_str(), port, "192.0.2.53", 53, 0));
-        break;
-      case 2:
-        pool.push_back(Icmp(a.c_str(), "192.0.2.7", 0));
-        break;
-      case 3:  // an ICMP error: finds the quoted flow, never creates one
-        pool.push_back(IcmpError("192.0.2.1", a.c_str(), 3, a.c_str(), 30000 + i - 3,
-                                 "192.0.2.1", 80, IPPROTO_TCP, 0));
-        break;
-      default:  // no flow of its own
-        pool.push_back(OtherProto(a.c_str(), "192.0.2.9", IPPROTO_GRE, 0));
-        break;
-    }
+  std::vector<Packet> pool = MixedFlows(240);
+  for (int i = 0; i < 240; i += 4) {
+    // ICMP errors quoting the TCP flows (they find the flow while it lives, never create one),
+    // and packets without a flow of their own.
+    const std::string a = "10.9.0." + std::to_string(i);
+    pool.push_back(IcmpError("192.0.2.1", a.c_str(), 3, a.c_str(), static_cast<uint16_t>(20000 + i),
+                             "192.0.2.1", 443, IPPROTO_TCP, 0));
+    pool.push_back(OtherProto(a.c_str(), "192.0.2.9", IPPROTO_GRE, 0));
   }
   constexpr size_t kBurst = 32;
   FlowTable::Prepared keys[kBurst];
   Packet burst[kBurst];
   uint64_t ts = kT0;
-  size_t with_flow = 0, created = 0;
+  size_t with_flow = 0, created = 0, embedded_found = 0;
   for (int round = 0; round < 400; ++round) {
     const size_t n = 1 + rng() % kBurst;
     for (size_t i = 0; i < n; ++i) {
@@ -958,6 +952,7 @@ TEST(FlowTable, PreparedKeysInBurstsMatchPlainUpdates) {
       ASSERT_EQ(a.flow == nullptr, b.flow == nullptr) << round << "/" << i;
       if (a.flow == nullptr) continue;
       ++with_flow;
+      embedded_found += burst[i].icmp_error_embedded;
       created += a.created;
       ASSERT_EQ(a.flow->flow_id, b.flow->flow_id);
       ASSERT_EQ(a.dir, b.dir);
@@ -966,6 +961,7 @@ TEST(FlowTable, PreparedKeysInBurstsMatchPlainUpdates) {
     }
   }
   EXPECT_GT(with_flow, 1000u);
+  EXPECT_GT(embedded_found, 0u);  // ICMP errors found the flows they quote
   EXPECT_GT(created, kCapacity);  // flows were evicted and replaced along the way
   EXPECT_GT(plain.counters().evicted, 0u);
   ASSERT_EQ(plain_ends.recs.size(), ahead_ends.recs.size());
