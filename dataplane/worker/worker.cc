@@ -380,7 +380,8 @@ void Worker::EmitFlowEnd(flow::Flow& f, flow::EndReason r) {
   Emit(e);
 }
 
-void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
+void Worker::HandlePacket(decode::Packet& p, bool scan_payload,
+                          const flow::FlowTable::Prepared* prep) {
   if (p.depth == 0 && !p.reassembled) {
     ++stats_.rx_packets;
     stats_.rx_bytes += p.caplen;
@@ -396,8 +397,6 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload) {
   }
 
   auto on_end = [this](flow::Flow& f, flow::EndReason why) { EmitFlowEnd(f, why); };
-  const flow::FlowTable::Prepared* prep = prepared_;
-  prepared_ = nullptr;
   auto r = prep != nullptr ? flows_->Update(p, *prep, on_end) : flows_->Update(p, on_end);
   if (r.flow == nullptr) return;
   flow::Flow* f = r.flow;
@@ -1381,12 +1380,10 @@ void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring, decode::Packet* decoded,
   const uint8_t n = DecodeLayers(pkt, layers);
   for (uint8_t i = 0; i < n; ++i) {
     if (from_ring && i < meta->nlayers && meta->owner[i] != cfg_.index) continue;
-    // The key computed ahead is the frame's own packet's: only a frame without a tunnel.
-    prepared_ = n == 1 ? prep : nullptr;
     // The payload of a packet that carries a decoded tunnelled packet is scanned as that packet.
-    HandlePacket(*layers[i], i + 1 == n);
+    // The key computed ahead is the frame's own packet's: used only for a frame without a tunnel.
+    HandlePacket(*layers[i], i + 1 == n, n == 1 ? prep : nullptr);
   }
-  prepared_ = nullptr;
   rte_pktmbuf_free(m);
 }
 
@@ -1408,9 +1405,8 @@ void Worker::ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring) {
   bool ahead[kBurst];
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = bufs[i];
-    ahead[i] = m->nb_segs == 1;
+    ahead[i] = m->nb_segs == 1 && DecodeMbuf(m, &ahead_[i], wall_us_);
     if (!ahead[i]) continue;
-    DecodeMbuf(m, &ahead_[i], wall_us_);
     flow::FlowTable::Prepare(ahead_[i], &prep[i]);
     flows_->PrefetchBucket(prep[i]);
   }

@@ -195,7 +195,9 @@ class Worker {
   uint8_t DecodeLayers(decode::Packet* outer, decode::Packet** layers);
   uint8_t OwnerOf(const decode::Packet& p, uint32_t nworkers) const;
   uint64_t Timestamp(const rte_mbuf* m, uint64_t fallback_us) const;
-  void HandlePacket(decode::Packet& p, bool scan_payload);
+  // prep: p's flow key as ProcessBurst computed it ahead, or nullptr (computed here).
+  void HandlePacket(decode::Packet& p, bool scan_payload,
+                    const flow::FlowTable::Prepared* prep = nullptr);
   // Alerts for IP indicator lists: once per flow and list (f != nullptr), per packet otherwise.
   void MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir);
   // UDP port 53: parses the payload into dns_msg_, counts it, matches its query names against
@@ -295,9 +297,6 @@ class Worker {
   std::vector<RxSource> sources_;
   rte_ring* inbox_ = nullptr;
   std::unique_ptr<flow::FlowTable> flows_;
-  // The flow key ProcessBurst computed for the packet HandlePacket is about to handle (nullptr:
-  // none; HandlePacket computes it). Set and consumed around one HandlePacket call.
-  const flow::FlowTable::Prepared* prepared_ = nullptr;
   std::unique_ptr<scan::Scanner> scanner_;
   std::unique_ptr<scan::RuleState> rule_state_;  // thresholds; kept across pattern reloads
   std::unique_ptr<reassembly::Reassembler> reassembler_;
