@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "dataplane/common/net_bytes.h"
 #include "dataplane/decode/packet.h"
@@ -75,8 +77,7 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int 
       ClassicHeader(head, &r->swapped_, &r->nsec_)) {
     r->direct_ = true;
     r->fd_ = fd;
-    r->rbuf_cap_ = buffer_bytes > 0 ? buffer_bytes : kDefaultBuffer;
-    r->rbuf_.reset(new uint8_t[r->rbuf_cap_]);
+    r->buffer_bytes_ = buffer_bytes > 0 ? buffer_bytes : kDefaultBuffer;
     r->file_off_ = kFileHeader;
   } else if (buffer_bytes > 0) {
     r->buffer_.reset(new char[buffer_bytes]);
@@ -105,57 +106,123 @@ std::unique_ptr<CaptureReader> CaptureReader::Open(const std::string& path, int 
   return r;
 }
 
-bool CaptureReader::Fill(size_t need) {
+struct CaptureReader::Buffer {
+  rte_mbuf_ext_shared_info shinfo;
+  std::unique_ptr<uint8_t[]> bytes;
+  size_t cap = 0;
+};
+
+namespace {
+
+// A read buffer's references: the reader's own while it keeps the buffer, and one per mbuf
+// attached to its bytes. Whichever drops the last one frees it: the reader at its end
+// (DropBufferReference) or DPDK when it frees the last mbuf (this callback).
+template <typename B>
+void FreeReadBufferCallback(void* /*addr*/, void* buffer) {
+  delete static_cast<B*>(buffer);
+}
+
+template <typename B>
+void DropBufferReference(B* b) {
+  if (rte_mbuf_ext_refcnt_update(&b->shinfo, -1) == 0) delete b;
+}
+
+// The most mbufs attached to one buffer at once (its reference count is 16 bits); past it the
+// reader copies.
+constexpr uint16_t kMaxAttached = UINT16_MAX - 2;
+
+}  // namespace
+
+CaptureReader::Buffer* CaptureReader::FreeReadBuffer(size_t need) {
+  auto is_free = [need](Buffer* b) {
+    // Only the reader's own reference left: no mbuf refers to the bytes (the acquire orders the
+    // readers' last accesses, on whatever thread, before our refill).
+    if (b->cap < need || rte_mbuf_ext_refcnt_read(&b->shinfo) != 1) return false;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return true;
+  };
+  if (cur_ != nullptr && is_free(cur_)) return cur_;
+  for (Buffer* b : buffers_) {
+    if (b != cur_ && is_free(b)) return b;
+  }
+  if (buffers_.size() >= kMaxBuffers && need <= buffer_bytes_) return nullptr;
+  // A new buffer (a record larger than the buffers gets one of its own size, even past
+  // kMaxBuffers: it is only made while no smaller one could hold the record).
+  auto* b = new (std::nothrow) Buffer();
+  if (b == nullptr) return nullptr;
+  b->cap = std::max(need, buffer_bytes_);
+  b->bytes.reset(new (std::nothrow) uint8_t[b->cap]);
+  if (b->bytes == nullptr) {
+    delete b;
+    return nullptr;
+  }
+  b->shinfo.free_cb = FreeReadBufferCallback<Buffer>;
+  b->shinfo.fcb_opaque = b;
+  rte_mbuf_ext_refcnt_set(&b->shinfo, 1);  // the reader's
+  buffers_.push_back(b);
+  ++stats_.buffers;
+  return b;
+}
+
+CaptureReader::Fill CaptureReader::FillBuffer(size_t need) {
   while (rbuf_have_ - rbuf_at_ < need) {
-    if (file_end_) return false;
-    if (rbuf_at_ != 0) {  // the unread tail (part of one record) to the front
-      std::memmove(rbuf_.get(), rbuf_.get() + rbuf_at_, rbuf_have_ - rbuf_at_);
-      rbuf_have_ -= rbuf_at_;
+    if (file_end_) return Fill::kEnd;
+    if (cur_ == nullptr || rbuf_at_ != 0 || need > rbuf_cap_) {
+      // The unread tail (part of one record) to the front of a buffer no mbuf refers to: this
+      // one when it is free, another one while mbufs of this one are in flight.
+      Buffer* to = FreeReadBuffer(need);
+      if (to == nullptr) return Fill::kBusy;
+      const size_t tail = rbuf_have_ - rbuf_at_;
+      if (to == cur_) {
+        std::memmove(rbuf_, rbuf_ + rbuf_at_, tail);
+      } else if (tail != 0) {
+        std::memcpy(to->bytes.get(), rbuf_ + rbuf_at_, tail);
+      }
+      cur_ = to;
+      rbuf_ = to->bytes.get();
+      rbuf_cap_ = to->cap;
+      rbuf_have_ = tail;
       rbuf_at_ = 0;
     }
-    if (need > rbuf_cap_) {  // a record larger than the buffer
-      std::unique_ptr<uint8_t[]> bigger(new uint8_t[need]);
-      std::memcpy(bigger.get(), rbuf_.get(), rbuf_have_);
-      rbuf_ = std::move(bigger);
-      rbuf_cap_ = need;
-    }
-    const ssize_t got = pread(fd_, rbuf_.get() + rbuf_have_, rbuf_cap_ - rbuf_have_,
-                              static_cast<off_t>(file_off_));
+    const ssize_t got =
+        pread(fd_, rbuf_ + rbuf_have_, rbuf_cap_ - rbuf_have_, static_cast<off_t>(file_off_));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       if (got < 0) read_errno_ = errno;
       file_end_ = true;
-      return false;
+      return Fill::kEnd;
     }
     file_off_ += static_cast<uint64_t>(got);
     rbuf_have_ += static_cast<size_t>(got);
   }
-  return true;
+  return Fill::kOk;
 }
 
-bool CaptureReader::NextDirect() {
+CaptureReader::Fill CaptureReader::NextDirect() {
   // The input ends at a record libpcap would refuse, with libpcap's message.
   auto refuse = [this](std::string why) {
     stats_.truncated_file = true;
     error_ = std::move(why);
     done_ = true;
-    return false;
+    return Fill::kEnd;
   };
   auto read_error = [&refuse, this]() {
     return refuse(fmt::format("error reading dump file: {}", std::strerror(read_errno_)));
   };
-  if (!Fill(kRecordHeader)) {
+  Fill filled = FillBuffer(kRecordHeader);
+  if (filled == Fill::kBusy) return filled;
+  if (filled == Fill::kEnd) {
     if (read_errno_ != 0) return read_error();
     const size_t left = rbuf_have_ - rbuf_at_;
     if (left == 0) {  // the end of the capture
       done_ = true;
-      return false;
+      return Fill::kEnd;
     }
     return refuse(fmt::format("truncated dump file; tried to read {} header bytes, only got {}",
                               kRecordHeader, left));
   }
   uint32_t f[4];  // seconds, micro- or nanoseconds, captured length, original length
-  std::memcpy(f, rbuf_.get() + rbuf_at_, sizeof f);
+  std::memcpy(f, rbuf_ + rbuf_at_, sizeof f);
   if (swapped_) {
     for (uint32_t& v : f) v = __builtin_bswap32(v);
   }
@@ -169,7 +236,9 @@ bool CaptureReader::NextDirect() {
   }
   // A record longer than the file's snapshot length is cut to it, as libpcap does.
   const uint32_t keep = std::min(caplen, snapshot_);
-  if (!Fill(kRecordHeader + caplen)) {
+  filled = FillBuffer(kRecordHeader + caplen);
+  if (filled == Fill::kBusy) return filled;  // the header is read again next time
+  if (filled == Fill::kEnd) {
     if (read_errno_ != 0) return read_error();
     const size_t avail = rbuf_have_ - rbuf_at_ - kRecordHeader;
     return refuse(fmt::format("truncated dump file; tried to read {} captured bytes, only got {}",
@@ -181,11 +250,11 @@ bool CaptureReader::NextDirect() {
   held_ts_us_ = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(f[0]))) *
                     1000000ull +
                 static_cast<uint64_t>(sub);
-  held_data_ = rbuf_.get() + rbuf_at_ + kRecordHeader;
+  held_data_ = rbuf_ + rbuf_at_ + kRecordHeader;
   held_caplen_ = keep;
   held_ = true;
   rbuf_at_ += kRecordHeader + caplen;
-  return true;
+  return Fill::kOk;
 }
 
 std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path, int ts_offset,
@@ -274,6 +343,8 @@ void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t
 }
 
 CaptureReader::~CaptureReader() {
+  // Buffers that mbufs still refer to are freed with the last of them.
+  for (Buffer* b : buffers_) DropBufferReference(b);
   // pcap_close closes the stream it was given.
   if (pcap_ != nullptr) {
     pcap_close(pcap_);
@@ -297,7 +368,11 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       held_ports_ = rec.ports;
       held_ = true;
     }
-    if (!held_ && direct_ && !NextDirect()) break;
+    if (!held_ && direct_) {
+      const Fill next = NextDirect();
+      if (next == Fill::kBusy) ++stats_.buffers_busy;
+      if (next != Fill::kOk) break;
+    }
     if (!held_) {
       pcap_pkthdr* h = nullptr;
       const u_char* data = nullptr;
@@ -328,7 +403,15 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
     }
     const uint32_t len = held_caplen_;
     uint32_t copied = std::min<uint32_t>(len, rte_pktmbuf_tailroom(m));
-    std::memcpy(rte_pktmbuf_mtod(m, void*), held_data_, copied);
+    if (direct_ && copied == len && len != 0 &&
+        rte_mbuf_ext_refcnt_read(&cur_->shinfo) < kMaxAttached) {
+      // In place: the mbuf refers to the record in the read buffer (see the header).
+      rte_mbuf_ext_refcnt_update(&cur_->shinfo, 1);
+      rte_pktmbuf_attach_extbuf(m, const_cast<uint8_t*>(held_data_), RTE_BAD_IOVA,
+                                static_cast<uint16_t>(len), &cur_->shinfo);
+    } else {
+      std::memcpy(rte_pktmbuf_mtod(m, void*), held_data_, copied);
+    }
     m->data_len = static_cast<uint16_t>(copied);
     rte_mbuf* last = m;
     while (copied < len) {

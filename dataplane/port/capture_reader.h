@@ -10,24 +10,34 @@
 //
 // - **Direct** (a regular file in libpcap's own format, version 2.4, micro- or nanosecond
 //   timestamps, either byte order: what tcpdump, Suricata, Zeek and our generator write): the
-//   reader reads the file with pread() into its own buffer (256 KiB by default; it stays in the
-//   core's L2 cache) and copies each record from there into its mbuf. Through libpcap's stdio
-//   stream every byte was copied three times (the kernel into the stream's buffer, libpcap into its
-//   packet buffer, the reader into the mbuf), with stdio's locking per record; now twice
-//   (docs/PERFORMANCE.md, "Capture files read directly"). libpcap still opens the file (it checks
-//   the header and gives the link type and snapshot length) and the records are checked as libpcap
-//   checks them: a capture length beyond its maximum ends the input with libpcap's message, one
-//   beyond the file's snapshot length is cut to it, a record cut short by the end of the file ends
-//   the input (the same records and the same message as libpcap; tests compare both ways). A record
-//   larger than the buffer grows it.
+//   reader reads the file with pread() into its own buffers (256 KiB each by default; the one
+//   being filled stays in the core's L2 cache) and hands each record over in place: the mbuf is
+//   attached to the record's bytes in the buffer as an external buffer
+//   (rte_pktmbuf_attach_extbuf), as a NIC's DMA leaves a frame in memory the driver owns. Each
+//   buffer counts the mbufs attached to it (its rte_mbuf_ext_shared_info); the reader refills
+//   only a buffer no mbuf refers to any more, taking another one (up to kMaxBuffers, made when
+//   needed and kept) while mbufs of the last one are still in flight, and ends a burst early
+//   when every buffer is still referred to (counted; the record waits, nothing is lost). A
+//   buffer outlives the reader while mbufs still refer to it (the last one frees it). Through
+//   libpcap's stdio stream every byte was copied three times (the kernel into the stream's
+//   buffer, libpcap into its packet buffer, the reader into the mbuf), with stdio's locking per
+//   record; now once, by the kernel (docs/PERFORMANCE.md, "Capture files read directly", "Records
+//   handed over in place"). Records that need a chain (below) are copied. libpcap still opens
+//   the file (it checks the header and gives the link type and snapshot length) and the records
+//   are checked as libpcap checks them: a capture length beyond its maximum ends the input with
+//   libpcap's message, one beyond the file's snapshot length is cut to it, a record cut short by
+//   the end of the file ends the input (the same records and the same message as libpcap; tests
+//   compare both ways). A record larger than the buffers gets a buffer of its own size.
 // - **Stream** (pcapng, other pcap variants, pipes): libpcap on a stdio stream with a 256 KiB
 //   buffer (one read() per ~300 imix packets; with 4 MiB every refill evicted the core's L2).
 //
-// Used by one worker thread (the one that owns the input); no locks. A record longer than an
-// mbuf's data room becomes a chain of segments (as net_pcap's jumbo RX does; captures taken with
-// segmentation offload hold 64 KiB "packets"); a pool with no free mbuf ends the burst early (the
-// record waits for the next burst, nothing is lost); a capture that ends in the middle of a record
-// (a truncated file) ends the input and is counted, as libpcap reports it.
+// Used by one worker thread (the one that owns the input); no locks (the mbufs it hands over may
+// be freed on other threads: the buffers' reference counts are atomic, as DPDK keeps them). A
+// record longer than an mbuf's data room becomes a chain of segments (as net_pcap's jumbo RX
+// does; captures taken with segmentation offload hold 64 KiB "packets"); a pool with no free mbuf
+// ends the burst early (the record waits for the next burst, nothing is lost); a capture that
+// ends in the middle of a record (a truncated file) ends the input and is counted, as libpcap
+// reports it.
 //
 // Replay (OpenReplay, for benchmarks: `--replay-forever` with `inputs.pcap-reader: buffered`): the
 // records are loaded into memory at open and served in a loop, each pass as NEW flows. Replaying
@@ -57,6 +67,9 @@ struct CaptureReaderStats {
   uint64_t bytes = 0;            // their captured bytes
   uint64_t chained_records = 0;  // records longer than one mbuf: a chain of segments
   uint64_t pool_empty = 0;       // bursts ended early: no free mbuf
+  uint64_t buffers_busy = 0;     // bursts ended early: every read buffer still had mbufs
+                                 // attached (direct reading)
+  uint32_t buffers = 0;          // read buffers made (direct reading)
   bool truncated_file = false;   // the capture ended inside a record, or a record was invalid
                                  // (libpcap's checks; error() says which)
   bool direct = false;           // records read by the reader itself (above), not through stdio
@@ -80,6 +93,9 @@ void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t
 class CaptureReader {
  public:
   static constexpr size_t kDefaultBuffer = 256u << 10;
+  // Read buffers a direct reader makes at most (each of the buffer size; a record larger than
+  // that gets a buffer of its own size).
+  static constexpr size_t kMaxBuffers = 64;
 
   enum class Reading : uint8_t {
     kAny,     // directly when the file allows it, else through stdio
@@ -121,12 +137,19 @@ class CaptureReader {
 
  private:
   CaptureReader() = default;
-  // The next record of a directly read file into held_*; false at its end (done_, and error_
-  // when the end was not clean).
-  bool NextDirect();
-  // Makes `need` bytes from rbuf_at_ on available in the buffer (moving, reading, growing it);
-  // false when the file ends first (read_errno_ set on a read error).
-  bool Fill(size_t need);
+  // One read buffer of a direct reader (capture_reader.cc).
+  struct Buffer;
+  enum class Fill : uint8_t { kOk, kEnd, kBusy };
+  // The next record of a directly read file into held_*: kEnd at its end (done_, and error_
+  // when the end was not clean), kBusy when every read buffer is still referred to.
+  Fill NextDirect();
+  // Makes `need` bytes from rbuf_at_ on available in a buffer (moving the unread tail to a free
+  // buffer, reading, making a bigger buffer); kEnd when the file ends first (read_errno_ set on a
+  // read error), kBusy when no buffer is free.
+  Fill FillBuffer(size_t need);
+  // A buffer of at least `need` bytes that no mbuf refers to (the current one if it is free),
+  // nullptr when every one is referred to and kMaxBuffers exist.
+  Buffer* FreeReadBuffer(size_t need);
 
   std::string path_;
   FILE* file_ = nullptr;
@@ -148,8 +171,10 @@ class CaptureReader {
   // (its snapshot length and maximum capture length).
   bool direct_ = false;
   int fd_ = -1;
-  std::unique_ptr<uint8_t[]> rbuf_;
-  size_t rbuf_cap_ = 0, rbuf_have_ = 0, rbuf_at_ = 0;
+  std::vector<Buffer*> buffers_;  // each holds the reader's reference
+  Buffer* cur_ = nullptr;          // the buffer records are read from
+  uint8_t* rbuf_ = nullptr;        // its bytes
+  size_t buffer_bytes_ = 0, rbuf_cap_ = 0, rbuf_have_ = 0, rbuf_at_ = 0;
   uint64_t file_off_ = 0;
   bool file_end_ = false;
   int read_errno_ = 0;
