@@ -116,6 +116,11 @@ int main(int argc, char** argv) {
                      "mode (b): runs of each engine per capture and rule set, alternating; the "
                      "shortest counts (default: the tier's, 2 in full)")
       ->check(CLI::Range(1, 20));
+  matrix->add_option("--replay-reps", mo.replay_reps,
+                     "mode (a): runs of each replay, each one-worker run followed by a new "
+                     "measurement of its raw Hyperscan limit; the highest rates count (default: "
+                     "the tier's, 2 in full)")
+      ->check(CLI::Range(1, 20));
   matrix->add_flag("--check", check, "afterwards, check the JSON (as the smoke test does)");
   matrix->callback([&] {
     rc = fs::bench::RunMatrix(mo);

@@ -38,6 +38,10 @@ struct MatrixOptions {
   // Mode (b): runs of each engine per capture and rule set, the two engines alternating; the
   // rows keep the shortest (0: the tier's, 2 in the full tier).
   int file_reps = 0;
+  // Mode (a): runs of each replay; after each one-worker run whose capture and rules have a raw
+  // Hyperscan row, that limit is measured again, so the two alternate and a slow spell falls on
+  // both. The rows keep the highest rate of each (0: the tier's, 2 in the full tier).
+  int replay_reps = 0;
 };
 
 // Returns the process exit code: 0 when every run produced its figures, 1 when some failed (the
