@@ -1730,6 +1730,23 @@ bool CheckResults(const std::string& json_path, std::vector<std::string>* proble
     return it != captures.end() && it->second.second == "attack" &&
            row.value("rules", "") == "district";
   };
+  // A row's repetitions: `want` of them in runs_field (a failed one would leave the row resting
+  // on fewer), and the row's value_field the best of them (the lowest or the highest).
+  auto check_runs = [&bad](const Json& row, const std::string& where, const char* runs_field,
+                           size_t want, const char* value_field, bool lowest) {
+    const std::vector<double> runs = Doubles(row, runs_field);
+    if (runs.size() != want) {
+      bad(fmt::format("{}: {} of {} expected in {}", where, runs.size(), want, runs_field));
+      return;
+    }
+    if (runs.empty()) return;
+    const double best = lowest ? *std::min_element(runs.begin(), runs.end())
+                               : *std::max_element(runs.begin(), runs.end());
+    if (std::abs(best - row.value(value_field, 0.0)) > 1e-9) {
+      bad(fmt::format("{}: {} is not the {} of {}", where, value_field,
+                      lowest ? "lowest" : "highest", runs_field));
+    }
+  };
   const char* sections[] = {"replay", "file", "hyperscan"};
   for (const char* section : sections) {
     if (!(*j).contains(section) || (*j)[section].empty())
@@ -1748,16 +1765,8 @@ bool CheckResults(const std::string& json_path, std::vector<std::string>* proble
       positive(r, f, where);
     }
     if (attack_with_rules(r)) positive(r, "alerts", where);
-    // Every repetition ran and the row keeps the fastest.
-    const size_t reps = (*j)["settings"].value("replay_repetitions", size_t{1});
-    const std::vector<double> runs = Doubles(r, "mpps_runs");
-    if (runs.size() != reps) {
-      bad(fmt::format("{}: {} of {} runs succeeded", where, runs.size(), reps));
-    } else if (!runs.empty() &&
-               std::abs(*std::max_element(runs.begin(), runs.end()) - r.value("mpps", 0.0)) >
-                   1e-9) {
-      bad(where + ": mpps is not the highest of its runs");
-    }
+    check_runs(r, where, "mpps_runs", (*j)["settings"].value("replay_repetitions", size_t{1}),
+               "mpps", /*lowest=*/false);
   }
   for (const Json& r : (*j)["file"]) {
     const std::string where = fmt::format("file {} {} {}", r.value("capture", ""),
@@ -1769,17 +1778,8 @@ bool CheckResults(const std::string& json_path, std::vector<std::string>* proble
     for (const char* f : {"packets", "wall_s", "startup_s", "peak_rss_mb"}) {
       positive(r, f, where);
     }
-    // Every repetition ran (a failed one would leave the row resting on fewer), and the row
-    // keeps the shortest.
-    const size_t reps = (*j)["settings"].value("file_repetitions", size_t{1});
-    const std::vector<double> runs = Doubles(r, "wall_s_runs");
-    if (runs.size() != reps) {
-      bad(fmt::format("{}: {} of {} runs succeeded", where, runs.size(), reps));
-    } else if (!runs.empty() &&
-               std::abs(*std::min_element(runs.begin(), runs.end()) - r.value("wall_s", 0.0)) >
-                   1e-9) {
-      bad(where + ": wall_s is not the shortest of its runs");
-    }
+    check_runs(r, where, "wall_s_runs", (*j)["settings"].value("file_repetitions", size_t{1}),
+               "wall_s", /*lowest=*/true);
     if (r.value("rate_measured", false)) {
       for (const char* f : {"run_s", "mpps", "gbps"}) positive(r, f, where);
     }
@@ -1806,7 +1806,6 @@ bool CheckResults(const std::string& json_path, std::vector<std::string>* proble
     if (attack_with_rules(r)) positive(r, "matches_per_pass", where);
     // Mode (c)'s measurement, then one beside each one-worker replay run of the same capture and
     // rules; the row keeps the highest.
-    const std::vector<double> runs = Doubles(r, "limit_mpps_runs");
     size_t expect = 1;
     for (const Json& rp : (*j)["replay"]) {
       if (rp.value("capture", "") == r.value("capture", "") &&
@@ -1816,12 +1815,7 @@ bool CheckResults(const std::string& json_path, std::vector<std::string>* proble
         expect += (*j)["settings"].value("replay_repetitions", size_t{1});
       }
     }
-    if (runs.size() != expect) {
-      bad(fmt::format("{}: {} limit measurements, expected {}", where, runs.size(), expect));
-    } else if (std::abs(*std::max_element(runs.begin(), runs.end()) -
-                        r.value("limit_mpps", 0.0)) > 1e-9) {
-      bad(where + ": limit_mpps is not the highest of its measurements");
-    }
+    check_runs(r, where, "limit_mpps_runs", expect, "limit_mpps", /*lowest=*/false);
   }
   return problems->empty();
 }
