@@ -112,20 +112,15 @@ struct CaptureReader::Buffer {
   size_t cap = 0;
 };
 
-namespace {
-
-// A read buffer's references: the reader's own while it keeps the buffer, and one per mbuf
-// attached to its bytes. Whichever drops the last one frees it: the reader at its end
-// (DropBufferReference) or DPDK when it frees the last mbuf (this callback).
-template <typename B>
-void FreeReadBufferCallback(void* /*addr*/, void* buffer) {
-  delete static_cast<B*>(buffer);
+void CaptureReader::FreeBufferCallback(void* /*addr*/, void* buffer) {
+  delete static_cast<Buffer*>(buffer);
 }
 
-template <typename B>
-void DropBufferReference(B* b) {
+void CaptureReader::DropReference(Buffer* b) {
   if (rte_mbuf_ext_refcnt_update(&b->shinfo, -1) == 0) delete b;
 }
+
+namespace {
 
 // The most mbufs attached to one buffer at once (its reference count is 16 bits); past it the
 // reader copies.
@@ -156,7 +151,7 @@ CaptureReader::Buffer* CaptureReader::FreeReadBuffer(size_t need) {
     delete b;
     return nullptr;
   }
-  b->shinfo.free_cb = FreeReadBufferCallback<Buffer>;
+  b->shinfo.free_cb = FreeBufferCallback;
   b->shinfo.fcb_opaque = b;
   rte_mbuf_ext_refcnt_set(&b->shinfo, 1);  // the reader's
   buffers_.push_back(b);
@@ -344,7 +339,7 @@ void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t
 
 CaptureReader::~CaptureReader() {
   // Buffers that mbufs still refer to are freed with the last of them.
-  for (Buffer* b : buffers_) DropBufferReference(b);
+  for (Buffer* b : buffers_) DropReference(b);
   // pcap_close closes the stream it was given.
   if (pcap_ != nullptr) {
     pcap_close(pcap_);

@@ -137,8 +137,13 @@ class CaptureReader {
 
  private:
   CaptureReader() = default;
-  // One read buffer of a direct reader (capture_reader.cc).
+  // One read buffer of a direct reader (capture_reader.cc). Its references: the reader's own
+  // while it keeps the buffer, and one per mbuf attached to its bytes; whichever drops the last
+  // one frees it: the reader at its end (DropReference) or DPDK when it frees the last mbuf
+  // (FreeBufferCallback, its rte_mbuf_extbuf_free_callback_t).
   struct Buffer;
+  static void FreeBufferCallback(void* addr, void* buffer);
+  static void DropReference(Buffer* b);
   enum class Fill : uint8_t { kOk, kEnd, kBusy };
   // The next record of a directly read file into held_*: kEnd at its end (done_, and error_
   // when the end was not clean), kBusy when every read buffer is still referred to.

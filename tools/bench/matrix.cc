@@ -845,7 +845,6 @@ void Matrix::Replay(const CaptureFile& c, const RuleSet& r, uint32_t workers,
     }
     if (with_limit) MeasureLimitAgain(c.name, r.name, series);
   }
-  row.mpps_runs.shrink_to_fit();
   if (!split_ok) row.error = error;
   std::error_code ec;
   stdfs::remove_all(dir, ec);
