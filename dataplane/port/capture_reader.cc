@@ -162,25 +162,23 @@ CaptureReader::Buffer* CaptureReader::FreeReadBuffer(size_t need) {
 CaptureReader::Fill CaptureReader::FillBuffer(size_t need) {
   while (rbuf_have_ - rbuf_at_ < need) {
     if (file_end_) return Fill::kEnd;
-    if (cur_ == nullptr || rbuf_at_ != 0 || need > rbuf_cap_) {
+    if (cur_ == nullptr || rbuf_at_ != 0 || need > cur_->cap) {
       // The unread tail (part of one record) to the front of a buffer no mbuf refers to: this
       // one when it is free, another one while mbufs of this one are in flight.
       Buffer* to = FreeReadBuffer(need);
       if (to == nullptr) return Fill::kBusy;
       const size_t tail = rbuf_have_ - rbuf_at_;
       if (to == cur_) {
-        std::memmove(rbuf_, rbuf_ + rbuf_at_, tail);
+        std::memmove(cur_->bytes.get(), cur_->bytes.get() + rbuf_at_, tail);
       } else if (tail != 0) {
-        std::memcpy(to->bytes.get(), rbuf_ + rbuf_at_, tail);
+        std::memcpy(to->bytes.get(), cur_->bytes.get() + rbuf_at_, tail);
       }
       cur_ = to;
-      rbuf_ = to->bytes.get();
-      rbuf_cap_ = to->cap;
       rbuf_have_ = tail;
       rbuf_at_ = 0;
     }
-    const ssize_t got =
-        pread(fd_, rbuf_ + rbuf_have_, rbuf_cap_ - rbuf_have_, static_cast<off_t>(file_off_));
+    const ssize_t got = pread(fd_, cur_->bytes.get() + rbuf_have_, cur_->cap - rbuf_have_,
+                              static_cast<off_t>(file_off_));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       if (got < 0) read_errno_ = errno;
@@ -217,7 +215,7 @@ CaptureReader::Fill CaptureReader::NextDirect() {
                               kRecordHeader, left));
   }
   uint32_t f[4];  // seconds, micro- or nanoseconds, captured length, original length
-  std::memcpy(f, rbuf_ + rbuf_at_, sizeof f);
+  std::memcpy(f, cur_->bytes.get() + rbuf_at_, sizeof f);
   if (swapped_) {
     for (uint32_t& v : f) v = __builtin_bswap32(v);
   }
@@ -245,7 +243,7 @@ CaptureReader::Fill CaptureReader::NextDirect() {
   held_ts_us_ = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(f[0]))) *
                     1000000ull +
                 static_cast<uint64_t>(sub);
-  held_data_ = rbuf_ + rbuf_at_ + kRecordHeader;
+  held_data_ = cur_->bytes.get() + rbuf_at_ + kRecordHeader;
   held_caplen_ = keep;
   held_ = true;
   rbuf_at_ += kRecordHeader + caplen;

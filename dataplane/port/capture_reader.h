@@ -178,8 +178,8 @@ class CaptureReader {
   int fd_ = -1;
   std::vector<Buffer*> buffers_;  // each holds the reader's reference
   Buffer* cur_ = nullptr;          // the buffer records are read from
-  uint8_t* rbuf_ = nullptr;        // its bytes
-  size_t buffer_bytes_ = 0, rbuf_cap_ = 0, rbuf_have_ = 0, rbuf_at_ = 0;
+  // Each buffer's size (a record larger gets one of its own), and how far cur_ is filled and read.
+  size_t buffer_bytes_ = 0, rbuf_have_ = 0, rbuf_at_ = 0;
   uint64_t file_off_ = 0;
   bool file_end_ = false;
   int read_errno_ = 0;

@@ -807,6 +807,7 @@ void Matrix::Replay(const CaptureFile& c, const RuleSet& r, uint32_t workers,
   // compares the two): this VM's slow spells only ever slow a run down, so each keeps its best.
   const bool with_limit = workers == 1 && !split;
   const int reps = ReplayReps();
+  std::vector<double> rates;  // every successful run's
   for (int rep = 0; rep < reps && split_ok; ++rep) {
     ReplayRow run = row;
     ProcessResult one;
@@ -836,15 +837,15 @@ void Matrix::Replay(const CaptureFile& c, const RuleSet& r, uint32_t workers,
     }
     run.wall_s = one.wall_s;
     run.rss_mb = one.max_rss_kb / 1024.0;
-    if (run.ok) row.mpps_runs.push_back(run.mpps);
+    if (run.ok) rates.push_back(run.mpps);
     // The row: the fastest successful run (or the last failure while none succeeded).
     if ((run.ok && (!row.ok || run.mpps > row.mpps)) || (!run.ok && !row.ok)) {
-      run.mpps_runs = row.mpps_runs;
       row = std::move(run);
       pr = one;
     }
     if (with_limit) MeasureLimitAgain(c.name, r.name, series);
   }
+  row.mpps_runs = std::move(rates);
   if (!split_ok) row.error = error;
   std::error_code ec;
   stdfs::remove_all(dir, ec);
