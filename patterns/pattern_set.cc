@@ -1029,7 +1029,12 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
                                     &packet_ok);
         // Only a direction with stream-only rules has one (else its database is the same).
+        // Only TCP payloads scan it: rules of other protocols stay out.
         std::vector<bool> outside_ok = built[d].base_rules;
+        for (uint32_t r = 0; r < n_rules; ++r) {
+          const Protocol proto = set->rules_[r].protocol;
+          if (proto != Protocol::kTcp && proto != Protocol::kIp) outside_ok[r] = false;
+        }
         bool any = false;
         for (uint32_t r = 0; r < n_rules; ++r) {
           const RulePlan& plan = set->plans_[r];

@@ -318,7 +318,8 @@ class PatternSet {
   const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
   // Block-mode database of a direction for a TCP payload that went into no stream: the rules of
   // database(d) itself (not those of its port groups) and the stream-only rules
-  // (RulePlan::stream_only) with their packet plans. Such a payload scans it instead of
+  // (RulePlan::stream_only) with their packet plans, of those only `tcp` and `ip` rules (a UDP
+  // or ICMP rule's literal would cost every byte scanned here and report in vain). Such a payload scans it instead of
   // database(d), then its port's group (db is nullptr without stream-only rules: database(d)
   // then). Only its db and targets are meant (the `always` and IP-only lists are database(d)'s).
   // The stream-only rules are not port-grouped here: each database Hyperscan compiles costs tens

@@ -392,7 +392,8 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
   // The outside database holds the direction's own rules (not its port groups') and the
   // stream-only ones: such a payload scans it instead of the direction's database, then its
   // port's group. Each kind of rule must still match there, once: a depth rule, a port rule with
-  // an offset (in the port 445 group), a stream-only rule, a rule whose negated content vetoes it.
+  // an offset (in the port 445 group), a stream-only rule, a rule whose negated content vetoes it,
+  // an `ip` rule. Only TCP payloads scan it: a UDP rule is not in it.
   auto set = Build(
       "alert tcp any any -> any any (msg:\"head\"; content:\"HEAD\"; depth:4; sid:21;)\n"
       "alert tcp any any -> any 445 (msg:\"grp\"; content:\"SMBX\"; offset:4; depth:4; "
@@ -400,14 +401,17 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
       "alert tcp any any -> any any (msg:\"only\"; content:\"STREAMONLY\"; sid:23;)\n"
       "alert udp any any -> any any (msg:\"udp\"; content:\"UDPX\"; sid:24;)\n"
       "alert tcp any any -> any any (msg:\"veto\"; content:\"NEG1\"; content:!\"NEG2\"; "
-      "depth:40; sid:25;)\n");
+      "depth:40; sid:25;)\n"
+      "alert ip any any -> any any (msg:\"ip\"; content:\"IPXX\"; sid:26;)\n");
   ASSERT_NE(set, nullptr);
   ASSERT_TRUE(scanner_.Prepare(*set)) << scanner_.error();
   const auto& db = set->database(patterns::ScanDir::kToServer);
   const auto& outside = set->outside_database(patterns::ScanDir::kToServer);
   ASSERT_NE(outside.db, nullptr);
   EXPECT_EQ(set->stats().stream_only, 1u);
-  EXPECT_EQ(outside.expressions, db.expressions + 1);  // + STREAMONLY; SMBX stays in its group
+  // + STREAMONLY - UDPX; SMBX stays in its group.
+  EXPECT_EQ(outside.expressions, db.expressions);
+  EXPECT_EQ(db.expressions, 4u);  // HEAD, UDPX, NEG1 (the fast pattern), IPXX
   ASSERT_EQ(db.groups.size(), 1u);
   flow_.pkts[0] = 2;
   auto scan = [&](const std::string& payload, bool in_stream) {
@@ -423,7 +427,9 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
   EXPECT_EQ(scan("HEADSMBX STREAMONLY NEG1 NEG2", false), (std::vector<uint32_t>{21, 22, 23}));
   EXPECT_EQ(scan("HEADSMBX STREAMONLY NEG1", true), (std::vector<uint32_t>{21, 22, 25}));
   EXPECT_EQ(scanner_.counters().stream_alone, 2u);
-  EXPECT_EQ(scanner_.counters().packets, 3u);  // each payload counted once
+  EXPECT_EQ(scan("UDPX IPXX", false), (std::vector<uint32_t>{26}));
+  EXPECT_EQ(scanner_.counters().stream_alone, 3u);
+  EXPECT_EQ(scanner_.counters().packets, 4u);  // each payload counted once
   EXPECT_EQ(scanner_.counters().scan_errors, 0u);
   // Without stream-only rules there is no outside database: the direction's database.
   auto none = Build("alert tcp any any -> any any (msg:\"head\"; content:\"HEAD\"; depth:4; "
@@ -436,7 +442,7 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
   scanner_.ScanPacket(*none, tp.packet(), flow_, flow::Dir::kToServer, *state_,
                       [&](uint32_t) { ++alerts; });
   EXPECT_EQ(alerts, 1);
-  EXPECT_EQ(scanner_.counters().stream_alone, 2u);
+  EXPECT_EQ(scanner_.counters().stream_alone, 3u);
   // Nor in a direction none of the stream-only rules inspects.
   auto to_server = Build("alert tcp any any -> any any (msg:\"only\"; flow:to_server; "
                          "content:\"STREAMONLY\"; sid:23;)\n");
