@@ -144,8 +144,10 @@ struct DbBuild {
 // flow's stream state (the scanner de-duplicates reports instead).
 // only: when given, the rules it does not admit are left out (the stream databases' eligible
 // rules; a port group's members; the shared packet database without the grouped rules).
+// compile: false leaves the Hyperscan database out (the lists and expression ids are built).
 DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<PayloadPlan>& payload,
-                      int dir, bool stream = false, const std::vector<bool>* only = nullptr) {
+                      int dir, bool stream = false, const std::vector<bool>* only = nullptr,
+                      bool compile = true) {
   DbBuild out;
   std::map<std::string, uint32_t> ids;
   std::vector<ExprSpec> specs;
@@ -233,7 +235,7 @@ DbBuild BuildDatabase(const std::vector<RulePlan>& plans, const std::vector<Payl
     out.db.expr_begin.push_back(static_cast<uint32_t>(out.db.targets.size()));
   }
   out.db.expressions = static_cast<uint32_t>(specs.size());
-  if (specs.empty()) return out;
+  if (specs.empty() || !compile) return out;
 
   std::vector<const char*> exprs;
   std::vector<unsigned> flags, hs_ids;
@@ -403,15 +405,17 @@ struct DirBuild {
 };
 
 // stream: the stream-mode databases, over the rules `eligible` admits (StreamEligible).
+// compile_base: false leaves the base's Hyperscan database out (its groups are compiled).
 DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
                           const std::vector<PayloadPlan>& payload,
                           const std::vector<RuleHeader>& headers, int dir, bool port_groups,
-                          bool stream = false, const std::vector<bool>* eligible = nullptr) {
+                          bool stream = false, const std::vector<bool>* eligible = nullptr,
+                          bool compile_base = true) {
   DirBuild out;
   PortGrouping g;
   if (port_groups) g = PlanPortGroups(plans, headers, dir, eligible);
   if (g.grouped_rules == 0) {
-    out.base = BuildDatabase(plans, payload, dir, stream, eligible);
+    out.base = BuildDatabase(plans, payload, dir, stream, eligible, compile_base);
     out.base_rules = eligible != nullptr ? *eligible : std::vector<bool>(plans.size(), true);
     return out;
   }
@@ -420,7 +424,7 @@ DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
   if (eligible != nullptr) {
     for (size_t r = 0; r < base.size(); ++r) base[r] = base[r] && (*eligible)[r];
   }
-  out.base = BuildDatabase(plans, payload, dir, stream, &base);
+  out.base = BuildDatabase(plans, payload, dir, stream, &base, compile_base);
   out.base_rules = std::move(base);
   for (const std::vector<bool>& m : g.members) {
     out.groups.push_back(BuildDatabase(plans, payload, dir, stream, &m));
@@ -428,6 +432,11 @@ DirBuild BuildDirDatabase(const std::vector<RulePlan>& plans,
   out.group_of = std::move(g.group_of);
   out.grouped_rules = g.grouped_rules;
   return out;
+}
+
+// Whether a rule of protocol p can match a payload of protocol class cls (ProtoClassOf).
+bool InClass(Protocol p, int cls) {
+  return p == Protocol::kIp || (p == Protocol::kTcp) == (cls == ProtoClassOf(kIpProtoTcp));
 }
 
 // Runs build(d) for both scan directions, direction 1 on a second thread (a Hyperscan compile
@@ -626,6 +635,12 @@ size_t PatternSet::database_bytes() const {
   if (outside_dbs_[0] != nullptr) n += outside_dbs_[0]->bytes;
   if (outside_dbs_[1] != nullptr && outside_dbs_[1] != outside_dbs_[0]) {
     n += outside_dbs_[1]->bytes;
+  }
+  for (int d = 0; d < kScanDirs; ++d) {
+    if (d == 1 && class_dbs_[1] == class_dbs_[0]) break;
+    for (const auto& db : class_dbs_[d]) {
+      if (db != nullptr) n += db->bytes;
+    }
   }
   for (const auto& db : app_dbs_) {
     if (db != nullptr) n += db->bytes;
@@ -1025,16 +1040,25 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     bool pcre_combinations_dropped = false;
     for (int attempt = 0;; ++attempt) {
       DirBuild built[kScanDirs], outside[kScanDirs];
+      DbBuild classes[kScanDirs][kProtoClasses];
       auto build = [&](int d, bool groups) {
+        // The base's rules are compiled by protocol class (packet_database), not as one.
         built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
-                                    &packet_ok);
-        // Only a direction with stream-only rules has one (else its database is the same).
-        // Only TCP payloads scan it: rules of other protocols stay out.
+                                    &packet_ok, /*compile_base=*/false);
+        for (int c = 0; c < kProtoClasses; ++c) {
+          std::vector<bool> in_class = built[d].base_rules;
+          for (uint32_t r = 0; r < n_rules; ++r) {
+            if (!InClass(set->rules_[r].protocol, c)) in_class[r] = false;
+          }
+          classes[d][c] = BuildDatabase(set->plans_, payload, d, false, &in_class);
+        }
+        // Only TCP payloads scan the outside database: rules of other protocols stay out.
+        const int tcp = ProtoClassOf(kIpProtoTcp);
         std::vector<bool> outside_ok = built[d].base_rules;
         for (uint32_t r = 0; r < n_rules; ++r) {
-          const Protocol proto = set->rules_[r].protocol;
-          if (proto != Protocol::kTcp && proto != Protocol::kIp) outside_ok[r] = false;
+          if (!InClass(set->rules_[r].protocol, tcp)) outside_ok[r] = false;
         }
+        // Only a direction with stream-only rules has one (else its database is the same).
         bool any = false;
         for (uint32_t r = 0; r < n_rules; ++r) {
           const RulePlan& plan = set->plans_[r];
@@ -1053,8 +1077,14 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         BothDirections([&](int d) { build(d, options.port_groups); });
       }
       bool again = false;
-      for (int i = 0; i < (shared ? 1 : kScanDirs) * 2; ++i) {
-        const DbBuild* failed = (i % 2 == 0 ? built : outside)[i / 2].Failed();
+      // Per direction: its groups, its outside database, its protocol classes.
+      constexpr int kBuilds = 2 + kProtoClasses;
+      for (int i = 0; i < (shared ? 1 : kScanDirs) * kBuilds; ++i) {
+        const int d = i / kBuilds, k = i % kBuilds;
+        const DbBuild* failed = k == 0   ? built[d].Failed()
+                                : k == 1 ? outside[d].Failed()
+                                         : (classes[d][k - 2].error.empty() ? nullptr
+                                                                            : &classes[d][k - 2]);
         if (failed == nullptr) continue;
         if (attempt >= 64) return Error{fmt::format("hyperscan: {}", failed->error)};
         std::vector<uint32_t> culprits;
@@ -1096,10 +1126,18 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         db.ip_only_index = IpOnlyIndex::Build(db.ip_only, set->headers_);
         set->dbs_[d] = std::make_shared<const Database>(std::move(db));
         set->outside_dbs_[d] = std::make_shared<const Database>(outside[d].Take());
+        for (int c = 0; c < kProtoClasses; ++c) {
+          stats.class_expressions[d][c] = classes[d][c].db.expressions;
+          set->class_dbs_[d][c] = std::make_shared<const Database>(std::move(classes[d][c].db));
+        }
       }
       if (shared) {
         set->dbs_[1] = set->dbs_[0];
         set->outside_dbs_[1] = set->outside_dbs_[0];
+        set->class_dbs_[1] = set->class_dbs_[0];
+        for (int c = 0; c < kProtoClasses; ++c) {
+          stats.class_expressions[1][c] = stats.class_expressions[0][c];
+        }
       }
       break;
     }

@@ -145,6 +145,12 @@ class IpOnlyIndex {
 enum class ScanDir : uint8_t { kToServer = 0, kToClient = 1 };
 inline constexpr int kScanDirs = 2;
 
+// The protocol classes of the packet databases (Suricata keeps signature groups per protocol):
+// a TCP payload scans the rules that can match TCP (tcp and ip rules), any other payload the
+// others (udp, icmp and ip rules). Class 0 is TCP, 1 the rest.
+inline constexpr int kProtoClasses = 2;
+inline int ProtoClassOf(uint8_t ip_proto) { return ip_proto == kIpProtoTcp ? 0 : 1; }
+
 // How the scanner treats one rule (besides its header and conditions).
 struct RulePlan {
   PayloadMode mode = PayloadMode::kNone;
@@ -200,6 +206,9 @@ struct CompileStats {
   size_t pcres = 0, pcre_exact = 0, pcre_prefilter = 0, pcre_software = 0;
   size_t demoted = 0;  // rules whose Hyperscan expression failed to compile: confirm instead
   uint32_t expressions[kScanDirs] = {0, 0};
+  // Expressions of each direction's protocol-class databases (PatternSet::packet_database): an
+  // ip rule's are in both classes.
+  uint32_t class_expressions[kScanDirs][kProtoClasses] = {{0, 0}, {0, 0}};
   size_t stream_rules = 0;        // rules also matched over reassembled TCP streams
   size_t stream_refused = 0;      // eligible rules Hyperscan refused in stream mode (packet-only)
   size_t stream_state_bytes = 0;  // Hyperscan stream state per open stream (larger direction)
@@ -252,7 +261,9 @@ class PatternSet {
 
   // One direction's database and what its expression ids mean.
   struct Database {
-    HsDatabasePtr db;  // nullptr when no rule of this direction has an expression
+    // nullptr when no rule of this direction has an expression, and in database(d) itself: its
+    // rules are compiled by protocol class (packet_database).
+    HsDatabasePtr db;
     std::vector<uint32_t> expr_begin{0};  // expression id -> first index in targets (CSR)
     std::vector<Target> targets;
     // Rules of this direction that no report announces, ascending: header-only rules (except
@@ -311,7 +322,17 @@ class PatternSet {
 
   const std::vector<Rule>& rules() const { return rules_; }
   size_t size() const { return rules_.size(); }
+  // A direction's packet rules: its lists (`always`, IP-only), its port groups (each compiled)
+  // and the expressions of the rules no group took (expressions, targets), which are compiled
+  // by protocol class instead: packet_database().
   const Database& database(ScanDir d) const { return *dbs_[static_cast<int>(d)]; }
+  // The Hyperscan database a payload of IP protocol ip_proto scans in direction d before its
+  // port's group (a TCP payload outside every stream: outside_database(d) instead): the rules of
+  // database(d) itself that can match the protocol (ProtoClassOf). Only its db and targets are
+  // meant. A UDP rule's literals then cost TCP payloads nothing, and a TCP rule's UDP ones.
+  const Database& packet_database(ScanDir d, uint8_t ip_proto) const {
+    return *class_dbs_[static_cast<int>(d)][ProtoClassOf(ip_proto)];
+  }
   // Stream-mode database of a direction over the rules with plan().stream (db may be nullptr).
   // Its targets are never vetoes; only `targets`/`expr_begin`, `db` and the port groups are
   // meaningful: a flow's stream scans this database and the group of the flow's server port.
@@ -394,6 +415,7 @@ class PatternSet {
   std::array<std::shared_ptr<const Database>, kScanDirs> dbs_;
   std::array<std::shared_ptr<const Database>, kScanDirs> stream_dbs_;
   std::array<std::shared_ptr<const Database>, kScanDirs> outside_dbs_;
+  std::array<std::array<std::shared_ptr<const Database>, kProtoClasses>, kScanDirs> class_dbs_;
   std::vector<MatchStep> steps_;
   std::string bytes_;
   std::vector<Pcre2CodePtr> pcres_;

@@ -288,7 +288,8 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
         set.outside_database(static_cast<patterns::ScanDir>(d));
     const bool use_outside = !in_stream && outside.db != nullptr &&
                              p.proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4;
-    const patterns::PatternSet::Database& first = use_outside ? outside : db;
+    const patterns::PatternSet::Database& first =
+        use_outside ? outside : set.packet_database(static_cast<patterns::ScanDir>(d), p.proto);
     if (use_outside) ++counters_.stream_alone;
     if (first.db != nullptr) ScanPayload(first, p.payload(), p.payload_len);
     if (g != nullptr && g->db != nullptr) {

@@ -108,7 +108,8 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     return;
   }
   const auto& packets = Packets();
-  // As the scanner: the direction's database, then the port group of the server-side port.
+  // As the scanner: the direction's database of the packet's protocol class, then the port group
+  // of the server-side port.
   struct Item {
     const uint8_t* data;
     uint32_t len;
@@ -117,9 +118,12 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
   std::vector<Item> items;
   hs_scratch_t* scratch = nullptr;
   for (int d = 0; d < fs::patterns::kScanDirs; ++d) {
-    const PatternSet::Database& db = set->database(static_cast<fs::patterns::ScanDir>(d));
-    if (db.db != nullptr) hs_alloc_scratch(db.db.get(), &scratch);
-    for (const PatternSet::Database& g : db.groups) {
+    const auto sd = static_cast<fs::patterns::ScanDir>(d);
+    for (uint8_t proto : {fs::patterns::kIpProtoTcp, fs::patterns::kIpProtoUdp}) {
+      const PatternSet::Database& cls = set->packet_database(sd, proto);
+      if (cls.db != nullptr) hs_alloc_scratch(cls.db.get(), &scratch);
+    }
+    for (const PatternSet::Database& g : set->database(sd).groups) {
       if (g.db != nullptr) hs_alloc_scratch(g.db.get(), &scratch);
     }
   }
@@ -131,12 +135,15 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     const auto r = table.Update(p, on_end);
     if (r.flow == nullptr || p.payload_len == 0) continue;
     const int d = r.dir == fs::flow::Dir::kToClient ? 1 : 0;
-    const PatternSet::Database& db = set->database(static_cast<fs::patterns::ScanDir>(d));
+    const auto sd = static_cast<fs::patterns::ScanDir>(d);
+    const PatternSet::Database& db = set->database(sd);
     const PatternSet::Database* g =
         p.layer == fs::decode::Layer::kL4
             ? db.GroupFor(p.proto, PatternSet::Database::ServerPort(d, p.sport, p.dport))
             : nullptr;
-    Item it{p.payload(), p.payload_len, {db.db.get(), g != nullptr ? g->db.get() : nullptr}};
+    Item it{p.payload(),
+            p.payload_len,
+            {set->packet_database(sd, p.proto).db.get(), g != nullptr ? g->db.get() : nullptr}};
     if (it.db[0] == nullptr && it.db[1] == nullptr) continue;
     items.push_back(it);
     bytes += p.payload_len;

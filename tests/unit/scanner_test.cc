@@ -295,6 +295,38 @@ alert icmpv6 any any -> any any (msg:"icmpv6"; content:"z"; sid:6;))");
   EXPECT_THAT(Scan(*set, bad), IsEmpty());
 }
 
+TEST(ScannerTest, ATcpPayloadScansTheTcpAndIpRulesAndAnyOtherPayloadTheRest) {
+  // The packet databases are compiled by protocol class (PatternSet::packet_database): a UDP
+  // rule's literal costs a TCP payload nothing (and never reports there), and the other way round.
+  // (A depth keeps the tcp rule in the packet databases, not only in the stream's.)
+  auto set = Build(R"(alert tcp any any -> any any (msg:"tcp"; content:"tcplit"; depth:30; sid:1;)
+alert udp any any -> any any (msg:"udp"; content:"udplit"; sid:2;)
+alert ip any any -> any any (msg:"ip"; content:"iplit"; sid:3;)
+alert icmp any any -> any any (msg:"icmp"; content:"icmplit"; sid:4;))");
+  ASSERT_TRUE(set);
+  const PatternSet::Database& tcp = set->packet_database(ScanDir::kToServer, patterns::kIpProtoTcp);
+  const PatternSet::Database& other =
+      set->packet_database(ScanDir::kToServer, patterns::kIpProtoUdp);
+  EXPECT_EQ(tcp.expressions, 2u);    // tcplit, iplit
+  EXPECT_EQ(other.expressions, 3u);  // udplit, iplit, icmplit
+  EXPECT_NE(tcp.db, nullptr);
+  EXPECT_NE(other.db, nullptr);
+  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, patterns::kIpProtoIcmp), &other);
+  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, 47), &other);
+  EXPECT_EQ(set->stats().class_expressions[0][0], 2u);
+  EXPECT_EQ(set->stats().class_expressions[0][1], 3u);
+  // The direction's database keeps the lists and the count; its rules are compiled by class only.
+  EXPECT_EQ(set->database(ScanDir::kToServer).expressions, 4u);
+  EXPECT_EQ(set->database(ScanDir::kToServer).db, nullptr);
+  const std::string all = "tcplit udplit iplit icmplit";
+  EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 1, kIn1, 7)), ElementsAre(1, 3));
+  EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 1, kIn1, 7, patterns::kIpProtoUdp)),
+              ElementsAre(2, 3));
+  EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 0, kIn1, 0, patterns::kIpProtoIcmp)),
+              ElementsAre(3, 4));
+  EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 0, kIn1, 0, 47)), ElementsAre(3));
+}
+
 TEST(ScannerTest, IpOnlyRulesRunOnTheFirstPacketOfEachDirection) {
   // Suricata evaluates rules without contents and without negated addresses ("IP-only") once
   // per flow direction; one with a negated address (here $EXTERNAL_NET) on every packet.

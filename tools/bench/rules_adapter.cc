@@ -49,11 +49,13 @@ bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* 
 
 namespace {
 
-int DatabasesOf(const patterns::PatternSet::Database& db, int dir, uint8_t proto, uint16_t sport,
-                uint16_t dport, const hs_database_t* out[2]) {
+// first: the database scanned before the port group of `grouped` (nullptr: none).
+int DatabasesOf(const hs_database_t* first, const patterns::PatternSet::Database& grouped, int dir,
+                uint8_t proto, uint16_t sport, uint16_t dport, const hs_database_t* out[2]) {
   int n = 0;
-  if (db.db != nullptr) out[n++] = db.db.get();
-  const patterns::PatternSet::Database* group = db.GroupFor(proto, patterns::PatternSet::Database::ServerPort(dir, sport, dport));
+  if (first != nullptr) out[n++] = first;
+  const patterns::PatternSet::Database* group =
+      grouped.GroupFor(proto, patterns::PatternSet::Database::ServerPort(dir, sport, dport));
   if (group != nullptr && group->db != nullptr) out[n++] = group->db.get();
   return n;
 }
@@ -63,15 +65,17 @@ int DatabasesOf(const patterns::PatternSet::Database& db, int dir, uint8_t proto
 int CompiledRules::databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
                              const hs_database_t* out[2]) const {
   if (!set_) return 0;
-  return DatabasesOf(set_->database(static_cast<patterns::ScanDir>(dir)), dir, proto, sport,
-                     dport, out);
+  const auto sd = static_cast<patterns::ScanDir>(dir);
+  return DatabasesOf(set_->packet_database(sd, proto).db.get(), set_->database(sd), dir, proto,
+                     sport, dport, out);
 }
 
 int CompiledRules::stream_databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
                                     const hs_database_t* out[2]) const {
   if (!set_ || proto != patterns::kIpProtoTcp || set_->stats().stream_rules == 0) return 0;
-  return DatabasesOf(set_->stream_database(static_cast<patterns::ScanDir>(dir)), dir, proto,
-                     sport, dport, out);
+  const patterns::PatternSet::Database& db =
+      set_->stream_database(static_cast<patterns::ScanDir>(dir));
+  return DatabasesOf(db.db.get(), db, dir, proto, sport, dport, out);
 }
 
 std::vector<const hs_database_t*> CompiledRules::all_databases() const {
@@ -84,6 +88,10 @@ std::vector<const hs_database_t*> CompiledRules::all_databases() const {
       for (const patterns::PatternSet::Database& g : db->groups) {
         if (g.db != nullptr) all.push_back(g.db.get());
       }
+    }
+    for (uint8_t proto : {patterns::kIpProtoTcp, patterns::kIpProtoUdp}) {  // one of each class
+      const patterns::PatternSet::Database& db = set_->packet_database(sd, proto);
+      if (db.db != nullptr) all.push_back(db.db.get());
     }
   }
   return all;

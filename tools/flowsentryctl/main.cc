@@ -146,6 +146,10 @@ int RunRulesCheck(const RulesCheckArgs& args) {
       c["expressions_to_server"] = st.expressions[0];
       c["expressions_to_client"] = st.expressions[1];
       c["shared_database"] = st.shared_database;
+      c["protocol_classes"] = {{"tcp_to_server", st.class_expressions[0][0]},
+                               {"tcp_to_client", st.class_expressions[1][0]},
+                               {"other_to_server", st.class_expressions[0][1]},
+                               {"other_to_client", st.class_expressions[1][1]}};
       c["port_groups"] = {{"to_server", st.port_groups[0]},
                           {"to_client", st.port_groups[1]},
                           {"rules_to_server", st.port_grouped_rules[0]},
@@ -235,6 +239,11 @@ int RunRulesCheck(const RulesCheckArgs& args) {
         st.exact, st.confirm, st.confirm_unfiltered, st.header_only, st.ip_only, st.never);
     fmt::print("            pcre: {} total, {} exact, {} pre-filtered, {} software only\n",
                st.pcres, st.pcre_exact, st.pcre_prefilter, st.pcre_software);
+    fmt::print(
+        "            protocol classes: TCP payloads scan {} to-server and {} to-client expressions "
+        "(tcp and ip rules), other payloads {} and {}, before their port's group\n",
+        st.class_expressions[0][0], st.class_expressions[1][0], st.class_expressions[0][1],
+        st.class_expressions[1][1]);
     if (st.port_groups[0] + st.port_groups[1] != 0) {
       fmt::print(
           "            port groups: {} to-server ({} rules), {} to-client ({} rules) scanned only "
