@@ -337,12 +337,12 @@ class PatternSet {
   // Its targets are never vetoes; only `targets`/`expr_begin`, `db` and the port groups are
   // meaningful: a flow's stream scans this database and the group of the flow's server port.
   const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
-  // Block-mode database of a direction for a TCP payload that went into no stream: the rules of
-  // database(d) itself (not those of its port groups) and the stream-only rules
-  // (RulePlan::stream_only) with their packet plans, of those only `tcp` and `ip` rules (a UDP
-  // or ICMP rule's literal would cost every byte scanned here and report in vain). Such a payload scans it instead of
-  // database(d), then its port's group (db is nullptr without stream-only rules: database(d)
-  // then). Only its db and targets are meant (the `always` and IP-only lists are database(d)'s).
+  // Block-mode database of a direction for a TCP payload that went into no stream: the `tcp`
+  // and `ip` rules of database(d) itself (not those of its port groups; a UDP or ICMP rule's
+  // literal would cost every byte scanned here and report in vain) and the stream-only rules
+  // (RulePlan::stream_only) with their packet plans. Such a payload scans it instead of
+  // packet_database(d, TCP), then its port's group (db is nullptr without stream-only rules:
+  // packet_database(d, TCP) then). Only its db and targets are meant (the `always` and IP-only lists are database(d)'s).
   // The stream-only rules are not port-grouped here: each database Hyperscan compiles costs tens
   // of milliseconds whatever its size (ET Open, 48 groups a direction: 9.6 s grouped, 7.1-7.6 s
   // not, before compiling on two cores).

@@ -39,9 +39,10 @@ class CompiledRules {
   bool Compile(const std::vector<std::string>& paths, std::string* error);
 
   // The packet databases a payload of direction dir scans, as the sensor's scanner: the
-  // direction's shared database, then the port group of its server-side port (proto 0 for a
-  // packet without ports). Writes up to two, returns how many (a direction without expressions
-  // has none).
+  // direction's database of the payload's protocol class (PatternSet::packet_database), then the
+  // port group of its server-side port (proto 0 for a packet without ports: the non-TCP class,
+  // where the sensor would take a TCP fragment's into the TCP one). Writes up to two, returns how
+  // many (a direction without expressions has none).
   int databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
                 const hs_database_t* out[2]) const;
   // The stream databases a TCP payload of direction dir goes through in its flow's streams, as
