@@ -1045,20 +1045,17 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         // The base's rules are compiled by protocol class (packet_database), not as one.
         built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
                                     &packet_ok, /*compile_base=*/false);
+        std::vector<bool> in_class[kProtoClasses];
         for (int c = 0; c < kProtoClasses; ++c) {
-          std::vector<bool> in_class = built[d].base_rules;
+          in_class[c] = built[d].base_rules;
           for (uint32_t r = 0; r < n_rules; ++r) {
-            if (!InClass(set->rules_[r].protocol, c)) in_class[r] = false;
+            if (!InClass(set->rules_[r].protocol, c)) in_class[c][r] = false;
           }
-          classes[d][c] = BuildDatabase(set->plans_, payload, d, false, &in_class);
+          classes[d][c] = BuildDatabase(set->plans_, payload, d, false, &in_class[c]);
         }
-        // Only TCP payloads scan the outside database: rules of other protocols stay out.
-        const int tcp = ProtoClassOf(kIpProtoTcp);
-        std::vector<bool> outside_ok = built[d].base_rules;
-        for (uint32_t r = 0; r < n_rules; ++r) {
-          if (!InClass(set->rules_[r].protocol, tcp)) outside_ok[r] = false;
-        }
-        // Only a direction with stream-only rules has one (else its database is the same).
+        // Only TCP payloads scan the outside database: the TCP class's rules and the stream-only
+        // ones. Only a direction with stream-only rules has one (else its database is the same).
+        std::vector<bool>& outside_ok = in_class[ProtoClassOf(kIpProtoTcp)];
         bool any = false;
         for (uint32_t r = 0; r < n_rules; ++r) {
           const RulePlan& plan = set->plans_[r];
@@ -1076,16 +1073,19 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       } else {
         BothDirections([&](int d) { build(d, options.port_groups); });
       }
-      bool again = false;
-      // Per direction: its groups, its outside database, its protocol classes.
-      constexpr int kBuilds = 2 + kProtoClasses;
-      for (int i = 0; i < (shared ? 1 : kScanDirs) * kBuilds; ++i) {
-        const int d = i / kBuilds, k = i % kBuilds;
-        const DbBuild* failed = k == 0   ? built[d].Failed()
-                                : k == 1 ? outside[d].Failed()
-                                         : (classes[d][k - 2].error.empty() ? nullptr
-                                                                            : &classes[d][k - 2]);
-        if (failed == nullptr) continue;
+      // The first build that failed (per direction: its groups, its outside database, its
+      // protocol classes): its culprits are demoted and everything is compiled again. A rule is
+      // in several of these databases (an ip rule in both classes and the outside one), so the
+      // other failures of this attempt are left to the next one, not demoted twice.
+      const DbBuild* failed = nullptr;
+      for (int d = 0; d < (shared ? 1 : kScanDirs) && failed == nullptr; ++d) {
+        failed = built[d].Failed();
+        if (failed == nullptr) failed = outside[d].Failed();
+        for (int c = 0; c < kProtoClasses && failed == nullptr; ++c) {
+          if (!classes[d][c].error.empty()) failed = &classes[d][c];
+        }
+      }
+      if (failed != nullptr) {
         if (attempt >= 64) return Error{fmt::format("hyperscan: {}", failed->error)};
         std::vector<uint32_t> culprits;
         if (failed->failed_expression >= 0) {
@@ -1116,9 +1116,8 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
           set->plans_[r].mode = PayloadMode::kConfirm;
           ++stats.demoted;
         }
-        again = true;
+        continue;
       }
-      if (again) continue;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
         stats.port_grouped_rules[d] = built[d].grouped_rules;
         stats.port_groups[d] = built[d].groups.size();

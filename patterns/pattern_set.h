@@ -331,7 +331,11 @@ class PatternSet {
   // database(d) itself that can match the protocol (ProtoClassOf). Only its db and targets are
   // meant. A UDP rule's literals then cost TCP payloads nothing, and a TCP rule's UDP ones.
   const Database& packet_database(ScanDir d, uint8_t ip_proto) const {
-    return *class_dbs_[static_cast<int>(d)][ProtoClassOf(ip_proto)];
+    return class_database(d, ProtoClassOf(ip_proto));
+  }
+  // The same by class index (0 .. kProtoClasses - 1), to visit each of them.
+  const Database& class_database(ScanDir d, int cls) const {
+    return *class_dbs_[static_cast<int>(d)][cls];
   }
   // Stream-mode database of a direction over the rules with plan().stream (db may be nullptr).
   // Its targets are never vetoes; only `targets`/`expr_begin`, `db` and the port groups are

@@ -35,9 +35,7 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
     dbs.push_back(set.stream_database(sd).db.get());
     dbs.push_back(set.outside_database(sd).db.get());
     for (int c = 0; c < patterns::kProtoClasses; ++c) {
-      // Any protocol of the class names its database.
-      dbs.push_back(set.packet_database(sd, c == 0 ? patterns::kIpProtoTcp : patterns::kIpProtoUdp)
-                        .db.get());
+      dbs.push_back(set.class_database(sd, c).db.get());
     }
   }
   for (int b = 0; b < patterns::kBufferCount; ++b) {

@@ -119,8 +119,8 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
   hs_scratch_t* scratch = nullptr;
   for (int d = 0; d < fs::patterns::kScanDirs; ++d) {
     const auto sd = static_cast<fs::patterns::ScanDir>(d);
-    for (uint8_t proto : {fs::patterns::kIpProtoTcp, fs::patterns::kIpProtoUdp}) {
-      const PatternSet::Database& cls = set->packet_database(sd, proto);
+    for (int c = 0; c < fs::patterns::kProtoClasses; ++c) {
+      const PatternSet::Database& cls = set->class_database(sd, c);
       if (cls.db != nullptr) hs_alloc_scratch(cls.db.get(), &scratch);
     }
     for (const PatternSet::Database& g : set->database(sd).groups) {

@@ -89,8 +89,8 @@ std::vector<const hs_database_t*> CompiledRules::all_databases() const {
         if (g.db != nullptr) all.push_back(g.db.get());
       }
     }
-    for (uint8_t proto : {patterns::kIpProtoTcp, patterns::kIpProtoUdp}) {  // one of each class
-      const patterns::PatternSet::Database& db = set_->packet_database(sd, proto);
+    for (int c = 0; c < patterns::kProtoClasses; ++c) {
+      const patterns::PatternSet::Database& db = set_->class_database(sd, c);
       if (db.db != nullptr) all.push_back(db.db.get());
     }
   }
