@@ -439,6 +439,103 @@ bool InClass(Protocol p, int cls) {
   return p == Protocol::kIp || (p == Protocol::kTcp) == (cls == ProtoClassOf(kIpProtoTcp));
 }
 
+// The home set of the address classes (kAddrClasses): the address set the rules with a payload
+// name most, each counted with its complement ($HOME_NET and $EXTERNAL_NET = !$HOME_NET are one
+// partition), kept as the side without address 0; empty when no such rule names one.
+IpSet HomeSet(const std::vector<RulePlan>& plans, const std::vector<RuleHeader>& headers) {
+  std::vector<std::pair<IpSet, size_t>> seen;
+  for (size_t r = 0; r < plans.size(); ++r) {
+    if (plans[r].app || plans[r].mode == PayloadMode::kNone) continue;
+    const RuleHeader& h = headers[r];
+    for (const auto& [any, set] : {std::pair{h.src_any, &h.src}, std::pair{h.dst_any, &h.dst}}) {
+      if (any) continue;
+      IpSet key = set->Contains(0) ? set->Complement() : *set;
+      if (key.empty()) continue;
+      auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& e) { return e.first == key; });
+      if (it == seen.end()) {
+        seen.emplace_back(std::move(key), 1);
+      } else {
+        ++it->second;
+      }
+    }
+  }
+  IpSet home;
+  size_t best = 0;
+  for (auto& [set, n] : seen) {
+    if (n > best) {
+      best = n;
+      home = set;
+    }
+  }
+  return home;
+}
+
+// The address classes a rule's header can match (bit c for class c): class 1 when its source
+// and destination sets both meet the home set, class 0 when one of them meets the rest (a
+// bidirectional rule's sides are swapped, which changes neither). Both without a home set.
+uint8_t AddrClassesOf(const RuleHeader& h, const IpSet& home, const IpSet& away) {
+  if (home.empty()) return 0x3;
+  auto meets = [](bool any, const IpSet& s, const IpSet& part) {
+    return any || s.Intersects(part);
+  };
+  const bool home_to_home = meets(h.src_any, h.src, home) && meets(h.dst_any, h.dst, home);
+  const bool other = (meets(h.src_any, h.src, away) && meets(h.dst_any, h.dst, home)) ||
+                     (meets(h.src_any, h.src, home) && meets(h.dst_any, h.dst, away)) ||
+                     (meets(h.src_any, h.src, away) && meets(h.dst_any, h.dst, away));
+  return static_cast<uint8_t>((other ? 1 : 0) | (home_to_home ? 2 : 0));
+}
+
+// One database per address class over the rules of a mask whose header can match the class
+// (addr_ok: AddrClassesOf per rule). Classes with the same rules in direction dir share the
+// first one's build (same[c]); each database Hyperscan compiles costs tens of milliseconds.
+struct AddrBuild {
+  DbBuild builds[kAddrClasses];
+  int same[kAddrClasses] = {0, 1};
+
+  template <class Build>
+  void Run(const std::vector<bool>& rules, const std::vector<uint8_t>& addr_ok,
+           const std::vector<RulePlan>& plans, int dir, Build&& build) {
+    std::vector<bool> masks[kAddrClasses];
+    for (int c = 0; c < kAddrClasses; ++c) {
+      masks[c].assign(rules.size(), false);
+      for (size_t r = 0; r < rules.size(); ++r) {
+        masks[c][r] = rules[r] && plans[r].dirs[dir] && ((addr_ok[r] >> c) & 1) != 0;
+      }
+      same[c] = c;
+      for (int e = 0; e < c; ++e) {
+        if (same[e] == e && masks[e] == masks[c]) {
+          same[c] = e;
+          break;
+        }
+      }
+      if (same[c] == c) builds[c] = build(masks[c]);
+    }
+  }
+  DbBuild* Failed() {
+    for (int c = 0; c < kAddrClasses; ++c) {
+      if (same[c] == c && !builds[c].error.empty()) return &builds[c];
+    }
+    return nullptr;
+  }
+  // The databases compiled (not shared, not empty).
+  size_t Compiled() const {
+    size_t n = 0;
+    for (int c = 0; c < kAddrClasses; ++c) n += same[c] == c && builds[c].db.db != nullptr;
+    return n;
+  }
+  void Take(std::array<std::shared_ptr<const PatternSet::Database>, kAddrClasses>* out,
+            uint32_t expressions[kAddrClasses]) {
+    for (int c = 0; c < kAddrClasses; ++c) {
+      expressions[c] = builds[same[c]].db.expressions;
+    }
+    for (int c = 0; c < kAddrClasses; ++c) {
+      (*out)[c] = same[c] == c
+                      ? std::make_shared<const PatternSet::Database>(std::move(builds[c].db))
+                      : (*out)[same[c]];
+    }
+  }
+};
+
 // Runs build(d) for both scan directions, direction 1 on a second thread (a Hyperscan compile
 // uses one core); an exception from either side is rethrown here once both are done. (Also
 // any other work split in two halves, d = 0 and 1.)
@@ -628,23 +725,24 @@ uint32_t PatternSet::expression_count() const {
 }
 
 size_t PatternSet::database_bytes() const {
-  size_t n = dbs_[0]->bytes;
-  if (dbs_[1] != dbs_[0]) n += dbs_[1]->bytes;
-  if (stream_dbs_[0] != nullptr) n += stream_dbs_[0]->bytes;
-  if (stream_dbs_[1] != nullptr && stream_dbs_[1] != stream_dbs_[0]) n += stream_dbs_[1]->bytes;
-  if (outside_dbs_[0] != nullptr) n += outside_dbs_[0]->bytes;
-  if (outside_dbs_[1] != nullptr && outside_dbs_[1] != outside_dbs_[0]) {
-    n += outside_dbs_[1]->bytes;
-  }
+  // Each database once (directions and address classes share some).
+  std::vector<const Database*> seen;
+  size_t n = 0;
+  auto add = [&](const std::shared_ptr<const Database>& db) {
+    if (db == nullptr || std::find(seen.begin(), seen.end(), db.get()) != seen.end()) return;
+    seen.push_back(db.get());
+    n += db->bytes;
+  };
   for (int d = 0; d < kScanDirs; ++d) {
-    if (d == 1 && class_dbs_[1] == class_dbs_[0]) break;
-    for (const auto& db : class_dbs_[d]) {
-      if (db != nullptr) n += db->bytes;
+    add(dbs_[d]);
+    add(stream_dbs_[d]);
+    for (const auto& db : stream_class_dbs_[d]) add(db);
+    for (const auto& db : outside_dbs_[d]) add(db);
+    for (const auto& cls : class_dbs_[d]) {
+      for (const auto& db : cls) add(db);
     }
   }
-  for (const auto& db : app_dbs_) {
-    if (db != nullptr) n += db->bytes;
-  }
+  for (const auto& db : app_dbs_) add(db);
   return n;
 }
 
@@ -969,20 +1067,38 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     // rules these decide alone.
     std::vector<bool> stream_ok = StreamEligible(set->rules_, stream_plans, stream_payload);
     const bool stream_groups = options.port_groups && !shared;
+    // Address classes: the rules each class's databases hold (AddrClassesOf).
+    set->home_ = options.addr_classes ? HomeSet(set->plans_, set->headers_) : IpSet();
+    stats.home_ranges = set->home_.ranges().size();
+    std::vector<uint8_t> addr_ok(n_rules);
+    {
+      const IpSet away = set->home_.Complement();
+      for (uint32_t r = 0; r < n_rules; ++r) {
+        addr_ok[r] = AddrClassesOf(set->headers_[r], set->home_, away);
+      }
+    }
     for (int attempt = 0;; ++attempt) {
       DirBuild built[kScanDirs];
+      AddrBuild stream_classes[kScanDirs];
+      // The rules no port group took are compiled by address class (stream_class_database).
+      auto build_stream = [&](int d, bool groups) {
+        built[d] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, d, groups, true,
+                                    &stream_ok, /*compile_base=*/false);
+        stream_classes[d].Run(built[d].base_rules, addr_ok, stream_plans, d,
+                              [&](const std::vector<bool>& m) {
+                                return BuildDatabase(stream_plans, stream_payload, d, true, &m);
+                              });
+      };
       if (shared) {
-        built[0] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, 0, false, true,
-                                    &stream_ok);
+        build_stream(0, false);
       } else {
-        BothDirections([&](int d) {
-          built[d] = BuildDirDatabase(stream_plans, stream_payload, set->headers_, d,
-                                      stream_groups, true, &stream_ok);
-        });
+        BothDirections([&](int d) { build_stream(d, stream_groups); });
       }
       bool again = false;
       for (int d = 0; d < (shared ? 1 : kScanDirs); ++d) {
+        // The first failed build of the direction (a rule is in several address classes).
         const DbBuild* failed = built[d].Failed();
+        if (failed == nullptr) failed = stream_classes[d].Failed();
         if (failed == nullptr) continue;
         std::vector<uint32_t> culprits;
         if (failed->failed_expression >= 0) culprits = failed->rules_of[failed->failed_expression];
@@ -1005,13 +1121,22 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         stats.stream_port_groups[d] = built[d].groups.size();
         stats.stream_port_grouped_rules[d] = built[d].grouped_rules;
         set->stream_dbs_[d] = std::make_shared<const Database>(built[d].Take());
+        stats.addr_class_databases += stream_classes[d].Compiled();
+        stream_classes[d].Take(&set->stream_class_dbs_[d], stats.stream_addr_class_expressions[d]);
       }
-      if (shared) set->stream_dbs_[1] = set->stream_dbs_[0];
+      if (shared) {
+        set->stream_dbs_[1] = set->stream_dbs_[0];
+        set->stream_class_dbs_[1] = set->stream_class_dbs_[0];
+        std::copy_n(stats.stream_addr_class_expressions[0], kAddrClasses,
+                    stats.stream_addr_class_expressions[1]);
+      }
       break;
     }
     for (int d = 0; d < kScanDirs; ++d) {
       const Database& db = *set->stream_dbs_[d];
-      stats.stream_state_bytes = std::max(stats.stream_state_bytes, db.stream_state_bytes);
+      for (const auto& c : set->stream_class_dbs_[d]) {
+        stats.stream_state_bytes = std::max(stats.stream_state_bytes, c->stream_state_bytes);
+      }
       for (const Database& g : db.groups) {
         stats.stream_state_bytes = std::max(stats.stream_state_bytes, g.stream_state_bytes);
       }
@@ -1039,10 +1164,18 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     // of the larger one (measured in docs/PERFORMANCE.md, "Pattern compile on two cores").
     bool pcre_combinations_dropped = false;
     for (int attempt = 0;; ++attempt) {
-      DirBuild built[kScanDirs], outside[kScanDirs];
-      DbBuild classes[kScanDirs][kProtoClasses];
+      DirBuild built[kScanDirs];
+      AddrBuild outside[kScanDirs];
+      AddrBuild classes[kScanDirs][kProtoClasses];
+      uint32_t class_expressions[kScanDirs][kProtoClasses] = {};
+      auto build_db = [&](int d) {
+        return [&, d](const std::vector<bool>& m) {
+          return BuildDatabase(set->plans_, payload, d, false, &m);
+        };
+      };
       auto build = [&](int d, bool groups) {
-        // The base's rules are compiled by protocol class (packet_database), not as one.
+        // The base's rules are compiled by protocol class (packet_database) and address class,
+        // not as one.
         built[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, groups, false,
                                     &packet_ok, /*compile_base=*/false);
         std::vector<bool> in_class[kProtoClasses];
@@ -1051,7 +1184,10 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
           for (uint32_t r = 0; r < n_rules; ++r) {
             if (!InClass(set->rules_[r].protocol, c)) in_class[c][r] = false;
           }
-          classes[d][c] = BuildDatabase(set->plans_, payload, d, false, &in_class[c]);
+          // The protocol class's expressions before the address split (not compiled).
+          class_expressions[d][c] =
+              BuildDatabase(set->plans_, payload, d, false, &in_class[c], false).db.expressions;
+          classes[d][c].Run(in_class[c], addr_ok, set->plans_, d, build_db(d));
         }
         // Only TCP payloads scan the outside database: the TCP class's rules and the stream-only
         // ones. Only a direction with stream-only rules has one (else its database is the same).
@@ -1063,10 +1199,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
           outside_ok[r] = true;
           any = any || plan.dirs[d];
         }
-        if (any) {
-          outside[d] = BuildDirDatabase(set->plans_, payload, set->headers_, d, false, false,
-                                        &outside_ok);
-        }
+        if (any) outside[d].Run(outside_ok, addr_ok, set->plans_, d, build_db(d));
       };
       if (shared) {
         build(0, false);
@@ -1082,7 +1215,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         failed = built[d].Failed();
         if (failed == nullptr) failed = outside[d].Failed();
         for (int c = 0; c < kProtoClasses && failed == nullptr; ++c) {
-          if (!classes[d][c].error.empty()) failed = &classes[d][c];
+          failed = classes[d][c].Failed();
         }
       }
       if (failed != nullptr) {
@@ -1124,10 +1257,13 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         Database db = built[d].Take();
         db.ip_only_index = IpOnlyIndex::Build(db.ip_only, set->headers_);
         set->dbs_[d] = std::make_shared<const Database>(std::move(db));
-        set->outside_dbs_[d] = std::make_shared<const Database>(outside[d].Take());
+        uint32_t unused[kAddrClasses];
+        stats.addr_class_databases += outside[d].Compiled();
+        outside[d].Take(&set->outside_dbs_[d], unused);
         for (int c = 0; c < kProtoClasses; ++c) {
-          stats.class_expressions[d][c] = classes[d][c].db.expressions;
-          set->class_dbs_[d][c] = std::make_shared<const Database>(std::move(classes[d][c].db));
+          stats.class_expressions[d][c] = class_expressions[d][c];
+          stats.addr_class_databases += classes[d][c].Compiled();
+          classes[d][c].Take(&set->class_dbs_[d][c], stats.addr_class_expressions[d][c]);
         }
       }
       if (shared) {
@@ -1136,6 +1272,8 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         set->class_dbs_[1] = set->class_dbs_[0];
         for (int c = 0; c < kProtoClasses; ++c) {
           stats.class_expressions[1][c] = stats.class_expressions[0][c];
+          std::copy_n(stats.addr_class_expressions[0][c], kAddrClasses,
+                      stats.addr_class_expressions[1][c]);
         }
       }
       break;

@@ -151,6 +151,15 @@ inline constexpr int kScanDirs = 2;
 inline constexpr int kProtoClasses = 2;
 inline int ProtoClassOf(uint8_t ip_proto) { return ip_proto == kIpProtoTcp ? 0 : 1; }
 
+// The address classes of the packet and stream databases: 1 for a packet between two hosts of
+// the set's home set (PatternSet::home(): the address set its payload rules name most, $HOME_NET
+// with ET Open and the district pack, its complement such as $EXTERNAL_NET counted with it), 0
+// for any other. A rule whose header cannot match two home hosts ("$EXTERNAL_NET any ->
+// $HOME_NET any": most of ET Open's) is left out of class 1's databases, so its literals cost
+// the internal traffic (file shares, directory, backups) nothing. When both classes have the
+// same rules they share one database.
+inline constexpr int kAddrClasses = 2;
+
 // How the scanner treats one rule (besides its header and conditions).
 struct RulePlan {
   PayloadMode mode = PayloadMode::kNone;
@@ -209,6 +218,13 @@ struct CompileStats {
   // Expressions of each direction's protocol-class databases (PatternSet::packet_database): an
   // ip rule's are in both classes.
   uint32_t class_expressions[kScanDirs][kProtoClasses] = {{0, 0}, {0, 0}};
+  // Address classes (kAddrClasses): the home set's ranges (0: no address classes, every class
+  // the same), and the expressions of each direction's protocol-class and stream databases by
+  // address class (1: home to home, 0: any other).
+  size_t home_ranges = 0;
+  uint32_t addr_class_expressions[kScanDirs][kProtoClasses][kAddrClasses] = {};
+  uint32_t stream_addr_class_expressions[kScanDirs][kAddrClasses] = {};
+  size_t addr_class_databases = 0;  // distinct Hyperscan databases the address classes compiled
   size_t stream_rules = 0;        // rules also matched over reassembled TCP streams
   size_t stream_refused = 0;      // eligible rules Hyperscan refused in stream mode (packet-only)
   size_t stream_state_bytes = 0;  // Hyperscan stream state per open stream (larger direction)
@@ -242,6 +258,8 @@ struct CompileOptions {
   // TCP rules Suricata inspects through the stream only (RulePlan::stream_only) are left out of
   // the packet databases, so a TCP payload byte goes through Hyperscan once, in its stream.
   bool stream_only = true;
+  // Packet, outside and stream databases compiled by address class (kAddrClasses).
+  bool addr_classes = true;
 };
 
 class PatternSet {
@@ -330,17 +348,32 @@ class PatternSet {
   // port's group (a TCP payload outside every stream: outside_database(d) instead): the rules of
   // database(d) itself that can match the protocol (ProtoClassOf). Only its db and targets are
   // meant. A UDP rule's literals then cost TCP payloads nothing, and a TCP rule's UDP ones.
-  const Database& packet_database(ScanDir d, uint8_t ip_proto) const {
-    return class_database(d, ProtoClassOf(ip_proto));
+  // addr_class: AddrClassOf(the payload's source, destination); the class's database holds the
+  // rules whose addresses can match it.
+  const Database& packet_database(ScanDir d, uint8_t ip_proto, int addr_class) const {
+    return class_database(d, ProtoClassOf(ip_proto), addr_class);
   }
   // The same by class index (0 .. kProtoClasses - 1), to visit each of them.
-  const Database& class_database(ScanDir d, int cls) const {
-    return *class_dbs_[static_cast<int>(d)][cls];
+  const Database& class_database(ScanDir d, int cls, int addr_class) const {
+    return *class_dbs_[static_cast<int>(d)][cls][addr_class];
   }
-  // Stream-mode database of a direction over the rules with plan().stream (db may be nullptr).
-  // Its targets are never vetoes; only `targets`/`expr_begin`, `db` and the port groups are
-  // meaningful: a flow's stream scans this database and the group of the flow's server port.
+  // The address class (0 .. kAddrClasses - 1) of a packet from src to dst: 1 when both are in
+  // home(), else 0 (always 0 when the set has no home set).
+  int AddrClassOf(U128 src, U128 dst) const {
+    return !home_.empty() && home_.Contains(src) && home_.Contains(dst) ? 1 : 0;
+  }
+  const IpSet& home() const { return home_; }
+  // Stream-mode rules of a direction (plan().stream): the port groups of the flow's server port
+  // (`groups`, GroupFor) and the targets; its own rules (those no group took) are compiled by
+  // address class instead (stream_class_database; db here is nullptr). A flow's stream in
+  // direction d scans stream_class_database(d, the direction's address class) and its port's
+  // group. Targets of stream databases are never vetoes.
   const Database& stream_database(ScanDir d) const { return *stream_dbs_[static_cast<int>(d)]; }
+  // The rules of stream_database(d) itself whose addresses can match addr_class (db may be
+  // nullptr); only its db, targets and stream_state_bytes are meant.
+  const Database& stream_class_database(ScanDir d, int addr_class) const {
+    return *stream_class_dbs_[static_cast<int>(d)][addr_class];
+  }
   // Block-mode database of a direction for a TCP payload that went into no stream: the `tcp`
   // and `ip` rules of database(d) itself (not those of its port groups; a UDP or ICMP rule's
   // literal would cost every byte scanned here and report in vain) and the stream-only rules
@@ -350,8 +383,9 @@ class PatternSet {
   // The stream-only rules are not port-grouped here: each database Hyperscan compiles costs tens
   // of milliseconds whatever its size (ET Open, 48 groups a direction: 9.6 s grouped, 7.1-7.6 s
   // not, before compiling on two cores).
-  const Database& outside_database(ScanDir d) const {
-    return *outside_dbs_[static_cast<int>(d)];
+  // By address class as the packet databases.
+  const Database& outside_database(ScanDir d, int addr_class) const {
+    return *outside_dbs_[static_cast<int>(d)][addr_class];
   }
   const RulePlan& plan(uint32_t rule_index) const { return plans_[rule_index]; }
   const RuleHeader& header(uint32_t rule_index) const { return headers_[rule_index]; }
@@ -418,8 +452,12 @@ class PatternSet {
   std::vector<RuleHeader> headers_;
   std::array<std::shared_ptr<const Database>, kScanDirs> dbs_;
   std::array<std::shared_ptr<const Database>, kScanDirs> stream_dbs_;
-  std::array<std::shared_ptr<const Database>, kScanDirs> outside_dbs_;
-  std::array<std::array<std::shared_ptr<const Database>, kProtoClasses>, kScanDirs> class_dbs_;
+  // Per direction and address class (classes with the same rules share a database).
+  using AddrDbs = std::array<std::shared_ptr<const Database>, kAddrClasses>;
+  std::array<AddrDbs, kScanDirs> stream_class_dbs_;
+  std::array<AddrDbs, kScanDirs> outside_dbs_;
+  std::array<std::array<AddrDbs, kProtoClasses>, kScanDirs> class_dbs_;
+  IpSet home_;
   std::vector<MatchStep> steps_;
   std::string bytes_;
   std::vector<Pcre2CodePtr> pcres_;

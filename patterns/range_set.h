@@ -116,6 +116,23 @@ class RangeSet {
     return v <= it->hi;
   }
 
+  // Whether the two sets share a value (a walk over both sorted lists).
+  bool Intersects(const RangeSet& o) const {
+    size_t i = 0, j = 0;
+    while (i < ranges_.size() && j < o.ranges_.size()) {
+      const Range& a = ranges_[i];
+      const Range& b = o.ranges_[j];
+      if (a.hi < b.lo) {
+        ++i;
+      } else if (b.hi < a.lo) {
+        ++j;
+      } else {
+        return true;
+      }
+    }
+    return false;
+  }
+
   bool IsAll() const { return ranges_.size() == 1 && ranges_[0].lo == 0 && ranges_[0].hi == max_; }
   bool empty() const { return ranges_.empty(); }
   const std::vector<Range>& ranges() const { return ranges_; }

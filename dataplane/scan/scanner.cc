@@ -32,10 +32,12 @@ bool Scanner::Prepare(const patterns::PatternSet& set) {
     for (const patterns::PatternSet::Database& g : set.database(sd).groups) {
       dbs.push_back(g.db.get());
     }
-    dbs.push_back(set.stream_database(sd).db.get());
-    dbs.push_back(set.outside_database(sd).db.get());
-    for (int c = 0; c < patterns::kProtoClasses; ++c) {
-      dbs.push_back(set.class_database(sd, c).db.get());
+    for (int a = 0; a < patterns::kAddrClasses; ++a) {
+      dbs.push_back(set.stream_class_database(sd, a).db.get());
+      dbs.push_back(set.outside_database(sd, a).db.get());
+      for (int c = 0; c < patterns::kProtoClasses; ++c) {
+        dbs.push_back(set.class_database(sd, c, a).db.get());
+      }
     }
   }
   for (int b = 0; b < patterns::kBufferCount; ++b) {
@@ -142,7 +144,7 @@ void Scanner::DropPending() {
 }
 
 void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int dir,
-                         const uint8_t* data, uint32_t len) {
+                         int addr_class, const uint8_t* data, uint32_t len) {
   if (len == 0 || set.size() > pending_flag_.size()) return;
   if (ctx.generation != 0 && ctx.generation != set.generation()) {
     // Streams opened with another set (before a reload): discard them, start over on this one.
@@ -161,9 +163,13 @@ void Scanner::StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int di
     ctx.ClearParts(1);
   }
   ctx.generation = set.generation();
-  const patterns::PatternSet::Database& db =
+  // A stream not open yet takes the class given; an open one stays on its database.
+  if (ctx.hs[dir] == nullptr) ctx.addr_class[dir] = static_cast<uint8_t>(addr_class);
+  const patterns::PatternSet::Database& grouped =
       set.stream_database(static_cast<patterns::ScanDir>(dir));
-  const patterns::PatternSet::Database* g = db.GroupFor(ctx.proto, ctx.server_port);
+  const patterns::PatternSet::Database& db =
+      set.stream_class_database(static_cast<patterns::ScanDir>(dir), ctx.addr_class[dir]);
+  const patterns::PatternSet::Database* g = grouped.GroupFor(ctx.proto, ctx.server_port);
   const bool scan_db = db.db != nullptr;
   const bool scan_group = g != nullptr && g->db != nullptr;
   if (!scan_db && !scan_group) return;
@@ -209,9 +215,13 @@ void Scanner::StreamClose(const patterns::PatternSet* set, StreamCtx& ctx, int d
   const bool report = flush && set != nullptr && ctx.generation == set->generation() &&
                       set->size() <= pending_flag_.size();
   const patterns::PatternSet::Database* db =
-      report ? &set->stream_database(static_cast<patterns::ScanDir>(dir)) : nullptr;
+      report ? &set->stream_class_database(static_cast<patterns::ScanDir>(dir),
+                                           ctx.addr_class[dir])
+             : nullptr;
   const patterns::PatternSet::Database* g =
-      db != nullptr ? db->GroupFor(ctx.proto, ctx.server_port) : nullptr;
+      report ? set->stream_database(static_cast<patterns::ScanDir>(dir))
+                   .GroupFor(ctx.proto, ctx.server_port)
+             : nullptr;
   stream_dir_ = dir;
   for (auto [hs, from] : {std::pair{&ctx.hs[dir], db}, std::pair{&ctx.grp[dir], g}}) {
     if (*hs == nullptr) continue;

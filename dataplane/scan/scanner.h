@@ -133,8 +133,10 @@ class Scanner {
   // new set from the next byte (docs/reassembly.md, "pattern-set reload").
 
   // Scans data as the continuation of direction dir's stream of ctx (opens it if needed).
-  void StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int dir, const uint8_t* data,
-                  uint32_t len);
+  // addr_class: the set's AddrClassOf(the direction's source, destination); the direction's
+  // stream keeps the class it was opened with.
+  void StreamData(const patterns::PatternSet& set, StreamCtx& ctx, int dir, int addr_class,
+                  const uint8_t* data, uint32_t len);
   // A hole the stream will never fill: the direction restarts (no match may span the hole).
   void StreamGap(StreamCtx& ctx, int dir);
   // Closes direction dir's stream. flush: report end-of-data matches (set must be the one the
@@ -284,12 +286,15 @@ void Scanner::Evaluate(const patterns::PatternSet& set, const decode::Packet& p,
   if (has_payload) {
     // A TCP payload that went into no stream scan: the stream-only rules on it too, with the
     // direction's own rules in its outside database (block mode, their packet plans).
+    // The databases of the packet's address class: the rules its addresses can match.
+    const int addr_class = set.AddrClassOf(patterns::ToU128(p.src), patterns::ToU128(p.dst));
     const patterns::PatternSet::Database& outside =
-        set.outside_database(static_cast<patterns::ScanDir>(d));
+        set.outside_database(static_cast<patterns::ScanDir>(d), addr_class);
     const bool use_outside = !in_stream && outside.db != nullptr &&
                              p.proto == patterns::kIpProtoTcp && p.layer == decode::Layer::kL4;
     const patterns::PatternSet::Database& first =
-        use_outside ? outside : set.packet_database(static_cast<patterns::ScanDir>(d), p.proto);
+        use_outside ? outside
+                    : set.packet_database(static_cast<patterns::ScanDir>(d), p.proto, addr_class);
     if (use_outside) ++counters_.stream_alone;
     if (first.db != nullptr) ScanPayload(first, p.payload(), p.payload_len);
     if (g != nullptr && g->db != nullptr) {

@@ -36,6 +36,9 @@ struct StreamCtx {
   // The flow's protocol and server port, given to Acquire (0: no port group).
   uint8_t proto = 0;
   uint16_t server_port = 0;
+  // Per direction: the address class (PatternSet::AddrClassOf) whose stream database hs[d] was
+  // opened on.
+  uint8_t addr_class[2] = {0, 0};
   uint32_t alerted[kStreamAlertedCap] = {};
   uint8_t n_alerted = 0;
   bool alerted_overflow = false;  // more rules alerted than kStreamAlertedCap: later stream

@@ -242,7 +242,12 @@ struct Worker::StreamSink {
     if (set == nullptr || set->stats().stream_rules == 0 || f->no_payload_inspection) return;
     scan::StreamCtx* ctx = Ctx(true);
     if (ctx == nullptr) return;
-    w->scanner_->StreamData(*set, *ctx, dir, data, len);
+    // The direction's address class (its source: the client to the server, dir 0).
+    const patterns::U128 client = patterns::ToU128(f->client_addr);
+    const patterns::U128 server = patterns::ToU128(f->server_addr);
+    const int addr_class = dir == 0 ? set->AddrClassOf(client, server)
+                                    : set->AddrClassOf(server, client);
+    w->scanner_->StreamData(*set, *ctx, dir, addr_class, data, len);
     if (ending) Report(dir);
   }
   void Gap(int dir, uint32_t /*len*/) {

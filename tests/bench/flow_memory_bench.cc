@@ -199,7 +199,10 @@ struct ScanSink {
       flow->stream_slot = pool->Acquire(flow->proto, flow->server_port);  // as the worker
       if (flow->stream_slot == 0) return;
     }
-    scanner->StreamData(*set, pool->At(flow->stream_slot), dir, data, len);
+    const fs::patterns::U128 c = fs::patterns::ToU128(flow->client_addr);
+    const fs::patterns::U128 s = fs::patterns::ToU128(flow->server_addr);
+    scanner->StreamData(*set, pool->At(flow->stream_slot), dir,
+                        dir == 0 ? set->AddrClassOf(c, s) : set->AddrClassOf(s, c), data, len);
   }
   void Gap(int dir, uint32_t /*len*/) {
     if (flow->stream_slot != 0) scanner->StreamGap(pool->At(flow->stream_slot), dir);
@@ -253,9 +256,14 @@ std::optional<std::string> Measure(const RuleSetInput& in, uint32_t n, Figures* 
   fs::scan::Scanner scanner;
   if (!scanner.Prepare(set)) return "Scanner::Prepare: " + scanner.error();
   for (int dir = 0; dir < fs::patterns::kScanDirs; ++dir) {
-    const auto& db = set.stream_database(static_cast<fs::patterns::ScanDir>(dir));
-    fig.state_bytes[dir] = db.db != nullptr ? db.stream_state_bytes : 0;
-    if (db.db != nullptr) ++fig.streams_per_flow;
+    // The largest address class's stream (a flow's direction opens one of them).
+    size_t state = 0;
+    for (int a = 0; a < fs::patterns::kAddrClasses; ++a) {
+      const auto& db = set.stream_class_database(static_cast<fs::patterns::ScanDir>(dir), a);
+      if (db.db != nullptr) state = std::max(state, db.stream_state_bytes);
+    }
+    fig.state_bytes[dir] = state;
+    if (state != 0) ++fig.streams_per_flow;
   }
   // Sized as dataplane/worker sizes its pool. Resident memory follows the block, so the reload
   // headroom is part of the cost per stream.

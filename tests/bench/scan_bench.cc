@@ -108,8 +108,8 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     return;
   }
   const auto& packets = Packets();
-  // As the scanner: the direction's database of the packet's protocol class, then the port group
-  // of the server-side port.
+  // As the scanner: the direction's database of the packet's protocol and address class, then
+  // the port group of the server-side port.
   struct Item {
     const uint8_t* data;
     uint32_t len;
@@ -119,9 +119,11 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
   hs_scratch_t* scratch = nullptr;
   for (int d = 0; d < fs::patterns::kScanDirs; ++d) {
     const auto sd = static_cast<fs::patterns::ScanDir>(d);
-    for (int c = 0; c < fs::patterns::kProtoClasses; ++c) {
-      const PatternSet::Database& cls = set->class_database(sd, c);
-      if (cls.db != nullptr) hs_alloc_scratch(cls.db.get(), &scratch);
+    for (int a = 0; a < fs::patterns::kAddrClasses; ++a) {
+      for (int c = 0; c < fs::patterns::kProtoClasses; ++c) {
+        const PatternSet::Database& cls = set->class_database(sd, c, a);
+        if (cls.db != nullptr) hs_alloc_scratch(cls.db.get(), &scratch);
+      }
     }
     for (const PatternSet::Database& g : set->database(sd).groups) {
       if (g.db != nullptr) hs_alloc_scratch(g.db.get(), &scratch);
@@ -143,7 +145,11 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
             : nullptr;
     Item it{p.payload(),
             p.payload_len,
-            {set->packet_database(sd, p.proto).db.get(), g != nullptr ? g->db.get() : nullptr}};
+            {set->packet_database(sd, p.proto,
+                                  set->AddrClassOf(fs::patterns::ToU128(p.src),
+                                                   fs::patterns::ToU128(p.dst)))
+                 .db.get(),
+             g != nullptr ? g->db.get() : nullptr}};
     if (it.db[0] == nullptr && it.db[1] == nullptr) continue;
     items.push_back(it);
     bytes += p.payload_len;

@@ -308,10 +308,14 @@ TEST(PortGroupsTest, StreamsWithAndWithoutGroupsReportTheSame) {
         TestPacket tp("", d == 0 ? kClient : kServer, d == 0 ? cport : sport,
                       d == 0 ? kServer : kClient, d == 0 ? sport : cport);
         const flow::Dir dir = d == 0 ? flow::Dir::kToServer : flow::Dir::kToClient;
-        sw.StreamData(*with, pool.At(cw), d, bytes, static_cast<uint32_t>(n));
+        const patterns::U128 src = patterns::ToU128(tp.packet().src);
+        const patterns::U128 dst = patterns::ToU128(tp.packet().dst);
+        sw.StreamData(*with, pool.At(cw), d, with->AddrClassOf(src, dst), bytes,
+                      static_cast<uint32_t>(n));
         sw.ReportStream(*with, tp.packet(), fw, dir, *state, pool.At(cw),
                         [&](uint32_t r) { got_w.insert(with->rules()[r].sid); });
-        so.StreamData(*without, pool.At(co), d, bytes, static_cast<uint32_t>(n));
+        so.StreamData(*without, pool.At(co), d, without->AddrClassOf(src, dst), bytes,
+                      static_cast<uint32_t>(n));
         so.ReportStream(*without, tp.packet(), fo, dir, *state, pool.At(co),
                         [&](uint32_t r) { got_o.insert(without->rules()[r].sid); });
       }

@@ -304,15 +304,15 @@ alert udp any any -> any any (msg:"udp"; content:"udplit"; sid:2;)
 alert ip any any -> any any (msg:"ip"; content:"iplit"; sid:3;)
 alert icmp any any -> any any (msg:"icmp"; content:"icmplit"; sid:4;))");
   ASSERT_TRUE(set);
-  const PatternSet::Database& tcp = set->packet_database(ScanDir::kToServer, patterns::kIpProtoTcp);
+  const PatternSet::Database& tcp = set->packet_database(ScanDir::kToServer, patterns::kIpProtoTcp, 0);
   const PatternSet::Database& other =
-      set->packet_database(ScanDir::kToServer, patterns::kIpProtoUdp);
+      set->packet_database(ScanDir::kToServer, patterns::kIpProtoUdp, 0);
   EXPECT_EQ(tcp.expressions, 2u);    // tcplit, iplit
   EXPECT_EQ(other.expressions, 3u);  // udplit, iplit, icmplit
   EXPECT_NE(tcp.db, nullptr);
   EXPECT_NE(other.db, nullptr);
-  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, patterns::kIpProtoIcmp), &other);
-  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, 47), &other);
+  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, patterns::kIpProtoIcmp, 0), &other);
+  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, 47, 0), &other);
   EXPECT_EQ(set->stats().class_expressions[0][0], 2u);
   EXPECT_EQ(set->stats().class_expressions[0][1], 3u);
   // The direction's database keeps the lists and the count; its rules are compiled by class only.
@@ -325,6 +325,57 @@ alert icmp any any -> any any (msg:"icmp"; content:"icmplit"; sid:4;))");
   EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 0, kIn1, 0, patterns::kIpProtoIcmp)),
               ElementsAre(3, 4));
   EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 0, kIn1, 0, 47)), ElementsAre(3));
+}
+
+TEST(ScannerTest, APacketBetweenTwoHomeHostsScansOnlyTheRulesItsAddressesCanMatch) {
+  // The packet and stream databases are compiled by address class (PatternSet::AddrClassOf): a
+  // rule that needs an external side costs the traffic between two home hosts nothing there.
+  // (Depths keep the rules in the packet databases as well as the stream's.)
+  auto set = Build(
+      R"(alert tcp $EXTERNAL_NET any -> $HOME_NET any (msg:"in"; content:"inlit"; depth:60; sid:1;)
+alert tcp $HOME_NET any -> $EXTERNAL_NET any (msg:"out"; content:"outlit"; depth:60; sid:2;)
+alert tcp $HOME_NET any -> $HOME_NET any (msg:"lateral"; content:"latlit"; depth:60; sid:3;)
+alert tcp any any -> any any (msg:"any"; content:"anylit"; depth:60; sid:4;)
+alert tcp $EXTERNAL_NET any <> $HOME_NET any (msg:"bidir"; content:"bilit"; depth:60; sid:5;)
+alert tcp ![10.20.0.0/16,203.0.113.0/24] any -> any any (msg:"list"; content:"neglit"; depth:60; sid:6;))");
+  ASSERT_TRUE(set);
+  EXPECT_EQ(set->stats().home_ranges, 3u);  // the default HOME_NET: 10/8, 172.16/12, 192.168/16
+  const patterns::U128 in1 = patterns::ToU128(*IpAddr::Parse(kIn1));
+  const patterns::U128 in2 = patterns::ToU128(*IpAddr::Parse(kIn2));
+  const patterns::U128 ext = patterns::ToU128(*IpAddr::Parse(kExt));
+  EXPECT_EQ(set->AddrClassOf(in1, in2), 1);
+  EXPECT_EQ(set->AddrClassOf(ext, in1), 0);
+  EXPECT_EQ(set->AddrClassOf(in1, ext), 0);
+  const auto tcp = patterns::kIpProtoTcp;
+  // Home to home: latlit, anylit and neglit (its source list leaves out 10.20/16 only).
+  EXPECT_EQ(set->packet_database(ScanDir::kToServer, tcp, 1).expressions, 3u);
+  // Any other: inlit, outlit, anylit, bilit, neglit.
+  EXPECT_EQ(set->packet_database(ScanDir::kToServer, tcp, 0).expressions, 5u);
+  EXPECT_EQ(set->stream_class_database(ScanDir::kToServer, 1).expressions, 3u);
+  EXPECT_EQ(set->stream_class_database(ScanDir::kToServer, 0).expressions, 5u);
+  EXPECT_EQ(set->stats().class_expressions[0][0], 6u);  // before the split
+  const std::string all = "inlit outlit latlit anylit bilit neglit";
+  EXPECT_THAT(Scan(*set, TestPacket(all, kIn1, 1, kIn2, 7)), ElementsAre(3, 4));
+  EXPECT_THAT(Scan(*set, TestPacket(all, "172.16.9.9", 1, kIn2, 7)), ElementsAre(3, 4, 6));
+  EXPECT_THAT(Scan(*set, TestPacket(all, kExt, 1, kIn1, 7)), ElementsAre(1, 4, 5));
+  EXPECT_THAT(Scan(*set, TestPacket(all, kIn1, 1, kExt, 7)), ElementsAre(2, 4, 5));
+  EXPECT_THAT(Scan(*set, TestPacket(all, "198.51.100.1", 1, kExt, 7)), ElementsAre(4, 6));
+
+  // Without an address set in the rules there is no home set: one database serves both classes.
+  auto plain = Build(R"(alert tcp any any -> any any (msg:"a"; content:"alit"; depth:9; sid:1;))");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->stats().home_ranges, 0u);
+  EXPECT_EQ(plain->AddrClassOf(in1, in2), 0);
+  EXPECT_EQ(&plain->packet_database(ScanDir::kToServer, tcp, 0),
+            &plain->packet_database(ScanDir::kToServer, tcp, 1));
+  // Nor when the option is off (every rule in both classes' database).
+  patterns::CompileOptions off;
+  off.addr_classes = false;
+  auto unsplit = Build(R"(alert tcp $HOME_NET any -> $EXTERNAL_NET any (msg:"out"; content:"o"; depth:9; sid:1;))",
+                       {}, off);
+  ASSERT_TRUE(unsplit);
+  EXPECT_EQ(unsplit->stats().home_ranges, 0u);
+  EXPECT_EQ(unsplit->packet_database(ScanDir::kToServer, tcp, 0).expressions, 1u);
 }
 
 TEST(ScannerTest, IpOnlyRulesRunOnTheFirstPacketOfEachDirection) {

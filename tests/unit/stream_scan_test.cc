@@ -73,7 +73,7 @@ class StreamScan : public ::testing::Test {
     pool_->At(slot_).proto = patterns::kIpProtoTcp;
     pool_->At(slot_).server_port = dport;
     for (const std::string& piece : pieces) {
-      scanner_.StreamData(*set_, pool_->At(slot_), 0,
+      scanner_.StreamData(*set_, pool_->At(slot_), 0, 0,
                           reinterpret_cast<const uint8_t*>(piece.data()),
                           static_cast<uint32_t>(piece.size()));
       scanner_.ReportStream(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
@@ -112,7 +112,7 @@ TEST_F(StreamScan, OnlyExactStreamableRulesAreInTheStreamDatabase) {
   // sid 4 has a negated content, sid 5 a dsize, sid 7 is tcp-pkt, sid 8 has flags: packet-only.
   EXPECT_EQ(stream_sids, (std::vector<uint32_t>{1, 2, 3, 6, 9, 10, 11, 12, 13, 14, 15, 16}));
   EXPECT_EQ(set_->stats().stream_rules, 12u);
-  EXPECT_GT(set_->stream_database(patterns::ScanDir::kToServer).stream_state_bytes, 0u);
+  EXPECT_GT(set_->stream_class_database(patterns::ScanDir::kToServer, 0).stream_state_bytes, 0u);
 }
 
 TEST_F(StreamScan, TcpPktAndFlagsRulesDoNotMatchAcrossSegments) {
@@ -159,7 +159,7 @@ TEST_F(StreamScan, ARepeatedContentIsOneExpression) {
 TEST_F(StreamScan, ContentsOfOneRuleInTwoDirectionsDoNotCombine) {
   EXPECT_TRUE(Feed({"ALPHA1"}).empty());
   const std::string b = "OMEGA2";
-  scanner_.StreamData(*set_, pool_->At(slot_), 1, reinterpret_cast<const uint8_t*>(b.data()), 6);
+  scanner_.StreamData(*set_, pool_->At(slot_), 1, 0, reinterpret_cast<const uint8_t*>(b.data()), 6);
   EXPECT_FALSE(scanner_.stream_pending());
 }
 
@@ -225,9 +225,9 @@ TEST_F(StreamScan, GapRestartsTheStream) {
                           [&](uint32_t r) { sids.push_back(set_->rules()[r].sid); });
   };
   const std::string a = "Eternal", b = "Blue";
-  scanner_.StreamData(*set_, pool_->At(slot_), 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
+  scanner_.StreamData(*set_, pool_->At(slot_), 0, 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
   scanner_.StreamGap(pool_->At(slot_), 0);
-  scanner_.StreamData(*set_, pool_->At(slot_), 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
+  scanner_.StreamData(*set_, pool_->At(slot_), 0, 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
   report();
   EXPECT_TRUE(sids.empty());
   EXPECT_EQ(scanner_.counters().stream_resets, 1u);
@@ -235,8 +235,8 @@ TEST_F(StreamScan, GapRestartsTheStream) {
 
 TEST_F(StreamScan, DirectionsAreSeparateStreams) {
   const std::string a = "Eternal", b = "Blue";
-  scanner_.StreamData(*set_, pool_->At(slot_), 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
-  scanner_.StreamData(*set_, pool_->At(slot_), 1, reinterpret_cast<const uint8_t*>(b.data()), 4);
+  scanner_.StreamData(*set_, pool_->At(slot_), 0, 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
+  scanner_.StreamData(*set_, pool_->At(slot_), 1, 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
   EXPECT_FALSE(scanner_.stream_pending());
 }
 
@@ -253,15 +253,15 @@ TEST_F(StreamScan, PatternSetSwapResetsTheFlowsStreams) {
 
   const std::string a = "Eternal", b = "Blue";
   StreamCtx& ctx = pool_->At(slot_);
-  scanner_.StreamData(*set_, ctx, 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
+  scanner_.StreamData(*set_, ctx, 0, 0, reinterpret_cast<const uint8_t*>(a.data()), 7);
   // The worker adopts set2 here: the flow's old stream is discarded, the new one starts fresh,
   // so the half-pattern seen under the old set does not complete under the new one.
-  scanner_.StreamData(*set2, ctx, 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
+  scanner_.StreamData(*set2, ctx, 0, 0, reinterpret_cast<const uint8_t*>(b.data()), 4);
   EXPECT_EQ(ctx.generation, 8u);
   EXPECT_FALSE(scanner_.stream_pending());
   EXPECT_EQ(scanner_.counters().stream_resets, 1u);
   const std::string w = "xWannax";
-  scanner_.StreamData(*set2, ctx, 0, reinterpret_cast<const uint8_t*>(w.data()), 7);
+  scanner_.StreamData(*set2, ctx, 0, 0, reinterpret_cast<const uint8_t*>(w.data()), 7);
   std::vector<uint32_t> sids;
   TestPacket tp("", "10.0.0.1", 40000, "10.0.0.2", 80);
   scanner_.ReportStream(*set2, tp.packet(), flow_, flow::Dir::kToServer, *state_, ctx,
@@ -284,7 +284,7 @@ TEST_F(StreamScan, MatchInsideOnePacketIsEvaluatedOnceByThePacketScan) {
   flow_.pkts[0] = 2;
   int alerts = 0;
   auto once = [&](const decode::Packet& p) {
-    scanner_.StreamData(*set, ctx, 0, p.payload(), p.payload_len);
+    scanner_.StreamData(*set, ctx, 0, 0, p.payload(), p.payload_len);
     scanner_.ScanPacket(*set, p, flow_, flow::Dir::kToServer, *state_, [&](uint32_t) { ++alerts; });
     scanner_.ReportStream(*set, p, flow_, flow::Dir::kToServer, *state_, ctx,
                           [&](uint32_t) { ++alerts; });
@@ -339,7 +339,7 @@ TEST_F(StreamScan, APayloadInTheStreamLeavesStreamOnlyRulesToIt) {
   flow_.pkts[0] = 2;
   TestPacket tp("..EternalBlue..HEAD..", "10.0.0.1", 40000, "10.0.0.2", 80);
   std::vector<uint32_t> packet, stream;
-  scanner_.StreamData(*set_, ctx, 0, tp.packet().payload(), tp.packet().payload_len);
+  scanner_.StreamData(*set_, ctx, 0, 0, tp.packet().payload(), tp.packet().payload_len);
   scanner_.ScanPacket(*set_, tp.packet(), flow_, flow::Dir::kToServer, *state_,
                       [&](uint32_t r) { packet.push_back(set_->rules()[r].sid); },
                       /*in_stream=*/true);
@@ -406,7 +406,7 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
   ASSERT_NE(set, nullptr);
   ASSERT_TRUE(scanner_.Prepare(*set)) << scanner_.error();
   const auto& db = set->database(patterns::ScanDir::kToServer);
-  const auto& outside = set->outside_database(patterns::ScanDir::kToServer);
+  const auto& outside = set->outside_database(patterns::ScanDir::kToServer, 0);
   ASSERT_NE(outside.db, nullptr);
   EXPECT_EQ(set->stats().stream_only, 1u);
   // + STREAMONLY - UDPX; SMBX stays in its group.
@@ -435,7 +435,7 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
   auto none = Build("alert tcp any any -> any any (msg:\"head\"; content:\"HEAD\"; depth:4; "
                     "sid:21;)\n");
   ASSERT_NE(none, nullptr);
-  EXPECT_EQ(none->outside_database(patterns::ScanDir::kToServer).db, nullptr);
+  EXPECT_EQ(none->outside_database(patterns::ScanDir::kToServer, 0).db, nullptr);
   ASSERT_TRUE(scanner_.Prepare(*none)) << scanner_.error();
   TestPacket tp("HEAD", "10.0.0.1", 40000, "10.0.0.2", 445);
   int alerts = 0;
@@ -448,8 +448,8 @@ TEST_F(StreamScan, APayloadOutsideTheStreamScansOneDatabaseWithThePacketRulesAnd
                          "content:\"STREAMONLY\"; sid:23;)\n");
   ASSERT_NE(to_server, nullptr);
   EXPECT_EQ(to_server->stats().stream_only, 1u);
-  EXPECT_NE(to_server->outside_database(patterns::ScanDir::kToServer).db, nullptr);
-  EXPECT_EQ(to_server->outside_database(patterns::ScanDir::kToClient).db, nullptr);
+  EXPECT_NE(to_server->outside_database(patterns::ScanDir::kToServer, 0).db, nullptr);
+  EXPECT_EQ(to_server->outside_database(patterns::ScanDir::kToClient, 0).db, nullptr);
 }
 
 TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
@@ -462,7 +462,7 @@ TEST_F(StreamScan, StreamScanningDoesNotAllocate) {
   const uint64_t after_packet = fs::test_support::Allocations();
   uint32_t alerts = 0;
   for (int d = 0; d < 2; ++d) {
-    scanner_.StreamData(*set_, pool_->At(slot), d, reinterpret_cast<const uint8_t*>(a.data()),
+    scanner_.StreamData(*set_, pool_->At(slot), d, 0, reinterpret_cast<const uint8_t*>(a.data()),
                         static_cast<uint32_t>(a.size()));
     scanner_.ReportStream(*set_, tp.packet(), flow_, static_cast<flow::Dir>(d), *state_,
                           pool_->At(slot), [&](uint32_t) { ++alerts; });
@@ -495,7 +495,7 @@ TEST_F(StreamScan, PoolBoundsStreamsAndCountsExhaustion) {
   const std::string a = "abc";
   for (uint32_t s : slots) {
     for (int d = 0; d < 2; ++d) {
-      scanner_.StreamData(*set_, pool_->At(s), d, reinterpret_cast<const uint8_t*>(a.data()), 3);
+      scanner_.StreamData(*set_, pool_->At(s), d, 0, reinterpret_cast<const uint8_t*>(a.data()), 3);
     }
   }
   EXPECT_EQ(pool_->counters().streams_open, 6u);

@@ -111,7 +111,8 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
     out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
                                         static_cast<uint8_t>(to_client),
                                         static_cast<uint8_t>(ports ? p.proto : 0), p.sport,
-                                        p.dport, flow});
+                                        p.dport, flow, patterns::ToU128(p.src),
+                                        patterns::ToU128(p.dst)});
     out->bytes.insert(out->bytes.end(), p.payload(), p.payload() + p.payload_len);
     out->payload_bytes += p.payload_len;
   }
@@ -157,8 +158,9 @@ bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, doub
     for (const Payloads::Item& it : payloads.items) {
       const hs_database_t* db[2];
       const hs_database_t* sdb[2];
-      const int n = rules.databases(it.dir, it.proto, it.sport, it.dport, db);
-      const int ns = rules.stream_databases(it.dir, it.proto, it.sport, it.dport, sdb);
+      const int ac = rules.addr_class(it.src, it.dst);
+      const int n = rules.databases(it.dir, it.proto, it.sport, it.dport, ac, db);
+      const int ns = rules.stream_databases(it.dir, it.proto, it.sport, it.dport, ac, sdb);
       if (n == 0 && ns == 0) continue;
       const char* ptr = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
       for (int i = 0; i < n; ++i) {

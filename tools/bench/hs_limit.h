@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "patterns/range_set.h"
 #include "tools/bench/rules_adapter.h"
 
 namespace fs::bench {
@@ -25,6 +26,7 @@ struct Payloads {
     uint8_t proto;  // TCP/UDP with a transport header, else 0
     uint16_t sport, dport;
     uint32_t flow;  // dense flow index (< Payloads::flows)
+    patterns::U128 src, dst;  // addresses (the databases' address class)
   };
   std::vector<uint8_t> bytes;
   std::vector<Item> items;

@@ -62,20 +62,24 @@ int DatabasesOf(const hs_database_t* first, const patterns::PatternSet::Database
 
 }  // namespace
 
+int CompiledRules::addr_class(patterns::U128 src, patterns::U128 dst) const {
+  return set_ ? set_->AddrClassOf(src, dst) : 0;
+}
+
 int CompiledRules::databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
-                             const hs_database_t* out[2]) const {
+                             int addr_class, const hs_database_t* out[2]) const {
   if (!set_) return 0;
   const auto sd = static_cast<patterns::ScanDir>(dir);
-  return DatabasesOf(set_->packet_database(sd, proto).db.get(), set_->database(sd), dir, proto,
-                     sport, dport, out);
+  return DatabasesOf(set_->packet_database(sd, proto, addr_class).db.get(), set_->database(sd),
+                     dir, proto, sport, dport, out);
 }
 
 int CompiledRules::stream_databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
-                                    const hs_database_t* out[2]) const {
+                                    int addr_class, const hs_database_t* out[2]) const {
   if (!set_ || proto != patterns::kIpProtoTcp || set_->stats().stream_rules == 0) return 0;
-  const patterns::PatternSet::Database& db =
-      set_->stream_database(static_cast<patterns::ScanDir>(dir));
-  return DatabasesOf(db.db.get(), db, dir, proto, sport, dport, out);
+  const auto sd = static_cast<patterns::ScanDir>(dir);
+  return DatabasesOf(set_->stream_class_database(sd, addr_class).db.get(),
+                     set_->stream_database(sd), dir, proto, sport, dport, out);
 }
 
 std::vector<const hs_database_t*> CompiledRules::all_databases() const {
@@ -89,9 +93,13 @@ std::vector<const hs_database_t*> CompiledRules::all_databases() const {
         if (g.db != nullptr) all.push_back(g.db.get());
       }
     }
-    for (int c = 0; c < patterns::kProtoClasses; ++c) {
-      const patterns::PatternSet::Database& db = set_->class_database(sd, c);
-      if (db.db != nullptr) all.push_back(db.db.get());
+    for (int a = 0; a < patterns::kAddrClasses; ++a) {
+      const hs_database_t* s = set_->stream_class_database(sd, a).db.get();
+      if (s != nullptr) all.push_back(s);
+      for (int c = 0; c < patterns::kProtoClasses; ++c) {
+        const patterns::PatternSet::Database& db = set_->class_database(sd, c, a);
+        if (db.db != nullptr) all.push_back(db.db.get());
+      }
     }
   }
   return all;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "patterns/range_set.h"
+
 namespace fs::patterns {
 class PatternSet;
 }
@@ -38,17 +40,20 @@ class CompiledRules {
   // Parses and compiles; on failure *error names the file/rule and the reason.
   bool Compile(const std::vector<std::string>& paths, std::string* error);
 
-  // The packet databases a payload of direction dir scans, as the sensor's scanner: the
-  // direction's database of the payload's protocol class (PatternSet::packet_database), then the
+  // The address class of a payload from src to dst (PatternSet::AddrClassOf; 0 without rules).
+  int addr_class(patterns::U128 src, patterns::U128 dst) const;
+  // The packet databases a payload of direction dir and address class addr_class scans, as the
+  // sensor's scanner: the direction's database of the payload's protocol and address class
+  // (PatternSet::packet_database), then the
   // port group of its server-side port (proto 0 for a packet without ports: the non-TCP class,
   // where the sensor would take a TCP fragment's into the TCP one). Writes up to two, returns how
   // many (a direction without expressions has none).
-  int databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
+  int databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport, int addr_class,
                 const hs_database_t* out[2]) const;
   // The stream databases a TCP payload of direction dir goes through in its flow's streams, as
-  // the sensor's scanner: the direction's, then its server port's group (none for other
-  // protocols).
-  int stream_databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport,
+  // the sensor's scanner: the direction's of the address class, then its server port's group
+  // (none for other protocols).
+  int stream_databases(int dir, uint8_t proto, uint16_t sport, uint16_t dport, int addr_class,
                        const hs_database_t* out[2]) const;
   // Every packet and stream database of the set (for sizing one scratch).
   std::vector<const hs_database_t*> all_databases() const;

@@ -150,6 +150,24 @@ int RunRulesCheck(const RulesCheckArgs& args) {
                                {"tcp_to_client", st.class_expressions[1][0]},
                                {"other_to_server", st.class_expressions[0][1]},
                                {"other_to_client", st.class_expressions[1][1]}};
+      {
+        // Expressions by address class: [to-server, to-client] x [tcp, other, stream].
+        nlohmann::ordered_json classes = nlohmann::ordered_json::array();
+        static constexpr const char* kNames[fs::patterns::kAddrClasses] = {"other",
+                                                                           "home_to_home"};
+        for (int a = 0; a < fs::patterns::kAddrClasses; ++a) {
+          classes.push_back({{"class", kNames[a]},
+                             {"tcp_to_server", st.addr_class_expressions[0][0][a]},
+                             {"tcp_to_client", st.addr_class_expressions[1][0][a]},
+                             {"other_to_server", st.addr_class_expressions[0][1][a]},
+                             {"other_to_client", st.addr_class_expressions[1][1][a]},
+                             {"stream_to_server", st.stream_addr_class_expressions[0][a]},
+                             {"stream_to_client", st.stream_addr_class_expressions[1][a]}});
+        }
+        c["address_classes"] = {{"home_ranges", st.home_ranges},
+                                {"databases", st.addr_class_databases},
+                                {"classes", std::move(classes)}};
+      }
       c["port_groups"] = {{"to_server", st.port_groups[0]},
                           {"to_client", st.port_groups[1]},
                           {"rules_to_server", st.port_grouped_rules[0]},
@@ -244,6 +262,20 @@ int RunRulesCheck(const RulesCheckArgs& args) {
         "(tcp and ip rules), other payloads {} and {}, before their port's group\n",
         st.class_expressions[0][0], st.class_expressions[1][0], st.class_expressions[0][1],
         st.class_expressions[1][1]);
+    if (st.home_ranges != 0) {
+      // Class 1: home to home; 0: any other.
+      auto cls = [&](int a) {
+        return fmt::format("TCP {}/{}, other {}/{}, stream {}/{}",
+                           st.addr_class_expressions[0][0][a], st.addr_class_expressions[1][0][a],
+                           st.addr_class_expressions[0][1][a], st.addr_class_expressions[1][1][a],
+                           st.stream_addr_class_expressions[0][a],
+                           st.stream_addr_class_expressions[1][a]);
+      };
+      fmt::print(
+          "            address classes: between two hosts of the home set ({} ranges) {}; any "
+          "other {} (to-server/to-client expressions, {} databases)\n",
+          st.home_ranges, cls(1), cls(0), st.addr_class_databases);
+    }
     if (st.port_groups[0] + st.port_groups[1] != 0) {
       fmt::print(
           "            port groups: {} to-server ({} rules), {} to-client ({} rules) scanned only "
