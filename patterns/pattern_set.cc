@@ -1071,6 +1071,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     set->home_ = options.addr_classes ? HomeSet(set->plans_, set->headers_) : IpSet();
     stats.home_ranges = set->home_.ranges().size();
     std::vector<uint8_t> addr_ok(n_rules);
+    const std::vector<uint8_t> every_class(n_rules, (1u << kAddrClasses) - 1);
     {
       const IpSet away = set->home_.Complement();
       for (uint32_t r = 0; r < n_rules; ++r) {
@@ -1187,7 +1188,11 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
           // The protocol class's expressions before the address split (not compiled).
           class_expressions[d][c] =
               BuildDatabase(set->plans_, payload, d, false, &in_class[c], false).db.expressions;
-          classes[d][c].Run(in_class[c], addr_ok, set->plans_, d, build_db(d));
+          // Only TCP payloads are split by address class: each database costs compile time
+          // (tenths of a second with ET Open), and a UDP or ICMP payload (DNS, NTP) is short,
+          // where a scan's fixed cost outweighs its literals.
+          classes[d][c].Run(in_class[c], c == ProtoClassOf(kIpProtoTcp) ? addr_ok : every_class,
+                            set->plans_, d, build_db(d));
         }
         // Only TCP payloads scan the outside database: the TCP class's rules and the stream-only
         // ones. Only a direction with stream-only rules has one (else its database is the same).

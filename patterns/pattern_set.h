@@ -156,8 +156,10 @@ inline int ProtoClassOf(uint8_t ip_proto) { return ip_proto == kIpProtoTcp ? 0 :
 // with ET Open and the district pack, its complement such as $EXTERNAL_NET counted with it), 0
 // for any other. A rule whose header cannot match two home hosts ("$EXTERNAL_NET any ->
 // $HOME_NET any": most of ET Open's) is left out of class 1's databases, so its literals cost
-// the internal traffic (file shares, directory, backups) nothing. When both classes have the
-// same rules they share one database.
+// the internal traffic (file shares, directory, backups) nothing. The TCP packet databases, the
+// outside and the stream databases are split (not those of UDP and other payloads, which are
+// short: each database compiled costs time). When both classes have the same rules they share
+// one database.
 inline constexpr int kAddrClasses = 2;
 
 // How the scanner treats one rule (besides its header and conditions).
@@ -258,7 +260,7 @@ struct CompileOptions {
   // TCP rules Suricata inspects through the stream only (RulePlan::stream_only) are left out of
   // the packet databases, so a TCP payload byte goes through Hyperscan once, in its stream.
   bool stream_only = true;
-  // Packet, outside and stream databases compiled by address class (kAddrClasses).
+  // TCP packet, outside and stream databases compiled by address class (kAddrClasses).
   bool addr_classes = true;
 };
 

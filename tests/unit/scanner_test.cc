@@ -354,6 +354,9 @@ alert tcp ![10.20.0.0/16,203.0.113.0/24] any -> any any (msg:"list"; content:"ne
   EXPECT_EQ(set->stream_class_database(ScanDir::kToServer, 1).expressions, 3u);
   EXPECT_EQ(set->stream_class_database(ScanDir::kToServer, 0).expressions, 5u);
   EXPECT_EQ(set->stats().class_expressions[0][0], 6u);  // before the split
+  // UDP and other payloads are not split: one database serves both classes.
+  EXPECT_EQ(&set->packet_database(ScanDir::kToServer, patterns::kIpProtoUdp, 0),
+            &set->packet_database(ScanDir::kToServer, patterns::kIpProtoUdp, 1));
   const std::string all = "inlit outlit latlit anylit bilit neglit";
   EXPECT_THAT(Scan(*set, TestPacket(all, kIn1, 1, kIn2, 7)), ElementsAre(3, 4));
   EXPECT_THAT(Scan(*set, TestPacket(all, "172.16.9.9", 1, kIn2, 7)), ElementsAre(3, 4, 6));
