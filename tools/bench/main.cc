@@ -1,6 +1,7 @@
 // flowsentry-bench: the benchmark harness of issue 7 (see matrix.h and docs/PERFORMANCE.md).
 //   flowsentry-bench matrix [--tier full|quick|smoke] ...  the whole matrix: tables + JSON
 //   flowsentry-bench scan --pcap F --rules R              mode (c) alone: raw Hyperscan limit
+//   flowsentry-bench rule-cost --pcap F --rules R         which rules cost what on a capture
 //   flowsentry-bench check RESULTS.json                   sanity of a results file (tests)
 // tools/bench/run builds what is needed and calls `matrix`. Only main() exits.
 #include <fmt/core.h>
@@ -14,6 +15,7 @@
 #include "tools/bench/hs_limit.h"
 #include "tools/bench/matrix.h"
 #include "tools/bench/process.h"
+#include "tools/bench/rule_cost.h"
 #include "tools/bench/rules_adapter.h"
 
 #ifndef FS_SOURCE_DIR
@@ -144,6 +146,19 @@ int main(int argc, char** argv) {
   scan->add_option("--rules", scan_rules, "rule files or directories")->required();
   scan->add_option("--seconds", scan_seconds, "minimum scan time")->capture_default_str();
   scan->callback([&] { rc = RunScan(scan_pcap, scan_rules, scan_seconds); });
+
+  fs::bench::RuleCostOptions cost;
+  CLI::App* costcmd = app.add_subcommand(
+      "rule-cost", "which databases and rules cost what on a capture (Hyperscan time, reports)");
+  costcmd->add_option("--pcap", cost.pcap, "capture")->required()->check(CLI::ExistingFile);
+  costcmd->add_option("--rules", cost.rules, "rule files or directories")->required();
+  costcmd->add_option("--passes", cost.passes, "scans of every payload")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  costcmd->add_option("--top", cost.top, "rules listed")->capture_default_str()->check(
+      CLI::Range(0, 100000));
+  costcmd->add_option("--json", cost.json, "also write the figures as JSON");
+  costcmd->callback([&] { rc = fs::bench::RunRuleCost(cost); });
 
   std::string check_path;
   CLI::App* checkcmd = app.add_subcommand("check", "check a results file");
