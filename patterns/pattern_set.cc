@@ -523,9 +523,10 @@ struct AddrBuild {
     for (int c = 0; c < kAddrClasses; ++c) n += same[c] == c && builds[c].db.db != nullptr;
     return n;
   }
+  // expressions: each class's count, when given.
   void Take(std::array<std::shared_ptr<const PatternSet::Database>, kAddrClasses>* out,
-            uint32_t expressions[kAddrClasses]) {
-    for (int c = 0; c < kAddrClasses; ++c) {
+            uint32_t* expressions = nullptr) {
+    for (int c = 0; c < kAddrClasses && expressions != nullptr; ++c) {
       expressions[c] = builds[same[c]].db.expressions;
     }
     for (int c = 0; c < kAddrClasses; ++c) {
@@ -1262,9 +1263,8 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
         Database db = built[d].Take();
         db.ip_only_index = IpOnlyIndex::Build(db.ip_only, set->headers_);
         set->dbs_[d] = std::make_shared<const Database>(std::move(db));
-        uint32_t unused[kAddrClasses];
         stats.addr_class_databases += outside[d].Compiled();
-        outside[d].Take(&set->outside_dbs_[d], unused);
+        outside[d].Take(&set->outside_dbs_[d]);
         for (int c = 0; c < kProtoClasses; ++c) {
           stats.class_expressions[d][c] = class_expressions[d][c];
           stats.addr_class_databases += classes[d][c].Compiled();

@@ -242,11 +242,9 @@ struct Worker::StreamSink {
     if (set == nullptr || set->stats().stream_rules == 0 || f->no_payload_inspection) return;
     scan::StreamCtx* ctx = Ctx(true);
     if (ctx == nullptr) return;
-    // The direction's address class (its source: the client to the server, dir 0).
-    const patterns::U128 client = patterns::ToU128(f->client_addr);
-    const patterns::U128 server = patterns::ToU128(f->server_addr);
-    const int addr_class = dir == 0 ? set->AddrClassOf(client, server)
-                                    : set->AddrClassOf(server, client);
+    // The flow's address class (both directions have the same: home to home or not).
+    const int addr_class =
+        set->AddrClassOf(patterns::ToU128(f->client_addr), patterns::ToU128(f->server_addr));
     w->scanner_->StreamData(*set, *ctx, dir, addr_class, data, len);
     if (ending) Report(dir);
   }

@@ -199,10 +199,9 @@ struct ScanSink {
       flow->stream_slot = pool->Acquire(flow->proto, flow->server_port);  // as the worker
       if (flow->stream_slot == 0) return;
     }
-    const fs::patterns::U128 c = fs::patterns::ToU128(flow->client_addr);
-    const fs::patterns::U128 s = fs::patterns::ToU128(flow->server_addr);
-    scanner->StreamData(*set, pool->At(flow->stream_slot), dir,
-                        dir == 0 ? set->AddrClassOf(c, s) : set->AddrClassOf(s, c), data, len);
+    const int addr_class = set->AddrClassOf(fs::patterns::ToU128(flow->client_addr),
+                                            fs::patterns::ToU128(flow->server_addr));
+    scanner->StreamData(*set, pool->At(flow->stream_slot), dir, addr_class, data, len);
   }
   void Gap(int dir, uint32_t /*len*/) {
     if (flow->stream_slot != 0) scanner->StreamGap(pool->At(flow->stream_slot), dir);

@@ -19,9 +19,6 @@ namespace {
 struct PcapCloser {
   void operator()(pcap_t* p) const { pcap_close(p); }
 };
-struct ScratchDeleter {
-  void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
-};
 
 int CountMatch(unsigned, unsigned long long, unsigned long long, unsigned, void* ctx) {
   ++*static_cast<uint64_t*>(ctx);
@@ -126,20 +123,8 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
 bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, double min_seconds,
                       ScanLimit* out, std::string* error) {
   *out = ScanLimit{};
-  const std::vector<const hs_database_t*> all = rules.all_databases();
-  hs_scratch_t* raw = nullptr;
-  for (const hs_database_t* d : all) {
-    if (hs_alloc_scratch(d, &raw) != HS_SUCCESS) {
-      hs_free_scratch(raw);
-      *error = "hs_alloc_scratch failed";
-      return false;
-    }
-  }
-  std::unique_ptr<hs_scratch_t, ScratchDeleter> scratch(raw);
-  if (all.empty()) {
-    *error = "the rule set compiles to no Hyperscan expression: nothing to scan";
-    return false;
-  }
+  const ScratchPtr scratch = rules.AllocScratch(error);
+  if (!scratch) return false;
   uint64_t matches = 0, scans = 0, stream_scans = 0, bytes = 0, passes = 0;
   // Per flow: a stream per direction and database (the direction's, its port group's), opened
   // at the flow's first TCP payload of the pass and closed (end-of-data matches counted) at the

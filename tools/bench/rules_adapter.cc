@@ -1,5 +1,7 @@
 #include "tools/bench/rules_adapter.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <utility>
 
@@ -44,7 +46,108 @@ bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* 
   }
   set_ = std::move(compiled.value());
   compile_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Describe();
   return true;
+}
+
+struct CompiledRules::Described {
+  const patterns::PatternSet::Database* db;
+  std::string name;
+};
+
+void CompiledRules::Describe() {
+  using Database = patterns::PatternSet::Database;
+  described_.clear();
+  // The first name wins for a database several entries share (directions, address classes).
+  auto add = [&](const Database& db, std::string name) {
+    if (db.db == nullptr) return;
+    described_.try_emplace(db.db.get(),
+                           std::make_shared<const Described>(Described{&db, std::move(name)}));
+  };
+  // A port group's ports, as "tcp/445" or "tcp/139+2 more".
+  auto ports_of = [](const Database& grouped, size_t g) {
+    std::string first;
+    size_t n = 0;
+    for (uint32_t key = 0; key < grouped.group_of.size(); ++key) {
+      if (grouped.group_of[key] != g + 1) continue;
+      if (n++ == 0) first = fmt::format("{}/{}", key >> 16 ? "udp" : "tcp", key & 0xffff);
+    }
+    return n > 1 ? fmt::format("{}+{} more", first, n - 1) : first;
+  };
+  for (int d = 0; d < patterns::kScanDirs; ++d) {
+    const auto sd = static_cast<patterns::ScanDir>(d);
+    const char* dir = d == 0 ? "to-server" : "to-client";
+    for (int a = 0; a < patterns::kAddrClasses; ++a) {
+      // Named by class only where the two classes have databases of their own.
+      auto suffix = [&](const Database& other, const Database& home) {
+        if (&other == &home) return std::string();
+        return std::string(a == 1 ? " (home to home)" : " (any other)");
+      };
+      for (int c = 0; c < patterns::kProtoClasses; ++c) {
+        add(set_->class_database(sd, c, a),
+            fmt::format("packet {} {}{}", c == patterns::ProtoClassOf(patterns::kIpProtoTcp)
+                                              ? "tcp" : "other",
+                        dir,
+                        suffix(set_->class_database(sd, c, 0), set_->class_database(sd, c, 1))));
+      }
+      add(set_->outside_database(sd, a),
+          fmt::format("outside {}{}", dir,
+                      suffix(set_->outside_database(sd, 0), set_->outside_database(sd, 1))));
+      add(set_->stream_class_database(sd, a),
+          fmt::format("stream {}{}", dir,
+                      suffix(set_->stream_class_database(sd, 0),
+                             set_->stream_class_database(sd, 1))));
+    }
+    for (const auto& [grouped, kind] : {std::pair{&set_->database(sd), "port group"},
+                                        std::pair{&set_->stream_database(sd), "stream port group"}}) {
+      for (size_t g = 0; g < grouped->groups.size(); ++g) {
+        add(grouped->groups[g], fmt::format("{} {} {}", kind, ports_of(*grouped, g), dir));
+      }
+    }
+  }
+}
+
+std::string CompiledRules::database_name(const hs_database_t* db) const {
+  auto it = described_.find(db);
+  return it == described_.end() ? std::string() : it->second->name;
+}
+
+uint32_t CompiledRules::database_expressions(const hs_database_t* db) const {
+  auto it = described_.find(db);
+  return it == described_.end() ? 0 : it->second->db->expressions;
+}
+
+std::vector<uint32_t> CompiledRules::rules_of(const hs_database_t* db, uint32_t expression) const {
+  std::vector<uint32_t> out;
+  auto it = described_.find(db);
+  if (it == described_.end() || expression >= it->second->db->expressions) return out;
+  for (const patterns::PatternSet::Target& t : it->second->db->TargetsOf(expression)) {
+    out.push_back(t.rule);
+  }
+  return out;
+}
+
+CompiledRules::RuleInfo CompiledRules::rule_info(uint32_t index) const {
+  if (!set_ || index >= set_->size()) return {};
+  const patterns::Rule& r = set_->rules()[index];
+  return {r.gid, r.sid, r.msg};
+}
+
+ScratchPtr CompiledRules::AllocScratch(std::string* error) const {
+  const std::vector<const hs_database_t*> all = all_databases();
+  if (all.empty()) {
+    *error = "the rule set compiles to no Hyperscan expression: nothing to scan";
+    return nullptr;
+  }
+  hs_scratch_t* raw = nullptr;
+  for (const hs_database_t* d : all) {
+    if (hs_alloc_scratch(d, &raw) != HS_SUCCESS) {
+      hs_free_scratch(raw);
+      *error = "hs_alloc_scratch failed";
+      return nullptr;
+    }
+  }
+  return ScratchPtr(raw);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <hs/hs.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ struct AcceptedRules {
 
 // Parses rule files or directories (their *.rules) with the sensor's parser.
 bool LoadAccepted(const std::vector<std::string>& paths, AcceptedRules* out, std::string* error);
+
+struct ScratchDeleter {
+  void operator()(hs_scratch_t* s) const { hs_free_scratch(s); }
+};
+using ScratchPtr = std::unique_ptr<hs_scratch_t, ScratchDeleter>;
 
 // A compiled set and its two direction databases (to-server = 0, to-client = 1).
 class CompiledRules {
@@ -57,6 +63,22 @@ class CompiledRules {
                        const hs_database_t* out[2]) const;
   // Every packet and stream database of the set (for sizing one scratch).
   std::vector<const hs_database_t*> all_databases() const;
+  // A scratch for every one of them; nullptr with *error when Hyperscan refuses, or when the set
+  // compiles to no expression.
+  ScratchPtr AllocScratch(std::string* error) const;
+
+  // Reading a scan's reports (flowsentry-bench rule-cost), for the databases above: what a
+  // database is, in words ("packet tcp to-server (home to home)", "port group tcp/445
+  // to-server", "stream to-client"), its expressions, and the rules an expression id announces
+  // (indices for rule_info). "", 0 and nothing for a database of no set of this.
+  std::string database_name(const hs_database_t* db) const;
+  uint32_t database_expressions(const hs_database_t* db) const;
+  std::vector<uint32_t> rules_of(const hs_database_t* db, uint32_t expression) const;
+  struct RuleInfo {
+    uint32_t gid = 0, sid = 0;
+    std::string msg;
+  };
+  RuleInfo rule_info(uint32_t index) const;
   size_t rules() const;
   uint32_t expressions() const;
   size_t database_bytes() const;
@@ -66,6 +88,9 @@ class CompiledRules {
  private:
   std::shared_ptr<const patterns::PatternSet> set_;
   double compile_s_ = 0;
+  struct Described;  // a database's PatternSet entry and name
+  std::map<const hs_database_t*, std::shared_ptr<const Described>> described_;
+  void Describe();
 };
 
 }  // namespace fs::bench
