@@ -396,7 +396,7 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
     }
     const uint32_t len = held_caplen_;
     uint32_t copied = std::min<uint32_t>(len, rte_pktmbuf_tailroom(m));
-    if (direct_ && copied == len && len != 0 &&
+    if (direct_ && copied == len && len >= kAttachMin &&
         rte_mbuf_ext_refcnt_read(&cur_->shinfo) < kMaxAttached) {
       // In place: the mbuf refers to the record in the read buffer (see the header).
       rte_mbuf_ext_refcnt_update(&cur_->shinfo, 1);

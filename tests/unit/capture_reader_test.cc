@@ -163,10 +163,11 @@ TEST(CaptureReaderTest, RecordsLongerThanTheDataRoomAreChained) {
   rte_pktmbuf_free(bufs[0]);
 }
 
-// Direct reading hands records over in place (each mbuf attached to its bytes in a read buffer):
-// mbufs kept across many refills keep their bytes (a buffer is refilled only once no mbuf refers
-// to it), a reader whose every buffer is still referred to ends its bursts early without losing
-// or repeating a record, and mbufs may outlive the reader.
+// Direct reading hands records over in place (each mbuf attached to its bytes in a read buffer;
+// records shorter than kAttachMin are copied): mbufs kept across many refills keep their bytes (a
+// buffer is refilled only once no mbuf refers to it), a reader whose every buffer is still
+// referred to ends its bursts early without losing or repeating a record, and mbufs may outlive
+// the reader.
 TEST(CaptureReaderTest, RecordsHandedOverInPlaceStayIntactWhileHeld) {
   const std::string path = WriteCapture("held.pcap", 2000);  // 60..2059-byte records, ~2.1 MB
   std::string err;
@@ -178,6 +179,7 @@ TEST(CaptureReaderTest, RecordsHandedOverInPlaceStayIntactWhileHeld) {
   auto check = [](rte_mbuf* m, int i) {
     ASSERT_EQ(rte_pktmbuf_pkt_len(m), 60u + i);
     ASSERT_EQ(m->nb_segs, 1);
+    ASSERT_EQ(RTE_MBUF_HAS_EXTBUF(m) != 0, 60u + i >= CaptureReader::kAttachMin) << "record " << i;
     const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
     for (uint32_t k = 0; k < 60u + i; ++k) {
       ASSERT_EQ(d[k], static_cast<uint8_t>(i + k)) << "record " << i << " byte " << k;
