@@ -23,12 +23,12 @@
 //   buffer, libpcap into its packet buffer, the reader into the mbuf), with stdio's locking per
 //   record; now once, by the kernel (docs/PERFORMANCE.md, "Capture files read directly", "Records
 //   handed over in place"). Records that need a chain (below), and records shorter than
-//   kAttachMin, are copied. libpcap still opens
-//   the file (it checks the header and gives the link type and snapshot length) and the records
-//   are checked as libpcap checks them: a capture length beyond its maximum ends the input with
-//   libpcap's message, one beyond the file's snapshot length is cut to it, a record cut short by
-//   the end of the file ends the input (the same records and the same message as libpcap; tests
-//   compare both ways). A record larger than the buffers gets a buffer of its own size.
+//   kAttachMin, are copied. libpcap still opens the file (it checks the header and gives the
+//   link type and snapshot length) and the records are checked as libpcap checks them: a
+//   capture length beyond its maximum ends the input with libpcap's message, one beyond the
+//   file's snapshot length is cut to it, a record cut short by the end of the file ends the
+//   input (the same records and the same message as libpcap; tests compare both ways). A record
+//   larger than the buffers gets a buffer of its own size.
 // - **Stream** (pcapng, other pcap variants, pipes): libpcap on a stdio stream with a 256 KiB
 //   buffer (one read() per ~300 imix packets; with 4 MiB every refill evicted the core's L2).
 //
