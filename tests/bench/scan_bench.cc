@@ -27,6 +27,7 @@
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
 #include "tests/bench/bench_frames.h"
+#include "tools/bench/rules_adapter.h"
 
 #ifndef FS_SOURCE_DIR
 #define FS_SOURCE_DIR "."
@@ -40,9 +41,9 @@ constexpr const char* kEtRules = "/work/shared/data/rules/et-open";
 constexpr uint32_t kDistrictScale = 2;
 
 // nullptr (and *why) when the rules are not available or do not compile.
-const PatternSet* Set(const std::string& which, std::string* why) {
+std::shared_ptr<const PatternSet> SharedSet(const std::string& which, std::string* why) {
   static std::map<std::string, std::shared_ptr<const PatternSet>> cache;
-  if (auto it = cache.find(which); it != cache.end()) return it->second.get();
+  if (auto it = cache.find(which); it != cache.end()) return it->second;
   // "et-ungrouped": ET Open without port groups (CompileOptions::port_groups), to show their
   // effect.
   const bool et = which.rfind("et", 0) == 0;
@@ -61,7 +62,11 @@ const PatternSet* Set(const std::string& which, std::string* why) {
     *why = compiled.error().message;
     return nullptr;
   }
-  return cache.emplace(which, compiled.value()).first->second.get();
+  return cache.emplace(which, compiled.value()).first->second;
+}
+
+const PatternSet* Set(const std::string& which, std::string* why) {
+  return SharedSet(which, why).get();
 }
 
 const std::vector<fs::decode::Packet>& Packets() {
@@ -102,33 +107,30 @@ int CountMatch(unsigned, unsigned long long, unsigned long long, unsigned, void*
 
 void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
   std::string why;
-  const PatternSet* set = Set(which, &why);
+  std::shared_ptr<const PatternSet> set = SharedSet(which, &why);
   if (set == nullptr) {
     state.SkipWithError(why.c_str());
     return;
   }
   const auto& packets = Packets();
-  // As the scanner: the direction's database of the packet's protocol and address class, then
-  // the port group of the server-side port.
+  // The databases the sensor's scanner would use, chosen by the bench harness's rules adapter
+  // (flowsentry-bench's raw-Hyperscan mode chooses them there too): the direction's database of
+  // the payload's protocol and address class, then the port group of the server-side port.
+  fs::bench::CompiledRules rules;
+  rules.Adopt(set);
+  std::string error;
+  const fs::bench::ScratchPtr scratch = rules.AllocScratch(&error);
+  if (scratch == nullptr) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
   struct Item {
     const uint8_t* data;
     uint32_t len;
+    int n;
     const hs_database_t* db[2];
   };
   std::vector<Item> items;
-  hs_scratch_t* scratch = nullptr;
-  for (int d = 0; d < fs::patterns::kScanDirs; ++d) {
-    const auto sd = static_cast<fs::patterns::ScanDir>(d);
-    for (int a = 0; a < fs::patterns::kAddrClasses; ++a) {
-      for (int c = 0; c < fs::patterns::kProtoClasses; ++c) {
-        const PatternSet::Database& cls = set->class_database(sd, c, a);
-        if (cls.db != nullptr) hs_alloc_scratch(cls.db.get(), &scratch);
-      }
-    }
-    for (const PatternSet::Database& g : set->database(sd).groups) {
-      if (g.db != nullptr) hs_alloc_scratch(g.db.get(), &scratch);
-    }
-  }
   fs::flow::FlowTable table(1u << 18, fs::flow::Timeouts{});
   auto on_end = [](const fs::flow::Flow&, fs::flow::EndReason) {};
   uint64_t bytes = 0;
@@ -137,35 +139,25 @@ void BM_RawHyperscan(benchmark::State& state, const std::string& which) {
     const auto r = table.Update(p, on_end);
     if (r.flow == nullptr || p.payload_len == 0) continue;
     const int d = r.dir == fs::flow::Dir::kToClient ? 1 : 0;
-    const auto sd = static_cast<fs::patterns::ScanDir>(d);
-    const PatternSet::Database& db = set->database(sd);
-    const PatternSet::Database* g =
-        p.layer == fs::decode::Layer::kL4
-            ? db.GroupFor(p.proto, PatternSet::Database::ServerPort(d, p.sport, p.dport))
-            : nullptr;
-    Item it{p.payload(),
-            p.payload_len,
-            {set->packet_database(sd, p.proto,
-                                  set->AddrClassOf(fs::patterns::ToU128(p.src),
-                                                   fs::patterns::ToU128(p.dst)))
-                 .db.get(),
-             g != nullptr ? g->db.get() : nullptr}};
-    if (it.db[0] == nullptr && it.db[1] == nullptr) continue;
+    Item it{p.payload(), p.payload_len, 0, {}};
+    // Without a transport header (a later fragment) no port group: proto 0, as the harness.
+    const uint8_t proto = p.layer == fs::decode::Layer::kL4 ? p.proto : 0;
+    it.n = rules.databases(
+        d, proto, p.sport, p.dport,
+        rules.addr_class(fs::patterns::ToU128(p.src), fs::patterns::ToU128(p.dst)), it.db);
+    if (it.n == 0) continue;
     items.push_back(it);
     bytes += p.payload_len;
   }
   uint64_t matches = 0;
   for (auto _ : state) {
     for (const Item& it : items) {
-      for (const hs_database_t* db : it.db) {
-        if (db != nullptr) {
-          hs_scan(db, reinterpret_cast<const char*>(it.data), it.len, 0, scratch, CountMatch,
-                  &matches);
-        }
+      for (int k = 0; k < it.n; ++k) {
+        hs_scan(it.db[k], reinterpret_cast<const char*>(it.data), it.len, 0, scratch.get(),
+                CountMatch, &matches);
       }
     }
   }
-  hs_free_scratch(scratch);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * packets.size()));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
   state.counters["rules"] = static_cast<double>(set->size());

@@ -44,10 +44,15 @@ bool CompiledRules::Compile(const std::vector<std::string>& paths, std::string* 
     *error = compiled.error().message;
     return false;
   }
-  set_ = std::move(compiled.value());
+  Adopt(std::move(compiled.value()));
   compile_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  Describe();
   return true;
+}
+
+void CompiledRules::Adopt(std::shared_ptr<const patterns::PatternSet> set) {
+  set_ = std::move(set);
+  compile_s_ = 0;
+  Describe();
 }
 
 struct CompiledRules::Described {

@@ -45,6 +45,9 @@ class CompiledRules {
 
   // Parses and compiles; on failure *error names the file/rule and the reason.
   bool Compile(const std::vector<std::string>& paths, std::string* error);
+  // A set compiled elsewhere (the per-stage Google Benchmark programs compile with their own
+  // CompileOptions); compile_seconds() is 0.
+  void Adopt(std::shared_ptr<const patterns::PatternSet> set);
 
   // The address class of a payload from src to dst (PatternSet::AddrClassOf; 0 without rules).
   int addr_class(patterns::U128 src, patterns::U128 dst) const;
