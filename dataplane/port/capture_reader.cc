@@ -14,6 +14,7 @@
 #include <new>
 
 #include "dataplane/common/net_bytes.h"
+#include "dataplane/common/prefetch.h"
 #include "dataplane/decode/packet.h"
 
 namespace fs::port {
@@ -352,9 +353,14 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
     if (!held_ && replay_) {
       if (next_ == recs_.size()) {
         next_ = 0;
+        prefetched_ = 0;
         ++pass_;
       }
       const Rec& rec = recs_[next_++];
+      // The store is read once per pass, front to back, and is larger than the caches: loading
+      // it kReplayAhead bytes ahead keeps the copy below from waiting on memory.
+      const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
+      for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store_.data() + prefetched_);
       held_data_ = store_.data() + rec.at;
       held_caplen_ = rec.len;
       held_ts_us_ = rec.ts_us + (pass_ - 1) * shift_us_;

@@ -102,6 +102,8 @@ class CaptureReader {
   // (attach, free) that handing a record over in place takes (64-byte frames: 9% fewer worker
   // cycles a packet; larger records unchanged).
   static constexpr uint32_t kAttachMin = 128;
+  // A replay prefetches its in-memory capture this many bytes ahead of the record it copies.
+  static constexpr size_t kReplayAhead = 4096;
 
   enum class Reading : uint8_t {
     kAny,     // directly when the file allows it, else through stdio
@@ -204,6 +206,7 @@ class CaptureReader {
   std::vector<uint8_t> store_;
   std::vector<Rec> recs_;
   size_t next_ = 0;
+  size_t prefetched_ = 0;  // store_ is prefetched up to here (Burst)
   uint64_t pass_ = 0;
   uint64_t shift_us_ = 0;  // span + 1 s
   std::atomic<uint64_t> delivered_packets_{0}, delivered_bytes_{0};
