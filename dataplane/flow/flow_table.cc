@@ -391,8 +391,10 @@ uint32_t FlowTable::Create(const decode::Packet& p, const FlowKey& key, uint32_t
   f.flow_id = MakeFlowId(key, p.ts_us);
   f.first_ts_us = f.last_ts_us = p.ts_us;
 
+  // Find walked this chain just now: its first flow is in cache.
   uint32_t& head = buckets_[hash & bucket_mask_];
   f.hash_next = head;
+  if (head != 0) pool_[head].hash_prev = idx;
   head = idx;
   ListAppend(ListFor(f), idx);
   ++counters_.created;
@@ -460,12 +462,14 @@ Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, FlowUse use) {
 
 void FlowTable::Release(uint32_t idx, EndReason reason) {
   Flow& f = pool_[idx];
-  uint32_t* link = &buckets_[f.hash & bucket_mask_];
-  while (*link != idx) {
-    assert(*link != 0);
-    link = &pool_[*link].hash_next;
+  if (f.hash_prev != 0) {
+    pool_[f.hash_prev].hash_next = f.hash_next;
+  } else {
+    assert(buckets_[f.hash & bucket_mask_] == idx);
+    buckets_[f.hash & bucket_mask_] = f.hash_next;
   }
-  *link = f.hash_next;
+  if (f.hash_next != 0) pool_[f.hash_next].hash_prev = f.hash_prev;
+  f.hash_prev = 0;
   ListRemove(idx);
   f.list = kFreeList;
   f.hash_next = free_head_;
@@ -530,11 +534,13 @@ bool FlowTable::Validate() const {
 
   uint64_t chained = 0;
   for (uint32_t b = 0; b < nbuckets; ++b) {
+    uint32_t prev = 0;
     for (uint32_t i = buckets_[b]; i != 0; i = pool_[i].hash_next) {
       if (i > capacity_ || pool_[i].list >= kListCount || (pool_[i].hash & bucket_mask_) != b ||
-          ++chained > capacity_) {
+          pool_[i].hash_prev != prev || ++chained > capacity_) {
         return false;
       }
+      prev = i;
     }
   }
 
