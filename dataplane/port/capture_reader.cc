@@ -294,12 +294,14 @@ namespace {
 using net::Rd16;
 using net::Wr16;
 
-// RFC 1624 eqn. 3: the checksum at c after one 16-bit word changed from old_v to new_v.
-void FixChecksum(uint8_t* c, uint16_t old_v, uint16_t new_v) {
-  uint32_t sum = static_cast<uint16_t>(~Rd16(c)) + static_cast<uint16_t>(~old_v) + new_v;
+// RFC 1624 eqn. 3: checksum c after one 16-bit word changed from old_v to new_v (c unchanged
+// when the word is).
+uint16_t Adjusted(uint16_t c, uint16_t old_v, uint16_t new_v) {
+  if (old_v == new_v) return c;
+  uint32_t sum = static_cast<uint16_t>(~c) + static_cast<uint16_t>(~old_v) + new_v;
   sum = (sum & 0xffff) + (sum >> 16);
   sum = (sum & 0xffff) + (sum >> 16);
-  Wr16(c, static_cast<uint16_t>(~sum));
+  return static_cast<uint16_t>(~sum);
 }
 
 }  // namespace
@@ -323,17 +325,25 @@ ReplayPorts FindReplayPorts(const uint8_t* frame, uint32_t len) {
 }
 
 void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t pass) {
+  RenameReplayPorts(frame, frame, len, where, pass);
+}
+
+void RenameReplayPorts(const uint8_t* from, uint8_t* frame, uint32_t len, ReplayPorts where,
+                       uint64_t pass) {
   if (pass == 0 || where.ports == 0 || len < where.ports + 4u ||
       (where.checksum != 0 && len < where.checksum + 2u)) {
     return;
   }
-  for (size_t off : {size_t{where.ports}, size_t{where.ports} + 2}) {
-    const uint16_t old_v = Rd16(frame + off);
-    const uint16_t new_v = ReplayPort(old_v, pass);
-    if (new_v == old_v) continue;
-    Wr16(frame + off, new_v);
-    if (where.checksum != 0) FixChecksum(frame + where.checksum, old_v, new_v);
-  }
+  const size_t at = where.ports;
+  const uint16_t old_s = Rd16(from + at), old_d = Rd16(from + at + 2);
+  const uint16_t new_s = ReplayPort(old_s, pass), new_d = ReplayPort(old_d, pass);
+  Wr16(frame + at, new_s);
+  Wr16(frame + at + 2, new_d);
+  if (where.checksum == 0) return;
+  uint16_t sum = Rd16(from + where.checksum);
+  sum = Adjusted(sum, old_s, new_s);
+  sum = Adjusted(sum, old_d, new_d);
+  Wr16(frame + where.checksum, sum);
 }
 
 CaptureReader::~CaptureReader() {
@@ -431,7 +441,9 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
     }
     if (m->nb_segs > 1) ++stats_.chained_records;
     if (replay_ && pass_ > 1)
-      RenameReplayPorts(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, held_ports_, pass_ - 1);
+      // Read from the record, not the copy just made: a load from the copy waits for its stores.
+      RenameReplayPorts(held_data_, rte_pktmbuf_mtod(m, uint8_t*), m->data_len, held_ports_,
+                        pass_ - 1);
     m->pkt_len = len;
     m->port = port_id;
     if (ts_offset_ >= 0) {

@@ -90,6 +90,9 @@ struct ReplayPorts {
 };
 ReplayPorts FindReplayPorts(const uint8_t* frame, uint32_t len);
 void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t pass);
+// The same with the original frame read from `from` (frame: its copy, written only).
+void RenameReplayPorts(const uint8_t* from, uint8_t* frame, uint32_t len, ReplayPorts where,
+                       uint64_t pass);
 
 class CaptureReader {
  public:
