@@ -131,16 +131,27 @@ FlowKey MakeKey(const decode::Packet& p, FlowUse use, bool* sender_is_lo) {
     sport = static_cast<uint16_t>(p.esp_spi >> 16);
     dport = static_cast<uint16_t>(p.esp_spi);
   }
-  // Byte order of the addresses (memcmp's), as two big-endian words: no library call per packet.
-  auto be64 = [](const IpAddr& a, size_t at) {
+  // The addresses as 8-byte words, each read once. The decoder has just written them, as two
+  // 8-byte stores each: a 16-byte load of a whole address would span both, and such a load
+  // waits for them to reach the cache (store forwarding fails). The key's addresses are stored
+  // from these words.
+  auto word = [](const IpAddr& a, size_t at) {
     uint64_t v;
     std::memcpy(&v, a.bytes.data() + at, 8);
-    return __builtin_bswap64(v);
+    return v;
   };
-  const uint64_t s0 = be64(*src, 0), d0 = be64(*dst, 0), s1 = be64(*src, 8), d1 = be64(*dst, 8);
+  const uint64_t sw0 = word(*src, 0), sw1 = word(*src, 8), dw0 = word(*dst, 0),
+                 dw1 = word(*dst, 8);
+  // Byte order of the addresses (memcmp's), as two big-endian words: no library call per packet.
+  const uint64_t s0 = __builtin_bswap64(sw0), d0 = __builtin_bswap64(dw0),
+                 s1 = __builtin_bswap64(sw1), d1 = __builtin_bswap64(dw1);
   const bool lo = s0 != d0 ? s0 < d0 : s1 != d1 ? s1 < d1 : sport <= dport;
-  k.addr_lo = lo ? *src : *dst;
-  k.addr_hi = lo ? *dst : *src;
+  static_assert(offsetof(FlowKey, addr_lo) == 0 && offsetof(FlowKey, addr_hi) == 16);
+  auto put = [&k](size_t at, uint64_t v) { std::memcpy(reinterpret_cast<char*>(&k) + at, &v, 8); };
+  put(0, lo ? sw0 : dw0);
+  put(8, lo ? sw1 : dw1);
+  put(16, lo ? dw0 : sw0);
+  put(24, lo ? dw1 : sw1);
   // The 12 bytes after the addresses (ports, VLAN ids, protocol, depth) are put together in
   // registers and stored as one 8-byte and one 4-byte word: HashKey and the table's compare read
   // the key back in words at once, and a load spanning several narrower stores waits for them
