@@ -140,8 +140,7 @@ FlowKey MakeKey(const decode::Packet& p, FlowUse use, bool* sender_is_lo) {
     std::memcpy(&v, a.bytes.data() + at, 8);
     return v;
   };
-  const uint64_t sw0 = word(*src, 0), sw1 = word(*src, 8), dw0 = word(*dst, 0),
-                 dw1 = word(*dst, 8);
+  const uint64_t sw0 = word(*src, 0), sw1 = word(*src, 8), dw0 = word(*dst, 0), dw1 = word(*dst, 8);
   // Byte order of the addresses (memcmp's), as two big-endian words: no library call per packet.
   const uint64_t s0 = __builtin_bswap64(sw0), d0 = __builtin_bswap64(dw0),
                  s1 = __builtin_bswap64(sw1), d1 = __builtin_bswap64(dw1);

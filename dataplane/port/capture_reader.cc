@@ -324,10 +324,6 @@ ReplayPorts FindReplayPorts(const uint8_t* frame, uint32_t len) {
   return {static_cast<uint16_t>(at), has_csum ? static_cast<uint16_t>(csum) : uint16_t{0}};
 }
 
-void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t pass) {
-  RenameReplayPorts(frame, frame, len, where, pass);
-}
-
 void RenameReplayPorts(const uint8_t* from, uint8_t* frame, uint32_t len, ReplayPorts where,
                        uint64_t pass) {
   if (pass == 0 || where.ports == 0 || len < where.ports + 4u ||
@@ -440,10 +436,10 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
       break;
     }
     if (m->nb_segs > 1) ++stats_.chained_records;
-    if (replay_ && pass_ > 1)
-      // Read from the record, not the copy just made: a load from the copy waits for its stores.
+    if (replay_ && pass_ > 1) {
       RenameReplayPorts(held_data_, rte_pktmbuf_mtod(m, uint8_t*), m->data_len, held_ports_,
                         pass_ - 1);
+    }
     m->pkt_len = len;
     m->port = port_id;
     if (ts_offset_ >= 0) {

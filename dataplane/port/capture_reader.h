@@ -82,15 +82,14 @@ uint16_t ReplayPort(uint16_t port, uint64_t pass);
 // Renaming the flows of one Ethernet frame for a replay pass, in two steps so that a replay finds
 // each record's ports once, when it loads the capture: FindReplayPorts finds the TCP/UDP header
 // with the sensor's decoder (its offset, 0 for none; its checksum's, 0 when there is none to
-// update); RenameReplayPorts rewrites both ports with ReplayPort and updates the checksum (RFC
-// 1624). Frames without ports stay as they are.
+// update); RenameReplayPorts rewrites both ports of frame, a copy of the record `from`, with
+// ReplayPort and updates the checksum (RFC 1624). It reads the record and only writes the copy:
+// reading back a copy just made waits for its stores. Frames without ports stay as they are.
 struct ReplayPorts {
   uint16_t ports = 0;
   uint16_t checksum = 0;
 };
 ReplayPorts FindReplayPorts(const uint8_t* frame, uint32_t len);
-void RenameReplayPorts(uint8_t* frame, uint32_t len, ReplayPorts where, uint64_t pass);
-// The same with the original frame read from `from` (frame: its copy, written only).
 void RenameReplayPorts(const uint8_t* from, uint8_t* frame, uint32_t len, ReplayPorts where,
                        uint64_t pass);
 
