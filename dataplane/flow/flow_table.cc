@@ -479,7 +479,8 @@ void FlowTable::Release(uint32_t idx, EndReason reason) {
     buckets_[f.hash & bucket_mask_] = f.hash_next;
   }
   if (f.hash_next != 0) pool_[f.hash_next].hash_prev = f.hash_prev;
-  f.hash_prev = 0;
+  // A free slot's hash_prev means nothing (Create resets the whole flow); hash_next links the
+  // free list.
   ListRemove(idx);
   f.list = kFreeList;
   f.hash_next = free_head_;
