@@ -268,6 +268,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
                        {"max-ooo-segments", r.U32At(1, 65535, &c->stream_ooo_segments)},
                        {"segment-memory-mb", r.U32At(1, 1u << 16, &c->stream_memory_mb)},
                        {"contexts", r.U32Or0At(1, 1u << 26, &c->stream_contexts)},
+                       {"prealloc", r.U32At(0, 1u << 26, &c->stream_prealloc)},
                        {"bypass", r.BoolAt(&c->stream_bypass)}});
        }},
       {"app-layer",
@@ -276,6 +277,7 @@ bool Apply(const YAML::Node& root, const std::string& origin, const std::string&
              k, v,
              {{"enabled", r.BoolAt(&c->app_enabled)},
               {"max-sessions", r.U32At(1, 1u << 20, &c->app_max_sessions)},
+              {"prealloc", r.U32At(0, 1u << 20, &c->app_prealloc)},
               {"http",
                [&](const std::string& kk, const YAML::Node& vv) {
                  return r.Map(kk, vv,

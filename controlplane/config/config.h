@@ -79,11 +79,13 @@ struct Config {
   uint32_t stream_ooo_segments = 256;  // out-of-order segments buffered per flow direction
   uint32_t stream_memory_mb = 64;      // memory for buffered out-of-order segments
   uint32_t stream_contexts = 0;        // flows with Hyperscan stream state; 0 = flow capacity
+  uint32_t stream_prealloc = 32768;    // of those, taken in memory at start-up (per worker)
   bool stream_bypass = false;          // stop inspecting flows past the depth both ways
   // App layer on TCP streams (docs/app-layer.md): protocol detection, HTTP and DNS-over-TCP
   // parsing. Needs stream.enabled.
   bool app_enabled = true;
   uint32_t app_max_sessions = 512;      // per worker: flows with app-layer state at once
+  uint32_t app_prealloc = 512;          // of those, readied at start-up (per worker)
   uint32_t http_body_limit = 1u << 20;  // body bytes decoded per HTTP message
   bool http_decompress = true;          // gzip/deflate Content-Encoding
   uint32_t smb_retain_kb = 64;  // bytes kept per SMB message (names, headers), per direction

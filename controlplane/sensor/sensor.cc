@@ -539,6 +539,7 @@ int RunSensor(const config::Config& cfg) {
       wc.stream.max_ooo_slots_per_dir = cfg.stream_ooo_segments;
       wc.stream.pool_bytes = uint64_t{cfg.stream_memory_mb} << 20;
       wc.stream_contexts = cfg.stream_contexts;
+      wc.stream_prealloc = cfg.stream_prealloc;
       wc.stream_bypass = cfg.stream_bypass;
       wc.bypass_offload = cfg.bypass_offload.enabled;
       wc.dns_records = cfg.dns_output;
@@ -549,6 +550,7 @@ int RunSensor(const config::Config& cfg) {
       wc.tls_skip_encrypted = cfg.tls_encryption_handling != "full";
       wc.app_enabled = cfg.app_enabled;
       wc.app_sessions = cfg.app_max_sessions;
+      wc.app_prealloc = cfg.app_prealloc;
       wc.http.body_limit = cfg.http_body_limit;
       wc.http.decompress = cfg.http_decompress;
       auto policy = [](const std::string& name) {
@@ -624,6 +626,12 @@ int RunSensor(const config::Config& cfg) {
         return 1;
       }
       if (w->distributes()) shared.distributors.fetch_add(1);
+    }
+    if (!workers.empty() && workers[0]->readied_bytes() > 0) {
+      spdlog::info(
+          "{:.0f} MB a worker taken in memory at start-up for its first flows' sessions and "
+          "streams (app-layer.prealloc {}, stream.prealloc {})",
+          double(workers[0]->readied_bytes()) / 1e6, cfg.app_prealloc, cfg.stream_prealloc);
     }
     shared.patterns.store(set.get(), std::memory_order_release);
 

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "dataplane/common/ascii.h"
+#include "dataplane/common/prefault.h"
 
 namespace fs::app {
 
@@ -233,6 +234,12 @@ void Http1Parser::Reset() {
   events_.fill(0);
   peer_ = nullptr;
   StartTx();
+}
+
+size_t Http1Parser::PrefaultArena() {
+  if (!arena_) return 0;
+  fs::Prefault(arena_.get(), kZArenaBytes);
+  return kZArenaBytes;
 }
 
 void Http1Parser::ResetLine() {

@@ -177,6 +177,9 @@ class Http1Parser {
   // without allocating (pooled parsers: construction reserves ~48 KiB for zlib). The pairing
   // (PairWith) is undone too.
   void Reset();
+  // Takes the zlib arena's pages now (fs::Prefault), at start-up rather than at the first
+  // compressed body (AppSessionPool::Prealloc). Returns its bytes (0 without decompression).
+  size_t PrefaultArena();
 
   uint32_t event_count(HttpEvent e) const { return events_[static_cast<int>(e)]; }
   uint32_t transactions() const { return tx_index_; }

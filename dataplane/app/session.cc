@@ -3,6 +3,7 @@
 #include <new>
 
 #include "dataplane/common/ascii.h"
+#include "dataplane/common/prefault.h"
 
 namespace fs::app {
 namespace {
@@ -267,6 +268,19 @@ uint8_t* BlockCache::Take(size_t bytes) {
   return block;
 }
 
+uint32_t BlockCache::Reserve(size_t bytes, uint32_t n) {
+  if (bytes < sizeof(Idle) || (bytes_ != 0 && bytes != bytes_)) return total_;
+  while (total_ < n) {
+    auto* block = new (std::nothrow) uint8_t[bytes];
+    if (block == nullptr) break;
+    bytes_ = bytes;
+    ++total_;
+    Prefault(block, bytes);
+    Give(block);
+  }
+  return total_;
+}
+
 void BlockCache::Give(uint8_t* block) {
   // new[] of uint8_t is aligned for any fundamental type: the block can hold the link.
   Idle* b = new (block) Idle{free_};
@@ -496,6 +510,26 @@ AppSessionPool::AppSessionPool(uint32_t capacity, const HttpConfig& http, const 
   // Lowest slots first: a lightly loaded worker keeps touching the same few sessions.
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - i;
   free_count_ = capacity_;
+}
+
+size_t AppSessionPool::Prealloc(uint32_t n, const SmbConfig& smb) {
+  n = std::min(n, capacity_);
+  size_t bytes = size_t{n} * sizeof(AppSession);
+  Prefault(sessions_.get(), bytes);
+  HttpSink rs, ps;
+  AppSession::HttpSinks(&rs, &ps);
+  while (http_total_ < n) {
+    auto* h = new (std::nothrow) HttpParsers(http_, rs, ps);
+    if (h == nullptr) break;
+    ++http_total_;
+    Prefault(h, sizeof(HttpParsers));
+    bytes += sizeof(HttpParsers) + h->req.PrefaultArena() + h->resp.PrefaultArena();
+    GiveHttp(h);
+  }
+  bytes += size_t{tls_blocks_.Reserve(TlsParser::kStorageBytes, n)} * TlsParser::kStorageBytes;
+  const size_t smb_bytes = SmbParser::StorageBytes(smb);
+  bytes += size_t{smb_blocks_.Reserve(smb_bytes, n)} * smb_bytes;
+  return bytes;
 }
 
 AppSessionPool::~AppSessionPool() {

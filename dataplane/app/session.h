@@ -151,6 +151,10 @@ class BlockCache {
   // the size of the blocks this cache already made (the caller then allocates its own).
   uint8_t* Take(size_t bytes);
   void Give(uint8_t* block);  // one that Take returned
+  // Makes idle blocks of `bytes` until n exist, their pages taken now (fs::Prefault) rather than
+  // by the flows that first use them. Returns how many exist (fewer when allocation fails, none
+  // made when `bytes` differs from the blocks' size).
+  uint32_t Reserve(size_t bytes, uint32_t n);
 
   uint32_t total() const { return total_; }
   uint32_t idle() const { return idle_; }
@@ -298,6 +302,15 @@ class AppSessionPool {
   uint32_t Acquire();  // 0 when exhausted (counted)
   AppSession& At(uint32_t slot) { return sessions_[slot - 1]; }
   void Release(uint32_t slot);
+
+  // Start-up (before the first Acquire): readies the first n sessions (at most the capacity) with
+  // what their flows would otherwise make or fault in on the packet path: the sessions' own pages
+  // (Acquire hands out the lowest slots first), n HTTP parser pairs (their zlib arenas too), n
+  // TLS and n SMB buffer blocks (SMB's of 2 x smb.retain). Each first write to a page of fresh
+  // memory is a page fault: without this, a worker's first flows of each kind paid one per 4 KiB
+  // of parser they used (docs/PERFORMANCE.md, "Pools taken at start-up"). Returns the bytes
+  // readied.
+  size_t Prealloc(uint32_t n, const SmbConfig& smb);
 
   uint32_t in_use() const { return in_use_; }
   uint32_t capacity() const { return capacity_; }

@@ -1,9 +1,12 @@
 #include "dataplane/scan/stream_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 #include <type_traits>
+
+#include "dataplane/common/prefault.h"
 
 namespace fs::scan {
 namespace {
@@ -59,6 +62,15 @@ void StreamPool::Release(uint32_t idx) {
   ctx_[idx].next_free = free_head_;
   free_head_ = idx;
   --in_use_;
+}
+
+size_t StreamPool::Prealloc(uint32_t n) {
+  n = std::min(n, contexts_);
+  const size_t ctx_bytes = size_t{n} * sizeof(StreamCtx);
+  Prefault(ctx_ + 1, ctx_bytes);
+  const size_t blocks = std::min(blocks_, blocks_ / contexts_ * n);
+  Prefault(slab_.get(), blocks * block_);
+  return ctx_bytes + blocks * block_;
 }
 
 size_t StreamPool::reserved_bytes() const {

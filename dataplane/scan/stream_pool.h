@@ -159,6 +159,11 @@ class StreamPool {
   void Release(uint32_t idx);
   StreamCtx& At(uint32_t idx) { return ctx_[idx]; }
 
+  // Start-up: takes the pages of the first n contexts (at most all) and of their streams' slab
+  // blocks now (fs::Prefault) rather than on the packet path, where each first write to a page
+  // is a page fault. Both are handed out from the front first. Returns the bytes.
+  size_t Prealloc(uint32_t n);
+
   uint32_t contexts() const { return contexts_; }
   uint32_t in_use() const { return in_use_; }
   size_t block_bytes() const { return block_; }

@@ -131,6 +131,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
     }
     const uint32_t contexts = cfg_.stream_contexts != 0 ? cfg_.stream_contexts : cfg_.flow_capacity;
     stream_pool_ = std::make_unique<scan::StreamPool>(contexts, size.stream_bytes, size.streams);
+    readied_bytes_ += stream_pool_->Prealloc(cfg_.stream_prealloc);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
   app_events_ = std::make_unique<SpscRing<AppRecordEvent>>(cfg_.app_ring_size);
@@ -159,6 +160,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
       ++static_cast<Worker*>(c)->stats_.smb_events[static_cast<int>(e)];
     };
     app_pool_ = std::make_unique<app::AppSessionPool>(cfg_.app_sessions, cfg_.http, *app_hooks_);
+    readied_bytes_ += app_pool_->Prealloc(cfg_.app_prealloc, cfg_.smb);
     app_scratch_ = std::make_unique<char[]>(kAppScratchBytes);
   }
   linear_ = std::make_unique<uint8_t[]>(kLinearBytes);

@@ -114,6 +114,9 @@ struct WorkerConfig {
   // Flows that may hold Hyperscan stream state at once; 0 = the flow capacity. Memory:
   // contexts x (2 x the stream databases' hs_stream_size + 64 bytes), reserved at start-up.
   uint32_t stream_contexts = 0;
+  // Stream contexts (and their Hyperscan stream state) whose memory is taken at start-up rather
+  // than by the flows that first use it (scan::StreamPool::Prealloc): at most stream_contexts.
+  uint32_t stream_prealloc = 32768;
   bool stream_bypass = false;  // stop inspecting a flow whose two directions reached the depth
   // Hand bypassed flows to the control plane for the NIC offload (Event::Kind::kBypass).
   bool bypass_offload = false;
@@ -133,6 +136,9 @@ struct WorkerConfig {
   // 2 x smb.retain (SMB)).
   bool app_enabled = true;
   uint32_t app_sessions = 512;
+  // Sessions readied at start-up (app::AppSessionPool::Prealloc: their pages, and as many HTTP
+  // parser pairs, TLS and SMB buffer blocks), at most app_sessions: about 490 KB each.
+  uint32_t app_prealloc = 512;
   app::HttpConfig http;
   app::SmbConfig smb;  // bytes kept per SMB message (app-layer.smb.retain-kb)
   // TLS flows once their handshake is over (app-layer.tls.encryption-handling, Suricata's
@@ -162,6 +168,9 @@ class Worker {
   SpscRing<Event>& events() { return *events_; }
   SpscRing<AppRecordEvent>& app_events() { return *app_events_; }
   const Published<WorkerStats>& published() const { return published_; }
+  // Memory Init took in at start-up rather than leaving it to the first flows
+  // (WorkerConfig::stream_prealloc, app_prealloc).
+  size_t readied_bytes() const { return readied_bytes_; }
   uint16_t index() const { return cfg_.index; }
 
   // Pattern-set reload (controlplane/sensor/reloader.h), control thread only. A new set needs
@@ -313,6 +322,7 @@ class Worker {
   // HandlePacket once reassembly returned).
   std::unique_ptr<app::AppHooks> app_hooks_;
   std::unique_ptr<app::AppSessionPool> app_pool_;
+  size_t readied_bytes_ = 0;
   StreamSink* app_sink_ = nullptr;
   std::unique_ptr<char[]> app_scratch_;
   bool pending_pass_ = false;

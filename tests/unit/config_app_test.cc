@@ -20,12 +20,14 @@ TEST(ConfigAppLayer, DefaultsAndKeys) {
   Config c;
   std::string err;
   ASSERT_TRUE(LoadYamlString(
-      "app-layer:\n  enabled: false\n  max-sessions: 64\n  http: {body-limit: 4096, decompress: "
-      "false}\n  tls: {encryption-handling: full}\noutputs: {http: false}\n",
+      "app-layer:\n  enabled: false\n  max-sessions: 64\n  prealloc: 16\n"
+      "  http: {body-limit: 4096, decompress: false}\n  tls: {encryption-handling: full}\n"
+      "outputs: {http: false}\n",
       "t.yaml", &c, &err))
       << err;
   EXPECT_FALSE(c.app_enabled);
   EXPECT_EQ(c.app_max_sessions, 64u);
+  EXPECT_EQ(c.app_prealloc, 16u);
   EXPECT_EQ(c.http_body_limit, 4096u);
   EXPECT_FALSE(c.http_decompress);
   EXPECT_FALSE(c.http_output);
@@ -37,6 +39,8 @@ TEST(ConfigAppLayer, BadValuesNameTheKey) {
   std::string err;
   EXPECT_FALSE(LoadYamlString("app-layer: {max-sessions: 0}\n", "t.yaml", &c, &err));
   EXPECT_NE(err.find("max-sessions"), std::string::npos) << err;
+  EXPECT_FALSE(LoadYamlString("app-layer: {prealloc: 2000000}\n", "t.yaml", &c, &err));
+  EXPECT_NE(err.find("prealloc"), std::string::npos) << err;
   EXPECT_FALSE(LoadYamlString("app-layer: {http: {gzip: true}}\n", "t.yaml", &c, &err));
   EXPECT_NE(err.find("gzip"), std::string::npos) << err;
   EXPECT_FALSE(

@@ -28,7 +28,10 @@ TEST(ConfigTest, ExampleFileLoadsAndEqualsTheDefaults) {
   EXPECT_EQ(c.stream_ooo_segments, d.stream_ooo_segments);
   EXPECT_EQ(c.stream_memory_mb, d.stream_memory_mb);
   EXPECT_EQ(c.stream_contexts, d.stream_contexts);
+  EXPECT_EQ(c.stream_prealloc, d.stream_prealloc);
   EXPECT_EQ(c.stream_bypass, d.stream_bypass);
+  EXPECT_EQ(c.app_max_sessions, d.app_max_sessions);
+  EXPECT_EQ(c.app_prealloc, d.app_prealloc);
   EXPECT_EQ(c.defrag_ipv4_policy, d.defrag_ipv4_policy);
   EXPECT_EQ(c.defrag_ipv6_policy, d.defrag_ipv6_policy);
   EXPECT_EQ(c.defrag_max_datagrams, d.defrag_max_datagrams);
@@ -45,7 +48,7 @@ TEST(ConfigTest, StreamSection) {
   std::string err;
   ASSERT_TRUE(LoadYamlString(R"(
 stream: {enabled: false, depth: 0, midstream: true, max-ooo-segments: 16,
-         segment-memory-mb: 8, contexts: 1000, bypass: true}
+         segment-memory-mb: 8, contexts: 1000, prealloc: 200, bypass: true}
 )",
                              "t.yaml", &c, &err))
       << err;
@@ -55,7 +58,13 @@ stream: {enabled: false, depth: 0, midstream: true, max-ooo-segments: 16,
   EXPECT_EQ(c.stream_ooo_segments, 16u);
   EXPECT_EQ(c.stream_memory_mb, 8u);
   EXPECT_EQ(c.stream_contexts, 1000u);
+  EXPECT_EQ(c.stream_prealloc, 200u);
   EXPECT_TRUE(c.stream_bypass);
+  // 0: nothing taken at start-up; negative is refused with the key named.
+  ASSERT_TRUE(LoadYamlString("stream: {prealloc: 0}", "t.yaml", &c, &err)) << err;
+  EXPECT_EQ(c.stream_prealloc, 0u);
+  EXPECT_FALSE(LoadYamlString("stream: {prealloc: -5}", "t.yaml", &c, &err));
+  EXPECT_NE(err.find("prealloc"), std::string::npos) << err;
 }
 
 TEST(ConfigTest, DefragSection) {
