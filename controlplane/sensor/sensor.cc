@@ -364,6 +364,18 @@ void WarnTruncatedCapture(const std::string& path, uint64_t packets, const std::
                path, packets, why);
 }
 
+// The memory the kernel can give without swapping (/proc/meminfo MemAvailable), 0 when unknown.
+uint64_t MemAvailableBytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  uint64_t value = 0;
+  while (in >> key >> value) {
+    std::getline(in, unit);
+    if (key == "MemAvailable:") return value * 1024;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void RequestStop() { g_stop_requested.store(true); }
@@ -616,6 +628,25 @@ int RunSensor(const config::Config& cfg) {
     // Before Init: a worker takes the matcher together with its first set.
     shared.ip_matcher.store(detection.ip_matcher.get(), std::memory_order_release);
     shared.domain_matcher.store(detection.domain_matcher.get(), std::memory_order_release);
+    // What the workers take in at start-up for their first flows (app-layer.prealloc,
+    // stream.prealloc), against what the machine has free: more would end in the kernel's OOM
+    // killer halfway through start-up rather than in a message.
+    size_t readied = 0;
+    for (auto& w : workers) readied += w->ReadyBytes(set.get());
+    if (const uint64_t avail = MemAvailableBytes(); avail != 0 && readied > avail) {
+      fmt::print(stderr,
+                 "flowsentry: {} worker(s) would take {:.0f} MB at start-up for their first flows "
+                 "(app-layer.prealloc {} sessions of app-layer.max-sessions {}, stream.prealloc "
+                 "{} stream contexts), more than the {:.0f} MB this machine has available: lower "
+                 "app-layer.prealloc or stream.prealloc (0 takes nothing at start-up)\n",
+                 cfg.workers, double(readied) / 1e6, cfg.app_prealloc, cfg.app_max_sessions,
+                 cfg.stream_prealloc, double(avail) / 1e6);
+      workers.clear();
+      ports.Stop();
+      port::CleanupEal(plan);
+      cleanup_captures();
+      return 1;
+    }
     for (auto& w : workers) {
       if (!w->Init(set.get(), &error)) {
         fmt::print(stderr, "flowsentry: {}\n", error);

@@ -236,6 +236,8 @@ void Http1Parser::Reset() {
   StartTx();
 }
 
+size_t Http1Parser::ArenaBytes(const HttpConfig& cfg) { return cfg.decompress ? kZArenaBytes : 0; }
+
 size_t Http1Parser::PrefaultArena() {
   if (!arena_) return 0;
   fs::Prefault(arena_.get(), kZArenaBytes);

@@ -180,6 +180,8 @@ class Http1Parser {
   // Takes the zlib arena's pages now (fs::Prefault), at start-up rather than at the first
   // compressed body (AppSessionPool::Prealloc). Returns its bytes (0 without decompression).
   size_t PrefaultArena();
+  // The zlib arena a parser with this config reserves (0 without decompression).
+  static size_t ArenaBytes(const HttpConfig& cfg);
 
   uint32_t event_count(HttpEvent e) const { return events_[static_cast<int>(e)]; }
   uint32_t transactions() const { return tx_index_; }

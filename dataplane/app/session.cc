@@ -532,6 +532,11 @@ size_t AppSessionPool::Prealloc(uint32_t n, const SmbConfig& smb) {
   return bytes;
 }
 
+size_t AppSessionPool::ReadyBytes(uint32_t n, const HttpConfig& http, const SmbConfig& smb) {
+  return size_t{n} * (sizeof(AppSession) + sizeof(HttpParsers) + 2 * Http1Parser::ArenaBytes(http) +
+                      TlsParser::kStorageBytes + SmbParser::StorageBytes(smb));
+}
+
 AppSessionPool::~AppSessionPool() {
   sessions_.reset();  // sessions in use give their HTTP pairs back first
   while (http_free_ != nullptr) {

@@ -311,6 +311,9 @@ class AppSessionPool {
   // of parser they used (docs/PERFORMANCE.md, "Pools taken at start-up"). Returns the bytes
   // readied.
   size_t Prealloc(uint32_t n, const SmbConfig& smb);
+  // What Prealloc(n) takes on a pool of at least n sessions with these configs, computed (for a
+  // check before any is made).
+  static size_t ReadyBytes(uint32_t n, const HttpConfig& http, const SmbConfig& smb);
 
   uint32_t in_use() const { return in_use_; }
   uint32_t capacity() const { return capacity_; }

@@ -64,6 +64,15 @@ void StreamPool::Release(uint32_t idx) {
   --in_use_;
 }
 
+size_t StreamPool::ReadyBytes(uint32_t n, uint32_t contexts, size_t stream_bytes,
+                              uint32_t streams) {
+  contexts = contexts < 1 ? 1 : contexts;
+  n = std::min(n, contexts);
+  const size_t block = stream_bytes == 0 ? 0 : (stream_bytes + 63) / 64 * 64;
+  const size_t per_ctx = block == 0 ? 0 : (streams < 2 ? 2 : streams);
+  return size_t{n} * sizeof(StreamCtx) + size_t{n} * per_ctx * block;
+}
+
 size_t StreamPool::Prealloc(uint32_t n) {
   n = std::min(n, contexts_);
   const size_t ctx_bytes = size_t{n} * sizeof(StreamCtx);

@@ -163,6 +163,10 @@ class StreamPool {
   // blocks now (fs::Prefault) rather than on the packet path, where each first write to a page
   // is a page fault. Both are handed out from the front first. Returns the bytes.
   size_t Prealloc(uint32_t n);
+  // What Prealloc(n) takes on a pool made with these arguments, computed (for a check before the
+  // pool is made).
+  static size_t ReadyBytes(uint32_t n, uint32_t contexts, size_t stream_bytes,
+                           uint32_t streams = 2);
 
   uint32_t contexts() const { return contexts_; }
   uint32_t in_use() const { return in_use_; }

@@ -101,6 +101,29 @@ bool Worker::distributes() const {
                      [](const RxSource& s) { return s.distribute; });
 }
 
+scan::StreamPoolSize Worker::StreamSizeFor(const patterns::PatternSet* set) {
+  if (set == nullptr) return {};
+  const patterns::CompileStats& st = set->stats();
+  return scan::PoolSizeFor(st.stream_state_bytes,
+                           st.stream_port_groups[0] + st.stream_port_groups[1] != 0);
+}
+
+uint32_t Worker::StreamContexts() const {
+  return cfg_.stream_contexts != 0 ? cfg_.stream_contexts : cfg_.flow_capacity;
+}
+
+size_t Worker::ReadyBytes(const patterns::PatternSet* set) const {
+  if (!cfg_.stream_enabled) return 0;
+  const scan::StreamPoolSize size = StreamSizeFor(set);
+  size_t bytes = scan::StreamPool::ReadyBytes(cfg_.stream_prealloc, StreamContexts(),
+                                              size.stream_bytes, size.streams);
+  if (cfg_.app_enabled && cfg_.app_sessions > 0) {
+    bytes += app::AppSessionPool::ReadyBytes(std::min(cfg_.app_prealloc, cfg_.app_sessions),
+                                             cfg_.http, cfg_.smb);
+  }
+  return bytes;
+}
+
 bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   const std::string name = fmt::format("fs_inbox{}", cfg_.index);
   // Multi-producer: any distributing worker may feed it; one consumer: this worker.
@@ -123,14 +146,9 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   }
   if (cfg_.stream_enabled) {
     reassembler_ = std::make_unique<reassembly::Reassembler>(cfg_.stream);
-    scan::StreamPoolSize size;
-    if (set != nullptr) {
-      const patterns::CompileStats& st = set->stats();
-      size = scan::PoolSizeFor(st.stream_state_bytes,
-                               st.stream_port_groups[0] + st.stream_port_groups[1] != 0);
-    }
-    const uint32_t contexts = cfg_.stream_contexts != 0 ? cfg_.stream_contexts : cfg_.flow_capacity;
-    stream_pool_ = std::make_unique<scan::StreamPool>(contexts, size.stream_bytes, size.streams);
+    const scan::StreamPoolSize size = StreamSizeFor(set);
+    stream_pool_ =
+        std::make_unique<scan::StreamPool>(StreamContexts(), size.stream_bytes, size.streams);
     readied_bytes_ += stream_pool_->Prealloc(cfg_.stream_prealloc);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);

@@ -171,6 +171,9 @@ class Worker {
   // Memory Init took in at start-up rather than leaving it to the first flows
   // (WorkerConfig::stream_prealloc, app_prealloc).
   size_t readied_bytes() const { return readied_bytes_; }
+  // What Init will take in at start-up with this config and set, computed beforehand (the
+  // sensor checks it against the machine's memory).
+  size_t ReadyBytes(const patterns::PatternSet* set) const;
   uint16_t index() const { return cfg_.index; }
 
   // Pattern-set reload (controlplane/sensor/reloader.h), control thread only. A new set needs
@@ -191,6 +194,10 @@ class Worker {
   }
 
  private:
+  // The stream pool's block size and streams a context for set (none without a set), and its
+  // contexts (stream_contexts, else the flow capacity): Init and ReadyBytes size it alike.
+  static scan::StreamPoolSize StreamSizeFor(const patterns::PatternSet* set);
+  uint32_t StreamContexts() const;
   // from_ring: the mbuf came from a distributor, which decoded it and assigned layer owners.
   void ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring);
   // decoded: the frame already decoded by ProcessBurst's look-ahead, and prep its packet's flow

@@ -499,6 +499,46 @@ TEST_F(AppLayerTest, TlsAndSmbRecordsRulesAndSniList) {
 // sides are encrypted, payload rules no longer see the flow; "full" inspects every byte. The rule
 // matches the header of a TLS 1.2 application data record, which appears only after the
 // handshake on the 443 flow; the SNI rule (app layer) fires either way.
+// Sessions and streams readied at start-up (the default) or made as flows come: the same EVE
+// records, line for line (sorted: the output thread interleaves workers' rings).
+TEST_F(AppLayerTest, ReadiedOrNotTheRecordsAreTheSame) {
+  std::ofstream(dir_ + "/app.rules") << kTlsSmbRules;
+  auto lines = [](const Eve& eve) {
+    std::vector<std::string> out;
+    for (const auto& j : eve.all) {
+      if (j.value("event_type", "") != "stats") out.push_back(j.dump());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  for (const std::string& capture : {capture_, tls_smb_capture_}) {
+    SCOPED_TRACE(capture);
+    Eve readied, lazy;
+    auto r =
+        Run(std::string(kLists) + "rules: [app.rules]\n", "readied", &readied, nullptr, capture);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("MB a worker taken in memory at start-up"), std::string::npos) << r.err;
+    r = Run(std::string(kLists) +
+                "rules: [app.rules]\napp-layer: {prealloc: 0}\nstream: {prealloc: 0}\n",
+            "lazy", &lazy, nullptr, capture);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("taken in memory at start-up"), std::string::npos) << r.err;
+    EXPECT_EQ(readied.bad_lines, 0u);
+    ASSERT_GT(readied.all.size(), 5u);
+    EXPECT_EQ(lines(readied), lines(lazy));
+  }
+}
+
+// More readied memory than the machine has is refused before any is taken, naming the keys.
+TEST_F(AppLayerTest, PreallocBeyondTheMachinesMemoryIsRefused) {
+  Eve eve;
+  const auto r = Run("app-layer: {max-sessions: 1000000, prealloc: 1000000}\n", "huge", &eve);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("app-layer.prealloc 1000000 sessions"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("more than the"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("MB this machine has available"), std::string::npos) << r.err;
+}
+
 TEST_F(AppLayerTest, EncryptedTlsPayloadIsNotInspectedUnlessFull) {
   std::ofstream(dir_ + "/enc.rules")
       << "alert tcp any any <> any 443 (msg:\"tls 1.2 app data\"; content:\"|17 03 03|\"; "

@@ -473,6 +473,13 @@ TEST(AppSessionPrealloc, FlowsTakeWhatStartUpMade) {
   EXPECT_EQ(pool.counters().http_parsers_made, 0u);  // made at start-up, not by a flow
   EXPECT_GE(bytes, 3 * (AppSessionPool::slot_bytes() + TlsParser::kStorageBytes +
                         SmbParser::StorageBytes(smb)));
+  // What the sensor checks against the machine's memory before starting is what was taken.
+  EXPECT_EQ(bytes, AppSessionPool::ReadyBytes(3, HttpConfig{}, smb));
+  HttpConfig plain;
+  plain.decompress = false;  // no zlib arenas
+  EXPECT_EQ(
+      AppSessionPool::ReadyBytes(3, HttpConfig{}, smb) - AppSessionPool::ReadyBytes(3, plain, smb),
+      3u * 2 * 48 * 1024);
 
   // Three HTTP, three TLS and three SMB flows at once (in 8 sessions: the last two SMB ones
   // after the HTTP ones end) make nothing.

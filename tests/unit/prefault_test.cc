@@ -93,6 +93,7 @@ TEST(StreamPoolPrealloc, FirstContextsTakeNoPageFaults) {
   scan::StreamPool readied(kContexts, 512, 2);
   const size_t bytes = readied.Prealloc(kReady);
   EXPECT_EQ(bytes, kReady * sizeof(scan::StreamCtx) + size_t{kReady} * 2 * 512);
+  EXPECT_EQ(bytes, scan::StreamPool::ReadyBytes(kReady, kContexts, 512, 2));
   scan::StreamPool cold(kContexts, 512, 2);
   const long cold_faults = FaultsAcquiring(cold, kReady);
   if (cold_faults < static_cast<long>(kReady * sizeof(scan::StreamCtx) / PageBytes() / 2)) {
@@ -107,8 +108,16 @@ TEST(StreamPoolPrealloc, FirstContextsTakeNoPageFaults) {
   // More than there are: all of them.
   scan::StreamPool small(8, 512, 2);
   EXPECT_EQ(small.Prealloc(100), 8 * sizeof(scan::StreamCtx) + 8 * 2 * 512);
+  EXPECT_EQ(scan::StreamPool::ReadyBytes(100, 8, 512, 2),
+            8 * sizeof(scan::StreamCtx) + 8 * 2 * 512);
   scan::StreamPool no_streams(8, 0, 2);  // no stream databases: contexts only
   EXPECT_EQ(no_streams.Prealloc(4), 4 * sizeof(scan::StreamCtx));
+  EXPECT_EQ(scan::StreamPool::ReadyBytes(4, 8, 0, 2), 4 * sizeof(scan::StreamCtx));
+  // Stream port groups: four streams a context, blocks rounded up to 64 bytes.
+  scan::StreamPool groups(16, 300, 4);
+  EXPECT_EQ(groups.Prealloc(10), 10 * sizeof(scan::StreamCtx) + 10 * 4 * 320);
+  EXPECT_EQ(scan::StreamPool::ReadyBytes(10, 16, 300, 4),
+            10 * sizeof(scan::StreamCtx) + 10 * 4 * 320);
 }
 
 }  // namespace
