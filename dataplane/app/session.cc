@@ -526,9 +526,12 @@ size_t AppSessionPool::Prealloc(uint32_t n, const SmbConfig& smb) {
     bytes += sizeof(HttpParsers) + h->req.PrefaultArena() + h->resp.PrefaultArena();
     GiveHttp(h);
   }
-  bytes += size_t{tls_blocks_.Reserve(TlsParser::kStorageBytes, n)} * TlsParser::kStorageBytes;
+  // Only the blocks made here count (flows may have made some before).
+  const uint32_t tls_before = tls_blocks_.total(), smb_before = smb_blocks_.total();
+  bytes += size_t{tls_blocks_.Reserve(TlsParser::kStorageBytes, n) - tls_before} *
+           TlsParser::kStorageBytes;
   const size_t smb_bytes = SmbParser::StorageBytes(smb);
-  bytes += size_t{smb_blocks_.Reserve(smb_bytes, n)} * smb_bytes;
+  bytes += size_t{smb_blocks_.Reserve(smb_bytes, n) - smb_before} * smb_bytes;
   return bytes;
 }
 

@@ -1,8 +1,8 @@
 // Taking a pool's pages at start-up rather than on the packet path. Memory the sensor reserves
 // (new[] of a pool) is only address space until a page is first written; that first write is a
 // page fault, about 10 us on this VM (a paravirtualised exception): some 20,000 cycles on the
-// packet that happens to make it. A worker takes the first part of its session
-// and stream pools this way at Init (docs/PERFORMANCE.md, "Pools taken at start-up").
+// packet that happens to make it. A worker takes the first part of its session and stream pools
+// this way at Init (docs/PERFORMANCE.md, "Pools taken at start-up").
 #pragma once
 
 #include <sys/mman.h>
