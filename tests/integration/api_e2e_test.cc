@@ -57,8 +57,8 @@ class ApiE2eTest : public ::testing::Test {
 TEST_F(ApiE2eTest, FlowsentryctlAgainstARunningSensor) {
   const std::string eve = dir_ + "/eve.json";
   BackgroundProcess sensor({Sensor(), "--config", dir_ + "/flowsentry.yaml", "--pcap", capture_,
-                            "--replay-forever", "--workers", "1", "--eve", eve, "--metrics-listen",
-                            ""});
+                            "--replay-forever", "--duration", "120", "--workers", "1", "--eve", eve,
+                            "--metrics-listen", ""});
 
   // status --json: wait until the API answers and packets were counted.
   nlohmann::json status;
@@ -162,8 +162,9 @@ TEST_F(ApiE2eTest, CtlReloadOfAChangedFileAlertsWithoutDrops) {
   std::ofstream(rules) << rdp;
   const int metrics_port = FreeLoopbackPort();
   BackgroundProcess sensor({Sensor(), "--config", dir_ + "/flowsentry.yaml", "--pcap", capture_,
-                            "--replay-forever", "--workers", "1", "--rules", rules, "--eve", "",
-                            "--metrics-listen", fmt::format("127.0.0.1:{}", metrics_port)});
+                            "--replay-forever", "--duration", "120", "--workers", "1", "--rules",
+                            rules, "--eve", "", "--metrics-listen",
+                            fmt::format("127.0.0.1:{}", metrics_port)});
   auto metric = [&](const std::string& series) {
     int status = 0;
     const std::string body = HttpGet(metrics_port, "/metrics", &status);

@@ -145,8 +145,9 @@ TEST_F(SensorTest, ResultsDoNotDependOnWorkerCount) {
 TEST_F(SensorTest, MetricsEndpointServesWhileRunning) {
   const int port = FreeLoopbackPort();
   const std::string eve_path = dir_ + "/eve-live.json";
-  BackgroundProcess p({Sensor(), "--pcap", capture_, "--replay-forever", "--workers", "2", "--eve",
-                       eve_path, "--metrics-listen", fmt::format("127.0.0.1:{}", port)});
+  BackgroundProcess p({Sensor(), "--pcap", capture_, "--replay-forever", "--duration", "120",
+                       "--workers", "2", "--eve", eve_path, "--metrics-listen",
+                       fmt::format("127.0.0.1:{}", port)});
   auto rx_packets = [&](std::string* body) -> double {
     int status = 0;
     *body = HttpGet(port, "/metrics", &status);
