@@ -658,11 +658,11 @@ int RunSensor(const config::Config& cfg) {
       }
       if (w->distributes()) shared.distributors.fetch_add(1);
     }
-    if (!workers.empty() && workers[0]->readied_bytes() > 0) {
+    if (readied > 0) {
       spdlog::info(
           "{:.0f} MB a worker taken in memory at start-up for its first flows' sessions and "
           "streams (app-layer.prealloc {}, stream.prealloc {})",
-          double(workers[0]->readied_bytes()) / 1e6, cfg.app_prealloc, cfg.stream_prealloc);
+          double(readied) / double(workers.size()) / 1e6, cfg.app_prealloc, cfg.stream_prealloc);
     }
     shared.patterns.store(set.get(), std::memory_order_release);
 

@@ -21,8 +21,8 @@ StreamPool::StreamPool(uint32_t contexts, size_t stream_bytes, uint32_t streams)
     : contexts_(contexts < 1 ? 1 : contexts),
       ctx_bytes_(new std::byte[(static_cast<size_t>(contexts_) + 1) * sizeof(StreamCtx)]),
       ctx_(reinterpret_cast<StreamCtx*>(ctx_bytes_.get())),
-      block_(stream_bytes == 0 ? 0 : (stream_bytes + 63) / 64 * 64),
-      blocks_(block_ == 0 ? 0 : static_cast<size_t>(contexts_) * (streams < 2 ? 2 : streams)) {
+      block_(BlockBytes(stream_bytes)),
+      blocks_(block_ == 0 ? 0 : static_cast<size_t>(contexts_) * StreamsPerContext(streams)) {
   static_assert(std::is_trivially_copyable_v<StreamCtx> && alignof(StreamCtx) <= 16);
   std::call_once(install_once,
                  [] { hs_set_stream_allocator(&StreamPool::HsAlloc, &StreamPool::HsFree); });
@@ -66,11 +66,8 @@ void StreamPool::Release(uint32_t idx) {
 
 size_t StreamPool::ReadyBytes(uint32_t n, uint32_t contexts, size_t stream_bytes,
                               uint32_t streams) {
-  contexts = contexts < 1 ? 1 : contexts;
-  n = std::min(n, contexts);
-  const size_t block = stream_bytes == 0 ? 0 : (stream_bytes + 63) / 64 * 64;
-  const size_t per_ctx = block == 0 ? 0 : (streams < 2 ? 2 : streams);
-  return size_t{n} * sizeof(StreamCtx) + size_t{n} * per_ctx * block;
+  n = std::min(n, contexts < 1 ? 1 : contexts);
+  return size_t{n} * (sizeof(StreamCtx) + StreamsPerContext(streams) * BlockBytes(stream_bytes));
 }
 
 size_t StreamPool::Prealloc(uint32_t n) {

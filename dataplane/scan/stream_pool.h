@@ -175,6 +175,9 @@ class StreamPool {
   const StreamPoolCounters& counters() const { return counters_; }
 
  private:
+  // The slab's block (stream_bytes rounded up to 64; 0: no stream scanning) and blocks a context.
+  static size_t BlockBytes(size_t stream_bytes) { return (stream_bytes + 63) / 64 * 64; }
+  static size_t StreamsPerContext(uint32_t streams) { return streams < 2 ? 2 : streams; }
   static void* HsAlloc(size_t size);
   static void HsFree(void* p);
 

@@ -149,7 +149,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
     const scan::StreamPoolSize size = StreamSizeFor(set);
     stream_pool_ =
         std::make_unique<scan::StreamPool>(StreamContexts(), size.stream_bytes, size.streams);
-    readied_bytes_ += stream_pool_->Prealloc(cfg_.stream_prealloc);
+    stream_pool_->Prealloc(cfg_.stream_prealloc);
   }
   events_ = std::make_unique<SpscRing<Event>>(cfg_.event_ring_size);
   app_events_ = std::make_unique<SpscRing<AppRecordEvent>>(cfg_.app_ring_size);
@@ -178,7 +178,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
       ++static_cast<Worker*>(c)->stats_.smb_events[static_cast<int>(e)];
     };
     app_pool_ = std::make_unique<app::AppSessionPool>(cfg_.app_sessions, cfg_.http, *app_hooks_);
-    readied_bytes_ += app_pool_->Prealloc(cfg_.app_prealloc, cfg_.smb);
+    app_pool_->Prealloc(cfg_.app_prealloc, cfg_.smb);
     app_scratch_ = std::make_unique<char[]>(kAppScratchBytes);
   }
   linear_ = std::make_unique<uint8_t[]>(kLinearBytes);

@@ -168,11 +168,9 @@ class Worker {
   SpscRing<Event>& events() { return *events_; }
   SpscRing<AppRecordEvent>& app_events() { return *app_events_; }
   const Published<WorkerStats>& published() const { return published_; }
-  // Memory Init took in at start-up rather than leaving it to the first flows
-  // (WorkerConfig::stream_prealloc, app_prealloc).
-  size_t readied_bytes() const { return readied_bytes_; }
-  // What Init will take in at start-up with this config and set, computed beforehand (the
-  // sensor checks it against the machine's memory).
+  // What Init takes in at start-up for the first flows with this config and set
+  // (WorkerConfig::stream_prealloc, app_prealloc), computed beforehand: the sensor checks it
+  // against the machine's memory and logs it.
   size_t ReadyBytes(const patterns::PatternSet* set) const;
   uint16_t index() const { return cfg_.index; }
 
@@ -329,7 +327,6 @@ class Worker {
   // HandlePacket once reassembly returned).
   std::unique_ptr<app::AppHooks> app_hooks_;
   std::unique_ptr<app::AppSessionPool> app_pool_;
-  size_t readied_bytes_ = 0;
   StreamSink* app_sink_ = nullptr;
   std::unique_ptr<char[]> app_scratch_;
   bool pending_pass_ = false;
