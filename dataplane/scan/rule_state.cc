@@ -20,8 +20,7 @@ constexpr uint64_t kUsPerSec = 1000000;
 // flow::Flow::rule_state layout. Word 0: flowbit ids 0-63 as a bitmap. Word 1: three 16-bit
 // slots (bits 0-47) holding set flowbit ids >= 64 (0 = empty; such ids are never 0), then flags.
 constexpr uint64_t kSlotMask = 0xffff;
-constexpr uint64_t kEstBefore = uint64_t{1} << 48;  // flow was past "new" after an earlier packet
-constexpr uint64_t kEstPacket = uint64_t{1} << 49;  // the current packet is established
+// kEstBefore and kEstPacket (bits 48, 49): rule_state.h, where ObservePacket is inline.
 static_assert(kFlowbitHighSlots * 16 <= 48, "high slots overlap the flags");
 
 inline uint16_t HighSlot(const flow::Flow& f, int i) {
@@ -136,25 +135,6 @@ void UnsetFlowbit(flow::Flow& f, uint16_t id) {
 }
 
 bool PacketEstablished(const flow::Flow& f) { return (f.rule_state[1] & kEstPacket) != 0; }
-
-// Suricata sets FLOW_PKT_ESTABLISHED in FlowHandlePacketUpdate, before the TCP stream engine has
-// seen the packet: for TCP a packet is established when the session was established (or later,
-// closing or closed) before it; the ACK completing the handshake is not, unless it carries data
-// (stream-tcp.c's special case). The flow table has already applied p, so the "before" comes
-// from kEstBefore. Other protocols: established once both directions were seen, this packet
-// included, which is exactly the table's kEstablished.
-void ObservePacket(const decode::Packet& p, flow::Flow& f) {
-  uint64_t& w = f.rule_state[1];
-  bool established;
-  if (f.proto == IPPROTO_TCP) {
-    established = (w & kEstBefore) != 0 || (f.state == flow::State::kEstablished &&
-                                            p.proto == IPPROTO_TCP && p.payload_len > 0);
-  } else {
-    established = f.state == flow::State::kEstablished;
-  }
-  w = (w & ~kEstPacket) | (established ? kEstPacket : 0);
-  if (f.state != flow::State::kNew) w |= kEstBefore;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Threshold table

@@ -137,7 +137,7 @@ bool Worker::Init(const patterns::PatternSet* set, std::string* error) {
   scanner_ = std::make_unique<scan::Scanner>();
   rule_state_ = std::make_unique<scan::RuleState>(cfg_.threshold_capacity);
   set_ = set;
-  ip_matcher_ = shared_->ip_matcher.load(std::memory_order_acquire);
+  AdoptIpMatcher(shared_->ip_matcher.load(std::memory_order_acquire));
   domain_matcher_ = shared_->domain_matcher.load(std::memory_order_acquire);
   if (set != nullptr) quiescent_generation_.store(set->generation(), std::memory_order_release);
   if (set != nullptr && !scanner_->Prepare(*set)) {
@@ -411,7 +411,7 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload,
     if (p.ts_us > stats_.last_ts_us) stats_.last_ts_us = p.ts_us;
   }
   stats_.decode.Count(p);
-  if (flow::UseOf(p) == flow::FlowUse::kNone) {
+  if ((prep != nullptr ? prep->use : flow::UseOf(p)) == flow::FlowUse::kNone) {
     if (p.layer == decode::Layer::kL3Fragment || p.layer == decode::Layer::kL3Other) {
       MatchIndicators(p, nullptr, flow::Dir::kToServer);
     }
@@ -463,6 +463,8 @@ void Worker::HandlePacket(decode::Packet& p, bool scan_payload,
     Bypass(*f, p, BypassReason::kPass);
     return;
   }
+  // A set without rules (flow records and app-layer records only) has nothing to evaluate.
+  if (set->size() == 0) return;
   scan::StreamCtx* ctx = f->stream_slot != 0 ? &stream_pool_->At(f->stream_slot) : nullptr;
   auto alert = [&](uint32_t rule_index) {
     if (ctx != nullptr) ctx->NoteAlerted(rule_index);
@@ -533,9 +535,13 @@ bool Worker::SyncIndicatorEpoch(flow::Flow& f) {
   return false;
 }
 
-void Worker::MatchIndicators(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
+void Worker::AdoptIpMatcher(const scan::IpMatcher* m) {
+  ip_matcher_ = m;
+  ip_lists_ = m != nullptr && m->lists() > 0;
+}
+
+void Worker::MatchIpLists(const decode::Packet& p, flow::Flow* f, flow::Dir dir) {
   const scan::IpMatcher* m = ip_matcher_;
-  if (m == nullptr || m->lists() == 0) return;
   uint64_t fresh;
   scan::IpMatch hit;
   if (f != nullptr) {
@@ -1541,7 +1547,7 @@ void Worker::AdoptPatterns() {
     const scan::DomainMatcher* dm = shared_->domain_matcher.load(std::memory_order_acquire);
     if (m != ip_matcher_ || dm != domain_matcher_) {
       // One epoch for both kinds: Flow::indicator_alerted holds the bits of all lists.
-      ip_matcher_ = m;
+      AdoptIpMatcher(m);
       domain_matcher_ = dm;
       ++indicator_epoch_;
     }

@@ -14,7 +14,9 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -526,6 +528,53 @@ TEST_F(AppLayerTest, ReadiedOrNotTheRecordsAreTheSame) {
     EXPECT_EQ(readied.bad_lines, 0u);
     ASSERT_GT(readied.all.size(), 5u);
     EXPECT_EQ(lines(readied), lines(lazy));
+  }
+}
+
+// Without rules the worker skips rule evaluation, and nothing else: flows are reassembled and
+// parsed as with rules, so the app-layer records are the same; no payload goes to Hyperscan.
+TEST_F(AppLayerTest, WithoutRulesTheAppRecordsAreThoseWithRules) {
+  std::ofstream(dir_ + "/app.rules")
+      << kTlsSmbRules
+      << "alert tcp any any -> any any (msg:\"any GET\"; content:\"GET \"; sid:9200020;)\n";
+  std::ofstream(dir_ + "/empty.rules") << "# no rules\n";
+  auto app_records = [](const Eve& eve) {
+    std::vector<std::string> out;
+    for (const auto& j : eve.all) {
+      const std::string type = j.value("event_type", "");
+      if (type == "http" || type == "tls" || type == "dns" || type == "smb" || type == "fileinfo") {
+        out.push_back(j.dump());
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto scanned = [](const std::string& metrics) {
+    const std::regex re(R"(^flowsentry_payload_scanned_bytes_total\{worker="\d+"\} ([0-9.e+]+)$)");
+    std::istringstream in(metrics);
+    std::string line;
+    double total = -1;
+    while (std::getline(in, line)) {
+      std::smatch m;
+      if (std::regex_match(line, m, re)) total = std::max(total, 0.0) + std::stod(m[1]);
+    }
+    return total;
+  };
+  for (const std::string& capture : {capture_, tls_smb_capture_}) {
+    SCOPED_TRACE(capture);
+    Eve with, without;
+    std::string with_metrics, without_metrics;
+    auto r =
+        Run(std::string(kLists) + "rules: [app.rules]\n", "rules", &with, &with_metrics, capture);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = Run(std::string(kLists) + "rules: [empty.rules]\n", "norules", &without, &without_metrics,
+            capture);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto records = app_records(without);
+    EXPECT_GE(records.size(), 3u);
+    EXPECT_EQ(records, app_records(with));
+    EXPECT_GT(scanned(with_metrics), 0.0) << with_metrics;
+    EXPECT_EQ(scanned(without_metrics), 0.0) << without_metrics;
   }
 }
 
