@@ -92,11 +92,13 @@ enum class Verdict : uint8_t {
   kIgnored,     // keep-alive, out of window, after FIN/RST, SYN or RST payload
 };
 
+// 8 bytes, no padding: returned in one register.
 struct SegmentResult {
   Verdict verdict = Verdict::kNoData;
   bool overlap_different = false;  // overlapping bytes differed from buffered ones
-  uint32_t new_bytes = 0;          // payload bytes of this packet delivered or buffered now
   bool overlap = false;            // the payload overlapped delivered or buffered bytes
+  uint8_t reserved = 0;
+  uint32_t new_bytes = 0;  // payload bytes of this packet delivered or buffered now
 };
 
 // One per worker; owned and called only by that worker's lcore (not thread-safe). Holds the slot
@@ -499,7 +501,13 @@ SegmentResult Reassembler::OnPacket(FlowStreams& s, int dir, const decode::Packe
   DirStream& d = s.dir[dir & 1];
   const uint8_t flags = p.tcp_flags;
   const uint32_t len = p.payload_len;
-  Work w;
+  // The paths without payload return a verdict built in a register: a result stored on the
+  // stack field by field and read back whole waited for its stores (a failed store forward).
+  const auto only = [](Verdict v) {
+    SegmentResult r;
+    r.verdict = v;
+    return r;
+  };
 
   if (flags & tf::kSyn) {
     // A repeated SYN with another ISN restarts the direction only while nothing was delivered.
@@ -509,35 +517,30 @@ SegmentResult Reassembler::OnPacket(FlowStreams& s, int dir, const decode::Packe
       d.offset = 0;
       d.flags = kTracking;
     }
-    if (len > 0) {
-      ++counters_.syn_data_ignored;
-      w.res.verdict = Verdict::kIgnored;
-    }
-    return w.res;
+    if (len > 0) ++counters_.syn_data_ignored;
+    return only(len > 0 ? Verdict::kIgnored : Verdict::kNoData);
   }
   if (d.flags & kRst) {
     if (len > 0) ++counters_.after_rst;
-    w.res.verdict = len > 0 ? Verdict::kIgnored : Verdict::kNoData;
-    return w.res;
+    return only(len > 0 ? Verdict::kIgnored : Verdict::kNoData);
   }
   if (flags & tf::kRst) {
-    w.res.verdict = len > 0 ? Verdict::kIgnored : Verdict::kNoData;
+    const SegmentResult res = only(len > 0 ? Verdict::kIgnored : Verdict::kNoData);
     if ((d.flags & kTracking) && p.tcp_seq != d.next_seq) {
       ++counters_.rst_invalid;
-      return w.res;
+      return res;
     }
     if (len > 0) ++counters_.rst_with_data;
     for (DirStream& each : s.dir) {
       Flush(each, static_cast<int>(&each - s.dir), sink);
       each.flags |= kRst;
     }
-    return w.res;
+    return res;
   }
   if (!(d.flags & kTracking)) {
     if (!cfg_.midstream || len == 0) {
       if (len > 0) ++counters_.not_tracked;
-      w.res.verdict = Verdict::kNotTracked;
-      return w.res;
+      return only(Verdict::kNotTracked);
     }
     d.next_seq = p.tcp_seq;
     d.offset = 0;
@@ -546,30 +549,28 @@ SegmentResult Reassembler::OnPacket(FlowStreams& s, int dir, const decode::Packe
   }
   if (d.flags & kDepth) {
     if (len > 0) ++counters_.after_depth;
-    w.res.verdict = len > 0 ? Verdict::kDepth : Verdict::kNoData;
-    return w.res;
+    return only(len > 0 ? Verdict::kDepth : Verdict::kNoData);
   }
   if (len <= 1 && !(flags & tf::kFin) && p.tcp_seq == d.next_seq - 1) {
     ++counters_.keepalives;
-    w.res.verdict = Verdict::kIgnored;
-    return w.res;
+    return only(Verdict::kIgnored);
   }
   if (len > 0) ++counters_.segments;
   if (d.flags & kFin) {
     // next_seq - 1 is the FIN's sequence number.
-    if (len > 0) {
-      if (SeqLeq(p.tcp_seq + len, d.next_seq - 1)) {
-        ++counters_.duplicates;
-        ++counters_.overlaps;
-        w.res.overlap = true;
-        w.res.verdict = Verdict::kDuplicate;
-      } else {
-        ++counters_.after_fin;
-        w.res.verdict = Verdict::kIgnored;
-      }
+    if (len == 0) return only(Verdict::kNoData);
+    if (SeqLeq(p.tcp_seq + len, d.next_seq - 1)) {
+      ++counters_.duplicates;
+      ++counters_.overlaps;
+      SegmentResult res = only(Verdict::kDuplicate);
+      res.overlap = true;
+      return res;
     }
-    return w.res;
+    ++counters_.after_fin;
+    return only(Verdict::kIgnored);
   }
+  if (len == 0 && !(flags & tf::kFin)) return only(Verdict::kNoData);  // a bare ACK
+  Work w;
   if (len > 0) {
     OnData(d, dir & 1, p.tcp_seq, p.payload(), len, sink, w);
     if (w.res.overlap) ++counters_.overlaps;
