@@ -902,33 +902,4 @@ const char* TunnelName(Tunnel t) {
   return "unknown";
 }
 
-void DecodeCounters::Count(const Packet& p) {
-  if (p.reassembled) {
-    // Its bytes arrived (and were counted) as fragments.
-  } else if (p.depth == 0) {
-    ++packets;
-    bytes += p.caplen;
-  } else {
-    ++tunneled;
-    ++tunnels[static_cast<int>(p.carried_by)];
-  }
-  // A tunnel whose content is not decoded (or not a packet, e.g. ARP in VXLAN) has no inner
-  // packet to count it: count it here.
-  if (p.tunnel != Tunnel::kNone && p.inner_kind == InnerKind::kNone) {
-    ++tunnels[static_cast<int>(p.tunnel)];
-  }
-  ipv4 += p.ip_version == 4;
-  ipv6 += p.ip_version == 6;
-  non_ip += p.ip_version == 0 && p.event == DecodeEvent::kNone;
-  fragments += p.fragment;
-  if (p.layer == Layer::kL4) {
-    tcp += p.proto == kProtoTcp;
-    udp += p.proto == kProtoUdp;
-    icmp += p.proto == kProtoIcmp || p.proto == kProtoIcmpv6;
-  } else if (p.layer == Layer::kL3Other) {
-    ++other_l3;
-  }
-  if (p.event != DecodeEvent::kNone) ++events[static_cast<int>(p.event)];
-}
-
 }  // namespace fs::decode

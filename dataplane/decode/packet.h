@@ -266,7 +266,37 @@ struct DecodeCounters {
   uint64_t tunnels[kTunnelCount] = {};
   uint64_t events[kDecodeEventCount] = {};  // by DecodeEvent value; events[kNone] stays 0
 
-  void Count(const Packet& p);
+  void Count(const Packet& p);  // inline below: every packet calls it
 };
+
+inline void DecodeCounters::Count(const Packet& p) {
+  if (p.reassembled) {
+    // Its bytes arrived (and were counted) as fragments.
+  } else if (p.depth == 0) {
+    ++packets;
+    bytes += p.caplen;
+  } else {
+    ++tunneled;
+    ++tunnels[static_cast<int>(p.carried_by)];
+  }
+  // A tunnel whose content is not decoded (or not a packet, e.g. ARP in VXLAN) has no inner
+  // packet to count it: count it here.
+  if (p.tunnel != Tunnel::kNone && p.inner_kind == InnerKind::kNone) {
+    ++tunnels[static_cast<int>(p.tunnel)];
+  }
+  ipv4 += p.ip_version == 4;
+  ipv6 += p.ip_version == 6;
+  non_ip += p.ip_version == 0 && p.event == DecodeEvent::kNone;
+  fragments += p.fragment;
+  if (p.layer == Layer::kL4) {
+    constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kIcmpv6 = 58;  // IP protocol numbers
+    tcp += p.proto == kTcp;
+    udp += p.proto == kUdp;
+    icmp += p.proto == kIcmp || p.proto == kIcmpv6;
+  } else if (p.layer == Layer::kL3Other) {
+    ++other_l3;
+  }
+  if (p.event != DecodeEvent::kNone) ++events[static_cast<int>(p.event)];
+}
 
 }  // namespace fs::decode
