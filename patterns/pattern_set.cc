@@ -1284,8 +1284,14 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
       break;
     }
     for (int d = 0; d < kScanDirs; ++d) {
-      stats.expressions[d] = set->dbs_[d]->expressions;
-      for (const Database& g : set->dbs_[d]->groups) stats.expressions[d] += g.expressions;
+      const Database& db = *set->dbs_[d];
+      stats.expressions[d] = db.expressions;
+      bool without_payload = !db.always.empty() || !db.ip_only.empty();
+      for (const Database& g : db.groups) {
+        stats.expressions[d] += g.expressions;
+        without_payload = without_payload || !g.always.empty();
+      }
+      set->without_payload_[d] = without_payload;
     }
 
 

@@ -346,6 +346,10 @@ class PatternSet {
   // and the expressions of the rules no group took (expressions, targets), which are compiled
   // by protocol class instead: packet_database().
   const Database& database(ScanDir d) const { return *dbs_[static_cast<int>(d)]; }
+  // Whether a packet without payload can match a rule of direction d: some rule of database(d)
+  // or of one of its port groups is on an `always` or `ip_only` list. If not, evaluating such a
+  // packet is a no-op (Scanner::ScanPacket skips it).
+  bool evaluates_without_payload(ScanDir d) const { return without_payload_[static_cast<int>(d)]; }
   // The Hyperscan database a payload of IP protocol ip_proto scans in direction d before its
   // port's group (a TCP payload outside every stream: outside_database(d) instead): the rules of
   // database(d) itself that can match the protocol (ProtoClassOf). Only its db and targets are
@@ -453,6 +457,7 @@ class PatternSet {
   std::vector<RulePlan> plans_;
   std::vector<RuleHeader> headers_;
   std::array<std::shared_ptr<const Database>, kScanDirs> dbs_;
+  bool without_payload_[kScanDirs] = {true, true};  // evaluates_without_payload
   std::array<std::shared_ptr<const Database>, kScanDirs> stream_dbs_;
   // Per direction and address class (classes with the same rules share a database).
   using AddrDbs = std::array<std::shared_ptr<const Database>, kAddrClasses>;

@@ -255,6 +255,15 @@ class Scanner {
 template <class OnMatch>
 void Scanner::ScanPacket(const patterns::PatternSet& set, const decode::Packet& p, flow::Flow& flow,
                          flow::Dir dir, RuleState& state, OnMatch&& on_match, bool in_stream) {
+  // A packet without payload (most of them are bare ACKs) when every rule of its direction needs
+  // one: nothing to evaluate. Inline, so that it costs no call (64-byte frames: 10%).
+  if (p.payload_len == 0 &&
+      !set.evaluates_without_payload(dir == flow::Dir::kToClient ? patterns::ScanDir::kToClient
+                                                                 : patterns::ScanDir::kToServer)) {
+    pass_flow_ = false;
+    ClearPacketMatched();
+    return;
+  }
   Evaluate(set, p, &flow, dir, &state, on_match, in_stream);
 }
 

@@ -167,6 +167,51 @@ alert tcp any any -> any any (msg:"negated"; content:"wxyz"; content:!"ab"; sid:
   EXPECT_EQ(h.scanner().counters().confirmations, before);
 }
 
+// Packets without payload skip evaluation only when no rule of their direction can match one:
+// header-only rules (shared or in a port's group) and IP-only rules keep it.
+TEST(ScannerTest, PacketsWithoutPayloadAreEvaluatedWhenARuleCanMatchThem) {
+  using patterns::ScanDir;
+  auto payload_only = Build(R"(alert tcp any any -> any 443 (msg:"c"; content:"abc"; sid:1;)
+alert tcp any any -> any any (msg:"d"; content:"xyz"; sid:2;)
+)");
+  ASSERT_TRUE(payload_only);
+  EXPECT_FALSE(payload_only->evaluates_without_payload(ScanDir::kToServer));
+  EXPECT_FALSE(payload_only->evaluates_without_payload(ScanDir::kToClient));
+  TestPacket empty("", "10.0.0.1", 40000, "10.0.0.2", 443);
+  TestPacket abc("abc", "10.0.0.1", 40000, "10.0.0.2", 443);
+  EXPECT_TRUE(Scan(*payload_only, empty).empty());
+  EXPECT_EQ(Scan(*payload_only, abc), std::vector<uint32_t>{1});
+
+  struct Case {
+    const char* rule;
+    ScanDir dir;
+    uint64_t nth;  // the packet's place in its direction (IP-only rules: the first only)
+  };
+  const Case cases[] = {
+      // Header-only, shared (any port) and in the 443 group.
+      {"alert tcp any any -> any any (msg:\"h\"; flags:A; sid:3;)", ScanDir::kToServer, 5},
+      {"alert tcp any any -> any 443 (msg:\"g\"; flags:A; sid:3;)", ScanDir::kToServer, 5},
+      // To-client only.
+      {"alert tcp any 443 -> any any (msg:\"c\"; flags:A; sid:3;)", ScanDir::kToClient, 5},
+      // IP-only.
+      {"alert ip 10.0.0.0/8 any -> any any (msg:\"i\"; sid:3;)", ScanDir::kToServer, 1},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.rule);
+    auto set = Build(std::string(c.rule) + "\nalert tcp any any -> any any (msg:\"d\"; "
+                                           "content:\"xyz\"; sid:2;)\n");
+    ASSERT_TRUE(set);
+    EXPECT_TRUE(set->evaluates_without_payload(c.dir));
+    const bool to_client = c.dir == ScanDir::kToClient;
+    TestPacket ack("", to_client ? "10.0.0.2" : "10.0.0.1", to_client ? 443 : 40000,
+                   to_client ? "10.0.0.1" : "10.0.0.2", to_client ? 40000 : 443);
+    ack.packet().tcp_flags = decode::tcpflag::kAck;
+    Harness h(*set);
+    EXPECT_EQ(h.Sids(ack, to_client ? flow::Dir::kToClient : flow::Dir::kToServer, c.nth),
+              std::vector<uint32_t>{3});
+  }
+}
+
 TEST(ScannerTest, IpOnlyIndexGivesExactlyTheRulesWhoseAddressesMatch) {
   // Random IP-only rules over overlapping prefixes (both families, "any", lists, <>), random
   // packets: the alerts are exactly the rules whose header matches, checked rule by rule.
