@@ -365,50 +365,56 @@ CaptureReader::~CaptureReader() {
   }
 }
 
+// The replay's own loop: each record that fits one mbuf copied with the fields it needs set from
+// locals (the general loop of Burst goes through held_* for every record). A record that does not
+// fit, or an empty pool, is left to the general loop. Flattened: the mbuf allocation inlined (a
+// call was 5% of a 64-byte frame).
+[[gnu::flatten]] uint16_t CaptureReader::ReplayBurst(rte_mempool* pool, uint16_t port_id,
+                                                     rte_mbuf** out, uint16_t n) {
+  uint16_t got = 0;
+  const uint32_t data_room = rte_pktmbuf_data_room_size(pool);
+  const uint32_t room = data_room > RTE_PKTMBUF_HEADROOM ? data_room - RTE_PKTMBUF_HEADROOM : 0;
+  const uint8_t* store = store_.data();
+  while (got < n) {
+    if (next_ == recs_.size()) {
+      next_ = 0;
+      prefetched_ = 0;
+      ++pass_;
+    }
+    const Rec& rec = recs_[next_];
+    if (rec.len > room) break;
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    if (m == nullptr) break;
+    ++next_;
+    const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
+    for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store + prefetched_);
+    uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
+    // DPDK's inline copy for short records (a call to the C library's was 2% of a 64-byte
+    // frame); the library's for the others, which it copies faster here.
+    if (rec.len <= 128) {
+      rte_memcpy(frame, store + rec.at, rec.len);
+    } else {
+      std::memcpy(frame, store + rec.at, rec.len);
+    }
+    if (pass_ > 1) RenamePorts(store + rec.at, frame, rec.len, rec.ports, pass_ - 1);
+    m->data_len = static_cast<uint16_t>(rec.len);
+    m->pkt_len = rec.len;
+    m->port = port_id;
+    if (ts_offset_ >= 0) {
+      *RTE_MBUF_DYNFIELD(m, ts_offset_, rte_mbuf_timestamp_t*) =
+          rec.ts_us + (pass_ - 1) * shift_us_;
+      m->ol_flags |= ts_flag_;
+    }
+    out[got++] = m;
+    ++stats_.packets;
+    stats_.bytes += rec.len;
+  }
+  return got;
+}
+
 uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n) {
   uint16_t got = 0;
-  if (replay_ && !held_ && !done_) {
-    // The replay's own loop: each record that fits one mbuf copied with the fields it needs set
-    // from locals (the general loop below goes through held_* for every record). A record that
-    // does not fit, or an empty pool, is left to the general loop.
-    const uint32_t data_room = rte_pktmbuf_data_room_size(pool);
-    const uint32_t room = data_room > RTE_PKTMBUF_HEADROOM ? data_room - RTE_PKTMBUF_HEADROOM : 0;
-    const uint8_t* store = store_.data();
-    while (got < n) {
-      if (next_ == recs_.size()) {
-        next_ = 0;
-        prefetched_ = 0;
-        ++pass_;
-      }
-      const Rec& rec = recs_[next_];
-      if (rec.len > room) break;
-      rte_mbuf* m = rte_pktmbuf_alloc(pool);
-      if (m == nullptr) break;
-      ++next_;
-      const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
-      for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store + prefetched_);
-      uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
-      // DPDK's inline copy for short records (a call to the C library's was 2% of a 64-byte
-      // frame); the library's for the others, which it copies faster here.
-      if (rec.len <= 128) {
-        rte_memcpy(frame, store + rec.at, rec.len);
-      } else {
-        std::memcpy(frame, store + rec.at, rec.len);
-      }
-      if (pass_ > 1) RenamePorts(store + rec.at, frame, rec.len, rec.ports, pass_ - 1);
-      m->data_len = static_cast<uint16_t>(rec.len);
-      m->pkt_len = rec.len;
-      m->port = port_id;
-      if (ts_offset_ >= 0) {
-        *RTE_MBUF_DYNFIELD(m, ts_offset_, rte_mbuf_timestamp_t*) =
-            rec.ts_us + (pass_ - 1) * shift_us_;
-        m->ol_flags |= ts_flag_;
-      }
-      out[got++] = m;
-      ++stats_.packets;
-      stats_.bytes += rec.len;
-    }
-  }
+  if (replay_ && !held_ && !done_) got = ReplayBurst(pool, port_id, out, n);
   while (got < n && !done_) {
     if (!held_ && replay_) {
       if (next_ == recs_.size()) {

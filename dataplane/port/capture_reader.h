@@ -154,6 +154,8 @@ class CaptureReader {
   struct Buffer;
   static void FreeBufferCallback(void* addr, void* buffer);
   static void DropReference(Buffer* b);
+  // Burst's loop for a replay's records that fit one mbuf (capture_reader.cc).
+  uint16_t ReplayBurst(rte_mempool* pool, uint16_t port_id, rte_mbuf** out, uint16_t n);
   enum class Fill : uint8_t { kOk, kEnd, kBusy };
   // The next record of a directly read file into held_*: kEnd at its end (done_, and error_
   // when the end was not clean), kBusy when every read buffer is still referred to.
@@ -187,7 +189,7 @@ class CaptureReader {
   bool direct_ = false;
   int fd_ = -1;
   std::vector<Buffer*> buffers_;  // each holds the reader's reference
-  Buffer* cur_ = nullptr;          // the buffer records are read from
+  Buffer* cur_ = nullptr;         // the buffer records are read from
   // Each buffer's size (a record larger gets one of its own), and how far cur_ is filled and read.
   size_t buffer_bytes_ = 0, rbuf_have_ = 0, rbuf_at_ = 0;
   uint64_t file_off_ = 0;
