@@ -376,18 +376,11 @@ CaptureReader::~CaptureReader() {
   const uint32_t room = data_room > RTE_PKTMBUF_HEADROOM ? data_room - RTE_PKTMBUF_HEADROOM : 0;
   const uint8_t* store = store_.data();
   while (got < n) {
-    if (next_ == recs_.size()) {
-      next_ = 0;
-      prefetched_ = 0;
-      ++pass_;
-    }
-    const Rec& rec = recs_[next_];
+    const Rec& rec = PeekRecord();
     if (rec.len > room) break;
     rte_mbuf* m = rte_pktmbuf_alloc(pool);
     if (m == nullptr) break;
-    ++next_;
-    const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
-    for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store + prefetched_);
+    TakeRecord(rec);
     uint8_t* frame = rte_pktmbuf_mtod(m, uint8_t*);
     // DPDK's inline copy for short records (a call to the C library's was 2% of a 64-byte
     // frame); the library's for the others, which it copies faster here.
@@ -401,8 +394,7 @@ CaptureReader::~CaptureReader() {
     m->pkt_len = rec.len;
     m->port = port_id;
     if (ts_offset_ >= 0) {
-      *RTE_MBUF_DYNFIELD(m, ts_offset_, rte_mbuf_timestamp_t*) =
-          rec.ts_us + (pass_ - 1) * shift_us_;
+      *RTE_MBUF_DYNFIELD(m, ts_offset_, rte_mbuf_timestamp_t*) = PassTs(rec);
       m->ol_flags |= ts_flag_;
     }
     out[got++] = m;
@@ -417,19 +409,11 @@ uint16_t CaptureReader::Burst(rte_mempool* pool, uint16_t port_id, rte_mbuf** ou
   if (replay_ && !held_ && !done_) got = ReplayBurst(pool, port_id, out, n);
   while (got < n && !done_) {
     if (!held_ && replay_) {
-      if (next_ == recs_.size()) {
-        next_ = 0;
-        prefetched_ = 0;
-        ++pass_;
-      }
-      const Rec& rec = recs_[next_++];
-      // The store is read once per pass, front to back, and is larger than the caches: loading
-      // it kReplayAhead bytes ahead keeps the copy below from waiting on memory.
-      const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
-      for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store_.data() + prefetched_);
+      const Rec& rec = PeekRecord();
+      TakeRecord(rec);
       held_data_ = store_.data() + rec.at;
       held_caplen_ = rec.len;
-      held_ts_us_ = rec.ts_us + (pass_ - 1) * shift_us_;
+      held_ts_us_ = PassTs(rec);
       held_ports_ = rec.ports;
       held_ = true;
     }

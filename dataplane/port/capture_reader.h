@@ -50,12 +50,15 @@
 // capture's span + 1 s): new connections, the same services and addresses.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "dataplane/common/prefetch.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -213,6 +216,25 @@ class CaptureReader {
   size_t prefetched_ = 0;  // store_ is prefetched up to here (Burst)
   uint64_t pass_ = 0;
   uint64_t shift_us_ = 0;  // span + 1 s
+  // The replay's next record (starting the next pass after the last), TakeRecord moving past it
+  // and prefetching the store ahead of it, and its timestamp in the current pass. Both of
+  // Burst's loops use them.
+  const Rec& PeekRecord() {
+    if (next_ == recs_.size()) {
+      next_ = 0;
+      prefetched_ = 0;
+      ++pass_;
+    }
+    return recs_[next_];
+  }
+  void TakeRecord(const Rec& rec) {
+    ++next_;
+    // The store is read once per pass, front to back, and is larger than the caches: loading it
+    // kReplayAhead bytes ahead keeps the copy from waiting on memory.
+    const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
+    for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store_.data() + prefetched_);
+  }
+  uint64_t PassTs(const Rec& rec) const { return rec.ts_us + (pass_ - 1) * shift_us_; }
   std::atomic<uint64_t> delivered_packets_{0}, delivered_bytes_{0};
   std::atomic<bool> finished_{false};
   std::string error_;
