@@ -92,12 +92,14 @@ class EveFollower {
   // Passes over everything written so far, complete or not (the next line read is the first
   // that starts after this point).
   void SkipToEnd() {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path_, ec);
-    if (ec) return;
-    offset_ = size;
+    std::ifstream in(path_, std::ios::binary | std::ios::ate);
+    if (!in) return;
+    offset_ = static_cast<uint64_t>(in.tellg());
     partial_.clear();
-    skip_to_line_ = true;
+    // Unless the last byte ends a line, the next read starts inside one: pass over its rest.
+    char last = '\n';
+    if (offset_ > 0) in.seekg(static_cast<std::streamoff>(offset_ - 1)).get(last);
+    skip_to_line_ = last != '\n';
   }
 
   // Calls fn with the complete lines appended since the last read, in blocks of whole lines
