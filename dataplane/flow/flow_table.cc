@@ -327,6 +327,7 @@ void FlowTable::ListAppend(ListId list, uint32_t idx) {
   Flow& f = pool_[idx];
   List& l = lists_[list];
   f.list = list;
+  f.lru_stamp = static_cast<uint32_t>(f.last_ts_us >> kLruStampShift);
   f.lru_prev = l.tail;
   f.lru_next = 0;
   if (l.tail != 0) {
@@ -462,9 +463,13 @@ Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, FlowUse use) {
 
   // Most recently used goes to the tail of the list of its (possibly new) timeout class; a flow
   // already there (the previous packet was its own, as in a burst of one connection) stays, and
-  // its neighbour is not touched.
+  // its neighbour is not touched; so does one put there less than kLruSlack ago.
   const ListId list = ListFor(f);
-  if (f.list == list && lists_[list].tail == idx) return dir;
+  if (f.list == list &&
+      (lists_[list].tail == idx ||
+       static_cast<uint32_t>(f.last_ts_us >> kLruStampShift) - f.lru_stamp < kLruSlack)) {
+    return dir;
+  }
   ListRemove(idx);
   ListAppend(list, idx);
   return dir;

@@ -1549,7 +1549,9 @@ void Worker::AdoptPatterns() {
       // One epoch for both kinds: Flow::indicator_alerted holds the bits of all lists.
       AdoptIpMatcher(m);
       domain_matcher_ = dm;
-      ++indicator_epoch_;
+      // 32 bits (beside the flow's LRU stamp): a reload a second comes round in 136 years; 0
+      // stays "never looked up".
+      if (++indicator_epoch_ == 0) indicator_epoch_ = 1;
     }
   }
   // One release store per iteration: the epoch the reloader waits on before freeing a set.
@@ -1665,9 +1667,7 @@ void Worker::Finish() {
   // Flows idle past their timeout at the end of input have timed out; the rest end with the
   // sensor. (Suricata reports the former as "shutdown" when its flow manager did not run in time;
   // ours does not depend on timing or on the worker count: see docs/design-notes.md.)
-  while (flows_->Expire(end_ts, kExpireBudget,
-                        [this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); }) > 0) {
-  }
+  flows_->ExpireAll(end_ts, [this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
   flows_->Flush([this](flow::Flow& f, flow::EndReason r) { EmitFlowEnd(f, r); });
   // Datagrams still missing pieces: past their timeout they timed out, the rest are discarded.
   defrag_->Expire(end_ts, UINT32_MAX);

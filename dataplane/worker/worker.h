@@ -356,7 +356,7 @@ class Worker {
   const scan::IpMatcher* ip_matcher_ = nullptr;
   bool ip_lists_ = false;                                // ip_matcher_ has lists (AdoptIpMatcher)
   const scan::DomainMatcher* domain_matcher_ = nullptr;  // adopted with set_, like ip_matcher_
-  uint64_t indicator_epoch_ = 1;
+  uint32_t indicator_epoch_ = 1;
   std::atomic<scan::Scanner*> offered_scanner_{nullptr};  // control thread -> worker
   std::atomic<scan::Scanner*> retired_scanner_{nullptr};  // worker -> control thread
   std::atomic<uint64_t> quiescent_generation_{0};

@@ -596,12 +596,13 @@ TEST(FlowTable, FullTableEvictsLeastRecentlyUsedBeforeReusingSlot) {
     // Called before the slot is reused: the ended flow is intact and the table still full.
     seen.emplace_back(f.client_port, r, t.size(), f.pkts[0]);
   };
+  // A second apart: well past FlowTable::kLruSlack (see TouchWithinSlackKeepsItsPlace).
   for (uint16_t i = 1; i <= 4; ++i) {
-    t.Update(Udp("10.0.0.1", i, "10.0.0.2", 53, kT0 + i), on_end);
+    t.Update(Udp("10.0.0.1", i, "10.0.0.2", 53, kT0 + i * kSec), on_end);
   }
   // Flow 1 becomes the most recent; flow 2 is now the least recently used.
-  t.Update(Udp("10.0.0.1", 1, "10.0.0.2", 53, kT0 + 5), on_end);
-  const auto r = t.Update(Tcp("10.0.0.3", 7, "10.0.0.4", 8, tf::kSyn, kT0 + 6), on_end);
+  t.Update(Udp("10.0.0.1", 1, "10.0.0.2", 53, kT0 + 5 * kSec), on_end);
+  const auto r = t.Update(Tcp("10.0.0.3", 7, "10.0.0.4", 8, tf::kSyn, kT0 + 6 * kSec), on_end);
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(std::get<0>(seen[0]), 2);
   EXPECT_EQ(std::get<1>(seen[0]), EndReason::kForced);
@@ -615,9 +616,63 @@ TEST(FlowTable, FullTableEvictsLeastRecentlyUsedBeforeReusingSlot) {
   EXPECT_EQ(t.counters().ended, 1u);
   EXPECT_EQ(t.counters().timed_out, 0u);
   // The evicted flow's packets start a fresh flow (evicting the next oldest, flow 3).
-  const auto r2 = t.Update(Udp("10.0.0.2", 53, "10.0.0.1", 2, kT0 + 7), on_end);
+  const auto r2 = t.Update(Udp("10.0.0.2", 53, "10.0.0.1", 2, kT0 + 7 * kSec), on_end);
   EXPECT_TRUE(r2.created);
   EXPECT_EQ(std::get<0>(seen.back()), 3);
+  EXPECT_TRUE(t.Validate());
+}
+
+TEST(FlowTable, TouchWithinSlackKeepsItsPlace) {
+  // A packet less than kLruSlack (about 100 ms) after the one that put its flow at the tail of
+  // its list leaves the flow where it is; a later one moves it.
+  constexpr uint64_t kSlackUs = uint64_t{FlowTable::kLruSlack} << FlowTable::kLruStampShift;
+  static_assert(kSlackUs > 90000 && kSlackUs <= 100000);
+  FlowTable t(4, Timeouts{});
+  Ends ends;
+  for (uint16_t i = 1; i <= 4; ++i) {
+    t.Update(Udp("10.0.0.1", i, "10.0.0.2", 53, kT0 + i), ends.Fn());
+  }
+  // Flow 1 had a packet 4 us after its first: it stays first, and goes first.
+  auto r = t.Update(Udp("10.0.0.1", 1, "10.0.0.2", 53, kT0 + 5), ends.Fn());
+  EXPECT_EQ(r.flow->pkts[0], 2u);
+  EXPECT_EQ(r.flow->last_ts_us, kT0 + 5);
+  t.Update(Tcp("10.0.0.3", 7, "10.0.0.4", 8, tf::kSyn, kT0 + 6), ends.Fn());
+  ASSERT_EQ(ends.recs.size(), 1u);
+  EXPECT_EQ(ends.recs[0].client_port, 1);
+  EXPECT_EQ(ends.recs[0].last_ts_us, kT0 + 5);
+  // Flow 3's packet a slack after its first moves it behind flow 4: flow 2 goes, then flow 4.
+  t.Update(Udp("10.0.0.1", 3, "10.0.0.2", 53, kT0 + 3 + kSlackUs + 1024), ends.Fn());
+  t.Update(Tcp("10.0.0.3", 9, "10.0.0.4", 8, tf::kSyn, kT0 + 2 * kSlackUs), ends.Fn());
+  t.Update(Tcp("10.0.0.3", 10, "10.0.0.4", 8, tf::kSyn, kT0 + 2 * kSlackUs + 1), ends.Fn());
+  ASSERT_EQ(ends.recs.size(), 3u);
+  EXPECT_EQ(ends.recs[1].client_port, 2);
+  EXPECT_EQ(ends.recs[2].client_port, 4);
+  EXPECT_EQ(t.counters().evicted, 3u);
+  EXPECT_TRUE(t.Validate());
+}
+
+TEST(FlowTable, ExpireAllFindsFlowsExpireReachesLate) {
+  // UDP flows A and B put on their list in that order; A's second packet, 60 ms later, is in the
+  // next second and within the slack, so A stays at the head. At a time when B is past its
+  // timeout and A is not, Expire (the lists' heads) ends nothing yet; ExpireAll ends B.
+  FlowTable t(8, Timeouts{});
+  Ends ends;
+  const uint64_t t0 = kT0 + 960000;
+  t.Update(Udp("10.0.0.1", 1, "10.0.0.2", 53, t0), ends.Fn());         // A
+  t.Update(Udp("10.0.0.1", 2, "10.0.0.2", 53, t0 + 1000), ends.Fn());  // B
+  t.Update(Udp("10.0.0.1", 1, "10.0.0.2", 53, t0 + 60000), ends.Fn());
+  // The 30 s UDP timeout ends B (last seen in second 0) in second 31 and A (second 1) in 32.
+  const uint64_t now = kT0 + 31 * kSec;
+  EXPECT_EQ(t.Expire(now, 100, ends.Fn()), 0u);
+  EXPECT_EQ(t.ExpireAll(now, ends.Fn()), 1u);
+  ASSERT_EQ(ends.recs.size(), 1u);
+  EXPECT_EQ(ends.recs[0].client_port, 2);
+  EXPECT_EQ(ends.recs[0].reason, EndReason::kTimeout);
+  EXPECT_EQ(t.ExpireAll(now, ends.Fn()), 0u);
+  // A second later A is due too: Expire ends it.
+  EXPECT_EQ(t.Expire(kT0 + 32 * kSec, 100, ends.Fn()), 1u);
+  EXPECT_EQ(ends.recs.back().client_port, 1);
+  EXPECT_EQ(t.size(), 0u);
   EXPECT_TRUE(t.Validate());
 }
 
