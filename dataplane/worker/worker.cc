@@ -54,6 +54,18 @@ uint64_t WallClockUs() {
 
 MbufMeta* Meta(rte_mbuf* m) { return static_cast<MbufMeta*>(rte_mbuf_to_priv(m)); }
 
+// A frame the worker is done with. A NIC's or the replay's frame is one direct segment with one
+// reference: it goes straight back to its pool's cache, inline (rte_pktmbuf_free, a call, was 8%
+// of a 64-byte frame). Chains, attached and shared frames take DPDK's general free.
+inline void FreeFrame(rte_mbuf* m) {
+  if (m->nb_segs == 1 && m->next == nullptr && RTE_MBUF_DIRECT(m) &&
+      rte_mbuf_refcnt_read(m) == 1) {
+    rte_mbuf_raw_free(m);
+  } else {
+    rte_pktmbuf_free(m);
+  }
+}
+
 // layers[0] = first, then the packets tunnelled inside it, decoded into storage (at least
 // kMaxTunnelDepth packets); returns the layer count (>= 1).
 uint8_t DecodeInnerChain(decode::Packet* first, decode::Packet* storage, decode::Packet** layers) {
@@ -1413,7 +1425,7 @@ void Worker::ProcessMbuf(rte_mbuf* m, bool from_ring, decode::Packet* decoded,
     // The key computed ahead is the frame's own packet's: used only for a frame without a tunnel.
     HandlePacket(*layers[i], i + 1 == n, n == 1 ? prep : nullptr);
   }
-  rte_pktmbuf_free(m);
+  FreeFrame(m);
 }
 
 void Worker::ProcessBurst(rte_mbuf** bufs, uint16_t n, bool from_ring) {
