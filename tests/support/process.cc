@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -122,13 +123,42 @@ std::string BackgroundProcess::ErrSoFar() const { return ReadFile(err_path_); }
 std::string BinDir() { return std::string(FS_BINARY_DIR) + "/bin"; }
 std::string SourceDir() { return FS_SOURCE_DIR; }
 
+namespace {
+std::mutex g_temp_mu;
+std::vector<std::string>& TempDirList() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+}  // namespace
+
 std::string MakeTempDir(const std::string& tag) {
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = std::string(base ? base : "/tmp") + "/fs-" + tag + "-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   char* d = mkdtemp(buf.data());
-  return d ? std::string(d) : std::string();
+  if (d == nullptr) return std::string();
+  std::lock_guard<std::mutex> lock(g_temp_mu);
+  TempDirList().emplace_back(d);
+  return std::string(d);
+}
+
+std::vector<std::string> TempDirs() {
+  std::lock_guard<std::mutex> lock(g_temp_mu);
+  return TempDirList();
+}
+
+std::vector<std::string> RemoveTempDirs() {
+  std::vector<std::string> dirs;
+  {
+    std::lock_guard<std::mutex> lock(g_temp_mu);
+    dirs.swap(TempDirList());
+  }
+  for (const std::string& d : dirs) {
+    std::error_code ec;  // best effort: a directory already gone is fine
+    std::filesystem::remove_all(d, ec);
+  }
+  return dirs;
 }
 
 std::string SharedDir() {
