@@ -323,6 +323,10 @@ bool FlowTable::TimedOut(const Flow& f, uint64_t now_us) const {
   return deadline_s < now_us / kUsPerSec;
 }
 
+uint64_t FlowTable::Deadline(const Flow& f) const {
+  return f.last_ts_us + uint64_t{timeout_s_[f.list]} * kUsPerSec;
+}
+
 void FlowTable::ListAppend(ListId list, uint32_t idx) {
   Flow& f = pool_[idx];
   List& l = lists_[list];
@@ -512,7 +516,7 @@ uint32_t FlowTable::NextExpired(uint64_t now_us) const {
   for (int l = 0; l < kListCount; ++l) {
     const uint32_t h = lists_[l].head;
     if (h == 0 || !TimedOut(pool_[h], now_us)) continue;
-    const uint64_t deadline = pool_[h].last_ts_us + uint64_t{timeout_s_[l]} * kUsPerSec;
+    const uint64_t deadline = Deadline(pool_[h]);
     if (best == 0 || deadline < best_deadline) {
       best = h;
       best_deadline = deadline;

@@ -299,6 +299,8 @@ class FlowTable {
 
   ListId ListFor(const Flow& f) const;
   bool TimedOut(const Flow& f, uint64_t now_us) const;
+  // When flow f (on a list) times out, in microseconds of packet time: the order of expiry.
+  uint64_t Deadline(const Flow& f) const;
   void ListAppend(ListId list, uint32_t idx);
   void ListRemove(uint32_t idx);
 
@@ -375,7 +377,7 @@ uint32_t FlowTable::ExpireAll(uint64_t now_us, OnEnd&& on_end) {
     uint32_t pos = 0;
     for (uint32_t i = lists_[l].head; i != 0; i = pool_[i].lru_next, ++pos) {
       if (!TimedOut(pool_[i], now_us)) continue;
-      due.push_back({pool_[i].last_ts_us + uint64_t{timeout_s_[l]} * 1000000, l, pos, i});
+      due.push_back({Deadline(pool_[i]), l, pos, i});
     }
   }
   std::sort(due.begin(), due.end(), [](const Due& a, const Due& b) {
