@@ -331,7 +331,7 @@ void FlowTable::ListAppend(ListId list, uint32_t idx) {
   Flow& f = pool_[idx];
   List& l = lists_[list];
   f.list = list;
-  f.lru_stamp = static_cast<uint32_t>(f.last_ts_us >> kLruStampShift);
+  f.lru_stamp = LruStamp(f.last_ts_us);
   f.lru_prev = l.tail;
   f.lru_next = 0;
   if (l.tail != 0) {
@@ -471,7 +471,7 @@ Dir FlowTable::Touch(uint32_t idx, const decode::Packet& p, FlowUse use) {
   const ListId list = ListFor(f);
   if (f.list == list &&
       (lists_[list].tail == idx ||
-       static_cast<uint32_t>(f.last_ts_us >> kLruStampShift) - f.lru_stamp < kLruSlack)) {
+       LruStamp(f.last_ts_us) - f.lru_stamp < kLruSlack)) {
     return dir;
   }
   ListRemove(idx);

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <memory>
 #include <new>
-#include <tuple>
 #include <type_traits>
 #include <vector>
 
@@ -236,6 +235,9 @@ class FlowTable {
   // come round again (2^32 stamps are 51 days) before its timeout (at most a day) ends it.
   static constexpr uint32_t kLruStampShift = 10;
   static constexpr uint32_t kLruSlack = 100000 >> kLruStampShift;
+  static uint32_t LruStamp(uint64_t ts_us) {
+    return static_cast<uint32_t>(ts_us >> kLruStampShift);
+  }
 
   // Ends every flow idle past its timeout at packet time now_us; at most budget flows per call,
   // the longest overdue first. Returns the number ended. Cost: O(ended + timeout classes).
@@ -370,19 +372,17 @@ template <class OnEnd>
 uint32_t FlowTable::ExpireAll(uint64_t now_us, OnEnd&& on_end) {
   struct Due {
     uint64_t deadline;
-    uint32_t list, pos, idx;
+    uint32_t idx;
   };
   std::vector<Due> due;
   for (uint32_t l = 0; l < kListCount; ++l) {
-    uint32_t pos = 0;
-    for (uint32_t i = lists_[l].head; i != 0; i = pool_[i].lru_next, ++pos) {
-      if (!TimedOut(pool_[i], now_us)) continue;
-      due.push_back({Deadline(pool_[i]), l, pos, i});
+    for (uint32_t i = lists_[l].head; i != 0; i = pool_[i].lru_next) {
+      if (TimedOut(pool_[i], now_us)) due.push_back({Deadline(pool_[i]), i});
     }
   }
-  std::sort(due.begin(), due.end(), [](const Due& a, const Due& b) {
-    return std::tie(a.deadline, a.list, a.pos) < std::tie(b.deadline, b.list, b.pos);
-  });
+  // Listed by list, then by place in it: a stable sort keeps that order among equal deadlines.
+  std::stable_sort(due.begin(), due.end(),
+                   [](const Due& a, const Due& b) { return a.deadline < b.deadline; });
   for (const Due& d : due) End(d.idx, EndReason::kTimeout, on_end);
   return static_cast<uint32_t>(due.size());
 }

@@ -148,7 +148,7 @@ std::vector<std::string> TempDirs() {
   return TempDirList();
 }
 
-std::vector<std::string> RemoveTempDirs() {
+void RemoveTempDirs() {
   std::vector<std::string> dirs;
   {
     std::lock_guard<std::mutex> lock(g_temp_mu);
@@ -158,7 +158,6 @@ std::vector<std::string> RemoveTempDirs() {
     std::error_code ec;  // best effort: a directory already gone is fine
     std::filesystem::remove_all(d, ec);
   }
-  return dirs;
 }
 
 std::string SharedDir() {

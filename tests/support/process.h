@@ -57,10 +57,10 @@ std::string FindProgram(const std::string& name);
 std::string BinDir();  // the build's bin/ directory
 std::string SourceDir();
 std::string MakeTempDir(const std::string& tag);  // fresh directory under TMPDIR
-// Removes (recursively) every directory MakeTempDir made in this process, and returns them.
-// GoogleTest binaries call it once every test has passed (tests/support/temp_cleanup.cc); a run
-// with a failure keeps them for a look.
-std::vector<std::string> RemoveTempDirs();
+// Removes (recursively) every directory MakeTempDir made in this process. GoogleTest binaries
+// call it once every test has passed (tests/support/temp_cleanup.cc); a run with a failure keeps
+// them for a look.
+void RemoveTempDirs();
 // The directories MakeTempDir made in this process and RemoveTempDirs has not removed.
 std::vector<std::string> TempDirs();
 std::string ReadFile(const std::string& path);
