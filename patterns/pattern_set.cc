@@ -12,6 +12,8 @@
 #include <thread>
 #include <utility>
 
+#include "patterns/hs_memory.h"
+
 namespace fs::patterns {
 namespace {
 
@@ -902,6 +904,7 @@ Expected<std::shared_ptr<const PatternSet>> PatternSet::Compile(
     std::vector<IndicatorList> indicators, const CompileOptions& options) {
   try {
     const auto start = std::chrono::steady_clock::now();
+    UseDatabaseMemory();  // before the compile threads start
     std::shared_ptr<PatternSet> set(new PatternSet());
     set->generation_ = generation;
     const auto n_rules = static_cast<uint32_t>(rules.size());

@@ -27,6 +27,7 @@
 #include "controlplane/sensor/enforce_glue.h"
 #include "controlplane/sensor/offload_glue.h"
 #include "controlplane/sensor/reloader.h"
+#include "dataplane/common/large_array.h"
 #include "dataplane/port/capture_reader.h"
 #include "dataplane/port/eal.h"
 #include "dataplane/port/port.h"
@@ -663,6 +664,20 @@ int RunSensor(const config::Config& cfg) {
           "{:.0f} MB a worker taken in memory at start-up for its first flows' sessions and "
           "streams (app-layer.prealloc {}, stream.prealloc {})",
           double(readied) / double(workers.size()) / 1e6, cfg.app_prealloc, cfg.stream_prealloc);
+    }
+    // Huge pages for the worker's tables and the large databases (dataplane/common/large_array.h).
+    const std::string thp = TransparentHugePages();
+    if (LargeAdviceTaken() && (thp == "always" || thp == "madvise")) {
+      spdlog::info(
+          "worker tables and large pattern databases advised for huge pages "
+          "(transparent huge pages: {})",
+          thp);
+    } else {
+      spdlog::info(
+          "worker tables on 4 KB pages: transparent huge pages are '{}' here; 'madvise' "
+          "or 'always' in /sys/kernel/mm/transparent_hugepage/enabled lets the kernel "
+          "back them with 2 MB pages, which is faster (docs/PERFORMANCE.md)",
+          thp.empty() ? "absent" : thp);
     }
     shared.patterns.store(set.get(), std::memory_order_release);
 

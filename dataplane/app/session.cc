@@ -504,9 +504,9 @@ void AppSession::OnEvent(void* c, HttpEvent e) {
 
 AppSessionPool::AppSessionPool(uint32_t capacity, const HttpConfig& http, const AppHooks& hooks)
     : capacity_(capacity), http_(http), hooks_(hooks) {
-  sessions_.reset(new AppSession[capacity_]);
+  sessions_ = LargeArray<AppSession>(capacity_);
   for (uint32_t i = 0; i < capacity_; ++i) sessions_[i].pool_ = this;
-  free_ = std::make_unique<uint32_t[]>(capacity_);
+  free_ = LargeArray<uint32_t>(capacity_);
   // Lowest slots first: a lightly loaded worker keeps touching the same few sessions.
   for (uint32_t i = 0; i < capacity_; ++i) free_[i] = capacity_ - i;
   free_count_ = capacity_;

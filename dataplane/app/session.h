@@ -43,6 +43,7 @@
 #include "dataplane/app/raw_window.h"
 #include "dataplane/app/smb.h"
 #include "dataplane/app/tls.h"
+#include "dataplane/common/large_array.h"
 #include "patterns/buffers.h"
 
 namespace fs::app {
@@ -337,8 +338,8 @@ class AppSessionPool {
   uint32_t capacity_;
   HttpConfig http_;
   AppHooks hooks_;
-  std::unique_ptr<AppSession[]> sessions_;
-  std::unique_ptr<uint32_t[]> free_;  // stack of free slot indices
+  LargeArray<AppSession> sessions_;
+  LargeArray<uint32_t> free_;  // stack of free slot indices
   uint32_t free_count_ = 0;
   uint32_t in_use_ = 0;
   BlockCache tls_blocks_, smb_blocks_;

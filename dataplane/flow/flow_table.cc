@@ -275,9 +275,9 @@ FlowTable::FlowTable(uint32_t capacity, const Timeouts& t) {
   while (buckets < capacity_) buckets <<= 1;
   bucket_mask_ = buckets - 1;
 
-  // make_unique<T[]> value-initialises: the memory is touched (faulted in) now, not per packet.
-  pool_ = std::make_unique<Flow[]>(static_cast<size_t>(capacity_) + 1);
-  buckets_ = std::make_unique<uint32_t[]>(buckets);
+  // LargeArray(n) value-initialises: the memory is touched (faulted in) now, not per packet.
+  pool_ = LargeArray<Flow>(static_cast<size_t>(capacity_) + 1);
+  buckets_ = LargeArray<uint32_t>(buckets);
   for (uint32_t i = 1; i <= capacity_; ++i) {
     pool_[i].list = kFreeList;
     pool_[i].hash_next = i < capacity_ ? i + 1 : 0;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dataplane/common/ip_addr.h"
+#include "dataplane/common/large_array.h"
 #include "dataplane/common/prefetch.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/reassembly/stream_state.h"
@@ -317,8 +318,8 @@ class FlowTable {
   uint32_t capacity_;
   uint32_t bucket_mask_;
   uint32_t free_head_ = 0;
-  std::unique_ptr<Flow[]> pool_;         // capacity_ + 1 entries; [0] unused so 0 means none
-  std::unique_ptr<uint32_t[]> buckets_;  // bucket_mask_ + 1 chain heads
+  LargeArray<Flow> pool_;         // capacity_ + 1 entries; [0] unused so 0 means none
+  LargeArray<uint32_t> buckets_;  // bucket_mask_ + 1 chain heads
   List lists_[kListCount];
   uint32_t timeout_s_[kListCount];
   Counters counters_;

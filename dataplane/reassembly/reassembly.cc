@@ -21,8 +21,8 @@ Reassembler::Reassembler(const Config& cfg) : cfg_(cfg) {
   // Index 0 means "none", so slots are 1..pool_slots_; one index below 2^32 stays free.
   const uint64_t per_slot = kSlotDataBytes + sizeof(Slot);
   pool_slots_ = static_cast<uint32_t>(std::min<uint64_t>(cfg_.pool_bytes / per_slot, 0xfffffffeu));
-  slots_.reset(new Slot[size_t{pool_slots_} + 1]);
-  data_.reset(new uint8_t[size_t{pool_slots_} * kSlotDataBytes]);
+  slots_ = LargeArray<Slot>(size_t{pool_slots_} + 1);
+  data_ = LargeArray<uint8_t>::Reserve(size_t{pool_slots_} * kSlotDataBytes);
   slots_[0] = Slot{};
   for (uint32_t i = 1; i <= pool_slots_; ++i) {
     slots_[i] = Slot{};

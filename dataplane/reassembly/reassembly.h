@@ -34,6 +34,7 @@
 #include <cstring>
 #include <memory>
 
+#include "dataplane/common/large_array.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/reassembly/stream_state.h"
 
@@ -195,8 +196,8 @@ class Reassembler {
 
   Config cfg_;
   Counters counters_;
-  std::unique_ptr<Slot[]> slots_;    // index 0 unused: 0 means "none"
-  std::unique_ptr<uint8_t[]> data_;  // kSlotDataBytes per slot, slot i at (i-1)
+  LargeArray<Slot> slots_;    // index 0 unused: 0 means "none"
+  LargeArray<uint8_t> data_;  // kSlotDataBytes per slot, slot i at (i-1)
   uint32_t pool_slots_ = 0;
   uint32_t free_head_ = 0;
   uint32_t free_count_ = 0;

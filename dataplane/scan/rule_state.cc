@@ -143,8 +143,8 @@ RuleState::RuleState(uint32_t threshold_capacity) {
   uint32_t n = kProbeWindow;
   while (n < threshold_capacity && n < (uint32_t{1} << 31)) n <<= 1;
   mask_ = n - 1;
-  // make_unique<T[]> value-initialises: the memory is touched now, not per packet.
-  table_ = std::make_unique<Entry[]>(n);
+  // LargeArray(n) value-initialises: the memory is touched now, not per packet.
+  table_ = LargeArray<Entry>(n);
 }
 
 RuleState::~RuleState() = default;

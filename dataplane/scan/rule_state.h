@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "dataplane/common/ip_addr.h"
+#include "dataplane/common/large_array.h"
 #include "dataplane/decode/packet.h"
 #include "dataplane/flow/flow_table.h"
 #include "patterns/conditions.h"
@@ -101,7 +102,7 @@ class RuleState {
   // used in the probe window (counted). Initialised as Suricata's new entry: count 1, window now.
   Entry* Insert(const Key& k, uint32_t hash, uint32_t seconds, uint64_t now_us);
 
-  std::unique_ptr<Entry[]> table_;
+  LargeArray<Entry> table_;
   uint32_t mask_ = 0;
   uint32_t used_ = 0;
   RuleStateCounters counters_;

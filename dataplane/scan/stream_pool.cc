@@ -19,14 +19,15 @@ std::once_flag install_once;
 
 StreamPool::StreamPool(uint32_t contexts, size_t stream_bytes, uint32_t streams)
     : contexts_(contexts < 1 ? 1 : contexts),
-      ctx_bytes_(new std::byte[(static_cast<size_t>(contexts_) + 1) * sizeof(StreamCtx)]),
+      ctx_bytes_(
+          LargeArray<std::byte>::Reserve((static_cast<size_t>(contexts_) + 1) * sizeof(StreamCtx))),
       ctx_(reinterpret_cast<StreamCtx*>(ctx_bytes_.get())),
       block_(BlockBytes(stream_bytes)),
       blocks_(block_ == 0 ? 0 : static_cast<size_t>(contexts_) * StreamsPerContext(streams)) {
   static_assert(std::is_trivially_copyable_v<StreamCtx> && alignof(StreamCtx) <= 16);
   std::call_once(install_once,
                  [] { hs_set_stream_allocator(&StreamPool::HsAlloc, &StreamPool::HsFree); });
-  if (blocks_ > 0) slab_.reset(new std::byte[blocks_ * block_]);
+  if (blocks_ > 0) slab_ = LargeArray<std::byte>::Reserve(blocks_ * block_);
 }
 
 StreamPool::~StreamPool() {
@@ -106,7 +107,7 @@ void* StreamPool::HsAlloc(size_t size) {
 void StreamPool::HsFree(void* p) {
   if (p == nullptr) return;
   StreamPool* pool = tls_pool;
-  if (pool != nullptr && pool->slab_ != nullptr) {
+  if (pool != nullptr && pool->slab_) {
     const std::byte* b = static_cast<const std::byte*>(p);
     if (b >= pool->slab_.get() && b < pool->slab_.get() + pool->blocks_ * pool->block_) {
       *static_cast<void**>(p) = pool->slab_free_;

@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "dataplane/common/large_array.h"
+
 namespace fs::scan {
 
 // Rules that alerted on one flow, remembered so that a stream match does not repeat an alert the
@@ -188,12 +190,12 @@ class StreamPool {
   uint32_t free_head_ = 0;
   uint32_t next_unused_ = 1;  // contexts [next_unused_, contexts_] were never handed out
   uint32_t in_use_ = 0;
-  std::unique_ptr<std::byte[]> ctx_bytes_;  // (contexts_ + 1) StreamCtx; [0] unused
+  LargeArray<std::byte> ctx_bytes_;  // (contexts_ + 1) StreamCtx; [0] unused
   StreamCtx* ctx_ = nullptr;
   size_t block_;  // slab block size (stream_bytes rounded up to 64)
   size_t blocks_;
   size_t blocks_unused_from_ = 0;  // blocks [blocks_unused_from_, blocks_) never handed out
-  std::unique_ptr<std::byte[]> slab_;
+  LargeArray<std::byte> slab_;
   void* slab_free_ = nullptr;  // returned blocks, linked through their first word
   StreamPoolCounters counters_;
 };

@@ -96,9 +96,10 @@ TEST(StreamPoolPrealloc, FirstContextsTakeNoPageFaults) {
   EXPECT_EQ(bytes, scan::StreamPool::ReadyBytes(kReady, kContexts, 512, 2));
   scan::StreamPool cold(kContexts, 512, 2);
   const long cold_faults = FaultsAcquiring(cold, kReady);
-  if (cold_faults < static_cast<long>(kReady * sizeof(scan::StreamCtx) / PageBytes() / 2)) {
-    GTEST_SKIP() << "only " << cold_faults << " page faults acquiring " << kReady
-                 << " fresh contexts (huge pages?): nothing to compare";
+  // The pool's memory is advised for huge pages (LargeArray): where the kernel gives them, the
+  // cold pool faults once per 2 MB rather than once per 4 KB, and the readied one not at all.
+  if (cold_faults == 0) {
+    GTEST_SKIP() << "no page fault acquiring " << kReady << " fresh contexts: nothing to compare";
   }
   const long warm_faults = FaultsAcquiring(readied, kReady);
   ASSERT_GE(warm_faults, 0);
