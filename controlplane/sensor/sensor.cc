@@ -34,6 +34,7 @@
 #include "dataplane/scan/domain_match.h"
 #include "dataplane/scan/ip_match.h"
 #include "dataplane/worker/worker.h"
+#include "patterns/hs_memory.h"
 #include "patterns/indicators.h"
 #include "patterns/pattern_set.h"
 #include "patterns/rule_parser.h"
@@ -669,9 +670,9 @@ int RunSensor(const config::Config& cfg) {
     const std::string thp = TransparentHugePages();
     if (LargeAdviceTaken() && (thp == "always" || thp == "madvise")) {
       spdlog::info(
-          "worker tables and large pattern databases advised for huge pages "
+          "worker tables and {} large pattern databases ({:.1f} MB) advised for huge pages "
           "(transparent huge pages: {})",
-          thp);
+          patterns::LargeDatabases(), double(patterns::LargeDatabaseBytes()) / 1e6, thp);
     } else {
       spdlog::info(
           "worker tables on 4 KB pages: transparent huge pages are '{}' here; 'madvise' "
