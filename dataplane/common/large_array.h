@@ -7,14 +7,14 @@
 // aligned to 2 MB and advised MADV_HUGEPAGE, so where transparent huge pages are enabled
 // ("always" or "madvise" in /sys/kernel/mm/transparent_hugepage/enabled) the kernel backs each
 // 2 MB of it with one page when first touched. Where they are "never", it is ordinary memory with
-// 4 KB pages. docs/PERFORMANCE.md, "Huge pages
-// for the worker's tables".
+// 4 KB pages. docs/PERFORMANCE.md, "Huge pages for the worker's tables".
 //
 // Control path only (start-up and reload): mapping memory is a system call.
 #pragma once
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
@@ -27,10 +27,11 @@ namespace fs {
 
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
 
-// Whether the last AllocLarge's advice was taken (false: the kernel refused MADV_HUGEPAGE, e.g.
-// transparent huge pages compiled out or "never"). For the start-up log.
-inline bool& LargeAdviceTaken() {
-  static bool taken = false;
+// Whether the last AllocLarge's advice was taken (false: the kernel refused MADV_HUGEPAGE, as one
+// without transparent huge pages does; with "never" it takes the advice and ignores it). For the
+// start-up log; AllocLarge may run on several threads (pattern compile).
+inline std::atomic<bool>& LargeAdviceTaken() {
+  static std::atomic<bool> taken{false};
   return taken;
 }
 
@@ -60,7 +61,7 @@ inline void* AllocLarge(size_t bytes) {
   const uintptr_t end = begin + len + kHugePageBytes;
   if (end > aligned + len) munmap(reinterpret_cast<void*>(aligned + len), end - (aligned + len));
   void* p = reinterpret_cast<void*>(aligned);
-  LargeAdviceTaken() = madvise(p, len, MADV_HUGEPAGE) == 0;
+  LargeAdviceTaken().store(madvise(p, len, MADV_HUGEPAGE) == 0, std::memory_order_relaxed);
   return p;
 }
 

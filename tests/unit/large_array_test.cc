@@ -113,7 +113,8 @@ TEST(LargeArray, AdvisedForHugePages) {
     GTEST_SKIP() << "transparent huge pages are '" << (mode.empty() ? "absent" : mode)
                  << "' here: nothing to advise";
   }
-  EXPECT_TRUE(LargeAdviceTaken()) << "madvise(MADV_HUGEPAGE) refused with THP '" << mode << "'";
+  EXPECT_TRUE(LargeAdviceTaken().load())
+      << "madvise(MADV_HUGEPAGE) refused with THP '" << mode << "'";
   EXPECT_EQ(SmapsField(a.get(), "THPeligible"), 1);
 }
 
