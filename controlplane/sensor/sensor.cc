@@ -668,7 +668,7 @@ int RunSensor(const config::Config& cfg) {
     }
     // Huge pages for the worker's tables and the large databases (dataplane/common/large_array.h).
     const std::string thp = TransparentHugePages();
-    if (LargeAdviceTaken().load() && (thp == "always" || thp == "madvise")) {
+    if (thp == "always" || thp == "madvise") {
       spdlog::info(
           "worker tables and {} large pattern databases ({:.1f} MB) advised for huge pages "
           "(transparent huge pages: {})",

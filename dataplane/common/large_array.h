@@ -14,7 +14,6 @@
 
 #include <sys/mman.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
@@ -26,14 +25,6 @@
 namespace fs {
 
 inline constexpr size_t kHugePageBytes = size_t{2} << 20;
-
-// Whether the last AllocLarge's advice was taken (false: the kernel refused MADV_HUGEPAGE, as one
-// without transparent huge pages does; with "never" it takes the advice and ignores it). For the
-// start-up log; AllocLarge may run on several threads (pattern compile).
-inline std::atomic<bool>& LargeAdviceTaken() {
-  static std::atomic<bool> taken{false};
-  return taken;
-}
 
 // The kernel's transparent huge page mode: "always", "madvise" or "never" ("" where the kernel
 // has none). For the start-up log and tests.
@@ -61,7 +52,9 @@ inline void* AllocLarge(size_t bytes) {
   const uintptr_t end = begin + len + kHugePageBytes;
   if (end > aligned + len) munmap(reinterpret_cast<void*>(aligned + len), end - (aligned + len));
   void* p = reinterpret_cast<void*>(aligned);
-  LargeAdviceTaken().store(madvise(p, len, MADV_HUGEPAGE) == 0, std::memory_order_relaxed);
+  // Refused only by a kernel without transparent huge pages (then 4 KB pages, as with "never",
+  // which takes the advice and ignores it): TransparentHugePages() tells which.
+  madvise(p, len, MADV_HUGEPAGE);
   return p;
 }
 
