@@ -58,6 +58,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/common/large_array.h"
 #include "dataplane/common/prefetch.h"
 
 struct rte_mbuf;
@@ -210,7 +211,7 @@ class CaptureReader {
     uint64_t ts_us;
   };
   bool replay_ = false;
-  std::vector<uint8_t> store_;
+  LargeArray<uint8_t> store_;
   std::vector<Rec> recs_;
   size_t next_ = 0;
   size_t prefetched_ = 0;  // store_ is prefetched up to here (Burst)
@@ -232,7 +233,7 @@ class CaptureReader {
     // The store is read once per pass, front to back, and is larger than the caches: loading it
     // kReplayAhead bytes ahead keeps the copy from waiting on memory.
     const size_t ahead = std::min(rec.at + rec.len + kReplayAhead, store_.size());
-    for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store_.data() + prefetched_);
+    for (; prefetched_ < ahead; prefetched_ += 64) Prefetch(store_.get() + prefetched_);
   }
   uint64_t PassTs(const Rec& rec) const { return rec.ts_us + (pass_ - 1) * shift_us_; }
   std::atomic<uint64_t> delivered_packets_{0}, delivered_bytes_{0};

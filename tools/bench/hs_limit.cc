@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <unordered_map>
 
@@ -88,6 +89,7 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
   pcap_pkthdr* h = nullptr;
   const u_char* data = nullptr;
   decode::Packet p;
+  std::vector<uint8_t> bytes;
   int rc;
   while ((rc = pcap_next_ex(pcap.get(), &h, &data)) == 1) {
     ++out->packets;
@@ -105,18 +107,19 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
     const bool ports = p.layer == decode::Layer::kL4;
     const uint32_t flow = index.try_emplace(r.flow->flow_id, out->flows).first->second;
     if (flow == out->flows) ++out->flows;
-    out->items.push_back(Payloads::Item{out->bytes.size(), p.payload_len,
+    out->items.push_back(Payloads::Item{bytes.size(), p.payload_len,
                                         static_cast<uint8_t>(to_client),
-                                        static_cast<uint8_t>(ports ? p.proto : 0), p.sport,
-                                        p.dport, flow, patterns::ToU128(p.src),
-                                        patterns::ToU128(p.dst)});
-    out->bytes.insert(out->bytes.end(), p.payload(), p.payload() + p.payload_len);
+                                        static_cast<uint8_t>(ports ? p.proto : 0), p.sport, p.dport,
+                                        flow, patterns::ToU128(p.src), patterns::ToU128(p.dst)});
+    bytes.insert(bytes.end(), p.payload(), p.payload() + p.payload_len);
     out->payload_bytes += p.payload_len;
   }
   if (rc == PCAP_ERROR) {
     *error = pcap_path + ": " + pcap_geterr(pcap.get());
     return false;
   }
+  out->bytes = LargeArray<uint8_t>::Reserve(bytes.size());
+  if (!bytes.empty()) std::memcpy(out->bytes.get(), bytes.data(), bytes.size());
   return true;
 }
 
@@ -147,7 +150,7 @@ bool MeasureScanLimit(const CompiledRules& rules, const Payloads& payloads, doub
       const int n = rules.databases(it.dir, it.proto, it.sport, it.dport, ac, db);
       const int ns = rules.stream_databases(it.dir, it.proto, it.sport, it.dport, ac, sdb);
       if (n == 0 && ns == 0) continue;
-      const char* ptr = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
+      const char* ptr = reinterpret_cast<const char*>(payloads.bytes.get() + it.offset);
       for (int i = 0; i < n; ++i) {
         if (hs_scan(db[i], ptr, it.len, 0, scratch.get(), CountMatch, &matches) != HS_SUCCESS) {
           *error = "hs_scan failed";

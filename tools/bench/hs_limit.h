@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/common/large_array.h"
 #include "patterns/range_set.h"
 #include "tools/bench/rules_adapter.h"
 
@@ -28,7 +29,9 @@ struct Payloads {
     uint32_t flow;  // dense flow index (< Payloads::flows)
     patterns::U128 src, dst;  // addresses (the databases' address class)
   };
-  std::vector<uint8_t> bytes;
+  // On 2 MB pages where transparent huge pages allow (as the sensor's replay keeps its capture):
+  // read front to back, as the replay reads its store.
+  LargeArray<uint8_t> bytes;
   std::vector<Item> items;
   uint32_t flows = 0;
   uint64_t packets = 0;        // frames in the capture

@@ -81,7 +81,7 @@ int RunRuleCost(const RuleCostOptions& o) {
   bool ok = true;
   for (int pass = 0; pass < o.passes && ok; ++pass) {
     for (const Payloads::Item& it : payloads.items) {
-      const char* data = reinterpret_cast<const char*>(payloads.bytes.data() + it.offset);
+      const char* data = reinterpret_cast<const char*>(payloads.bytes.get() + it.offset);
       const int ac = compiled.addr_class(it.src, it.dst);
       const hs_database_t* db[2];
       const int n = compiled.databases(it.dir, it.proto, it.sport, it.dport, ac, db);
