@@ -16,11 +16,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <new>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace fs {
 
@@ -78,6 +80,14 @@ class LargeArray {
     static_assert(std::is_trivially_default_constructible_v<T> &&
                   std::is_trivially_destructible_v<T>);
     return Map(n);
+  }
+  // A copy of v's elements (a trivially copyable type): for data built up in a std::vector, then
+  // read often enough to want the large pages.
+  static LargeArray CopyOf(const std::vector<T>& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    LargeArray a = Reserve(v.size());
+    if (!v.empty()) std::memcpy(a.p_, v.data(), v.size() * sizeof(T));
+    return a;
   }
   LargeArray(LargeArray&& o) noexcept
       : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}

@@ -288,8 +288,7 @@ std::unique_ptr<CaptureReader> CaptureReader::OpenReplay(const std::string& path
   // On 2 MB pages where transparent huge pages allow: on 4 KB pages each page of the store the
   // copy reached was a TLB miss the prefetch ahead of it did not hide (the copy's first load of a
   // record was 62% of its samples, `memmove` 11.6% of an attack + ET replay; 3.2% after).
-  r->store_ = LargeArray<uint8_t>::Reserve(store.size());
-  if (!store.empty()) std::memcpy(r->store_.get(), store.data(), store.size());
+  r->store_ = LargeArray<uint8_t>::CopyOf(store);
   r->replay_ = true;
   r->pass_ = 1;
   r->shift_us_ = last - first + 1000000;

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -101,6 +102,19 @@ TEST(LargeArray, ReserveTouchesNothing) {
   ASSERT_EQ(mincore(r.get(), kBytes, resident.data()), 0);
   EXPECT_EQ(resident.back() & 1, 1);
   EXPECT_EQ(r[0], std::byte{0});
+}
+
+// CopyOf: the replayed capture and the bench's payloads, built in a vector, then copied once.
+TEST(LargeArray, CopyOfCopiesEveryElement) {
+  std::vector<uint32_t> v(300000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint32_t>(i * 2654435761u);
+  LargeArray<uint32_t> a = LargeArray<uint32_t>::CopyOf(v);
+  ASSERT_EQ(a.size(), v.size());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a.get()) % kHugePageBytes, 0u);
+  EXPECT_EQ(std::memcmp(a.get(), v.data(), v.size() * sizeof(uint32_t)), 0);
+  LargeArray<uint32_t> none = LargeArray<uint32_t>::CopyOf({});
+  EXPECT_FALSE(none);
+  EXPECT_EQ(none.size(), 0u);
 }
 
 // Where the kernel has transparent huge pages, the mapping is advised for them (smaps

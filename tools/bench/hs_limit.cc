@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <unordered_map>
 
@@ -118,8 +117,7 @@ bool ExtractPayloads(const std::string& pcap_path, Payloads* out, std::string* e
     *error = pcap_path + ": " + pcap_geterr(pcap.get());
     return false;
   }
-  out->bytes = LargeArray<uint8_t>::Reserve(bytes.size());
-  if (!bytes.empty()) std::memcpy(out->bytes.get(), bytes.data(), bytes.size());
+  out->bytes = LargeArray<uint8_t>::CopyOf(bytes);
   return true;
 }
 

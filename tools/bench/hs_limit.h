@@ -29,8 +29,8 @@ struct Payloads {
     uint32_t flow;  // dense flow index (< Payloads::flows)
     patterns::U128 src, dst;  // addresses (the databases' address class)
   };
-  // On 2 MB pages where transparent huge pages allow (as the sensor's replay keeps its capture):
-  // read front to back, as the replay reads its store.
+  // On 2 MB pages where transparent huge pages allow, as the sensor's replay keeps its capture:
+  // both are read front to back, and on 4 KB pages every page was a TLB miss.
   LargeArray<uint8_t> bytes;
   std::vector<Item> items;
   uint32_t flows = 0;
