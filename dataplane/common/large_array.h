@@ -1,5 +1,6 @@
-// Large per-worker arrays (flow table, reassembly, session and stream pools, threshold table) in
-// memory the kernel may back with 2 MB pages.
+// Large per-worker arrays (flow table, reassembly, session and stream pools, threshold table), the
+// replay's loaded capture and the bench harness's payloads, in memory the kernel may back with
+// 2 MB pages.
 //
 // A worker's tables are tens to thousands of megabytes, read at random: with 4 KB pages nearly
 // every flow, stream state or session a packet touches is also a TLB miss, and on a virtual
@@ -7,7 +8,9 @@
 // aligned to 2 MB and advised MADV_HUGEPAGE, so where transparent huge pages are enabled
 // ("always" or "madvise" in /sys/kernel/mm/transparent_hugepage/enabled) the kernel backs each
 // 2 MB of it with one page when first touched. Where they are "never", it is ordinary memory with
-// 4 KB pages. docs/PERFORMANCE.md, "Huge pages for the worker's tables".
+// 4 KB pages. Memory read front to back gains too: on 4 KB pages the replay's copy took a TLB miss
+// on every page its prefetch reached. docs/PERFORMANCE.md, "Huge pages for the worker's tables"
+// and "The replayed capture on huge pages".
 //
 // Control path only (start-up and reload): mapping memory is a system call.
 #pragma once
