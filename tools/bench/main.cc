@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   CLI::App* matrix = app.add_subcommand("matrix",
                                         "generate captures, run every mode, print "
                                         "the tables, write JSON");
-  matrix->add_option("--tier", mo.tier, "full (~9 min on 2 cores), quick (~4 min) or smoke (~10 s)")
+  matrix
+      ->add_option("--tier", mo.tier, "full (~25 min on 2 cores), quick (~4 min) or smoke (~10 s)")
       ->check(CLI::IsMember({"full", "quick", "smoke"}))
       ->capture_default_str();
   matrix->add_option("--work-dir", mo.work_dir, "RAM-backed directory for captures and outputs")
